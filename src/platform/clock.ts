@@ -15,6 +15,12 @@ export interface Clock {
   monotonicMs(): number;
   /** Runs `callback` once after `delayMs`; the handle cancels it. */
   setTimer(delayMs: number, callback: () => void): TimerHandle;
+  /**
+   * Runs `callback` after the current burst of work (Node's setImmediate):
+   * later than promise continuations, before any timer. Group commit uses it
+   * to gather every append made in the same turn of the event loop.
+   */
+  runSoon(callback: () => void): void;
 }
 
 /** The real clock, backed by Node's timers. Timers do not keep the process alive. */
@@ -31,6 +37,10 @@ export class SystemClock implements Clock {
     const timer = setTimeout(callback, Math.max(0, delayMs));
     timer.unref();
     return { cancel: () => clearTimeout(timer) };
+  }
+
+  runSoon(callback: () => void): void {
+    setImmediate(callback);
   }
 }
 
@@ -60,6 +70,11 @@ export class ManualClock implements Clock {
     const id = this.sequence++;
     this.timers.set(id, { dueMs: this.elapsedMs + Math.max(0, delayMs), callback });
     return { cancel: () => void this.timers.delete(id) };
+  }
+
+  runSoon(callback: () => void): void {
+    // No time passes: the callback runs once pending promise continuations have.
+    void Promise.resolve().then(() => Promise.resolve()).then(callback);
   }
 
   /** Moves time forward by `ms`, firing every timer that falls due, earliest first. */

@@ -1,0 +1,148 @@
+/**
+ * What the core needs from storage. Storage implements these interfaces
+ * (file, memory, later PostgreSQL) and every implementation passes the same
+ * contract suite (src/storage/log-store.contract.ts).
+ */
+
+/**
+ * When an append is reported done.
+ * - `always`: after the record is fsynced; a crash loses nothing that resolved.
+ * - `interval`: after it is handed to the engine; fsync happens every `flushIntervalMs`,
+ *   so a power loss may lose up to that much acknowledged data (a process crash loses nothing
+ *   once the journal write has been issued).
+ * - `never`: no fsync except at checkpoints and close; fastest, for transient data.
+ */
+export type Durability = 'always' | 'interval' | 'never';
+
+/** A header of a stored record: name and raw bytes. */
+export interface RecordHeader {
+  readonly name: string;
+  readonly value: Uint8Array;
+}
+
+/** A record to append. The timestamp defaults to the store clock's now. */
+export interface RecordInput {
+  readonly timestampMs?: number;
+  readonly key?: Uint8Array | null;
+  readonly value: Uint8Array;
+  readonly headers?: readonly RecordHeader[];
+}
+
+/** A record as read back, with its offset in the log. */
+export interface StoredRecord {
+  readonly offset: number;
+  readonly timestampMs: number;
+  readonly key: Uint8Array | null;
+  readonly value: Uint8Array;
+  readonly headers: readonly RecordHeader[];
+}
+
+/** Identity of an idempotent producer's batch, stored in the batch header. */
+export interface ProducerStamp {
+  readonly producerId: number;
+  readonly producerEpoch: number;
+  readonly baseSequence: number;
+}
+
+/** Options of one append. */
+export interface AppendOptions {
+  /** Stamped into the batch header for idempotent producers (core II). */
+  readonly producer?: ProducerStamp;
+  /** Batch attribute bits reserved for the core (transaction markers, control batches). */
+  readonly attributes?: number;
+}
+
+/** Where an append landed. Offsets are contiguous: baseOffset .. lastOffset. */
+export interface AppendResult {
+  readonly baseOffset: number;
+  readonly lastOffset: number;
+}
+
+/** Limits for one read; the first record is always returned even when larger than `bytesMax`. */
+export interface ReadLimits {
+  readonly recordsMax?: number;
+  readonly bytesMax?: number;
+}
+
+/** A batch of records as read, with its header facts. */
+export interface StoredBatch {
+  readonly baseOffset: number;
+  readonly records: readonly StoredRecord[];
+  readonly attributes: number;
+  readonly producer: ProducerStamp | null;
+}
+
+/** Per-log settings. Every limit has a default in the store's config. */
+export interface LogOptions {
+  /** A segment is sealed when the next batch would make it larger than this. */
+  readonly segmentBytesMax?: number;
+  /** A segment is sealed when its first record is older than this. */
+  readonly segmentAgeMsMax?: number;
+  /** Whole segments whose newest record is older than this are deleted. */
+  readonly retentionMs?: number;
+  /** Oldest segments are deleted while the log is larger than this. */
+  readonly retentionBytes?: number;
+  /** Oldest segments are deleted while the rest still hold at least this many records. */
+  readonly retentionRecords?: number;
+}
+
+/** One append-only log: a queue's messages, a stream partition, or a state log. */
+export interface Log {
+  readonly name: string;
+  readonly options: Required<LogOptions>;
+  /** The first offset that can be read. */
+  startOffset(): number;
+  /** The offset the next appended record will get. */
+  endOffset(): number;
+  /** Bytes of retained segments (including ones whose records are only logically removed). */
+  sizeBytes(): number;
+  /**
+   * Appends records as one batch with contiguous offsets. Offsets are assigned at
+   * the call, synchronously, so appends are ordered by call order.
+   * Resolves according to the store's durability mode (see {@link Durability}).
+   */
+  append(records: readonly RecordInput[], options?: AppendOptions): Promise<AppendResult>;
+  /**
+   * Reads records from `fromOffset` on (from `startOffset()` when lower).
+   * Returns [] at the end of the log. Every returned record passed its checksum.
+   */
+  read(fromOffset: number, limits?: ReadLimits): Promise<StoredRecord[]>;
+  /** Like read, but keeps batch boundaries and batch headers. */
+  readBatches(fromOffset: number, limits?: ReadLimits): Promise<StoredBatch[]>;
+  /** The first offset whose record timestamp is >= `timestampMs`, or `endOffset()` when none. */
+  offsetForTimestamp(timestampMs: number): Promise<number>;
+  /**
+   * Moves the start offset up to `offset` (records below it are gone for readers).
+   * Whole segments below it are deleted once the move is durable.
+   */
+  truncatePrefix(offset: number): Promise<void>;
+}
+
+/** The store's settings. */
+export interface LogStoreOptions {
+  readonly durability?: Durability;
+  /** With `interval`: how often the journal is fsynced. */
+  readonly flushIntervalMs?: number;
+  /** Defaults for logs opened without their own options. */
+  readonly logDefaults?: LogOptions;
+  /** Largest batch accepted, in bytes; larger appends fail with RECORD_TOO_LARGE. */
+  readonly batchBytesMax?: number;
+}
+
+/** Many logs with one durability contract and one group commit. */
+export interface LogStore {
+  /** Opens the log named `name`, creating it when absent (with `options`). */
+  openLog(name: string, options?: LogOptions): Promise<Log>;
+  /** The open log named `name`, or undefined. */
+  getLog(name: string): Log | undefined;
+  /** Names of all logs. */
+  logNames(): string[];
+  /** Deletes a log and its data; resolves once the deletion is durable. */
+  deleteLog(name: string): Promise<void>;
+  /** Resolves once everything appended before the call is durable, whatever the mode. */
+  flush(): Promise<void>;
+  /** Applies every log's retention policy now (stores also run it periodically). */
+  applyRetention(): Promise<void>;
+  /** Flushes, checkpoints and releases files. The store cannot be used after. */
+  close(): Promise<void>;
+}

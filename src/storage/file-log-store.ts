@@ -1,0 +1,864 @@
+import { assert } from '../lib/assert.js';
+import { crc32c } from '../lib/crc32c.js';
+import { deferred, type Deferred } from '../lib/deferred.js';
+import { FerryError, isFerryError } from '../lib/ferry-error.js';
+import type { Clock, TimerHandle } from '../platform/clock.js';
+import { joinPath, type FileLock, type FileSystem } from '../platform/file-system.js';
+import type { Durability, Log, LogOptions, LogStore, LogStoreOptions } from '../core/ports.js';
+import { FileLog, LOG_OPTION_DEFAULTS, resolveLogOptions, type FileLogHost } from './file-log.js';
+import {
+  decodeOffsetPayload,
+  encodeEntryHeader,
+  encodeOffsetPayload,
+  JournalEntryKind,
+  JournalFile,
+  parseJournalFileName,
+  readJournalFile,
+  type JournalEntry,
+} from './journal.js';
+import { readBatchHeader } from './record-batch.js';
+import { parseSegmentFileName, Segment } from './segment.js';
+
+/** Settings of the file store; each has a default. */
+export interface FileLogStoreOptions extends LogStoreOptions {
+  readonly fileSystem: FileSystem;
+  readonly clock: Clock;
+  /** The data directory. */
+  readonly directory: string;
+  /** A checkpoint starts when the journal reaches this size. */
+  readonly journalBytesMax?: number;
+  /** A checkpoint starts at least this often while anything was written. */
+  readonly checkpointIntervalMs?: number;
+  /** One sparse index entry per this many bytes of batches. */
+  readonly indexIntervalBytes?: number;
+  /** A log's segment is written once this many bytes wait in memory. */
+  readonly segmentFlushBytes?: number;
+  /** Unwritten segment bytes are written at least this often. */
+  readonly segmentFlushIntervalMs?: number;
+  /** Memory for batches kept after writing, for readers at the tail, across all logs. */
+  readonly cacheBytesMax?: number;
+  /** How often retention runs. */
+  readonly retentionCheckIntervalMs?: number;
+}
+
+/** Defaults of {@link FileLogStoreOptions}. */
+export const FILE_LOG_STORE_DEFAULTS = {
+  durability: 'always' as Durability,
+  flushIntervalMs: 200,
+  batchBytesMax: 16 * 1024 * 1024,
+  journalBytesMax: 64 * 1024 * 1024,
+  checkpointIntervalMs: 60_000,
+  indexIntervalBytes: 4096,
+  segmentFlushBytes: 256 * 1024,
+  segmentFlushIntervalMs: 100,
+  cacheBytesMax: 64 * 1024 * 1024,
+  retentionCheckIntervalMs: 5_000,
+};
+
+const CHECKPOINT_FORMAT_VERSION = 1;
+const CHECKPOINT_MAGIC = 'FRYCKP1\n';
+
+/** A log as a checkpoint records it. */
+interface CheckpointLog {
+  readonly id: number;
+  readonly name: string;
+  readonly options: Record<string, number | null>;
+  readonly startOffset: number;
+  readonly endOffset: number;
+  readonly activeBaseOffset: number;
+  readonly activeBytes: number;
+}
+
+interface Checkpoint {
+  readonly formatVersion: number;
+  readonly journalSequence: number;
+  readonly nextLogId: number;
+  readonly logs: readonly CheckpointLog[];
+}
+
+/** Entries waiting for the next journal write, sharing one promise. */
+interface CommitGroup {
+  buffers: Uint8Array[];
+  bytes: number;
+  forceSync: boolean;
+  readonly done: Deferred<void>;
+}
+
+function newGroup(): CommitGroup {
+  return { buffers: [], bytes: 0, forceSync: false, done: deferred<void>() };
+}
+
+/** Facts about the last recovery, for logs and tests. */
+export interface RecoveryReport {
+  readonly checkpointFound: boolean;
+  readonly journalFilesReplayed: number;
+  readonly journalEntriesReplayed: number;
+  /** Bytes cut from the journal's torn tail. */
+  readonly journalTailBytesDropped: number;
+  /** Logs whose active segment was cut back to its valid prefix, with the bytes cut. */
+  readonly segmentsTruncated: ReadonlyArray<{ readonly log: string; readonly bytes: number }>;
+  readonly durationMs: number;
+}
+
+/**
+ * The embedded storage engine: many logs over one write-ahead journal.
+ *
+ * Layout of the data directory:
+ *
+ *   <dir>/LOCK                 pid of the owning process
+ *   <dir>/checkpoint           last checkpoint (JSON behind a magic + CRC)
+ *   <dir>/journal/<seq>.jnl    journal files since that checkpoint
+ *   <dir>/logs/<id>/<base>.seg segments of log <id>, with <base>.idx
+ *
+ * Durability contract: an append resolves, with durability `always`, after its
+ * journal entry is fsynced; appends of the same event-loop turn share one write
+ * and one fsync across all logs (group commit). Segment files are written
+ * without fsync and made durable by checkpoints, which then delete the journal
+ * files they cover. Recovery reloads the checkpoint, cuts every active segment
+ * back to its checkpointed length and replays the journal, stopping at a torn
+ * tail. Any write or fsync failure stops the store (STORAGE_CLOSED): after a
+ * failed fsync the page cache cannot be trusted, so only a reopen, which
+ * recovers from disk, may continue.
+ */
+export class FileLogStore implements LogStore, FileLogHost {
+  readonly fileSystem: FileSystem;
+  readonly indexIntervalBytes: number;
+  readonly batchBytesMax: number;
+  private readonly clock: Clock;
+  private readonly directory: string;
+  private readonly journalDirectory: string;
+  private readonly logsDirectory: string;
+  private readonly durability: Durability;
+  private readonly settings: typeof FILE_LOG_STORE_DEFAULTS;
+  private readonly logDefaults: Required<LogOptions>;
+  private readonly logsByName = new Map<string, FileLog>();
+  private readonly logsById = new Map<number, FileLog>();
+  private readonly opening = new Map<string, Promise<FileLog>>();
+  private nextLogId = 1;
+  private lock: FileLock | null = null;
+  private journal: JournalFile | null = null;
+  private group = newGroup();
+  private commitScheduled = false;
+  private committing = false;
+  private failure: unknown = null;
+  private closed = false;
+  private unsyncedJournalBytes = 0;
+  private checkpointRunning: Promise<void> | null = null;
+  private checkpointRequest: Deferred<void> | null = null;
+  private lastCheckpointMs = 0;
+  private readonly dirtyLogs = new Set<FileLog>();
+  private readonly dirtyDirectories = new Set<string>();
+  /** Sealed segments whose flush and index file are still to be written. */
+  private readonly sealedPending = new Set<{ log: FileLog; segment: Segment }>();
+  /** Segments to delete once the journal entry that dropped them is durable. */
+  private deletionsAwaitingSync: Segment[] = [];
+  private readonly timers: TimerHandle[] = [];
+  private readonly backgroundWork = new Set<Promise<void>>();
+  /** Facts about the recovery done by `open`. */
+  recovery: RecoveryReport | null = null;
+  /** Counters for tests and metrics. */
+  readonly stats = { journalWrites: 0, journalSyncs: 0, checkpoints: 0, segmentWrites: 0 };
+
+  private constructor(options: FileLogStoreOptions) {
+    this.fileSystem = options.fileSystem;
+    this.clock = options.clock;
+    this.directory = options.directory;
+    this.journalDirectory = joinPath(options.directory, 'journal');
+    this.logsDirectory = joinPath(options.directory, 'logs');
+    const settings = { ...FILE_LOG_STORE_DEFAULTS };
+    for (const key of Object.keys(FILE_LOG_STORE_DEFAULTS) as (keyof typeof FILE_LOG_STORE_DEFAULTS)[]) {
+      const value = (options as unknown as Record<string, unknown>)[key];
+      if (value === undefined) continue;
+      if (key === 'durability') {
+        if (value !== 'always' && value !== 'interval' && value !== 'never') {
+          throw new FerryError('INVALID_ARGUMENT', `durability must be always, interval or never, got ${String(value)}`);
+        }
+        settings.durability = value;
+      } else {
+        if (typeof value !== 'number' || !(value > 0)) throw new FerryError('INVALID_ARGUMENT', `${key} must be a positive number`);
+        (settings as Record<string, unknown>)[key] = value;
+      }
+    }
+    this.settings = settings;
+    this.durability = settings.durability;
+    this.indexIntervalBytes = settings.indexIntervalBytes;
+    this.batchBytesMax = settings.batchBytesMax;
+    this.logDefaults = resolveLogOptions(options.logDefaults, LOG_OPTION_DEFAULTS);
+  }
+
+  /**
+   * Opens (creating when absent) the store in `options.directory`: takes the
+   * directory lock, recovers, and writes a fresh checkpoint.
+   */
+  static async open(options: FileLogStoreOptions): Promise<FileLogStore> {
+    const store = new FileLogStore(options);
+    await store.fileSystem.mkdir(store.directory);
+    store.lock = await store.fileSystem.lock(joinPath(store.directory, 'LOCK'));
+    try {
+      await store.recover();
+    } catch (error) {
+      await store.lock.release();
+      store.closed = true;
+      throw error;
+    }
+    store.startTimers();
+    return store;
+  }
+
+  nowMs(): number {
+    return this.clock.nowMs();
+  }
+
+  cacheBytesPerLog(): number {
+    const count = Math.max(1, this.logsByName.size);
+    return Math.max(64 * 1024, Math.min(4 * 1024 * 1024, Math.floor(this.settings.cacheBytesMax / count)));
+  }
+
+  assertWritable(): void {
+    if (this.failure !== null) {
+      throw new FerryError('STORAGE_CLOSED', `the store stopped after a failure: ${describe(this.failure)}`, { cause: this.failure });
+    }
+    if (this.closed) throw new FerryError('STORAGE_CLOSED', 'the store is closed');
+  }
+
+  // ---------------------------------------------------------------- logs
+
+  async openLog(name: string, options?: LogOptions): Promise<Log> {
+    this.assertWritable();
+    const existing = this.logsByName.get(name);
+    if (existing) return existing;
+    const pending = this.opening.get(name);
+    if (pending) return pending;
+    const resolved = resolveLogOptions(options, this.logDefaults);
+    const creation = this.createLog(name, resolved).finally(() => this.opening.delete(name));
+    this.opening.set(name, creation);
+    return creation;
+  }
+
+  private async createLog(name: string, options: Required<LogOptions>): Promise<FileLog> {
+    const id = this.nextLogId++;
+    const log = await this.materializeLog(id, name, options, 0);
+    await this.enqueue(id, JournalEntryKind.createLog, new TextEncoder().encode(JSON.stringify({ name, options: encodeOptions(options) })));
+    return log;
+  }
+
+  /** Creates the directory and in-memory log (no journaling). */
+  private async materializeLog(id: number, name: string, options: Required<LogOptions>, baseOffset: number): Promise<FileLog> {
+    const directory = joinPath(this.logsDirectory, String(id));
+    await this.fileSystem.removeTree(directory);
+    await this.fileSystem.mkdir(directory);
+    this.dirtyDirectories.add(this.logsDirectory);
+    this.dirtyDirectories.add(directory);
+    const segment = Segment.create(this.fileSystem, directory, baseOffset, this.indexIntervalBytes);
+    const log = new FileLog(this, id, name, directory, options, [segment], baseOffset);
+    this.register(log);
+    return log;
+  }
+
+  private register(log: FileLog): void {
+    this.logsByName.set(log.name, log);
+    this.logsById.set(log.id, log);
+    this.dirtyLogs.add(log);
+  }
+
+  getLog(name: string): Log | undefined {
+    return this.logsByName.get(name);
+  }
+
+  logNames(): string[] {
+    return [...this.logsByName.keys()];
+  }
+
+  /** Resolves once the deletion is durable and the files are gone. */
+  async deleteLog(name: string): Promise<void> {
+    this.assertWritable();
+    const log = this.logsByName.get(name);
+    if (!log) throw new FerryError('LOG_NOT_FOUND', `no log named ${name}`);
+    log.deleted = true;
+    this.logsByName.delete(name);
+    this.logsById.delete(log.id);
+    this.dirtyLogs.delete(log);
+    await this.enqueueDurable(log.id, JournalEntryKind.deleteLog, new Uint8Array(0));
+    // A running checkpoint may still write this log's files; delete after it.
+    if (this.checkpointRunning) await this.checkpointRunning;
+    for (const segment of log.segments) await segment.close();
+    await this.fileSystem.removeTree(log.directory);
+    this.dirtyDirectories.add(this.logsDirectory);
+  }
+
+  // ---------------------------------------------------------------- FileLogHost
+
+  journalAppend(log: FileLog, batch: Uint8Array): Promise<void> {
+    return this.enqueue(log.id, JournalEntryKind.append, batch);
+  }
+
+  journalTruncatePrefix(log: FileLog, offset: number): Promise<void> {
+    return this.enqueue(log.id, JournalEntryKind.truncatePrefix, encodeOffsetPayload(offset));
+  }
+
+  segmentSealed(log: FileLog, segment: Segment): void {
+    this.sealedPending.add({ log, segment });
+    this.dirtyDirectories.add(log.directory);
+  }
+
+  segmentsDropped(_log: FileLog, segments: Segment[]): void {
+    this.deletionsAwaitingSync.push(...segments);
+  }
+
+  appended(log: FileLog): void {
+    this.dirtyLogs.add(log);
+  }
+
+  // ---------------------------------------------------------------- group commit
+
+  /** Adds an entry to the current group; resolves per the durability mode. */
+  private enqueue(logId: number, kind: JournalEntryKind, payload: Uint8Array): Promise<void> {
+    this.assertWritable();
+    const group = this.group;
+    group.buffers.push(encodeEntryHeader(logId, kind, payload), payload);
+    group.bytes += 16 + payload.byteLength;
+    this.scheduleCommit();
+    return group.done.promise;
+  }
+
+  /** Like enqueue, but resolves only after an fsync, whatever the mode. */
+  private enqueueDurable(logId: number, kind: JournalEntryKind, payload: Uint8Array): Promise<void> {
+    const promise = this.enqueue(logId, kind, payload);
+    this.group.forceSync = true;
+    return promise;
+  }
+
+  private scheduleCommit(): void {
+    if (this.commitScheduled || this.committing) return;
+    this.commitScheduled = true;
+    this.clock.runSoon(() => {
+      this.commitScheduled = false;
+      void this.commitLoop();
+    });
+  }
+
+  /**
+   * Writes groups one after another: while one is being written and fsynced,
+   * the next gathers every append made meanwhile.
+   */
+  private async commitLoop(): Promise<void> {
+    if (this.committing) return;
+    this.committing = true;
+    try {
+      while (this.failure === null && (this.group.bytes > 0 || this.group.forceSync || this.checkpointDue())) {
+        const group = this.group;
+        this.group = newGroup();
+        const journal = this.journal!;
+        try {
+          if (group.bytes > 0) {
+            await journal.write(group.buffers, group.bytes);
+            this.stats.journalWrites++;
+            this.unsyncedJournalBytes += group.bytes;
+          }
+          if (this.durability === 'always' || group.forceSync) await this.syncJournal(journal);
+        } catch (error) {
+          this.fail(error);
+          group.done.reject(error);
+          break;
+        }
+        group.done.resolve();
+        this.afterCommit();
+        if (this.checkpointDue()) await this.rotateAndCheckpoint();
+      }
+    } finally {
+      this.committing = false;
+    }
+    if (this.failure !== null) {
+      const pending = this.group;
+      this.group = newGroup();
+      pending.done.reject(new FerryError('STORAGE_CLOSED', `the store stopped after a failure: ${describe(this.failure)}`));
+    } else if (this.group.bytes > 0 || this.group.forceSync || this.checkpointDue()) {
+      this.scheduleCommit();
+    }
+  }
+
+  /** A checkpoint is due when asked for or when the journal is full, and none is running. */
+  private checkpointDue(): boolean {
+    if (this.checkpointRunning || !this.journal) return false;
+    return this.checkpointRequest !== null || this.journal.sizeBytes >= this.settings.journalBytesMax;
+  }
+
+  private async syncJournal(journal: JournalFile): Promise<void> {
+    const deletions = this.deletionsAwaitingSync;
+    this.deletionsAwaitingSync = [];
+    await journal.sync();
+    this.stats.journalSyncs++;
+    this.unsyncedJournalBytes = 0;
+    // Entries that dropped these segments are durable now, so the files may go.
+    for (const segment of deletions) this.runInBackground(() => segment.remove());
+  }
+
+  /** Starts segment writes for logs with enough unwritten bytes; sealed segments get their index. */
+  private afterCommit(): void {
+    const threshold = this.settings.segmentFlushBytes;
+    for (const log of this.dirtyLogs) {
+      if (log.active().unflushedBytes() >= threshold) this.flushLog(log);
+    }
+    if (this.sealedPending.size > 0) {
+      const sealed = [...this.sealedPending];
+      this.sealedPending.clear();
+      this.runInBackground(async () => {
+        for (const { log, segment } of sealed) {
+          if (log.deleted) continue;
+          await segment.writeIndex();
+          segment.trimCache(0);
+          this.stats.segmentWrites++;
+        }
+      });
+    }
+  }
+
+  private flushLog(log: FileLog): void {
+    const segment = log.active();
+    if (segment.unflushedBytes() === 0) return;
+    this.runInBackground(async () => {
+      if (log.deleted) return;
+      await segment.flush();
+      this.stats.segmentWrites++;
+      segment.trimCache(this.cacheBytesPerLog());
+    });
+  }
+
+  /** Background I/O: a failure stops the store, like a failed journal write. */
+  private runInBackground(work: () => Promise<void>): void {
+    const run: Promise<void> = work()
+      .catch((error: unknown) => this.fail(error))
+      .finally(() => this.backgroundWork.delete(run));
+    this.backgroundWork.add(run);
+  }
+
+  /** Resolves when no background I/O is in flight. */
+  private async settleBackground(): Promise<void> {
+    while (this.backgroundWork.size > 0) await Promise.all([...this.backgroundWork]);
+  }
+
+  private fail(error: unknown): void {
+    if (this.failure === null && !this.closed) this.failure = error;
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  private startTimers(): void {
+    const every = (intervalMs: number, work: () => void): void => {
+      const tick = (): void => {
+        if (this.closed || this.failure !== null) return;
+        work();
+        this.timers.push(this.clock.setTimer(intervalMs, tick));
+      };
+      this.timers.push(this.clock.setTimer(intervalMs, tick));
+    };
+    if (this.durability === 'interval') {
+      every(this.settings.flushIntervalMs, () => {
+        if (this.unsyncedJournalBytes > 0) void this.flush().catch(() => undefined);
+      });
+    }
+    every(this.settings.segmentFlushIntervalMs, () => {
+      for (const log of this.dirtyLogs) this.flushLog(log);
+    });
+    every(this.settings.retentionCheckIntervalMs, () => void this.applyRetention().catch(() => undefined));
+    every(this.settings.checkpointIntervalMs, () => {
+      if (this.dirtyLogs.size > 0) void this.checkpoint().catch(() => undefined);
+    });
+  }
+
+  /** Applies every log's retention policy now; resolves when the moves are journaled. */
+  async applyRetention(): Promise<void> {
+    const nowMs = this.clock.nowMs();
+    const moves: Promise<void>[] = [];
+    for (const log of this.logsByName.values()) {
+      const target = log.retentionTarget(nowMs);
+      if (target !== undefined) moves.push(log.truncatePrefix(target));
+    }
+    await Promise.all(moves);
+  }
+
+  // ---------------------------------------------------------------- durability API
+
+  /** Resolves once everything appended before the call is fsynced in the journal. */
+  flush(): Promise<void> {
+    this.assertWritable();
+    this.group.forceSync = true;
+    this.scheduleCommit();
+    return this.group.done.promise;
+  }
+
+  /**
+   * Asks for a checkpoint (journal rotation, segments fsynced, old journal
+   * files deleted) and resolves when it is durable. Calls made while one is
+   * pending share it.
+   */
+  checkpoint(): Promise<void> {
+    try {
+      this.assertWritable();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.checkpointRequest ??= deferred<void>();
+    const request = this.checkpointRequest;
+    this.group.forceSync = true;
+    this.scheduleCommit();
+    return request.promise;
+  }
+
+  /**
+   * Runs inside the commit loop, between groups, so no journal write is in
+   * flight: fsyncs and closes the journal file, starts the next one, records
+   * every log's state at this instant, and completes the checkpoint in the
+   * background (segments written and fsynced, checkpoint file, old journals deleted).
+   */
+  private async rotateAndCheckpoint(): Promise<void> {
+    const request = this.checkpointRequest;
+    this.checkpointRequest = null;
+    const old = this.journal!;
+    let checkpoint: Checkpoint;
+    let logs: FileLog[];
+    try {
+      await this.syncJournal(old);
+      const next = await JournalFile.create(this.fileSystem, this.journalDirectory, old.sequence + 1);
+      this.journal = next;
+      logs = [...this.logsByName.values()];
+      checkpoint = { formatVersion: CHECKPOINT_FORMAT_VERSION, journalSequence: next.sequence, nextLogId: this.nextLogId, logs: logs.map((log) => this.checkpointLogState(log)) };
+      this.dirtyLogs.clear();
+    } catch (error) {
+      this.fail(error);
+      request?.reject(error);
+      return;
+    }
+    this.checkpointRunning = this.completeCheckpoint(logs, checkpoint, old)
+      .then(
+        () => request?.resolve(),
+        (error: unknown) => {
+          this.fail(error);
+          request?.reject(error);
+        },
+      )
+      .finally(() => {
+        this.checkpointRunning = null;
+        if (this.checkpointDue()) this.scheduleCommit();
+      });
+  }
+
+  private checkpointLogState(log: FileLog): CheckpointLog {
+    const active = log.active();
+    return {
+      id: log.id,
+      name: log.name,
+      options: encodeOptions(log.options),
+      startOffset: log.startOffset(),
+      endOffset: log.endOffset(),
+      activeBaseOffset: active.baseOffset,
+      activeBytes: active.sizeBytes,
+    };
+  }
+
+  private async completeCheckpoint(logs: FileLog[], checkpoint: Checkpoint, oldJournal: JournalFile | null): Promise<void> {
+    await this.settleBackground();
+    const sealed = [...this.sealedPending];
+    this.sealedPending.clear();
+    for (const { log, segment } of sealed) if (!log.deleted) await segment.writeIndex();
+    for (const log of logs) {
+      if (log.deleted) continue;
+      for (const segment of log.segments) {
+        if (segment.dirty) await segment.sync();
+        if (segment.sealed) segment.trimCache(0);
+      }
+    }
+    for (const directory of [...this.dirtyDirectories]) {
+      this.dirtyDirectories.delete(directory);
+      if (await this.fileSystem.exists(directory)) await this.fileSystem.syncDirectory(directory);
+    }
+    await this.writeCheckpointFile(checkpoint);
+    await oldJournal?.close();
+    for (const name of await this.fileSystem.readdir(this.journalDirectory)) {
+      const sequence = parseJournalFileName(name);
+      if (sequence !== undefined && sequence < checkpoint.journalSequence) await this.fileSystem.unlink(joinPath(this.journalDirectory, name));
+    }
+    this.lastCheckpointMs = this.clock.monotonicMs();
+    this.stats.checkpoints++;
+  }
+
+  private async writeCheckpointFile(checkpoint: Checkpoint): Promise<void> {
+    const json = new TextEncoder().encode(JSON.stringify(checkpoint));
+    const header = new Uint8Array(12);
+    header.set(new TextEncoder().encode(CHECKPOINT_MAGIC), 0);
+    new DataView(header.buffer).setUint32(8, crc32c(json), true);
+    const temporary = joinPath(this.directory, 'checkpoint.tmp');
+    const file = await this.fileSystem.open(temporary, { write: true, create: true });
+    try {
+      await file.truncate(0);
+      await file.write([header, json], 0);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await this.fileSystem.rename(temporary, joinPath(this.directory, 'checkpoint'));
+    await this.fileSystem.syncDirectory(this.directory);
+  }
+
+  private async readCheckpointFile(): Promise<Checkpoint | null> {
+    const path = joinPath(this.directory, 'checkpoint');
+    if (!(await this.fileSystem.exists(path))) return null;
+    const bytes = await this.fileSystem.readFile(path);
+    const magic = new TextDecoder().decode(bytes.subarray(0, 8));
+    if (magic.slice(0, 6) !== CHECKPOINT_MAGIC.slice(0, 6)) throw new FerryError('CORRUPT_DATA', `${path}: not a Ferry checkpoint`);
+    if (magic !== CHECKPOINT_MAGIC) throw new FerryError('UNKNOWN_FORMAT_VERSION', `${path}: checkpoint format ${JSON.stringify(magic.trim())}`);
+    const json = bytes.subarray(12);
+    if (new DataView(bytes.buffer, bytes.byteOffset).getUint32(8, true) !== crc32c(json)) {
+      throw new FerryError('CORRUPT_DATA', `${path}: checkpoint checksum mismatch`);
+    }
+    const checkpoint = JSON.parse(new TextDecoder().decode(json)) as Checkpoint;
+    if (checkpoint.formatVersion !== CHECKPOINT_FORMAT_VERSION) {
+      throw new FerryError('UNKNOWN_FORMAT_VERSION', `${path}: checkpoint format version ${checkpoint.formatVersion}`);
+    }
+    return checkpoint;
+  }
+
+  // ---------------------------------------------------------------- recovery
+
+  private async recover(): Promise<void> {
+    const startedMs = this.clock.monotonicMs();
+    await this.fileSystem.mkdir(this.journalDirectory);
+    await this.fileSystem.mkdir(this.logsDirectory);
+    const checkpoint = await this.readCheckpointFile();
+    const segmentsTruncated: { log: string; bytes: number }[] = [];
+    const missing = new Set<FileLog>();
+    if (checkpoint) {
+      this.nextLogId = checkpoint.nextLogId;
+      for (const state of checkpoint.logs) {
+        const log = await this.loadLog(state, segmentsTruncated);
+        if (log === null) {
+          const placeholder = await this.materializeLog(state.id, state.name, decodeOptions(state.options), state.endOffset);
+          missing.add(placeholder);
+        }
+      }
+    }
+    // Directories of logs created after the checkpoint are rebuilt from the journal.
+    for (const name of await this.fileSystem.readdir(this.logsDirectory)) {
+      if (!this.logsById.has(Number(name))) await this.fileSystem.removeTree(joinPath(this.logsDirectory, name));
+    }
+    const sequences = (await this.fileSystem.readdir(this.journalDirectory))
+      .map(parseJournalFileName)
+      .filter((sequence): sequence is number => sequence !== undefined)
+      .sort((a, b) => a - b);
+    const firstSequence = checkpoint?.journalSequence ?? sequences[0] ?? 1;
+    let replayedFiles = 0;
+    let replayedEntries = 0;
+    let tailDropped = 0;
+    const toReplay = sequences.filter((sequence) => sequence >= firstSequence);
+    for (const [position, sequence] of toReplay.entries()) {
+      const path = joinPath(this.journalDirectory, `${String(sequence).padStart(20, '0')}.jnl`);
+      const scan = await readJournalFile(this.fileSystem, path, sequence);
+      const last = position === toReplay.length - 1;
+      if (scan.stoppedBecause !== null && !last && scan.stoppedBecause !== 'header is torn') {
+        throw new FerryError('CORRUPT_DATA', `${path}: ${scan.stoppedBecause} at byte ${scan.validBytes}, before the last journal file`);
+      }
+      for (const entry of scan.entries) await this.replay(entry, missing);
+      replayedEntries += scan.entries.length;
+      tailDropped += scan.fileBytes - scan.validBytes;
+      replayedFiles++;
+    }
+    if (missing.size > 0) {
+      const names = [...missing].map((log) => log.name).join(', ');
+      throw new FerryError('CORRUPT_DATA', `the data of log(s) ${names} is missing from ${this.logsDirectory}`);
+    }
+    for (const log of this.logsByName.values()) this.checkContiguous(log);
+    const lastSequence = Math.max(firstSequence - 1, ...sequences);
+    this.journal = await JournalFile.create(this.fileSystem, this.journalDirectory, lastSequence + 1);
+    // Make what was replayed durable in segments, and drop the old journal files.
+    const logs = [...this.logsByName.values()];
+    const checkpointNow: Checkpoint = {
+      formatVersion: CHECKPOINT_FORMAT_VERSION,
+      journalSequence: this.journal.sequence,
+      nextLogId: this.nextLogId,
+      logs: logs.map((log) => this.checkpointLogState(log)),
+    };
+    this.dirtyLogs.clear();
+    await this.completeCheckpoint(logs, checkpointNow, null);
+    this.recovery = {
+      checkpointFound: checkpoint !== null,
+      journalFilesReplayed: replayedFiles,
+      journalEntriesReplayed: replayedEntries,
+      journalTailBytesDropped: tailDropped,
+      segmentsTruncated,
+      durationMs: this.clock.monotonicMs() - startedMs,
+    };
+  }
+
+  /** Loads a log recorded in the checkpoint; null when its directory is gone. */
+  private async loadLog(state: CheckpointLog, truncated: { log: string; bytes: number }[]): Promise<FileLog | null> {
+    const directory = joinPath(this.logsDirectory, String(state.id));
+    if (!(await this.fileSystem.exists(directory))) return null;
+    const bases = new Map<number, { seg: boolean; idx: boolean }>();
+    for (const name of await this.fileSystem.readdir(directory)) {
+      const seg = parseSegmentFileName(name, '.seg');
+      const idx = parseSegmentFileName(name, '.idx');
+      const base = seg ?? idx;
+      if (base === undefined) continue;
+      const entry = bases.get(base) ?? { seg: false, idx: false };
+      if (seg !== undefined) entry.seg = true;
+      else entry.idx = true;
+      bases.set(base, entry);
+    }
+    const segments: Segment[] = [];
+    const sorted = [...bases.entries()].sort((a, b) => a[0] - b[0]);
+    for (const [base, files] of sorted) {
+      const path = joinPath(directory, `${String(base).padStart(20, '0')}`);
+      // Segments written after the checkpoint, and orphaned index files, are rebuilt by replay.
+      const stale = base > state.activeBaseOffset || !files.seg;
+      // Segments wholly below the start offset were dropped; their deletion may not have happened.
+      const dropped = base < state.activeBaseOffset && sorted.some(([other]) => other > base && other <= state.startOffset);
+      if (stale || dropped) {
+        await this.fileSystem.unlink(`${path}.seg`);
+        await this.fileSystem.unlink(`${path}.idx`);
+        continue;
+      }
+      const active = base === state.activeBaseOffset;
+      if (active) {
+        const { segment, scan } = await Segment.open(this.fileSystem, directory, base, this.indexIntervalBytes, { sealed: false, lengthBytes: state.activeBytes });
+        if (scan && scan.validBytes < state.activeBytes) truncated.push({ log: state.name, bytes: state.activeBytes - scan.validBytes });
+        segments.push(segment);
+      } else {
+        const { segment } = await Segment.open(this.fileSystem, directory, base, this.indexIntervalBytes, { sealed: true });
+        segments.push(segment);
+      }
+    }
+    if (segments.length === 0 || segments[segments.length - 1]!.sealed) {
+      // The active segment is gone: it was sealed and dropped after the checkpoint. Replay refills from the end.
+      const endOffset = segments.length > 0 ? segments[segments.length - 1]!.endOffset : state.endOffset;
+      segments.push(Segment.create(this.fileSystem, directory, Math.max(endOffset, state.startOffset), this.indexIntervalBytes));
+    }
+    const log = new FileLog(this, state.id, state.name, directory, decodeOptions(state.options), segments, Math.max(state.startOffset, segments[0]!.baseOffset));
+    this.register(log);
+    return log;
+  }
+
+  private async replay(entry: JournalEntry, missing: Set<FileLog>): Promise<void> {
+    switch (entry.kind) {
+      case JournalEntryKind.createLog: {
+        const { name, options } = JSON.parse(new TextDecoder().decode(entry.payload)) as { name: string; options: Record<string, number | null> };
+        if (this.logsById.has(entry.logId)) return; // Created before the checkpoint.
+        await this.materializeLog(entry.logId, name, decodeOptions(options), 0);
+        this.nextLogId = Math.max(this.nextLogId, entry.logId + 1);
+        return;
+      }
+      case JournalEntryKind.deleteLog: {
+        const log = this.logsById.get(entry.logId);
+        if (!log) return;
+        this.logsById.delete(log.id);
+        this.logsByName.delete(log.name);
+        this.dirtyLogs.delete(log);
+        missing.delete(log);
+        log.deleted = true;
+        for (const segment of log.segments) await segment.close();
+        await this.fileSystem.removeTree(log.directory);
+        return;
+      }
+      case JournalEntryKind.truncatePrefix: {
+        const log = this.requireLog(entry.logId);
+        log.recoverStartOffset(decodeOffsetPayload(entry.payload));
+        return;
+      }
+      case JournalEntryKind.append: {
+        const log = this.requireLog(entry.logId);
+        const header = readBatchHeader(entry.payload);
+        const end = log.endOffset();
+        if (header.baseOffset + header.recordCount <= end) return; // In the segment already.
+        if (header.baseOffset !== end) {
+          throw new FerryError('CORRUPT_DATA', `journal batch at offset ${header.baseOffset} for log ${log.name} leaves a gap after ${end}`);
+        }
+        // The entry's view into the journal buffer is copied so the big buffer can be freed.
+        log.appendEncoded(entry.payload.slice());
+        return;
+      }
+    }
+  }
+
+  private requireLog(id: number): FileLog {
+    const log = this.logsById.get(id);
+    if (!log) throw new FerryError('CORRUPT_DATA', `journal names log ${id}, which does not exist`);
+    return log;
+  }
+
+  private checkContiguous(log: FileLog): void {
+    for (let i = 1; i < log.segments.length; i++) {
+      const previous = log.segments[i - 1]!;
+      const segment = log.segments[i]!;
+      if (previous.endOffset !== segment.baseOffset) {
+        throw new FerryError('CORRUPT_DATA', `log ${log.name}: segment ${previous.path} ends at ${previous.endOffset} but the next starts at ${segment.baseOffset}`);
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- close
+
+  /** Flushes, checkpoints, closes files and releases the lock. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    for (const timer of this.timers) timer.cancel();
+    if (this.failure === null) {
+      try {
+        await this.checkpoint();
+      } catch (error) {
+        if (!isFerryError(error, 'STORAGE_CLOSED')) throw error;
+      }
+    }
+    await this.idle();
+    this.closed = true;
+    await this.settleBackground();
+    for (const log of this.logsByName.values()) for (const segment of log.segments) await segment.close().catch(() => undefined);
+    await this.journal?.close().catch(() => undefined);
+    await this.lock?.release();
+  }
+
+  /**
+   * Test hook: stops the store as a kill -9 would (no flush, no checkpoint),
+   * releasing the directory lock the dead process would no longer hold.
+   */
+  abandon(): void {
+    this.closed = true;
+    for (const timer of this.timers) timer.cancel();
+    void this.lock?.release();
+  }
+
+  /** Resolves when no commit, checkpoint or background write is running. */
+  private async idle(): Promise<void> {
+    while (this.committing || this.commitScheduled || this.checkpointRunning || this.backgroundWork.size > 0) {
+      if (this.checkpointRunning) await this.checkpointRunning;
+      await this.settleBackground();
+      await new Promise<void>((resolve) => this.clock.runSoon(resolve));
+    }
+  }
+
+  /** Number of logs. */
+  logCount(): number {
+    return this.logsByName.size;
+  }
+
+  /** Monotonic time of the last completed checkpoint. */
+  lastCheckpointAtMs(): number {
+    return this.lastCheckpointMs;
+  }
+}
+
+function encodeOptions(options: Required<LogOptions>): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
+  for (const [key, value] of Object.entries(options)) out[key] = Number.isFinite(value) ? value : null;
+  return out;
+}
+
+function decodeOptions(options: Record<string, number | null>): Required<LogOptions> {
+  const out: Record<string, number> = { ...LOG_OPTION_DEFAULTS };
+  for (const [key, value] of Object.entries(options)) out[key] = value === null ? Number.POSITIVE_INFINITY : value;
+  return out as Required<LogOptions>;
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+assert(FILE_LOG_STORE_DEFAULTS.indexIntervalBytes > 0, 'index interval is positive');

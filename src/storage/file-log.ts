@@ -1,0 +1,288 @@
+import { assert } from '../lib/assert.js';
+import { FerryError } from '../lib/ferry-error.js';
+import type {
+  AppendOptions,
+  AppendResult,
+  Log,
+  LogOptions,
+  ReadLimits,
+  RecordInput,
+  StoredBatch,
+  StoredRecord,
+} from '../core/ports.js';
+import { decodeBatch, encodeBatch, readBatchHeader } from './record-batch.js';
+import { Segment, SEGMENT_HEADER_BYTES } from './segment.js';
+
+/** What a FileLog needs from its store: the clock, limits, and the journal. */
+export interface FileLogHost {
+  readonly fileSystem: import('../platform/file-system.js').FileSystem;
+  nowMs(): number;
+  readonly indexIntervalBytes: number;
+  readonly batchBytesMax: number;
+  /** Per-log budget for batches cached in memory after they are written. */
+  cacheBytesPerLog(): number;
+  /** Throws STORAGE_CLOSED when the store no longer takes writes. */
+  assertWritable(): void;
+  /** Journals an append; resolves per the durability mode. */
+  journalAppend(log: FileLog, batch: Uint8Array): Promise<void>;
+  /** Journals a start-offset move; resolves per the durability mode. */
+  journalTruncatePrefix(log: FileLog, offset: number): Promise<void>;
+  /** Called when a segment is sealed or unlinked-to-be, so the store schedules its I/O. */
+  segmentSealed(log: FileLog, segment: Segment): void;
+  segmentsDropped(log: FileLog, segments: Segment[]): void;
+  /** Called after an append so the store can flush segments that hold enough unwritten bytes. */
+  appended(log: FileLog): void;
+}
+
+/** Every log option with its default. */
+export const LOG_OPTION_DEFAULTS: Required<LogOptions> = {
+  segmentBytesMax: 64 * 1024 * 1024,
+  segmentAgeMsMax: 7 * 24 * 3600 * 1000,
+  retentionMs: Number.POSITIVE_INFINITY,
+  retentionBytes: Number.POSITIVE_INFINITY,
+  retentionRecords: Number.POSITIVE_INFINITY,
+};
+
+/** Fills defaults and checks ranges; INVALID_ARGUMENT names the bad option. */
+export function resolveLogOptions(options: LogOptions | undefined, defaults: Required<LogOptions>): Required<LogOptions> {
+  const resolved = { ...defaults };
+  for (const [key, value] of Object.entries(options ?? {}) as [keyof LogOptions, number | undefined][]) {
+    if (value === undefined || value === null) continue;
+    if (!(key in LOG_OPTION_DEFAULTS)) throw new FerryError('INVALID_ARGUMENT', `unknown log option ${key}`);
+    if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) {
+      throw new FerryError('INVALID_ARGUMENT', `log option ${key} must be a positive number, got ${String(value)}`);
+    }
+    resolved[key] = value;
+  }
+  if (resolved.segmentBytesMax < 1024 || resolved.segmentBytesMax > 2 ** 31) {
+    throw new FerryError('INVALID_ARGUMENT', 'log option segmentBytesMax must lie between 1 KiB and 2 GiB');
+  }
+  return resolved;
+}
+
+/**
+ * One log on disk: a directory of segments, the last one active. Offsets are
+ * assigned synchronously at `append`, so call order is log order; the bytes
+ * are journaled by the store (group commit) and written to the segment later.
+ */
+export class FileLog implements Log {
+  /** Segments in offset order; the last is the active one. */
+  segments: Segment[];
+  private start: number;
+  deleted = false;
+
+  constructor(
+    private readonly host: FileLogHost,
+    readonly id: number,
+    readonly name: string,
+    readonly directory: string,
+    readonly options: Required<LogOptions>,
+    segments: Segment[],
+    startOffset: number,
+  ) {
+    assert(segments.length > 0, 'a log always has an active segment');
+    this.segments = segments;
+    this.start = startOffset;
+  }
+
+  startOffset(): number {
+    return this.start;
+  }
+
+  endOffset(): number {
+    return this.active().endOffset;
+  }
+
+  sizeBytes(): number {
+    let bytes = 0;
+    for (const segment of this.segments) bytes += segment.sizeBytes;
+    return bytes;
+  }
+
+  /** The segment appends go to. */
+  active(): Segment {
+    return this.segments[this.segments.length - 1]!;
+  }
+
+  /**
+   * Resolves per the store's durability mode: with `always`, after the batch
+   * is fsynced in the journal; otherwise once the journal write is issued.
+   */
+  append(records: readonly RecordInput[], options?: AppendOptions): Promise<AppendResult> {
+    try {
+      this.host.assertWritable();
+      if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
+      const baseOffset = this.endOffset();
+      const bytes = encodeBatch(records, baseOffset, this.host.nowMs(), options?.attributes ?? 0, options?.producer ?? null);
+      if (bytes.byteLength > this.host.batchBytesMax) {
+        throw new FerryError('RECORD_TOO_LARGE', `batch of ${bytes.byteLength} bytes exceeds batchBytesMax ${this.host.batchBytesMax}`);
+      }
+      this.appendEncoded(bytes);
+      const result: AppendResult = { baseOffset, lastOffset: baseOffset + records.length - 1 };
+      return this.host.journalAppend(this, bytes).then(() => result);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Adds an already encoded batch whose base offset is `endOffset()`; used by append and by recovery. */
+  appendEncoded(bytes: Uint8Array): void {
+    const header = readBatchHeader(bytes);
+    assert(header.baseOffset === this.endOffset(), 'batches arrive in offset order');
+    const nowMs = this.host.nowMs();
+    let active = this.active();
+    const full = active.sizeBytes + bytes.byteLength > this.options.segmentBytesMax;
+    const old = active.firstAppendMs !== undefined && nowMs - active.firstAppendMs >= this.options.segmentAgeMsMax;
+    if (active.endOffset > active.baseOffset && (full || old)) active = this.roll();
+    active.append(bytes, header.recordCount, header.maxTimestampMs, nowMs);
+    this.host.appended(this);
+  }
+
+  /** Seals the active segment and starts a new one at the end offset. */
+  roll(): Segment {
+    const sealed = this.active();
+    sealed.sealed = true;
+    const next = Segment.create(this.host.fileSystem, this.directory, sealed.endOffset, this.host.indexIntervalBytes);
+    this.segments.push(next);
+    this.host.segmentSealed(this, sealed);
+    return next;
+  }
+
+  async read(fromOffset: number, limits?: ReadLimits): Promise<StoredRecord[]> {
+    const batches = await this.readBatches(fromOffset, limits);
+    const records: StoredRecord[] = [];
+    for (const batch of batches) for (const record of batch.records) records.push(record);
+    return records;
+  }
+
+  async readBatches(fromOffset: number, limits?: ReadLimits): Promise<StoredBatch[]> {
+    const recordsMax = limits?.recordsMax ?? Number.POSITIVE_INFINITY;
+    const bytesMax = limits?.bytesMax ?? 1024 * 1024;
+    let offset = Math.max(fromOffset, this.start);
+    const out: StoredBatch[] = [];
+    if (offset >= this.endOffset()) return out;
+    let records = 0;
+    let bytes = 0;
+    let segment: Segment | undefined = this.segments[this.segmentFor(offset)]!;
+    let position = Math.max(segment.index.positionFor(offset - segment.baseOffset), SEGMENT_HEADER_BYTES);
+    while (segment && records < recordsMax && (bytes < bytesMax || records === 0)) {
+      if (position >= segment.sizeBytes || offset >= segment.endOffset) {
+        // Segments can be rolled or dropped while a read awaits I/O: find the next one by identity.
+        const index = this.segments.indexOf(segment);
+        segment = index >= 0 ? this.segments[index + 1] : this.segments[this.segmentFor(offset)];
+        position = SEGMENT_HEADER_BYTES;
+        if (segment && segment.baseOffset < offset) {
+          position = Math.max(segment.index.positionFor(offset - segment.baseOffset), SEGMENT_HEADER_BYTES);
+        }
+        continue;
+      }
+      const raw = await segment.readBatchesAt(position, Math.max(bytesMax - bytes, 64 * 1024));
+      if (raw.length === 0) {
+        position = segment.sizeBytes;
+        continue;
+      }
+      for (const batchBytes of raw) {
+        position += batchBytes.byteLength;
+        const header = readBatchHeader(batchBytes);
+        if (header.baseOffset + header.recordCount <= offset) continue;
+        const batch = decodeBatch(batchBytes);
+        const skip = offset - header.baseOffset;
+        const take = Math.min(header.recordCount - Math.max(skip, 0), recordsMax - records);
+        const whole = skip <= 0 && take === header.recordCount;
+        const wanted = whole ? batch : { ...batch, records: batch.records.slice(Math.max(skip, 0), Math.max(skip, 0) + take) };
+        out.push(wanted);
+        records += take;
+        bytes += batchBytes.byteLength;
+        offset = wanted.records[wanted.records.length - 1]!.offset + 1;
+        if (records >= recordsMax || bytes >= bytesMax) break;
+      }
+    }
+    return out;
+  }
+
+  /** Index of the segment holding `offset` (the last segment when past the end). */
+  private segmentFor(offset: number): number {
+    let low = 0;
+    let high = this.segments.length - 1;
+    let found = 0;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      if (this.segments[middle]!.baseOffset <= offset) {
+        found = middle;
+        low = middle + 1;
+      } else {
+        high = middle - 1;
+      }
+    }
+    return found;
+  }
+
+  async offsetForTimestamp(timestampMs: number): Promise<number> {
+    for (const segment of this.segments) {
+      if (segment.endOffset <= this.start) continue;
+      const relative = segment.index.relativeOffsetForTimestamp(timestampMs);
+      if (relative === undefined) continue;
+      let offset = Math.max(segment.baseOffset + relative, this.start);
+      while (offset < this.endOffset()) {
+        const batches = await this.readBatches(offset, { bytesMax: 256 * 1024 });
+        if (batches.length === 0) break;
+        for (const batch of batches) {
+          for (const record of batch.records) {
+            if (record.timestampMs >= timestampMs) return record.offset;
+            offset = record.offset + 1;
+          }
+        }
+      }
+    }
+    return this.endOffset();
+  }
+
+  /** Resolves once the move is durable per the store's mode; segment files go after that. */
+  truncatePrefix(offset: number): Promise<void> {
+    try {
+      this.host.assertWritable();
+      const target = Math.min(Math.max(offset, this.start), this.endOffset());
+      if (target === this.start) return Promise.resolve();
+      this.start = target;
+      const dropped: Segment[] = [];
+      while (this.segments.length > 1 && this.segments[1]!.baseOffset <= target) dropped.push(this.segments.shift()!);
+      const done = this.host.journalTruncatePrefix(this, target);
+      if (dropped.length > 0) this.host.segmentsDropped(this, dropped);
+      return done;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Sets the start offset during recovery (no journaling). */
+  recoverStartOffset(offset: number): void {
+    this.start = Math.max(this.start, Math.min(offset, this.endOffset()));
+    while (this.segments.length > 1 && this.segments[1]!.baseOffset <= this.start) {
+      this.host.segmentsDropped(this, [this.segments.shift()!]);
+    }
+  }
+
+  /**
+   * The new start offset retention asks for (whole segments only), or undefined.
+   * Age uses the newest record of a segment; bytes and records keep the newest.
+   */
+  retentionTarget(nowMs: number): number | undefined {
+    const { retentionMs, retentionBytes, retentionRecords } = this.options;
+    let keepFrom = 0;
+    let bytes = this.sizeBytes();
+    const end = this.endOffset();
+    for (let i = 0; i < this.segments.length - 1; i++) {
+      const segment = this.segments[i]!;
+      const next = this.segments[i + 1]!;
+      const tooOld = nowMs - segment.index.maxTimestampMs > retentionMs && segment.index.maxTimestampMs >= 0;
+      const tooBig = bytes > retentionBytes;
+      const tooMany = end - next.baseOffset >= retentionRecords;
+      if (!(tooOld || tooBig || tooMany)) break;
+      bytes -= segment.sizeBytes;
+      keepFrom = i + 1;
+    }
+    if (keepFrom === 0) return undefined;
+    const target = this.segments[keepFrom]!.baseOffset;
+    return target > this.start ? target : undefined;
+  }
+}

@@ -1,0 +1,191 @@
+import { crc32c } from '../lib/crc32c.js';
+import { FerryError } from '../lib/ferry-error.js';
+import { joinPath, type FileHandle, type FileSystem } from '../platform/file-system.js';
+
+/**
+ * The write-ahead journal shared by every log of a store. Group commit writes
+ * all appends of one turn of the event loop as one write and one fsync, whatever
+ * the number of logs they touch; segment files are written later without fsync
+ * and made durable at checkpoints, after which older journal files are deleted.
+ *
+ * Journal file, version 1: a 32-byte header, then entries back to back.
+ *
+ *   0                 8          12         16               24               32
+ *   +-----------------+----------+----------+----------------+----------------+
+ *   | "FRYJNL\0\0"    | version  | crc32c   | sequence       | reserved (0)   |
+ *   +-----------------+----------+----------+----------------+----------------+
+ *
+ * Entry:
+ *   0        4        8        12   13   14       16
+ *   +--------+--------+--------+----+----+--------+------------------+
+ *   | length | crc32c | logId  |kind| 0  |   0    | payload ...      |
+ *   +--------+--------+--------+----+----+--------+------------------+
+ *
+ * `length` covers the whole entry; the CRC covers bytes [8, length). Payloads:
+ * APPEND = one record batch exactly as in the segment; CREATE_LOG = UTF-8 JSON
+ * `{ name, options }`; DELETE_LOG = empty; TRUNCATE_PREFIX = u64 new start offset.
+ */
+export const JOURNAL_HEADER_BYTES = 32;
+export const JOURNAL_ENTRY_HEADER_BYTES = 16;
+export const JOURNAL_FORMAT_VERSION = 1;
+const JOURNAL_MAGIC = new Uint8Array([0x46, 0x52, 0x59, 0x4a, 0x4e, 0x4c, 0, 0]); // "FRYJNL\0\0"
+
+/** Kinds of journal entries. */
+export const JournalEntryKind = {
+  append: 1,
+  createLog: 2,
+  deleteLog: 3,
+  truncatePrefix: 4,
+} as const;
+export type JournalEntryKind = (typeof JournalEntryKind)[keyof typeof JournalEntryKind];
+
+/** One decoded journal entry. `payload` is a view into the read buffer. */
+export interface JournalEntry {
+  readonly logId: number;
+  readonly kind: JournalEntryKind;
+  readonly payload: Uint8Array;
+}
+
+/** File name of journal file number `sequence`. */
+export function journalFileName(sequence: number): string {
+  return `${String(sequence).padStart(20, '0')}.jnl`;
+}
+
+/** Sequence number in a journal file name, or undefined for other names. */
+export function parseJournalFileName(name: string): number | undefined {
+  return /^\d{20}\.jnl$/.test(name) ? Number(name.slice(0, 20)) : undefined;
+}
+
+/** Encodes the 16-byte header of an entry carrying `payload`; the CRC spans header and payload. */
+export function encodeEntryHeader(logId: number, kind: JournalEntryKind, payload: Uint8Array): Uint8Array {
+  const header = new Uint8Array(JOURNAL_ENTRY_HEADER_BYTES);
+  const view = new DataView(header.buffer);
+  view.setUint32(0, JOURNAL_ENTRY_HEADER_BYTES + payload.byteLength, true);
+  view.setUint32(8, logId, true);
+  header[12] = kind;
+  view.setUint32(4, crc32c(payload, crc32c(header.subarray(8))), true);
+  return header;
+}
+
+/** Encodes a u64 payload (for TRUNCATE_PREFIX). */
+export function encodeOffsetPayload(offset: number): Uint8Array {
+  const bytes = new Uint8Array(8);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, offset % 0x1_0000_0000, true);
+  view.setUint32(4, Math.floor(offset / 0x1_0000_0000), true);
+  return bytes;
+}
+
+/** Decodes a u64 payload. */
+export function decodeOffsetPayload(bytes: Uint8Array): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return view.getUint32(4, true) * 0x1_0000_0000 + view.getUint32(0, true);
+}
+
+/** An open journal file being appended to. */
+export class JournalFile {
+  private constructor(
+    readonly sequence: number,
+    readonly path: string,
+    private readonly file: FileHandle,
+    /** Bytes in the file (header included). */
+    public sizeBytes: number,
+  ) {}
+
+  /** Creates journal file `sequence` in `directory` and makes its existence durable. */
+  static async create(fileSystem: FileSystem, directory: string, sequence: number): Promise<JournalFile> {
+    const path = joinPath(directory, journalFileName(sequence));
+    const file = await fileSystem.open(path, { write: true, create: true });
+    await file.truncate(0);
+    const header = new Uint8Array(JOURNAL_HEADER_BYTES);
+    const view = new DataView(header.buffer);
+    header.set(JOURNAL_MAGIC, 0);
+    view.setUint32(8, JOURNAL_FORMAT_VERSION, true);
+    view.setUint32(16, sequence % 0x1_0000_0000, true);
+    view.setUint32(20, Math.floor(sequence / 0x1_0000_0000), true);
+    view.setUint32(12, crc32c(header.subarray(16)), true);
+    await file.write([header], 0);
+    await file.sync();
+    await fileSystem.syncDirectory(directory);
+    return new JournalFile(sequence, path, file, JOURNAL_HEADER_BYTES);
+  }
+
+  /** Writes entries (already encoded: header, payload, header, payload, ...) at the end. Not durable until `sync()`. */
+  async write(buffers: readonly Uint8Array[], bytes: number): Promise<void> {
+    const position = this.sizeBytes;
+    this.sizeBytes += bytes;
+    await this.file.write(buffers, position);
+  }
+
+  /** Resolves once everything written before the call is durable. */
+  sync(): Promise<void> {
+    return this.file.sync();
+  }
+
+  close(): Promise<void> {
+    return this.file.close();
+  }
+}
+
+/** What reading a journal file found. */
+export interface JournalScan {
+  readonly entries: JournalEntry[];
+  /** Bytes of the valid prefix. */
+  readonly validBytes: number;
+  readonly fileBytes: number;
+  /** Why reading stopped before the end of the file, if it did. */
+  readonly stoppedBecause: string | null;
+}
+
+/**
+ * Reads a whole journal file (journals are bounded by `journalBytesMax`, so
+ * this is a bounded read) and decodes entries up to the first invalid one.
+ */
+export async function readJournalFile(fileSystem: FileSystem, path: string, sequence: number): Promise<JournalScan> {
+  const bytes = await fileSystem.readFile(path);
+  if (bytes.byteLength < JOURNAL_HEADER_BYTES) {
+    return { entries: [], validBytes: 0, fileBytes: bytes.byteLength, stoppedBecause: 'header is torn' };
+  }
+  for (let i = 0; i < 6; i++) {
+    if (bytes[i] !== JOURNAL_MAGIC[i]) throw new FerryError('CORRUPT_DATA', `${path}: not a Ferry journal file`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = view.getUint32(8, true);
+  if (version !== JOURNAL_FORMAT_VERSION) {
+    throw new FerryError('UNKNOWN_FORMAT_VERSION', `${path}: journal format version ${version}, this Ferry reads version ${JOURNAL_FORMAT_VERSION}`);
+  }
+  if (view.getUint32(12, true) !== crc32c(bytes.subarray(16, JOURNAL_HEADER_BYTES))) {
+    throw new FerryError('CORRUPT_DATA', `${path}: journal header checksum mismatch`);
+  }
+  const storedSequence = view.getUint32(20, true) * 0x1_0000_0000 + view.getUint32(16, true);
+  if (storedSequence !== sequence) throw new FerryError('CORRUPT_DATA', `${path}: header names journal ${storedSequence}`);
+  const entries: JournalEntry[] = [];
+  let at = JOURNAL_HEADER_BYTES;
+  let stoppedBecause: string | null = null;
+  while (at < bytes.byteLength) {
+    if (bytes.byteLength - at < JOURNAL_ENTRY_HEADER_BYTES) {
+      stoppedBecause = 'torn entry header';
+      break;
+    }
+    const length = view.getUint32(at, true);
+    if (length === 0) {
+      stoppedBecause = 'zero-filled tail';
+      break;
+    }
+    if (length < JOURNAL_ENTRY_HEADER_BYTES || at + length > bytes.byteLength) {
+      stoppedBecause = 'torn entry';
+      break;
+    }
+    if (view.getUint32(at + 4, true) !== crc32c(bytes.subarray(at + 8, at + length))) {
+      stoppedBecause = 'entry checksum mismatch';
+      break;
+    }
+    const kind = bytes[at + 12] as JournalEntryKind;
+    if (kind < JournalEntryKind.append || kind > JournalEntryKind.truncatePrefix) {
+      throw new FerryError('UNKNOWN_FORMAT_VERSION', `${path}: journal entry kind ${kind} at byte ${at}`);
+    }
+    entries.push({ logId: view.getUint32(at + 8, true), kind, payload: bytes.subarray(at + JOURNAL_ENTRY_HEADER_BYTES, at + length) });
+    at += length;
+  }
+  return { entries, validBytes: at, fileBytes: bytes.byteLength, stoppedBecause };
+}

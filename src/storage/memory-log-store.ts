@@ -1,0 +1,241 @@
+import { FerryError } from '../lib/ferry-error.js';
+import type { Clock } from '../platform/clock.js';
+import type {
+  AppendOptions,
+  AppendResult,
+  Log,
+  LogOptions,
+  LogStore,
+  LogStoreOptions,
+  ReadLimits,
+  RecordInput,
+  StoredBatch,
+  StoredRecord,
+} from '../core/ports.js';
+import { LOG_OPTION_DEFAULTS, resolveLogOptions } from './file-log.js';
+import { decodeBatch, encodeBatch, readBatchHeader } from './record-batch.js';
+import { SEGMENT_HEADER_BYTES } from './segment.js';
+
+/** A segment held in memory: encoded batches and their first offsets. */
+interface MemorySegment {
+  readonly baseOffset: number;
+  endOffset: number;
+  sizeBytes: number;
+  maxTimestampMs: number;
+  firstAppendMs: number | undefined;
+  readonly batches: Uint8Array[];
+  readonly batchOffsets: number[];
+}
+
+function newSegment(baseOffset: number): MemorySegment {
+  // Sized as a file segment would be, so byte-based retention behaves the same in both stores.
+  return { baseOffset, endOffset: baseOffset, sizeBytes: SEGMENT_HEADER_BYTES, maxTimestampMs: -1, firstAppendMs: undefined, batches: [], batchOffsets: [] };
+}
+
+/**
+ * A log that lives in memory: the same batch encoding, segment rolling and
+ * retention rules as the file log, without any I/O. Appends resolve at once:
+ * nothing survives the process.
+ */
+class MemoryLog implements Log {
+  private segments: MemorySegment[] = [newSegment(0)];
+  private start = 0;
+  deleted = false;
+
+  constructor(
+    private readonly store: MemoryLogStore,
+    readonly name: string,
+    readonly options: Required<LogOptions>,
+  ) {}
+
+  startOffset(): number {
+    return this.start;
+  }
+
+  endOffset(): number {
+    return this.segments[this.segments.length - 1]!.endOffset;
+  }
+
+  sizeBytes(): number {
+    return this.segments.reduce((total, segment) => total + segment.sizeBytes, 0);
+  }
+
+  /** Resolves at once: memory logs have no durability. */
+  append(records: readonly RecordInput[], options?: AppendOptions): Promise<AppendResult> {
+    try {
+      this.store.assertOpen();
+      if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
+      const baseOffset = this.endOffset();
+      const nowMs = this.store.clock.nowMs();
+      const bytes = encodeBatch(records, baseOffset, nowMs, options?.attributes ?? 0, options?.producer ?? null);
+      if (bytes.byteLength > this.store.batchBytesMax) {
+        throw new FerryError('RECORD_TOO_LARGE', `batch of ${bytes.byteLength} bytes exceeds batchBytesMax ${this.store.batchBytesMax}`);
+      }
+      const header = readBatchHeader(bytes);
+      let active = this.segments[this.segments.length - 1]!;
+      const full = active.sizeBytes + bytes.byteLength > this.options.segmentBytesMax;
+      const old = active.firstAppendMs !== undefined && nowMs - active.firstAppendMs >= this.options.segmentAgeMsMax;
+      if (active.endOffset > active.baseOffset && (full || old)) {
+        active = newSegment(active.endOffset);
+        this.segments.push(active);
+      }
+      active.batches.push(bytes);
+      active.batchOffsets.push(baseOffset);
+      active.sizeBytes += bytes.byteLength;
+      active.endOffset += records.length;
+      active.maxTimestampMs = Math.max(active.maxTimestampMs, header.maxTimestampMs);
+      active.firstAppendMs ??= nowMs;
+      return Promise.resolve({ baseOffset, lastOffset: baseOffset + records.length - 1 });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async read(fromOffset: number, limits?: ReadLimits): Promise<StoredRecord[]> {
+    const records: StoredRecord[] = [];
+    for (const batch of await this.readBatches(fromOffset, limits)) records.push(...batch.records);
+    return records;
+  }
+
+  async readBatches(fromOffset: number, limits?: ReadLimits): Promise<StoredBatch[]> {
+    const recordsMax = limits?.recordsMax ?? Number.POSITIVE_INFINITY;
+    const bytesMax = limits?.bytesMax ?? 1024 * 1024;
+    let offset = Math.max(fromOffset, this.start);
+    const out: StoredBatch[] = [];
+    let records = 0;
+    let bytes = 0;
+    for (const segment of this.segments) {
+      if (segment.endOffset <= offset) continue;
+      let index = upperBound(segment.batchOffsets, offset) - 1;
+      if (index < 0) index = 0;
+      for (; index < segment.batches.length; index++) {
+        if (records >= recordsMax || (bytes >= bytesMax && records > 0)) return out;
+        const batchBytes = segment.batches[index]!;
+        const batch = decodeBatch(batchBytes);
+        const wanted = batch.records.filter((record) => record.offset >= offset).slice(0, recordsMax - records);
+        if (wanted.length === 0) continue;
+        out.push(wanted.length === batch.records.length ? batch : { ...batch, records: wanted });
+        records += wanted.length;
+        bytes += batchBytes.byteLength;
+        offset = wanted[wanted.length - 1]!.offset + 1;
+      }
+    }
+    return out;
+  }
+
+  async offsetForTimestamp(timestampMs: number): Promise<number> {
+    for (const segment of this.segments) {
+      if (segment.maxTimestampMs < timestampMs) continue;
+      for (const batchBytes of segment.batches) {
+        for (const record of decodeBatch(batchBytes).records) {
+          if (record.offset >= this.start && record.timestampMs >= timestampMs) return record.offset;
+        }
+      }
+    }
+    return this.endOffset();
+  }
+
+  async truncatePrefix(offset: number): Promise<void> {
+    this.store.assertOpen();
+    const target = Math.min(Math.max(offset, this.start), this.endOffset());
+    this.start = target;
+    while (this.segments.length > 1 && this.segments[1]!.baseOffset <= target) this.segments.shift();
+  }
+
+  /** Applies the retention policy (whole segments only). */
+  applyRetention(nowMs: number): Promise<void> {
+    const { retentionMs, retentionBytes, retentionRecords } = this.options;
+    let bytes = this.sizeBytes();
+    const end = this.endOffset();
+    let keepFrom = 0;
+    for (let i = 0; i < this.segments.length - 1; i++) {
+      const segment = this.segments[i]!;
+      const tooOld = segment.maxTimestampMs >= 0 && nowMs - segment.maxTimestampMs > retentionMs;
+      const tooBig = bytes > retentionBytes;
+      const tooMany = end - this.segments[i + 1]!.baseOffset >= retentionRecords;
+      if (!(tooOld || tooBig || tooMany)) break;
+      bytes -= segment.sizeBytes;
+      keepFrom = i + 1;
+    }
+    return keepFrom > 0 ? this.truncatePrefix(this.segments[keepFrom]!.baseOffset) : Promise.resolve();
+  }
+}
+
+function upperBound(sorted: readonly number[], value: number): number {
+  let low = 0;
+  let high = sorted.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (sorted[middle]! <= value) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/** Settings of the memory store. */
+export interface MemoryLogStoreOptions extends LogStoreOptions {
+  readonly clock: Clock;
+}
+
+/**
+ * The in-memory LogStore: for tests, `ferry serve --memory` and transient
+ * data. Same contract as the file store except that nothing is durable.
+ */
+export class MemoryLogStore implements LogStore {
+  readonly clock: Clock;
+  readonly batchBytesMax: number;
+  private readonly logDefaults: Required<LogOptions>;
+  private readonly logs = new Map<string, MemoryLog>();
+  private closed = false;
+
+  constructor(options: MemoryLogStoreOptions) {
+    this.clock = options.clock;
+    this.batchBytesMax = options.batchBytesMax ?? 16 * 1024 * 1024;
+    this.logDefaults = resolveLogOptions(options.logDefaults, LOG_OPTION_DEFAULTS);
+  }
+
+  assertOpen(): void {
+    if (this.closed) throw new FerryError('STORAGE_CLOSED', 'the store is closed');
+  }
+
+  async openLog(name: string, options?: LogOptions): Promise<Log> {
+    this.assertOpen();
+    let log = this.logs.get(name);
+    if (!log) {
+      log = new MemoryLog(this, name, resolveLogOptions(options, this.logDefaults));
+      this.logs.set(name, log);
+    }
+    return log;
+  }
+
+  getLog(name: string): Log | undefined {
+    return this.logs.get(name);
+  }
+
+  logNames(): string[] {
+    return [...this.logs.keys()];
+  }
+
+  async deleteLog(name: string): Promise<void> {
+    this.assertOpen();
+    const log = this.logs.get(name);
+    if (!log) throw new FerryError('LOG_NOT_FOUND', `no log named ${name}`);
+    log.deleted = true;
+    this.logs.delete(name);
+  }
+
+  /** Applies every log's retention policy now. */
+  async applyRetention(): Promise<void> {
+    const nowMs = this.clock.nowMs();
+    for (const log of this.logs.values()) await log.applyRetention(nowMs);
+  }
+
+  /** Nothing to make durable. */
+  async flush(): Promise<void> {
+    this.assertOpen();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+}

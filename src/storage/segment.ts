@@ -1,0 +1,454 @@
+import { assert } from '../lib/assert.js';
+import { crc32c } from '../lib/crc32c.js';
+import { FerryError } from '../lib/ferry-error.js';
+import { joinPath, type FileHandle, type FileSystem } from '../platform/file-system.js';
+import { checkBatch, type BatchHeader } from './record-batch.js';
+import { SegmentIndex } from './segment-index.js';
+
+/**
+ * Segment file, version 1: a 32-byte header, then record batches back to back.
+ *
+ *   0                 8          12         16               24               32
+ *   +-----------------+----------+----------+----------------+----------------+
+ *   | "FRYSEG\0\0"    | version  | crc32c   | baseOffset     | reserved (0)   |
+ *   +-----------------+----------+----------+----------------+----------------+
+ *   | batch | batch | batch | ...                                              |
+ *
+ * The header CRC covers bytes [16, 32). Named `<baseOffset, 20 digits>.seg`;
+ * its index is `<same>.idx` (see SegmentIndex).
+ */
+export const SEGMENT_HEADER_BYTES = 32;
+export const SEGMENT_FORMAT_VERSION = 1;
+const SEGMENT_MAGIC = new Uint8Array([0x46, 0x52, 0x59, 0x53, 0x45, 0x47, 0, 0]); // "FRYSEG\0\0"
+
+/** File name of the segment starting at `baseOffset`. */
+export function segmentFileName(baseOffset: number): string {
+  return `${String(baseOffset).padStart(20, '0')}.seg`;
+}
+
+/** Base offset encoded in a segment or index file name, or undefined for other names. */
+export function parseSegmentFileName(name: string, suffix: '.seg' | '.idx'): number | undefined {
+  if (!name.endsWith(suffix) || name.length !== 20 + suffix.length) return undefined;
+  const digits = name.slice(0, 20);
+  return /^\d{20}$/.test(digits) ? Number(digits) : undefined;
+}
+
+function encodeSegmentHeader(baseOffset: number): Uint8Array {
+  const bytes = new Uint8Array(SEGMENT_HEADER_BYTES);
+  const view = new DataView(bytes.buffer);
+  bytes.set(SEGMENT_MAGIC, 0);
+  view.setUint32(8, SEGMENT_FORMAT_VERSION, true);
+  view.setUint32(16, baseOffset % 0x1_0000_0000, true);
+  view.setUint32(20, Math.floor(baseOffset / 0x1_0000_0000), true);
+  view.setUint32(12, crc32c(bytes.subarray(16)), true);
+  return bytes;
+}
+
+/** Checks a segment header; throws UNKNOWN_FORMAT_VERSION or CORRUPT_DATA. */
+function verifySegmentHeader(bytes: Uint8Array, path: string, baseOffset: number): void {
+  if (bytes.byteLength < SEGMENT_HEADER_BYTES) throw new FerryError('CORRUPT_DATA', `${path}: segment header is truncated`);
+  for (let i = 0; i < 6; i++) {
+    if (bytes[i] !== SEGMENT_MAGIC[i]) throw new FerryError('CORRUPT_DATA', `${path}: not a Ferry segment file`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, SEGMENT_HEADER_BYTES);
+  const version = view.getUint32(8, true);
+  if (version !== SEGMENT_FORMAT_VERSION) {
+    throw new FerryError(
+      'UNKNOWN_FORMAT_VERSION',
+      `${path}: segment format version ${version}, this Ferry reads version ${SEGMENT_FORMAT_VERSION}`,
+    );
+  }
+  if (view.getUint32(12, true) !== crc32c(bytes.subarray(16, SEGMENT_HEADER_BYTES))) {
+    throw new FerryError('CORRUPT_DATA', `${path}: segment header checksum mismatch`);
+  }
+  const storedBase = view.getUint32(20, true) * 0x1_0000_0000 + view.getUint32(16, true);
+  if (storedBase !== baseOffset) {
+    throw new FerryError('CORRUPT_DATA', `${path}: header says base offset ${storedBase}, file name says ${baseOffset}`);
+  }
+}
+
+/** A batch held in memory: written-but-unflushed, or cached for readers at the tail. */
+interface MemoryBatch {
+  readonly position: number;
+  readonly bytes: Uint8Array;
+}
+
+/** What a scan of a segment file found. */
+export interface SegmentScan {
+  /** Bytes of the valid prefix (header included). */
+  readonly validBytes: number;
+  /** Why the scan stopped before the end of the file, if it did. */
+  readonly stoppedBecause: string | null;
+}
+
+/**
+ * One segment of a log: its file, its index, and the batches it holds in
+ * memory. Appends land in memory first and are written by `flush()`; the
+ * segment keeps recent batches after writing them, up to the cache budget
+ * its log gives it, so consumers at the tail read without I/O.
+ *
+ * Durability: nothing here fsyncs on append. The store's journal makes
+ * appends durable; `sync()` is called at checkpoints.
+ */
+export class Segment {
+  readonly path: string;
+  readonly indexPath: string;
+  /** Logical size: header + every batch appended, written or not. */
+  sizeBytes = SEGMENT_HEADER_BYTES;
+  /** Bytes handed to the file system (written, maybe not synced). */
+  flushedBytes = SEGMENT_HEADER_BYTES;
+  /** The offset after the last record. */
+  endOffset: number;
+  /** Clock time of the first append, for age-based rolling (undefined while empty). */
+  firstAppendMs: number | undefined;
+  sealed = false;
+  indexWritten = false;
+  /** Sparse offset and time index (rebuilt by a scan when its file is missing). */
+  index: SegmentIndex;
+  /** True when bytes were written since the last sync. */
+  dirty = false;
+  /** True once the segment is deleted: no more writes. */
+  dropped = false;
+  private memory: MemoryBatch[] = [];
+  private memoryStart = SEGMENT_HEADER_BYTES;
+  private memoryBytes = 0;
+  private file: FileHandle | null = null;
+  private opening: Promise<FileHandle> | null = null;
+  private flushing: Promise<void> | null = null;
+
+  private constructor(
+    private readonly fileSystem: FileSystem,
+    directory: string,
+    readonly baseOffset: number,
+    private readonly indexIntervalBytes: number,
+  ) {
+    this.index = new SegmentIndex(indexIntervalBytes);
+    this.path = joinPath(directory, segmentFileName(baseOffset));
+    this.indexPath = this.path.replace(/\.seg$/, '.idx');
+    this.endOffset = baseOffset;
+  }
+
+  /** A new, empty segment. Its file is created (with its header) on first flush. */
+  static create(fileSystem: FileSystem, directory: string, baseOffset: number, indexIntervalBytes: number): Segment {
+    const segment = new Segment(fileSystem, directory, baseOffset, indexIntervalBytes);
+    segment.flushedBytes = 0; // The header itself is not written yet.
+    segment.memoryStart = 0;
+    segment.memory.push({ position: 0, bytes: encodeSegmentHeader(baseOffset) });
+    segment.memoryBytes = SEGMENT_HEADER_BYTES;
+    segment.dirty = true;
+    return segment;
+  }
+
+  /**
+   * Opens an existing segment file. Sealed segments load their index file
+   * (rebuilt by a scan when missing or damaged); the active one is scanned,
+   * every batch's CRC checked, and cut back to its valid prefix.
+   * `trustedBytes` limits the scan of the active segment (bytes known durable).
+   */
+  static async open(
+    fileSystem: FileSystem,
+    directory: string,
+    baseOffset: number,
+    indexIntervalBytes: number,
+    mode: { readonly sealed: boolean; readonly lengthBytes?: number },
+  ): Promise<{ segment: Segment; scan: SegmentScan | null }> {
+    const segment = new Segment(fileSystem, directory, baseOffset, indexIntervalBytes);
+    const file = await fileSystem.open(segment.path, { write: !mode.sealed });
+    segment.file = file;
+    let fileBytes = await file.size();
+    const header = new Uint8Array(SEGMENT_HEADER_BYTES);
+    const headerRead = await file.read(header, 0, SEGMENT_HEADER_BYTES, 0);
+    verifySegmentHeader(header.subarray(0, headerRead), segment.path, baseOffset);
+    if (mode.lengthBytes !== undefined && mode.lengthBytes < fileBytes) {
+      assert(!mode.sealed, 'only an active segment is cut to a checkpointed length');
+      await file.truncate(mode.lengthBytes);
+      fileBytes = mode.lengthBytes;
+    }
+    let scan: SegmentScan | null = null;
+    if (mode.sealed) {
+      try {
+        const indexBytes = await fileSystem.readFile(segment.indexPath);
+        segment.index = SegmentIndex.decode(indexBytes, indexIntervalBytes);
+        segment.indexWritten = true;
+        segment.sizeBytes = fileBytes;
+        segment.endOffset = await segment.lastOffsetAfter(fileBytes);
+      } catch (error) {
+        if (!(error instanceof FerryError) || (error.code !== 'CORRUPT_DATA' && error.code !== 'FILE_NOT_FOUND')) throw error;
+        scan = await segment.scan(fileBytes);
+        if (scan.validBytes !== fileBytes) {
+          throw new FerryError('CORRUPT_DATA', `${segment.path}: sealed segment damaged at byte ${scan.validBytes} (${scan.stoppedBecause})`);
+        }
+      }
+    } else {
+      scan = await segment.scan(fileBytes);
+      if (scan.validBytes < fileBytes) await file.truncate(scan.validBytes);
+    }
+    segment.flushedBytes = segment.sizeBytes;
+    segment.memoryStart = segment.sizeBytes;
+    segment.sealed = mode.sealed;
+    return { segment, scan };
+  }
+
+  /** The end offset of a sealed segment, from its last indexed batch onwards. */
+  private async lastOffsetAfter(fileBytes: number): Promise<number> {
+    let position = this.index.positionFor(Number.MAX_SAFE_INTEGER);
+    if (position === 0) position = SEGMENT_HEADER_BYTES;
+    let endOffset = this.baseOffset;
+    while (position < fileBytes) {
+      const header = await this.readHeaderAt(position, fileBytes);
+      if (!header) throw new FerryError('CORRUPT_DATA', `${this.path}: batch at byte ${position} is damaged`);
+      endOffset = header.baseOffset + header.recordCount;
+      position += header.lengthBytes;
+    }
+    return endOffset;
+  }
+
+  private async readHeaderAt(position: number, fileBytes: number): Promise<BatchHeader | null> {
+    const buffer = new Uint8Array(Math.min(64 * 1024, fileBytes - position));
+    await this.readFully(buffer, position);
+    let check = checkBatch(buffer, 0);
+    if (check.kind === 'incomplete' && position + check.bytesNeeded <= fileBytes) {
+      const whole = new Uint8Array(check.bytesNeeded);
+      await this.readFully(whole, position);
+      check = checkBatch(whole, 0);
+    }
+    return check.kind === 'ok' ? check.header : null;
+  }
+
+  /**
+   * Reads the file from the header on, verifying every batch, rebuilding the
+   * index and finding where the valid prefix ends. Reads in 1 MiB chunks.
+   */
+  private async scan(fileBytes: number): Promise<SegmentScan> {
+    this.index = new SegmentIndex(this.indexIntervalBytes);
+    let position = SEGMENT_HEADER_BYTES;
+    let expectedOffset = this.baseOffset;
+    let stoppedBecause: string | null = null;
+    let chunk = new Uint8Array(1 << 20);
+    outer: while (position < fileBytes) {
+      const length = Math.min(chunk.byteLength, fileBytes - position);
+      const view = chunk.subarray(0, length);
+      await this.readFully(view, position);
+      let at = 0;
+      while (at < length) {
+        const check = checkBatch(view, at);
+        if (check.kind === 'incomplete') {
+          if (position + at + check.bytesNeeded > fileBytes) {
+            stoppedBecause = 'torn batch at the end of the file';
+            position += at;
+            break outer;
+          }
+          if (at === 0) chunk = new Uint8Array(Math.max(chunk.byteLength * 2, check.bytesNeeded));
+          break;
+        }
+        if (check.kind === 'unknown-version') {
+          throw new FerryError('UNKNOWN_FORMAT_VERSION', `${this.path}: batch format version ${check.version} at byte ${position + at}`);
+        }
+        if (check.kind === 'corrupt' || check.header.baseOffset !== expectedOffset) {
+          stoppedBecause = check.kind === 'corrupt' ? check.reason : `offset ${check.header.baseOffset} where ${expectedOffset} was due`;
+          position += at;
+          break outer;
+        }
+        this.index.addBatch(expectedOffset - this.baseOffset, position + at, check.header.maxTimestampMs);
+        expectedOffset += check.header.recordCount;
+        at += check.header.lengthBytes;
+      }
+      position += at;
+    }
+    this.sizeBytes = Math.min(position, fileBytes);
+    this.endOffset = expectedOffset;
+    return { validBytes: this.sizeBytes, stoppedBecause };
+  }
+
+  private async readFully(target: Uint8Array, position: number): Promise<void> {
+    const file = await this.handle();
+    let done = 0;
+    while (done < target.byteLength) {
+      const count = await file.read(target, done, target.byteLength - done, position + done);
+      if (count === 0) throw new FerryError('CORRUPT_DATA', `${this.path}: unexpected end of file at byte ${position + done}`);
+      done += count;
+    }
+  }
+
+  private handle(): Promise<FileHandle> {
+    if (this.file) return Promise.resolve(this.file);
+    if (!this.opening) {
+      // A segment sealed before its first flush still has its header and batches to write.
+      const write = !this.sealed || this.flushedBytes < this.sizeBytes;
+      const create = this.flushedBytes === 0;
+      this.opening = this.fileSystem.open(this.path, { write, create }).then((file) => {
+        this.file = file;
+        return file;
+      });
+    }
+    return this.opening;
+  }
+
+  /** Adds an encoded batch (offsets from `this.endOffset`). Synchronous: the bytes are kept in memory until flushed. */
+  append(bytes: Uint8Array, recordCount: number, maxTimestampMs: number, nowMs: number): number {
+    assert(!this.sealed, 'appends go to the active segment only');
+    const position = this.sizeBytes;
+    this.memory.push({ position, bytes });
+    this.memoryBytes += bytes.byteLength;
+    this.index.addBatch(this.endOffset - this.baseOffset, position, maxTimestampMs);
+    this.sizeBytes += bytes.byteLength;
+    this.endOffset += recordCount;
+    this.firstAppendMs ??= nowMs;
+    this.dirty = true;
+    return position;
+  }
+
+  /** Bytes appended but not yet written to the file. */
+  unflushedBytes(): number {
+    return this.sizeBytes - this.flushedBytes;
+  }
+
+  /** Writes every appended batch to the file (no fsync). Concurrent calls share one write. */
+  flush(): Promise<void> {
+    if (this.flushing) return this.flushing.then(() => (this.flushedBytes < this.sizeBytes ? this.flush() : undefined));
+    if (this.flushedBytes === this.sizeBytes) return Promise.resolve();
+    this.flushing = this.writeUnflushed().finally(() => {
+      this.flushing = null;
+    });
+    return this.flushing;
+  }
+
+  private async writeUnflushed(): Promise<void> {
+    const file = await this.handle();
+    const start = this.flushedBytes;
+    const buffers: Uint8Array[] = [];
+    let end = start;
+    for (const batch of this.memory) {
+      if (batch.position >= start) {
+        buffers.push(batch.bytes);
+        end = batch.position + batch.bytes.byteLength;
+      }
+    }
+    assert(end === this.sizeBytes, 'memory holds every unflushed batch');
+    await file.write(buffers, start);
+    this.flushedBytes = end;
+  }
+
+  /** Drops written batches from memory until at most `keepBytes` remain cached. */
+  trimCache(keepBytes: number): void {
+    let drop = 0;
+    while (drop < this.memory.length && this.memoryBytes > keepBytes) {
+      const batch = this.memory[drop]!;
+      if (batch.position + batch.bytes.byteLength > this.flushedBytes) break;
+      this.memoryBytes -= batch.bytes.byteLength;
+      drop++;
+    }
+    if (drop > 0) {
+      this.memory.splice(0, drop);
+      this.memoryStart = this.memory.length > 0 ? this.memory[0]!.position : this.flushedBytes;
+    }
+  }
+
+  /** Bytes of batches held in memory. */
+  cachedBytes(): number {
+    return this.memoryBytes;
+  }
+
+  /** Makes written bytes durable. */
+  async sync(): Promise<void> {
+    if (!this.dirty || this.dropped) return;
+    this.dirty = false;
+    await this.flush();
+    const file = await this.handle();
+    await file.sync();
+  }
+
+  /** Writes the index file (not synced; a lost index is rebuilt by a scan). */
+  async writeIndex(): Promise<void> {
+    assert(this.sealed, 'only sealed segments get an index file');
+    if (this.dropped || this.indexWritten) return;
+    await this.flush();
+    const bytes = this.index.encode();
+    const file = await this.fileSystem.open(this.indexPath, { write: true, create: true });
+    try {
+      await file.truncate(0);
+      await file.write([bytes], 0);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    this.indexWritten = true;
+  }
+
+  /**
+   * Reads whole batches starting at `position` (a batch boundary) until about
+   * `bytesWanted` are gathered or the segment ends. Batches read from the file
+   * are CRC-checked; a damaged one is CORRUPT_DATA, never returned.
+   */
+  async readBatchesAt(position: number, bytesWanted: number): Promise<Uint8Array[]> {
+    if (position >= this.sizeBytes) return [];
+    if (position >= this.memoryStart) return this.readFromMemory(position, bytesWanted);
+    const limit = Math.min(this.memoryStart, this.sizeBytes);
+    let length = Math.min(Math.max(bytesWanted, 64 * 1024), limit - position);
+    for (;;) {
+      const buffer = new Uint8Array(length);
+      await this.readFully(buffer, position);
+      const batches: Uint8Array[] = [];
+      let at = 0;
+      while (at < length) {
+        const check = checkBatch(buffer, at);
+        if (check.kind === 'incomplete') break;
+        if (check.kind !== 'ok') {
+          throw new FerryError(
+            check.kind === 'unknown-version' ? 'UNKNOWN_FORMAT_VERSION' : 'CORRUPT_DATA',
+            `${this.path}: batch at byte ${position + at} is unreadable (${check.kind === 'corrupt' ? check.reason : `version ${check.version}`})`,
+          );
+        }
+        batches.push(buffer.subarray(at, at + check.header.lengthBytes));
+        at += check.header.lengthBytes;
+      }
+      if (batches.length > 0) return batches;
+      const check = checkBatch(buffer, 0);
+      if (check.kind !== 'incomplete' || position + check.bytesNeeded > limit) {
+        throw new FerryError('CORRUPT_DATA', `${this.path}: batch at byte ${position} runs past the end of the segment`);
+      }
+      length = check.bytesNeeded;
+    }
+  }
+
+  private readFromMemory(position: number, bytesWanted: number): Uint8Array[] {
+    let low = 0;
+    let high = this.memory.length - 1;
+    let first = this.memory.length;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      if (this.memory[middle]!.position >= position) {
+        first = middle;
+        high = middle - 1;
+      } else {
+        low = middle + 1;
+      }
+    }
+    const batches: Uint8Array[] = [];
+    let gathered = 0;
+    for (let i = first; i < this.memory.length && (gathered < bytesWanted || batches.length === 0); i++) {
+      const batch = this.memory[i]!;
+      if (batch.position === 0) continue; // The segment header, before its first flush.
+      batches.push(batch.bytes);
+      gathered += batch.bytes.byteLength;
+    }
+    return batches;
+  }
+
+  /** Closes the file handle; the segment can be reopened lazily by a later read. */
+  async close(): Promise<void> {
+    const file = this.file ?? (this.opening ? await this.opening : null);
+    this.file = null;
+    this.opening = null;
+    if (file) await file.close();
+  }
+
+  /** Deletes the segment's files (after any write in flight). */
+  async remove(): Promise<void> {
+    this.dropped = true;
+    await this.flushing?.catch(() => undefined);
+    await this.close();
+    await this.fileSystem.unlink(this.path);
+    await this.fileSystem.unlink(this.indexPath);
+  }
+}
