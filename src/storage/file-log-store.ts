@@ -16,6 +16,7 @@ import {
   readJournalFile,
   type JournalEntry,
 } from './journal.js';
+import { FencedFileSystem } from './fenced-file-system.js';
 import { readBatchHeader } from './record-batch.js';
 import { parseSegmentFileName, Segment } from './segment.js';
 
@@ -85,7 +86,10 @@ interface CommitGroup {
 }
 
 function newGroup(): CommitGroup {
-  return { buffers: [], bytes: 0, forceSync: false, done: deferred<void>() };
+  const done = deferred<void>();
+  // A group may fail with nobody waiting on it (a forced sync, say); callers still see the rejection.
+  done.promise.catch(() => undefined);
+  return { buffers: [], bytes: 0, forceSync: false, done };
 }
 
 /** Facts about the last recovery, for logs and tests. */
@@ -121,7 +125,7 @@ export interface RecoveryReport {
  * recovers from disk, may continue.
  */
 export class FileLogStore implements LogStore, FileLogHost {
-  readonly fileSystem: FileSystem;
+  readonly fileSystem: FencedFileSystem;
   readonly indexIntervalBytes: number;
   readonly batchBytesMax: number;
   private readonly clock: Clock;
@@ -160,7 +164,7 @@ export class FileLogStore implements LogStore, FileLogHost {
   readonly stats = { journalWrites: 0, journalSyncs: 0, checkpoints: 0, segmentWrites: 0 };
 
   private constructor(options: FileLogStoreOptions) {
-    this.fileSystem = options.fileSystem;
+    this.fileSystem = new FencedFileSystem(options.fileSystem);
     this.clock = options.clock;
     this.directory = options.directory;
     this.journalDirectory = joinPath(options.directory, 'journal');
@@ -298,7 +302,6 @@ export class FileLogStore implements LogStore, FileLogHost {
 
   segmentSealed(log: FileLog, segment: Segment): void {
     this.sealedPending.add({ log, segment });
-    this.dirtyDirectories.add(log.directory);
   }
 
   segmentsDropped(_log: FileLog, segments: Segment[]): void {
@@ -437,8 +440,13 @@ export class FileLogStore implements LogStore, FileLogHost {
     while (this.backgroundWork.size > 0) await Promise.all([...this.backgroundWork]);
   }
 
+  /** Stops the store: every pending and later write fails. */
   private fail(error: unknown): void {
-    if (this.failure === null && !this.closed) this.failure = error;
+    if (this.failure !== null) return;
+    this.failure = error;
+    const request = this.checkpointRequest;
+    this.checkpointRequest = null;
+    request?.reject(new FerryError('STORAGE_CLOSED', `the store stopped after a failure: ${describe(error)}`, { cause: error }));
   }
 
   // ---------------------------------------------------------------- timers
@@ -498,7 +506,10 @@ export class FileLogStore implements LogStore, FileLogHost {
     } catch (error) {
       return Promise.reject(error);
     }
-    this.checkpointRequest ??= deferred<void>();
+    if (!this.checkpointRequest) {
+      this.checkpointRequest = deferred<void>();
+      this.checkpointRequest.promise.catch(() => undefined);
+    }
     const request = this.checkpointRequest;
     this.group.forceSync = true;
     this.scheduleCommit();
@@ -563,10 +574,17 @@ export class FileLogStore implements LogStore, FileLogHost {
     for (const { log, segment } of sealed) if (!log.deleted) await segment.writeIndex();
     for (const log of logs) {
       if (log.deleted) continue;
+      let created = false;
       for (const segment of log.segments) {
         if (segment.dirty) await segment.sync();
         if (segment.sealed) segment.trimCache(0);
+        if (segment.createdSinceDirectorySync) {
+          segment.createdSinceDirectorySync = false;
+          created = true;
+        }
       }
+      // New segment files become durable entries only with their directory.
+      if (created) await this.fileSystem.syncDirectory(log.directory);
     }
     for (const directory of [...this.dirtyDirectories]) {
       this.dirtyDirectories.delete(directory);
@@ -821,8 +839,11 @@ export class FileLogStore implements LogStore, FileLogHost {
    */
   abandon(): void {
     this.closed = true;
+    this.fail(new FerryError('STORAGE_CLOSED', 'the store was abandoned'));
     for (const timer of this.timers) timer.cancel();
-    void this.lock?.release();
+    const lock = this.lock;
+    this.fileSystem.fence();
+    void lock?.release();
   }
 
   /** Resolves when no commit, checkpoint or background write is running. */

@@ -109,6 +109,11 @@ export class Segment {
   dirty = false;
   /** True once the segment is deleted: no more writes. */
   dropped = false;
+  /**
+   * True from the creation of the file until its directory is synced: a new
+   * file's directory entry is not durable before that, whatever its data.
+   */
+  createdSinceDirectorySync = false;
   private memory: MemoryBatch[] = [];
   private memoryStart = SEGMENT_HEADER_BYTES;
   private memoryBytes = 0;
@@ -277,6 +282,7 @@ export class Segment {
       const write = !this.sealed || this.flushedBytes < this.sizeBytes;
       const create = this.flushedBytes === 0;
       this.opening = this.fileSystem.open(this.path, { write, create }).then((file) => {
+        if (create) this.createdSinceDirectorySync = true;
         this.file = file;
         return file;
       });

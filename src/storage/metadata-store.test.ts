@@ -1,0 +1,183 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Durability, LogStore } from '../core/ports.js';
+import { ManualClock } from '../platform/clock.js';
+import { SeededRandom } from '../platform/random.js';
+import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
+import { FileLogStore } from './file-log-store.js';
+import { MemoryLogStore } from './memory-log-store.js';
+import { METADATA_LOG_NAME, MetadataStore, type JsonValue, type MetadataKind } from './metadata-store.js';
+
+/** Opens, restarts and crashes one kind of store. */
+interface Harness {
+  open(): Promise<LogStore>;
+  /** A clean restart; the memory store keeps nothing, so its "restart" rebuilds from the same store. */
+  reopen(store: LogStore): Promise<LogStore>;
+  /** Power loss (torn writes) and reopen; only where it can be simulated. */
+  crash?(store: LogStore): Promise<LogStore>;
+  readonly fileSystem?: SimulatedFileSystem;
+}
+
+function fileHarness(durability: Durability): () => Harness {
+  return () => {
+    let clock = new ManualClock();
+    const fileSystem = new SimulatedFileSystem();
+    const random = new SeededRandom(9);
+    const open = () => FileLogStore.open({ fileSystem, clock, directory: 'data', durability });
+    return {
+      fileSystem,
+      open,
+      reopen: async (store) => {
+        await store.close();
+        return open();
+      },
+      crash: async (store) => {
+        (store as FileLogStore).abandon();
+        fileSystem.crash(random);
+        clock = new ManualClock(clock.nowMs());
+        return open();
+      },
+    };
+  };
+}
+
+const stores: Array<{ name: string; make: () => Harness }> = [
+  {
+    name: 'memory',
+    make: () => {
+      const clock = new ManualClock();
+      return { open: async () => new MemoryLogStore({ clock }), reopen: async (store) => store };
+    },
+  },
+  { name: 'file on the simulated disk (durability always)', make: fileHarness('always') },
+  // Definitions are fsynced before they are confirmed even when the store's appends are not.
+  { name: 'file on the simulated disk (durability never)', make: fileHarness('never') },
+];
+
+/** Every definition, for comparing two stores. */
+function dump(metadata: MetadataStore): Record<string, Array<[string, JsonValue]>> {
+  const kinds: MetadataKind[] = ['vhost', 'exchange', 'queue', 'binding', 'user', 'permission', 'policy'];
+  return Object.fromEntries(kinds.map((kind) => [kind, metadata.list(kind)]));
+}
+
+for (const { name, make } of stores) {
+  describe(`MetadataStore on ${name}`, () => {
+    const withStore = async (run: (store: LogStore, harness: Harness) => Promise<LogStore | void>): Promise<void> => {
+      const harness = make();
+      let store = await harness.open();
+      try {
+        store = (await run(store, harness)) ?? store;
+      } finally {
+        await store.close().catch(() => undefined);
+      }
+    };
+
+    test('put, get, list and delete keep one keyed map per kind', () =>
+      withStore(async (store) => {
+        const metadata = await MetadataStore.open(store);
+        await metadata.put('vhost', '/', { tracing: false });
+        await metadata.put('queue', '/orders', { durable: true, arguments: { 'x-max-length': 10 } });
+        await metadata.put('queue', '/audit', { durable: false });
+        await metadata.put('exchange', '/orders', { type: 'direct' });
+        await metadata.put('queue', '/orders', { durable: true, arguments: {} });
+        assert.deepEqual(metadata.get('queue', '/orders'), { durable: true, arguments: {} });
+        assert.deepEqual(metadata.get('exchange', '/orders'), { type: 'direct' }, 'kinds are separate maps');
+        assert.equal(metadata.get('user', 'guest'), undefined);
+        assert.deepEqual(metadata.list('queue').map(([key]) => key), ['/orders', '/audit']);
+        assert.equal(await metadata.delete('queue', '/audit'), true);
+        assert.equal(await metadata.delete('queue', '/audit'), false);
+        assert.deepEqual(metadata.list('queue').map(([key]) => key), ['/orders']);
+        assert.deepEqual(metadata.list('binding'), []);
+      }));
+
+    test('stored values are copies and frozen', () =>
+      withStore(async (store) => {
+        const metadata = await MetadataStore.open(store);
+        const value = { tags: ['administrator'] };
+        await metadata.put('user', 'admin', value);
+        value.tags.push('changed');
+        const stored = metadata.get('user', 'admin') as { tags: string[] };
+        assert.deepEqual(stored.tags, ['administrator']);
+        assert.throws(() => stored.tags.push('x'), TypeError);
+      }));
+
+    test('unknown kinds, empty keys and values without a JSON form are refused', () =>
+      withStore(async (store) => {
+        const metadata = await MetadataStore.open(store);
+        await assert.rejects(metadata.put('widget' as MetadataKind, 'k', 1), { code: 'INVALID_ARGUMENT' });
+        await assert.rejects(metadata.put('queue', '', 1), { code: 'INVALID_ARGUMENT' });
+        await assert.rejects(metadata.put('queue', 'q', undefined as unknown as JsonValue), { code: 'INVALID_ARGUMENT' });
+        await assert.rejects(metadata.put('queue', 'q', { size: 1n } as unknown as JsonValue), { code: 'INVALID_ARGUMENT' });
+        assert.equal(metadata.get('queue', 'q'), undefined);
+        assert.throws(() => metadata.get('widget' as MetadataKind, 'k'), { code: 'INVALID_ARGUMENT' });
+      }));
+
+    test('a restart rebuilds every definition', () =>
+      withStore(async (store, harness) => {
+        const metadata = await MetadataStore.open(store);
+        await metadata.put('vhost', '/', {});
+        await metadata.put('user', 'guest', { passwordHash: 'abc', tags: [] });
+        await metadata.put('permission', '/:guest', { configure: '.*', write: '.*', read: '.*' });
+        await metadata.put('policy', '/:ttl', { pattern: '^tmp', definition: { 'message-ttl': 60000 } });
+        await metadata.put('binding', '/:amq.topic:orders:#', { source: 'amq.topic', destination: 'orders', key: '#' });
+        await metadata.delete('user', 'guest');
+        const before = dump(metadata);
+        await metadata.close();
+        const reopened = await harness.reopen(store);
+        const again = await MetadataStore.open(reopened);
+        assert.deepEqual(dump(again), before);
+        return reopened;
+      }));
+
+    test('snapshots are taken by policy and shrink the log, and the map rebuilds the same', () =>
+      withStore(async (store, harness) => {
+        const options = { eventsPerSnapshotMax: 20, logOptions: { segmentBytesMax: 2048 } };
+        const metadata = await MetadataStore.open(store, options);
+        for (let i = 0; i < 300; i++) {
+          await metadata.put('queue', `/q${i % 40}`, { durable: true, generation: i });
+          if (i % 3 === 0) await metadata.delete('queue', `/q${(i + 7) % 40}`);
+        }
+        await metadata.close();
+        const log = store.getLog(METADATA_LOG_NAME)!;
+        assert.ok(log.startOffset() > 300, `the log starts at ${log.startOffset()} of ${log.endOffset()}`);
+        assert.ok(log.sizeBytes() < 16 * 1024, `${log.sizeBytes()} bytes are kept`);
+        const before = dump(metadata);
+        const reopened = await harness.reopen(store);
+        const again = await MetadataStore.open(reopened, options);
+        assert.deepEqual(dump(again), before);
+        assert.ok(again.stateLog.eventCountSinceSnapshot() <= 21);
+        return reopened;
+      }));
+
+    const probe = make();
+    test('every change that resolved survives a crash', { skip: probe.crash === undefined && 'no crash simulation' }, () =>
+      withStore(async (store, harness) => {
+        const options = { eventsPerSnapshotMax: 15 };
+        const metadata = await MetadataStore.open(store, options);
+        const confirmed = new Map<string, JsonValue>();
+        for (let i = 0; i < 60; i++) {
+          const key = `/e${i % 12}`;
+          if (i % 5 === 4) {
+            await metadata.delete('exchange', key);
+            confirmed.delete(key);
+          } else {
+            await metadata.put('exchange', key, { type: 'topic', version: i });
+            confirmed.set(key, { type: 'topic', version: i });
+          }
+        }
+        const recovered = await harness.crash!(store);
+        const again = await MetadataStore.open(recovered, options);
+        assert.deepEqual(new Map(again.list('exchange')), confirmed);
+        return recovered;
+      }));
+
+    test('a put costs one fsync, shared with the append', { skip: probe.fileSystem === undefined && 'no file system' }, () =>
+      withStore(async (store, harness) => {
+        const metadata = await MetadataStore.open(store);
+        await metadata.put('vhost', 'warm-up', {});
+        const before = harness.fileSystem!.syncCount;
+        await Promise.all([metadata.put('vhost', 'a', {}), metadata.put('vhost', 'b', {}), metadata.delete('vhost', 'warm-up')]);
+        assert.equal(harness.fileSystem!.syncCount - before, 1, 'three changes in one turn: one group commit, one fsync');
+      }));
+  });
+}

@@ -1,0 +1,330 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Log, LogStore } from '../core/ports.js';
+import { ManualClock } from '../platform/clock.js';
+import { SeededRandom } from '../platform/random.js';
+import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
+import { FileLogStore } from './file-log-store.js';
+import { MemoryLogStore } from './memory-log-store.js';
+import { QueueStateStore, type QueueStateStoreOptions } from './queue-state-store.js';
+
+/** Opens, restarts and crashes one kind of store. */
+interface Harness {
+  open(): Promise<LogStore>;
+  /** A clean restart; the memory store keeps nothing, so its "restart" rebuilds from the same store. */
+  reopen(store: LogStore): Promise<LogStore>;
+  /** Power loss (torn writes) and reopen; only where it can be simulated. */
+  crash?(store: LogStore): Promise<LogStore>;
+}
+
+const stores: Array<{ name: string; make: (seed?: number) => Harness }> = [
+  {
+    name: 'memory',
+    make: () => {
+      const clock = new ManualClock();
+      return { open: async () => new MemoryLogStore({ clock }), reopen: async (store) => store };
+    },
+  },
+  {
+    name: 'file on the simulated disk',
+    make: (seed = 42) => {
+      let clock = new ManualClock();
+      const fileSystem = new SimulatedFileSystem();
+      const random = new SeededRandom(seed);
+      const open = () => FileLogStore.open({ fileSystem, clock, directory: 'data', durability: 'always' });
+      return {
+        open,
+        reopen: async (store) => {
+          await store.close();
+          return open();
+        },
+        crash: async (store) => {
+          (store as FileLogStore).abandon();
+          fileSystem.crash(random);
+          clock = new ManualClock(clock.nowMs());
+          return open();
+        },
+      };
+    },
+  },
+];
+
+const MESSAGES = 'orders';
+const STATE = '$queue-state/orders';
+
+/** The queue's message log (created with small segments) and its delivery state. */
+async function openQueue(store: LogStore, options: QueueStateStoreOptions = {}): Promise<{ messages: Log; state: QueueStateStore }> {
+  const messages = await store.openLog(MESSAGES, { segmentBytesMax: 1024 });
+  const state = await QueueStateStore.open(store, STATE, messages, options);
+  return { messages, state };
+}
+
+async function publish(messages: Log, count: number): Promise<void> {
+  const value = new TextEncoder().encode('message body');
+  for (let sent = 0; sent < count; sent += 100) {
+    await messages.append(Array.from({ length: Math.min(100, count - sent) }, () => ({ value })));
+  }
+}
+
+/** Everything a caller can see about offsets [0, end). */
+function view(state: QueueStateStore, end: number) {
+  const watermark = state.lowWatermark();
+  return {
+    watermark,
+    unacked: [...state.unackedOffsets(0, end)],
+    deadLettered: Array.from({ length: end - watermark }, (_, i) => watermark + i).filter((offset) => state.isDeadLettered(offset)),
+    deliveries: Array.from({ length: end }, (_, offset) => state.deliveryCount(offset)),
+    schedule: Array.from({ length: end }, (_, offset) => state.scheduledAt(offset) ?? null),
+  };
+}
+
+for (const { name, make } of stores) {
+  describe(`QueueStateStore on ${name}`, () => {
+    const withStore = async (run: (store: LogStore, harness: Harness) => Promise<LogStore | void>, seed?: number): Promise<void> => {
+      const harness = make(seed);
+      let store = await harness.open();
+      try {
+        store = (await run(store, harness)) ?? store;
+      } finally {
+        await store.close().catch(() => undefined);
+      }
+    };
+
+    test('acks in any order settle messages and move the low watermark over the acked prefix', () =>
+      withStore(async (store) => {
+        const { messages, state } = await openQueue(store);
+        await publish(messages, 10);
+        assert.equal(state.lowWatermark(), 0);
+        await state.ack([3, 1, 4]);
+        assert.equal(state.isAcked(1), true);
+        assert.equal(state.isAcked(2), false);
+        assert.equal(state.lowWatermark(), 0);
+        assert.deepEqual([...state.unackedOffsets()], [0, 2, 5, 6, 7, 8, 9]);
+        await state.ack([0, 2]);
+        assert.equal(state.lowWatermark(), 5);
+        assert.equal(state.nextUnacked(0), 5);
+        await state.ackRange(7, 10);
+        assert.deepEqual([...state.unackedOffsets()], [5, 6]);
+        await state.ack([1]);
+        assert.equal(state.memory().settledRanges, 1, 'the settled prefix is merged away; 7..10 is one range');
+      }));
+
+    test('acks and deliveries beyond the message log are refused and change nothing', () =>
+      withStore(async (store) => {
+        const { messages, state } = await openQueue(store);
+        await publish(messages, 5);
+        await assert.rejects(state.ack([1, 5]), { code: 'OFFSET_OUT_OF_RANGE' });
+        assert.equal(state.isAcked(1), false, 'a refused ack acks nothing');
+        await assert.rejects(state.recordDelivery(9), { code: 'OFFSET_OUT_OF_RANGE' });
+        await assert.rejects(state.ack([-1]), { code: 'INVALID_ARGUMENT' });
+        await state.ack([2]);
+        await assert.rejects(state.recordDelivery(2), { code: 'INVALID_ARGUMENT' }, 'an acked message is not delivered');
+        await assert.rejects(state.schedule(2, 5), { code: 'INVALID_ARGUMENT' });
+      }));
+
+    test('delivery counts grow, and calls made in one turn share one append', () =>
+      withStore(async (store) => {
+        const { messages, state } = await openQueue(store);
+        await publish(messages, 200);
+        assert.equal(await state.recordDelivery(7), 1);
+        assert.equal(await state.recordDelivery(7), 2);
+        const before = state.stateLog.log.endOffset();
+        const counts = await Promise.all(Array.from({ length: 100 }, (_, i) => state.recordDelivery(i + 50)));
+        const acked = state.ack([7, 8]);
+        assert.deepEqual(counts, Array.from({ length: 100 }, () => 1));
+        await acked;
+        const batches = await state.stateLog.log.readBatches(before, { bytesMax: 1 << 20 });
+        assert.deepEqual(batches.map((batch) => batch.records.length), [100, 1], 'one batch for the deliveries, one for the ack');
+        assert.equal(state.deliveryCount(7), 0, 'an ack forgets the count');
+        assert.equal(state.deliveryCount(50), 1);
+      }));
+
+    test('after a restart delivered messages are ready again with their counts, and acked ones stay acked', () =>
+      withStore(async (store, harness) => {
+        let { messages, state } = await openQueue(store);
+        await publish(messages, 20);
+        await state.ack([0, 1, 2, 10]);
+        for (const offset of [3, 4, 5]) await state.recordDelivery(offset);
+        await state.recordDelivery(4);
+        await state.schedule(6, 1_700_000_060_000);
+        await state.schedule(7, 1_700_000_070_000);
+        await state.unschedule(7);
+        await state.deadLetter(11, 'delivery-limit');
+        await state.close();
+        const before = view(state, 20);
+        const reopened = await harness.reopen(store);
+        ({ messages, state } = await openQueue(reopened));
+        assert.deepEqual(view(state, 20), before);
+        assert.equal(state.lowWatermark(), 3);
+        assert.deepEqual([...state.unackedOffsets()], [3, 4, 5, 6, 7, 8, 9, 12, 13, 14, 15, 16, 17, 18, 19]);
+        assert.equal(state.deliveryCount(4), 2);
+        assert.equal(state.scheduledAt(6), 1_700_000_060_000);
+        assert.equal(state.scheduledAt(7), undefined);
+        assert.equal(state.isDeadLettered(11), true);
+        assert.equal(state.isAcked(11), true, 'dead-lettered counts as settled');
+        assert.deepEqual([...state.scheduledEntries()], [[6, 1_700_000_060_000]]);
+        await state.close();
+        await assert.rejects(state.ack([5]), { code: 'STORAGE_CLOSED' });
+        return reopened;
+      }));
+
+    test('acking or dead-lettering forgets the schedule and delivery count of a message', () =>
+      withStore(async (store) => {
+        const { messages, state } = await openQueue(store);
+        await publish(messages, 10);
+        await state.recordDelivery(5);
+        await state.schedule(5, 100);
+        await state.schedule(6, 100);
+        await state.ack([5]);
+        await state.deadLetter(6, 'expired');
+        assert.deepEqual(state.memory(), { settledRanges: 1, deadLetteredRanges: 1, deliveryCounts: 0, scheduled: 0 });
+        assert.equal(state.scheduledAt(6), undefined);
+        await state.deadLetter(6, 'rejected'); // Settled already: nothing to do.
+        assert.equal(state.isDeadLettered(6), true);
+      }));
+
+    test('snapshots are taken by policy, shrink the state log, and rebuild the same state', () =>
+      withStore(async (store, harness) => {
+        const options: QueueStateStoreOptions = { eventsPerSnapshotMax: 50, logOptions: { segmentBytesMax: 1024 } };
+        let { messages, state } = await openQueue(store, options);
+        await publish(messages, 400);
+        const random = new SeededRandom(5);
+        for (let round = 0; round < 300; round++) {
+          const offset = random.int(400);
+          if (state.isAcked(offset)) continue;
+          const choice = random.int(10);
+          if (choice < 5) await state.recordDelivery(offset);
+          else if (choice < 7) await state.ack([offset, Math.min(399, offset + 1 + random.int(3))].filter((o) => !state.isAcked(o)));
+          else if (choice < 9) await state.schedule(offset, 1_000 + round);
+          else await state.deadLetter(offset, 'rejected');
+        }
+        await state.flush();
+        assert.ok(state.stateLog.log.startOffset() > 0, 'a snapshot moved the state log start');
+        assert.ok(state.stateLog.eventCountSinceSnapshot() <= 60, `${state.stateLog.eventCountSinceSnapshot()} events since the snapshot`);
+        const events = state.stateLog.log.endOffset();
+        assert.ok(state.stateLog.log.sizeBytes() < events * 20, `state log holds ${state.stateLog.log.sizeBytes()} bytes for ${events} events`);
+        const before = view(state, 400);
+        await state.close();
+        const reopened = await harness.reopen(store);
+        ({ messages, state } = await openQueue(reopened, options));
+        assert.deepEqual(view(state, 400), before);
+        return reopened;
+      }));
+
+    test('a rising low watermark truncates the message log so settled segments are reclaimed', () =>
+      withStore(async (store, harness) => {
+        let { messages, state } = await openQueue(store, { reclaimOffsetsMin: 100 });
+        await publish(messages, 1000);
+        const sizeBefore = messages.sizeBytes();
+        await state.ack(Array.from({ length: 50 }, (_, i) => i));
+        await state.flush();
+        assert.equal(messages.startOffset(), 0, 'below the threshold nothing moves');
+        await state.ack(Array.from({ length: 450 }, (_, i) => 50 + i));
+        for (let offset = 500; offset < 700; offset++) await state.deadLetter(offset, 'max-length');
+        await state.ack([800]);
+        await state.flush();
+        assert.equal(state.lowWatermark(), 700);
+        assert.equal(messages.startOffset(), 700, 'the message log starts at the watermark');
+        assert.ok(messages.sizeBytes() < sizeBefore * 0.4, `segments were deleted: ${messages.sizeBytes()} of ${sizeBefore} bytes left`);
+        assert.deepEqual(state.memory(), { settledRanges: 1, deadLetteredRanges: 0, deliveryCounts: 0, scheduled: 0 });
+        assert.equal(state.isAcked(3), true, 'below the start counts as settled');
+        assert.equal(state.isAcked(800), true);
+        await state.close();
+        const reopened = await harness.reopen(store);
+        ({ messages, state } = await openQueue(reopened));
+        assert.equal(messages.startOffset(), 700);
+        assert.equal(state.lowWatermark(), 700);
+        assert.equal(state.isAcked(800), true);
+        assert.equal(state.isAcked(801), false);
+        return reopened;
+      }));
+
+    test('a million acks in order keep memory small: no range, no per-message entry', { timeout: 120_000 }, () =>
+      withStore(async (store) => {
+        const messages = await store.openLog(MESSAGES, { segmentBytesMax: 1024 * 1024 });
+        const state = await QueueStateStore.open(store, STATE, messages);
+        const value = new Uint8Array(1);
+        const batch = Array.from({ length: 10_000 }, () => ({ value }));
+        for (let i = 0; i < 100; i++) await messages.append(batch);
+        let rangesMax = 0;
+        for (let offset = 0; offset < 1_000_000; ) {
+          const acks: Promise<void>[] = [];
+          // A thousand single acks per turn: they share one ack event of one range.
+          for (const end = offset + 1000; offset < end; offset++) acks.push(state.ack([offset]));
+          rangesMax = Math.max(rangesMax, state.memory().settledRanges);
+          await Promise.all(acks);
+        }
+        await state.flush();
+        assert.ok(rangesMax <= 1, `at most ${rangesMax} range at any time`);
+        assert.deepEqual(state.memory(), { settledRanges: 0, deadLetteredRanges: 0, deliveryCounts: 0, scheduled: 0 });
+        assert.equal(state.lowWatermark(), 1_000_000);
+        assert.ok(messages.startOffset() >= 1_000_000 - 1024, `message log reclaimed up to ${messages.startOffset()}`);
+        assert.ok(state.stateLog.log.endOffset() <= 1000, 'one event per turn of a thousand acks');
+        assert.ok(state.stateLog.log.sizeBytes() < 200_000, `state log holds ${state.stateLog.log.sizeBytes()} bytes`);
+      }));
+
+    const probe = make();
+    const crashable = probe.crash !== undefined;
+    // The crash lands after this many microtask turns of in-flight work: early ones lose it, some tear its journal write.
+    for (const turns of [0, 3, 5, 6, 8, 20]) {
+      test(`after a crash acked stays acked, counts do not go back and everything else is ready (crash after ${turns} turns)`, { skip: !crashable && 'no crash simulation' }, () =>
+        withStore(async (store, harness) => {
+          const options: QueueStateStoreOptions = { eventsPerSnapshotMax: 40, reclaimOffsetsMin: 50, logOptions: { segmentBytesMax: 1024 } };
+          let { messages, state } = await openQueue(store, options);
+          await publish(messages, 300);
+          const random = new SeededRandom(turns + 1);
+          const confirmedAcks = new Set<number>();
+          const confirmedCounts = new Map<number, number>();
+          const confirmedDue = new Map<number, number>();
+          const attempted = new Set<number>();
+          for (let offset = 0; offset < 60; offset += 3) {
+            await state.ack([offset, offset + 1, offset + 2]);
+            for (let acked = offset; acked < offset + 3; acked++) confirmedAcks.add(acked);
+          }
+          for (let round = 0; round < 400; round++) {
+            const offset = Math.min(299, 60 + Math.floor(round * 0.6) + random.int(20));
+            if (state.isAcked(offset)) continue;
+            const choice = random.int(4);
+            if (choice <= 1) {
+              await state.ack([offset]);
+              confirmedAcks.add(offset);
+            } else if (choice === 2) {
+              confirmedCounts.set(offset, await state.recordDelivery(offset));
+            } else {
+              await state.schedule(offset, 5000 + round);
+              confirmedDue.set(offset, 5000 + round);
+            }
+          }
+          assert.ok(messages.startOffset() >= 50, 'the acked prefix was reclaimed before the crash');
+          // Work in flight at the crash: it may or may not survive.
+          for (let offset = 0; offset < 300; offset += 7) {
+            if (state.isAcked(offset)) continue;
+            attempted.add(offset);
+            void state.ack([offset]).catch(() => undefined);
+            void state.recordDelivery(offset + 1).catch(() => undefined);
+          }
+          for (let turn = 0; turn < turns; turn++) await Promise.resolve();
+          const recovered = await harness.crash!(store);
+          ({ messages, state } = await openQueue(recovered, options));
+          assert.equal(messages.endOffset(), 300);
+          assert.ok(state.stateLog.log.startOffset() > 0, 'snapshots were taken');
+          for (const offset of confirmedAcks) assert.equal(state.isAcked(offset), true, `confirmed ack of ${offset} survives`);
+          for (const [offset, count] of confirmedCounts) {
+            if (state.isAcked(offset)) continue;
+            assert.ok(state.deliveryCount(offset) >= count, `count of ${offset} is ${state.deliveryCount(offset)}, was ${count}`);
+          }
+          for (const [offset, dueMs] of confirmedDue) if (!state.isAcked(offset)) assert.equal(state.scheduledAt(offset), dueMs);
+          const unacked = new Set(state.unackedOffsets(0, 300));
+          for (let offset = 0; offset < 300; offset++) {
+            if (confirmedAcks.has(offset)) continue;
+            assert.ok(unacked.has(offset) || attempted.has(offset), `message ${offset} was never acked, so it is ready`);
+            assert.ok(offset >= messages.startOffset(), `message ${offset} was not reclaimed`);
+          }
+          assert.ok(state.lowWatermark() >= 60);
+          assert.equal(await state.recordDelivery(state.lowWatermark()), state.deliveryCount(state.lowWatermark()), 'the reopened state takes writes');
+          return recovered;
+        }, turns + 1),
+      );
+    }
+  });
+}

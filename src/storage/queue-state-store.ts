@@ -1,0 +1,693 @@
+import { assert } from '../lib/assert.js';
+import { deferred, type Deferred } from '../lib/deferred.js';
+import { FerryError } from '../lib/ferry-error.js';
+import type { Log, LogStore } from '../core/ports.js';
+import { OffsetRangeSet } from './offset-range-set.js';
+import { StateLog, type StateLogOptions } from './state-log.js';
+
+/** Why a message left its queue by dead-lettering; logged with the event. */
+export type DeadLetterReason = 'rejected' | 'expired' | 'max-length' | 'delivery-limit';
+
+const REASON_CODES: Readonly<Record<DeadLetterReason, number>> = { rejected: 1, expired: 2, 'max-length': 3, 'delivery-limit': 4 };
+
+/** Settings of a {@link QueueStateStore}; each has a default. */
+export interface QueueStateStoreOptions extends StateLogOptions {
+  /**
+   * The message log's start is moved up to the low watermark once the
+   * watermark is at least this many offsets past it, so fully settled
+   * segments are deleted. Smaller values journal more start moves.
+   */
+  readonly reclaimOffsetsMin?: number;
+}
+
+/** Defaults of {@link QueueStateStoreOptions} (besides the StateLog ones). */
+export const QUEUE_STATE_STORE_DEFAULTS = {
+  reclaimOffsetsMin: 1024,
+};
+
+/** How much per-message state a queue holds in memory; for metrics and tests. */
+export interface QueueStateMemory {
+  /** Ranges of acked or dead-lettered offsets at or above the low watermark. */
+  readonly settledRanges: number;
+  /** Ranges of dead-lettered offsets at or above the low watermark. */
+  readonly deadLetteredRanges: number;
+  /** Delivered, unsettled messages with a delivery count. */
+  readonly deliveryCounts: number;
+  /** Messages with a due time (delayed or waiting to be retried). */
+  readonly scheduled: number;
+}
+
+/*
+ * Events, one record each, in a compact binary encoding. Numbers are unsigned
+ * LEB128 varints (7 bits a byte, low first, up to 2^53 - 1) unless noted.
+ *
+ *   kind (u8) | fields
+ *   ----------+--------------------------------------------------------------
+ *   1 ack     | rangeCount, then per range: gap (start - previous range's end,
+ *             | the first from 0), length; ranges ascending and disjoint
+ *   2 deliver | offset, count (the new delivery count, absolute)
+ *   3 schedule| offset, dueMs (wall-clock ms)
+ *   4 unsched.| offset
+ *   5 dead    | offset, reason (u8: 1 rejected, 2 expired, 3 max-length, 4 delivery-limit)
+ *
+ * Snapshot (format version 1):
+ *
+ *   version (u8 = 1) | floor | settled ranges | dead-lettered ranges | deliveries | schedule
+ *
+ * where `floor` is the low watermark when taken, the range lists are encoded
+ * like an ack's (count, then gap/length pairs), and deliveries and schedule
+ * are `count`, then per entry `offset gap` (from the previous entry's offset,
+ * the first from 0) and the count or dueMs, ascending by offset.
+ *
+ * Applying an event is idempotent, and events about settled offsets are
+ * ignored, so replaying an event the snapshot already covers changes nothing.
+ */
+const enum EventKind {
+  ack = 1,
+  deliver = 2,
+  schedule = 3,
+  unschedule = 4,
+  deadLetter = 5,
+}
+
+const SNAPSHOT_FORMAT_VERSION = 1;
+
+/** Acks of consecutive calls in one turn, merged into one event. */
+interface AckAccumulator {
+  readonly ranges: Array<[number, number]>;
+}
+
+/** The events of one turn: one append, one promise. */
+interface PendingBatch {
+  readonly items: Array<Uint8Array | AckAccumulator>;
+  readonly done: Deferred<void>;
+}
+
+/**
+ * The durable delivery state of one queue whose messages live in a message
+ * {@link Log}: which offsets are acked or dead-lettered (an
+ * {@link OffsetRangeSet}), how often each unsettled message was delivered,
+ * and when scheduled (delayed or retrying) messages fall due. Kept in a
+ * {@link StateLog} with automatic snapshots.
+ *
+ * Restart semantics: after `open`, every offset in
+ * [lowWatermark(), messageLog.endOffset()) that is not acked or dead-lettered
+ * is ready again (see {@link unackedOffsets}); a message that was delivered
+ * but unacked keeps its delivery count, and scheduled messages keep their due
+ * time. Nothing records who held a message: in-flight is memory only.
+ *
+ * Writes are applied to memory at the call and logged in one batch per turn
+ * (every call in the same synchronous run shares one append, and the store's
+ * group commit shares the fsync with other logs). Each returned promise
+ * resolves per the store's durability mode once its batch is appended; with
+ * `always`, a crash loses nothing that resolved. If an append fails, the
+ * store stops: later calls reject with STORAGE_CLOSED and the owner must
+ * reopen (memory may hold changes that were never logged).
+ *
+ * Memory: everything below the low watermark is dropped (settled ranges are
+ * merged away), so the cost is one range per gap in the acks plus one entry
+ * per delivered-unsettled or scheduled message. Once the watermark moves
+ * `reclaimOffsetsMin` past the message log's start, and the acks that moved it
+ * are durable, the store calls `messageLog.truncatePrefix(watermark)`: a
+ * segment of the queue is reclaimed once every record in it is acked or
+ * dead-lettered.
+ */
+export class QueueStateStore {
+  /** Acked or dead-lettered offsets at or above `floor`. */
+  private readonly settled = new OffsetRangeSet();
+  /** Dead-lettered offsets at or above `floor` (a subset of `settled`). */
+  private readonly deadLettered = new OffsetRangeSet();
+  private readonly deliveries = new Map<number, number>();
+  private readonly dueTimes = new Map<number, number>();
+  /** Every offset below is settled; no state is kept for it. */
+  private floor = 0;
+  private pending: PendingBatch | null = null;
+  private lastBatchDone: Promise<void> = Promise.resolve();
+  private readonly background = new Set<Promise<void>>();
+  private failure: unknown = null;
+  private closed = false;
+
+  private constructor(
+    private readonly store: LogStore,
+    /** The state log; exposed for tests and metrics. */
+    readonly stateLog: StateLog,
+    /** The queue's messages. */
+    readonly messageLog: Log,
+    private readonly reclaimOffsetsMin: number,
+  ) {}
+
+  /**
+   * Opens the delivery state of the queue whose messages are in `messageLog`,
+   * kept in the state log `queueLogName` of `store` (created when absent),
+   * and rebuilds it from the last snapshot and the events after it. State
+   * about offsets at or past `messageLog.endOffset()` is dropped: those
+   * messages do not exist (they were lost with an unsynced tail).
+   */
+  static async open(store: LogStore, queueLogName: string, messageLog: Log, options: QueueStateStoreOptions = {}): Promise<QueueStateStore> {
+    const reclaimOffsetsMin = options.reclaimOffsetsMin ?? QUEUE_STATE_STORE_DEFAULTS.reclaimOffsetsMin;
+    if (!(reclaimOffsetsMin >= 0)) throw new FerryError('INVALID_ARGUMENT', 'reclaimOffsetsMin must not be negative');
+    const stateLog = await StateLog.open(store, queueLogName, options);
+    const { snapshot, events } = await stateLog.load();
+    const state = new QueueStateStore(store, stateLog, messageLog, reclaimOffsetsMin);
+    if (snapshot !== null) state.applySnapshot(snapshot);
+    for (const event of events) state.applyEvent(event);
+    state.dropFrom(messageLog.endOffset());
+    state.advanceFloor();
+    const watermark = state.lowWatermark();
+    if (state.reclaimDue(watermark)) await messageLog.truncatePrefix(watermark);
+    return state;
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** The first offset, from the message log's start, that is neither acked nor dead-lettered. */
+  lowWatermark(): number {
+    return this.settled.firstMissingFrom(Math.max(this.floor, this.messageLog.startOffset()));
+  }
+
+  /** True when the message at `offset` will not be delivered again: acked, dead-lettered, or below the low watermark. */
+  isAcked(offset: number): boolean {
+    return offset < this.floor || offset < this.messageLog.startOffset() || this.settled.has(offset);
+  }
+
+  /** True when the message at `offset` (at or above the low watermark) was dead-lettered. */
+  isDeadLettered(offset: number): boolean {
+    return this.deadLettered.has(offset);
+  }
+
+  /** How often the unsettled message at `offset` was delivered; 0 when never or when settled. */
+  deliveryCount(offset: number): number {
+    return this.deliveries.get(offset) ?? 0;
+  }
+
+  /** When the message at `offset` falls due (wall-clock ms), or undefined when not scheduled. */
+  scheduledAt(offset: number): number | undefined {
+    return this.dueTimes.get(offset);
+  }
+
+  /** Every scheduled message as [offset, dueMs], in no particular order; for building a timer index. */
+  scheduledEntries(): IterableIterator<[offset: number, dueMs: number]> {
+    return this.dueTimes.entries();
+  }
+
+  /** The first offset >= `fromOffset` (and >= the low watermark) not acked or dead-lettered; may be the log's end. */
+  nextUnacked(fromOffset: number): number {
+    return this.settled.firstMissingFrom(Math.max(fromOffset, this.floor, this.messageLog.startOffset()));
+  }
+
+  /**
+   * The offsets in [fromOffset, toOffset) that are neither acked nor
+   * dead-lettered, ascending: after a restart, the ready messages (minus
+   * those scheduled for later). Walks gaps between ranges, so skipping a long
+   * acked run costs O(log n).
+   */
+  *unackedOffsets(fromOffset = 0, toOffset = this.messageLog.endOffset()): IterableIterator<number> {
+    for (let offset = this.nextUnacked(fromOffset); offset < toOffset; offset = this.settled.firstMissingFrom(offset + 1)) yield offset;
+  }
+
+  /** Per-message state held in memory. */
+  memory(): QueueStateMemory {
+    return {
+      settledRanges: this.settled.rangeCount(),
+      deadLetteredRanges: this.deadLettered.rangeCount(),
+      deliveryCounts: this.deliveries.size,
+      scheduled: this.dueTimes.size,
+    };
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  /**
+   * Acks the messages at `offsets` (any order; ones already settled are
+   * ignored). Visible at once; resolves per the store's durability mode once
+   * logged: with `always`, after fsync, so report the ack done only then.
+   * Rejects with OFFSET_OUT_OF_RANGE (changing nothing) when an offset is
+   * not in the message log.
+   */
+  ack(offsets: readonly number[]): Promise<void> {
+    try {
+      this.assertUsable();
+      const end = this.messageLog.endOffset();
+      for (const offset of offsets) this.checkOffset(offset, end);
+      const sorted = [...offsets].sort((a, b) => a - b);
+      const ranges: Array<[number, number]> = [];
+      for (const offset of sorted) {
+        const last = ranges[ranges.length - 1];
+        if (last !== undefined && offset <= last[1]) last[1] = Math.max(last[1], offset + 1);
+        else ranges.push([offset, offset + 1]);
+      }
+      return this.ackRanges(ranges);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Acks every message in [startOffset, endOffset), as a purge does. Same contract as {@link ack}. */
+  ackRange(startOffset: number, endOffset: number): Promise<void> {
+    try {
+      this.assertUsable();
+      if (endOffset <= startOffset) return this.barrier();
+      this.checkOffset(startOffset, this.messageLog.endOffset());
+      this.checkOffset(endOffset - 1, this.messageLog.endOffset());
+      return this.ackRanges([[startOffset, endOffset]]);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Counts one more delivery of the message at `offset` and returns the new
+   * count. Resolves per the store's durability mode once logged; hand the
+   * message to the consumer only then, so a crash can never lower a count
+   * that a delivery limit depends on. Rejects with INVALID_ARGUMENT when the
+   * message is settled and OFFSET_OUT_OF_RANGE when it does not exist.
+   */
+  recordDelivery(offset: number): Promise<number> {
+    try {
+      this.assertUnsettled(offset);
+      const count = (this.deliveries.get(offset) ?? 0) + 1;
+      this.deliveries.set(offset, count);
+      return this.enqueue(encodeEvent(EventKind.deliver, offset, count)).then(() => count);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Makes the message at `offset` due at `dueMs` (wall-clock ms): a delayed
+   * message, or a retry delay. Replaces an earlier due time. Resolves per the
+   * store's durability mode once logged.
+   */
+  schedule(offset: number, dueMs: number): Promise<void> {
+    try {
+      this.assertUnsettled(offset);
+      if (!Number.isSafeInteger(dueMs) || dueMs < 0) throw new FerryError('INVALID_ARGUMENT', `dueMs must be a non-negative integer, got ${dueMs}`);
+      this.dueTimes.set(offset, dueMs);
+      return this.enqueue(encodeEvent(EventKind.schedule, offset, dueMs));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Removes the due time of the message at `offset` (it is ready now). Resolves once logged. */
+  unschedule(offset: number): Promise<void> {
+    try {
+      this.assertUsable();
+      if (!this.dueTimes.delete(offset)) return this.barrier();
+      return this.enqueue(encodeEvent(EventKind.unschedule, offset));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Marks the message at `offset` dead-lettered for `reason`: it counts as
+   * settled (for the watermark and reclamation) like an ack. Publish the
+   * dead-lettered copy first; resolves once logged.
+   */
+  deadLetter(offset: number, reason: DeadLetterReason): Promise<void> {
+    try {
+      this.assertUsable();
+      this.checkOffset(offset, this.messageLog.endOffset());
+      const code = REASON_CODES[reason];
+      if (code === undefined) throw new FerryError('INVALID_ARGUMENT', `unknown dead-letter reason ${String(reason)}`);
+      if (this.isAcked(offset)) return this.barrier();
+      this.applyDeadLetter(offset);
+      this.advanceFloor();
+      return this.enqueue(encodeEvent(EventKind.deadLetter, offset, code));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Resolves once every change made so far is logged (per the durability mode) and background work is done. */
+  async flush(): Promise<void> {
+    if (this.pending !== null) this.flushPending();
+    await this.lastBatchDone;
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
+    if (this.failure !== null) throw this.stoppedError();
+  }
+
+  /** Logs what is pending and stops taking writes. The LogStore stays open: it belongs to the caller. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      await this.flush();
+    } finally {
+      this.closed = true;
+    }
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  private ackRanges(ranges: ReadonlyArray<readonly [number, number]>): Promise<void> {
+    const fresh: Array<[number, number]> = [];
+    for (const [start, end] of ranges) {
+      const from = Math.max(start, this.floor);
+      if (from >= end) continue;
+      this.applyAck(from, end);
+      fresh.push([from, end]);
+    }
+    if (fresh.length === 0) return this.barrier();
+    this.advanceFloor();
+    const batch = this.openBatch();
+    const last = batch.items[batch.items.length - 1];
+    if (last !== undefined && !(last instanceof Uint8Array)) for (const range of fresh) last.ranges.push(range);
+    else batch.items.push({ ranges: fresh });
+    return batch.done.promise;
+  }
+
+  private enqueue(event: Uint8Array): Promise<void> {
+    const batch = this.openBatch();
+    batch.items.push(event);
+    return batch.done.promise;
+  }
+
+  /** The batch of this turn; the first call of a turn schedules its append after the turn. */
+  private openBatch(): PendingBatch {
+    if (this.pending === null) {
+      this.pending = { items: [], done: deferred<void>() };
+      queueMicrotask(() => this.flushPending());
+    }
+    return this.pending;
+  }
+
+  /** A promise that resolves once everything logged before now is done. */
+  private barrier(): Promise<void> {
+    return this.pending !== null ? this.pending.done.promise : this.lastBatchDone;
+  }
+
+  /** Appends the pending batch, snapshots when the policy says so, and reclaims once the append is done. */
+  private flushPending(): void {
+    const batch = this.pending;
+    if (batch === null) return;
+    this.pending = null;
+    const events = batch.items.map((item) => (item instanceof Uint8Array ? item : encodeAck(item.ranges)));
+    // The watermark these events (and all before) justify; reclaimed only once they are logged.
+    const watermark = this.lowWatermark();
+    let appended: Promise<unknown>;
+    try {
+      if (this.failure !== null) throw this.stoppedError();
+      appended = this.stateLog.appendEvents(events);
+      // In the same synchronous step as the append, so the snapshot lands after these events.
+      if (this.stateLog.shouldSnapshot()) this.track(this.stateLog.writeSnapshot(this.encodeSnapshot()));
+    } catch (error) {
+      appended = Promise.reject(error);
+    }
+    this.lastBatchDone = batch.done.promise;
+    appended.then(
+      () => {
+        batch.done.resolve();
+        if (this.failure === null && this.reclaimDue(watermark)) this.track(this.messageLog.truncatePrefix(watermark));
+      },
+      (error: unknown) => {
+        this.fail(error);
+        batch.done.reject(error);
+      },
+    );
+    // Callers of flush() and close() observe failures through the batch; this copy must not be reported unhandled.
+    batch.done.promise.catch(() => undefined);
+  }
+
+  /** True when moving the message log's start up to `watermark` is worth a journal entry. */
+  private reclaimDue(watermark: number): boolean {
+    // A deleted message log must not be touched: FileLog.truncatePrefix does not refuse it.
+    if (this.store.getLog(this.messageLog.name) !== this.messageLog) return false;
+    const start = this.messageLog.startOffset();
+    return watermark > start && watermark - start >= this.reclaimOffsetsMin;
+  }
+
+  private track(work: Promise<void>): void {
+    const tracked: Promise<void> = work.catch((error: unknown) => this.fail(error)).finally(() => this.background.delete(tracked));
+    this.background.add(tracked);
+  }
+
+  private fail(error: unknown): void {
+    this.failure ??= error;
+  }
+
+  private stoppedError(): FerryError {
+    const why = this.failure instanceof Error ? this.failure.message : String(this.failure);
+    return new FerryError('STORAGE_CLOSED', `queue state ${this.stateLog.name} stopped after a failure: ${why}`, { cause: this.failure });
+  }
+
+  private assertUsable(): void {
+    if (this.closed) throw new FerryError('STORAGE_CLOSED', `queue state ${this.stateLog.name} is closed`);
+    if (this.failure !== null) throw this.stoppedError();
+  }
+
+  private checkOffset(offset: number, end: number): void {
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new FerryError('INVALID_ARGUMENT', `offset must be a non-negative integer, got ${offset}`);
+    if (offset >= end) throw new FerryError('OFFSET_OUT_OF_RANGE', `offset ${offset} is not in ${this.messageLog.name}, which ends at ${end}`);
+  }
+
+  private assertUnsettled(offset: number): void {
+    this.assertUsable();
+    this.checkOffset(offset, this.messageLog.endOffset());
+    if (this.isAcked(offset)) throw new FerryError('INVALID_ARGUMENT', `message ${offset} of ${this.messageLog.name} is already acked or dead-lettered`);
+  }
+
+  /** Drops state below the low watermark: the ranges below it merge away. */
+  private advanceFloor(): void {
+    const watermark = this.lowWatermark();
+    if (watermark <= this.floor) return;
+    this.settled.removeBelow(watermark);
+    this.deadLettered.removeBelow(watermark);
+    this.floor = watermark;
+  }
+
+  private applyAck(start: number, end: number): void {
+    this.settled.addRange(start, end);
+    this.forget(start, end);
+  }
+
+  private applyDeadLetter(offset: number): void {
+    this.settled.add(offset);
+    this.deadLettered.add(offset);
+    this.forget(offset, offset + 1);
+  }
+
+  /** Removes delivery counts and due times in [start, end), walking whichever is shorter. */
+  private forget(start: number, end: number): void {
+    if (end - start <= this.deliveries.size + this.dueTimes.size) {
+      for (let offset = start; offset < end; offset++) {
+        this.deliveries.delete(offset);
+        this.dueTimes.delete(offset);
+      }
+      return;
+    }
+    for (const offset of this.deliveries.keys()) if (offset >= start && offset < end) this.deliveries.delete(offset);
+    for (const offset of this.dueTimes.keys()) if (offset >= start && offset < end) this.dueTimes.delete(offset);
+  }
+
+  /** Drops state at or past `end` (used at open, after an unsynced tail of the message log was lost). */
+  private dropFrom(end: number): void {
+    this.floor = Math.min(this.floor, end);
+    this.settled.removeFrom(end);
+    this.deadLettered.removeFrom(end);
+    for (const offset of this.deliveries.keys()) if (offset >= end) this.deliveries.delete(offset);
+    for (const offset of this.dueTimes.keys()) if (offset >= end) this.dueTimes.delete(offset);
+  }
+
+  /** Applies one logged event; idempotent, and events about settled offsets change nothing. */
+  private applyEvent(bytes: Uint8Array): void {
+    const reader = new ByteReader(bytes, this.stateLog.name);
+    const kind = reader.byte();
+    switch (kind) {
+      case EventKind.ack: {
+        for (const [start, end] of reader.ranges()) {
+          const from = Math.max(start, this.floor);
+          if (from < end) this.applyAck(from, end);
+        }
+        this.advanceFloor();
+        break;
+      }
+      case EventKind.deliver: {
+        const offset = reader.varint();
+        const count = reader.varint();
+        if (!this.isAcked(offset)) this.deliveries.set(offset, Math.max(count, this.deliveries.get(offset) ?? 0));
+        break;
+      }
+      case EventKind.schedule: {
+        const offset = reader.varint();
+        const dueMs = reader.varint();
+        if (!this.isAcked(offset)) this.dueTimes.set(offset, dueMs);
+        break;
+      }
+      case EventKind.unschedule:
+        this.dueTimes.delete(reader.varint());
+        break;
+      case EventKind.deadLetter: {
+        const offset = reader.varint();
+        reader.byte(); // The reason is kept in the log for inspection, not in memory.
+        if (!this.isAcked(offset)) {
+          this.applyDeadLetter(offset);
+          this.advanceFloor();
+        }
+        break;
+      }
+      default:
+        throw new FerryError('UNKNOWN_FORMAT_VERSION', `state log ${this.stateLog.name}: unknown event kind ${kind}`);
+    }
+    reader.expectEnd();
+  }
+
+  private encodeSnapshot(): Uint8Array {
+    const writer = new ByteWriter();
+    writer.byte(SNAPSHOT_FORMAT_VERSION);
+    writer.varint(this.floor);
+    writer.ranges([...this.settled.rangesInOrder()]);
+    writer.ranges([...this.deadLettered.rangesInOrder()]);
+    for (const map of [this.deliveries, this.dueTimes]) {
+      const offsets = [...map.keys()].sort((a, b) => a - b);
+      writer.varint(offsets.length);
+      let previous = 0;
+      for (const offset of offsets) {
+        writer.varint(offset - previous);
+        writer.varint(map.get(offset)!);
+        previous = offset;
+      }
+    }
+    return writer.finish();
+  }
+
+  private applySnapshot(bytes: Uint8Array): void {
+    const reader = new ByteReader(bytes, this.stateLog.name);
+    const version = reader.byte();
+    if (version !== SNAPSHOT_FORMAT_VERSION) {
+      throw new FerryError('UNKNOWN_FORMAT_VERSION', `state log ${this.stateLog.name}: snapshot format version ${version}`);
+    }
+    this.floor = reader.varint();
+    for (const [start, end] of reader.ranges()) this.settled.addRange(start, end);
+    for (const [start, end] of reader.ranges()) this.deadLettered.addRange(start, end);
+    for (const map of [this.deliveries, this.dueTimes]) {
+      const count = reader.varint();
+      let offset = 0;
+      for (let i = 0; i < count; i++) {
+        offset += reader.varint();
+        map.set(offset, reader.varint());
+      }
+    }
+    reader.expectEnd();
+  }
+}
+
+// ------------------------------------------------------------------ encoding
+
+/** Encodes an event of varint fields; the dead-letter reason, its last field, is the one byte field. */
+function encodeEvent(kind: EventKind, offset: number, value?: number): Uint8Array {
+  const writer = new ByteWriter(20);
+  writer.byte(kind);
+  writer.varint(offset);
+  if (value !== undefined) {
+    if (kind === EventKind.deadLetter) writer.byte(value);
+    else writer.varint(value);
+  }
+  return writer.finish();
+}
+
+/** Encodes ranges (possibly unsorted and overlapping, from several calls) as one ack event. */
+function encodeAck(ranges: ReadonlyArray<readonly [number, number]>): Uint8Array {
+  const merged = new OffsetRangeSet();
+  for (const [start, end] of ranges) merged.addRange(start, end);
+  const writer = new ByteWriter();
+  writer.byte(EventKind.ack);
+  writer.ranges([...merged.rangesInOrder()]);
+  return writer.finish();
+}
+
+/** A growable byte buffer for the encodings above. */
+class ByteWriter {
+  private bytes: Uint8Array;
+  private length = 0;
+
+  constructor(capacity = 64) {
+    this.bytes = new Uint8Array(capacity);
+  }
+
+  byte(value: number): void {
+    this.reserve(1);
+    this.bytes[this.length++] = value;
+  }
+
+  /** Unsigned LEB128; arithmetic rather than bit operations, so values up to 2^53 work. */
+  varint(value: number): void {
+    assert(Number.isSafeInteger(value) && value >= 0, 'varints are non-negative safe integers');
+    this.reserve(8);
+    while (value >= 0x80) {
+      this.bytes[this.length++] = (value % 0x80) | 0x80;
+      value = Math.floor(value / 0x80);
+    }
+    this.bytes[this.length++] = value;
+  }
+
+  ranges(ranges: ReadonlyArray<readonly [number, number]>): void {
+    this.varint(ranges.length);
+    let previousEnd = 0;
+    for (const [start, end] of ranges) {
+      this.varint(start - previousEnd);
+      this.varint(end - start);
+      previousEnd = end;
+    }
+  }
+
+  finish(): Uint8Array {
+    return this.bytes.slice(0, this.length);
+  }
+
+  private reserve(bytes: number): void {
+    if (this.length + bytes <= this.bytes.byteLength) return;
+    const grown = new Uint8Array(Math.max(this.bytes.byteLength * 2, this.length + bytes));
+    grown.set(this.bytes.subarray(0, this.length));
+    this.bytes = grown;
+  }
+}
+
+/** Reads the encodings above; anything malformed is CORRUPT_DATA naming the log. */
+class ByteReader {
+  private at = 0;
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly logName: string,
+  ) {}
+
+  byte(): number {
+    if (this.at >= this.bytes.byteLength) this.corrupt('ends early');
+    return this.bytes[this.at++]!;
+  }
+
+  varint(): number {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const byte = this.byte();
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) {
+        if (!Number.isSafeInteger(value)) this.corrupt('holds a number above 2^53');
+        return value;
+      }
+      scale *= 0x80;
+    }
+    return this.corrupt('holds a varint longer than 8 bytes');
+  }
+
+  *ranges(): IterableIterator<[number, number]> {
+    const count = this.varint();
+    let previousEnd = 0;
+    for (let i = 0; i < count; i++) {
+      const start = previousEnd + this.varint();
+      const end = start + this.varint();
+      previousEnd = end;
+      yield [start, end];
+    }
+  }
+
+  expectEnd(): void {
+    if (this.at !== this.bytes.byteLength) this.corrupt(`has ${this.bytes.byteLength - this.at} trailing bytes`);
+  }
+
+  private corrupt(what: string): never {
+    throw new FerryError('CORRUPT_DATA', `state log ${this.logName}: an event or snapshot ${what}`);
+  }
+}
