@@ -241,6 +241,7 @@ export class FileLog implements Log {
   truncatePrefix(offset: number): Promise<void> {
     try {
       this.host.assertWritable();
+      if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
       const target = Math.min(Math.max(offset, this.start), this.endOffset());
       if (target === this.start) return Promise.resolve();
       this.start = target;

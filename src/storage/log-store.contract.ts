@@ -218,6 +218,7 @@ export function describeLogStore(name: string, makeHarness: () => LogStoreHarnes
         await store.deleteLog('gone');
         assert.equal(store.getLog('gone'), undefined);
         await expectCode(log.append(records('late', 1)), 'LOG_NOT_FOUND');
+        await expectCode(log.truncatePrefix(1), 'LOG_NOT_FOUND');
         await expectCode(store.deleteLog('gone'), 'LOG_NOT_FOUND');
         const again = await store.openLog('gone');
         assert.equal(again.endOffset(), 0);

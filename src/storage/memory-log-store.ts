@@ -137,6 +137,7 @@ class MemoryLog implements Log {
 
   async truncatePrefix(offset: number): Promise<void> {
     this.store.assertOpen();
+    if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
     const target = Math.min(Math.max(offset, this.start), this.endOffset());
     this.start = target;
     while (this.segments.length > 1 && this.segments[1]!.baseOffset <= target) this.segments.shift();

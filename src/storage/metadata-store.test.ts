@@ -149,6 +149,20 @@ for (const { name, make } of stores) {
         return reopened;
       }));
 
+    test('list keeps the order of first puts through snapshots, also for integer-like keys', () =>
+      withStore(async (store, harness) => {
+        const metadata = await MetadataStore.open(store, { eventsPerSnapshotMax: 1 });
+        for (const key of ['10', '2', 'b', 'a', '__proto__']) await metadata.put('user', key, { name: key });
+        await metadata.put('user', '10', { name: 'ten' });
+        await metadata.close();
+        assert.ok(metadata.stateLog.log.startOffset() > 0, 'a snapshot was taken');
+        const reopened = await harness.reopen(store);
+        const again = await MetadataStore.open(reopened);
+        assert.deepEqual(again.list('user').map(([key]) => key), ['10', '2', 'b', 'a', '__proto__']);
+        assert.deepEqual(again.get('user', '10'), { name: 'ten' });
+        return reopened;
+      }));
+
     const probe = make();
     test('every change that resolved survives a crash', { skip: probe.crash === undefined && 'no crash simulation' }, () =>
       withStore(async (store, harness) => {

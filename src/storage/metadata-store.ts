@@ -20,7 +20,10 @@ export type JsonValue = null | boolean | number | string | readonly JsonValue[] 
  *
  *   put event:    ["put", kind, key, value]
  *   delete event: ["delete", kind, key]
- *   snapshot:     {"version": 1, "kinds": {kind: {key: value, ...}, ...}}
+ *   snapshot:     {"version": 1, "kinds": {kind: [[key, value], ...], ...}}
+ *
+ * (pairs rather than an object, so keys keep their order: an object would
+ * put integer-like keys first).
  */
 const SNAPSHOT_FORMAT_VERSION = 1;
 const encoder = new TextEncoder();
@@ -158,19 +161,20 @@ export class MetadataStore {
   }
 
   private encodeSnapshot(): Uint8Array {
-    const kinds: Record<string, Record<string, JsonValue>> = {};
-    for (const [kind, map] of this.kinds) kinds[kind] = Object.fromEntries(map);
+    const kinds: Record<string, Array<[string, JsonValue]>> = {};
+    for (const [kind, map] of this.kinds) kinds[kind] = [...map];
     return encoder.encode(JSON.stringify({ version: SNAPSHOT_FORMAT_VERSION, kinds }));
   }
 
   private applySnapshot(bytes: Uint8Array): void {
-    const snapshot = this.parse(bytes) as { version?: unknown; kinds?: Record<string, Record<string, JsonValue>> };
-    if (snapshot.version !== SNAPSHOT_FORMAT_VERSION) {
-      throw new FerryError('UNKNOWN_FORMAT_VERSION', `state log ${METADATA_LOG_NAME}: snapshot format version ${String(snapshot.version)}`);
+    const snapshot = this.parse(bytes) as { version?: unknown; kinds?: Record<string, Array<[string, JsonValue]>> } | null;
+    if (snapshot?.version !== SNAPSHOT_FORMAT_VERSION) {
+      throw new FerryError('UNKNOWN_FORMAT_VERSION', `state log ${METADATA_LOG_NAME}: snapshot format version ${String(snapshot?.version)}`);
     }
     for (const [kind, entries] of Object.entries(snapshot.kinds ?? {})) {
       const map = this.loadedMap(kind);
-      for (const [key, value] of Object.entries(entries)) map.set(key, deepFreeze(value));
+      if (!Array.isArray(entries)) this.corrupt(`the snapshot's ${kind} entries are malformed`);
+      for (const [key, value] of entries) map.set(key, deepFreeze(value));
     }
   }
 

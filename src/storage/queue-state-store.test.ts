@@ -265,6 +265,21 @@ for (const { name, make } of stores) {
 
     const probe = make();
     const crashable = probe.crash !== undefined;
+
+    test('acks that land after the queue was deleted do not touch the deleted message log', { skip: !crashable && 'no crash simulation' }, () =>
+      withStore(async (store, harness) => {
+        const { messages, state } = await openQueue(store, { reclaimOffsetsMin: 1 });
+        await publish(messages, 100);
+        const acked = state.ack(Array.from({ length: 50 }, (_, i) => i));
+        await store.deleteLog(MESSAGES);
+        await acked;
+        await state.close();
+        await store.deleteLog(STATE);
+        // The journal now ends with the deletions; a truncation after them would make recovery fail.
+        const recovered = await harness.crash!(store);
+        assert.deepEqual(recovered.logNames(), []);
+        return recovered;
+      }));
     // The crash lands after this many microtask turns of in-flight work: early ones lose it, some tear its journal write.
     for (const turns of [0, 3, 5, 6, 8, 20]) {
       test(`after a crash acked stays acked, counts do not go back and everything else is ready (crash after ${turns} turns)`, { skip: !crashable && 'no crash simulation' }, () =>

@@ -139,7 +139,7 @@ export class StateLog {
     let offset = this.log.startOffset();
     for (;;) {
       const batches = await this.log.readBatches(offset, { bytesMax: this.settings.readBytesMax });
-      if (batches.length === 0) break;
+      const from = offset;
       for (const batch of batches) {
         if (batch.records.length === 0) continue;
         offset = batch.records[batch.records.length - 1]!.offset + 1;
@@ -164,6 +164,7 @@ export class StateLog {
           }
         }
       }
+      if (offset === from) break; // The end of the log.
     }
     this.eventsSinceSnapshot = events.length;
     this.eventBytesSinceSnapshot = eventBytes;
