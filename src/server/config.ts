@@ -1,0 +1,263 @@
+import { parseArgs } from 'node:util';
+import type { Durability } from '../core/ports.js';
+import { FerryError } from '../lib/ferry-error.js';
+import { LOG_LEVELS, type LogLevel } from './logger.js';
+
+/**
+ * The validated settings of one `ferry serve` process. Build it with
+ * {@link loadConfig}; every field is set (defaults fill the gaps).
+ */
+export interface ServerConfig {
+  /** Directory of the embedded file storage; ignored when `memory` is true. */
+  readonly dataDirectory: string;
+  /** Keep everything in memory: nothing is written to disk, nothing survives a restart. */
+  readonly memory: boolean;
+  /** Interface every listener binds to. */
+  readonly host: string;
+  /** Port of health, readiness (and later the admin API); 0 picks a free port. */
+  readonly httpPort: number;
+  /** AMQP 0-9-1 port; stored only, the listener arrives with its issue. */
+  readonly amqpPort: number;
+  /** Native protocol port; stored only, the listener arrives with its issue. */
+  readonly nativePort: number;
+  /** MQTT port; stored only, the listener arrives with its issue. */
+  readonly mqttPort: number;
+  /** Kafka wire protocol port; stored only, the listener arrives with its issue. */
+  readonly kafkaPort: number;
+  /** SQS API port; stored only, the listener arrives with its issue. */
+  readonly sqsPort: number;
+  /** When an append is durable: after fsync (`always`), within the flush interval, or never. */
+  readonly durability: Durability;
+  /** Log entries below this level are dropped. */
+  readonly logLevel: LogLevel;
+  /** The JSON config file read, if any. */
+  readonly configFile: string | null;
+  /** Where each setting's value came from: `default`, `--flag`, `FERRY_…` or `config file PATH`. */
+  readonly sources: Readonly<Record<SettingName, string>>;
+}
+
+/** The names of the settings, as used by flags and config file keys (`http-port`). */
+export type SettingName =
+  | 'data-dir'
+  | 'memory'
+  | 'host'
+  | 'http-port'
+  | 'amqp-port'
+  | 'native-port'
+  | 'mqtt-port'
+  | 'kafka-port'
+  | 'sqs-port'
+  | 'durability'
+  | 'log-level';
+
+type SettingKind = 'path' | 'boolean' | 'host' | 'port' | 'durability' | 'log-level';
+
+interface SettingSpecification {
+  readonly name: SettingName;
+  readonly kind: SettingKind;
+  readonly defaultValue: string | number | boolean;
+  readonly description: string;
+}
+
+const DURABILITIES: readonly Durability[] = ['always', 'interval', 'never'];
+
+/**
+ * Every setting with its default, in the order `--help` lists them. The flag is
+ * `--<name>`, the environment variable `FERRY_<NAME>` (upper snake case) and the
+ * config file key `<name>`.
+ */
+export const SETTINGS: readonly SettingSpecification[] = [
+  { name: 'data-dir', kind: 'path', defaultValue: './data', description: 'directory of the on-disk storage' },
+  { name: 'memory', kind: 'boolean', defaultValue: false, description: 'keep everything in memory (nothing on disk)' },
+  { name: 'host', kind: 'host', defaultValue: '127.0.0.1', description: 'interface the listeners bind to' },
+  { name: 'http-port', kind: 'port', defaultValue: 15672, description: 'health and readiness port; 0 picks a free port' },
+  { name: 'amqp-port', kind: 'port', defaultValue: 5672, description: 'AMQP 0-9-1 port (listener not yet available)' },
+  { name: 'native-port', kind: 'port', defaultValue: 7420, description: 'native protocol port (listener not yet available)' },
+  { name: 'mqtt-port', kind: 'port', defaultValue: 1883, description: 'MQTT port (listener not yet available)' },
+  { name: 'kafka-port', kind: 'port', defaultValue: 9092, description: 'Kafka port (listener not yet available)' },
+  { name: 'sqs-port', kind: 'port', defaultValue: 9324, description: 'SQS API port (listener not yet available)' },
+  { name: 'durability', kind: 'durability', defaultValue: 'always', description: 'always | interval | never' },
+  { name: 'log-level', kind: 'log-level', defaultValue: 'info', description: 'debug | info | warn | error' },
+];
+
+/** The environment variable naming the config file (the `--config` flag wins over it). */
+export const CONFIG_FILE_VARIABLE = 'FERRY_CONFIG';
+
+/** The environment variable of a setting: `http-port` → `FERRY_HTTP_PORT`. */
+export function environmentVariableOf(name: SettingName): string {
+  return `FERRY_${name.toUpperCase().replace(/-/g, '_')}`;
+}
+
+/**
+ * An invalid configuration: an unreadable or malformed config file, an unknown
+ * key or a value out of range. The message is one line naming the setting and
+ * where the value came from.
+ */
+export class ConfigError extends FerryError<'INVALID_CONFIG'> {
+  /** The setting at fault (`config` for the config file itself). */
+  readonly setting: string;
+  /** Where the bad value came from, such as `--http-port` or `FERRY_HOST`. */
+  readonly source: string;
+
+  constructor(setting: string, source: string, reason: string, options?: { cause?: unknown }) {
+    super('INVALID_CONFIG', oneLine(`invalid setting ${setting} from ${source}: ${reason}`), options);
+    this.name = 'ConfigError';
+    this.setting = setting;
+    this.source = source;
+  }
+}
+
+/** Reads a whole text file; throws when it cannot. */
+export type ReadTextFile = (path: string) => string;
+
+/**
+ * Builds the server's configuration from, lowest precedence first: defaults,
+ * the JSON config file (`--config FILE` or `FERRY_CONFIG`), `FERRY_*`
+ * environment variables, then flags. `argv` holds the arguments after
+ * `serve`, without `--help` (the caller handles it).
+ *
+ * Throws a {@link ConfigError} (`INVALID_CONFIG`) for a bad file, key or value,
+ * and a FerryError `INVALID_USAGE` for an unknown flag, a flag without its
+ * value or a stray argument.
+ */
+export function loadConfig(
+  argv: readonly string[],
+  environment: Readonly<Record<string, string | undefined>>,
+  readFile: ReadTextFile,
+): ServerConfig {
+  const flags = parseFlags(argv);
+  const values = new Map<SettingName, unknown>();
+  const sources = new Map<SettingName, string>();
+  for (const setting of SETTINGS) {
+    values.set(setting.name, setting.defaultValue);
+    sources.set(setting.name, 'default');
+  }
+
+  let configFile: string | null = null;
+  const configFlag = flags['config'];
+  const configVariable = environment[CONFIG_FILE_VARIABLE];
+  if (typeof configFlag === 'string') configFile = readConfigFile(configFlag, '--config', readFile, values, sources);
+  else if (configVariable !== undefined && configVariable !== '') {
+    configFile = readConfigFile(configVariable, CONFIG_FILE_VARIABLE, readFile, values, sources);
+  }
+
+  for (const setting of SETTINGS) {
+    const variable = environmentVariableOf(setting.name);
+    const raw = environment[variable];
+    if (raw === undefined || raw === '') continue;
+    values.set(setting.name, parseValue(setting, raw, variable));
+    sources.set(setting.name, variable);
+  }
+
+  for (const setting of SETTINGS) {
+    const raw = flags[setting.name];
+    if (raw === undefined) continue;
+    values.set(setting.name, parseValue(setting, raw, `--${setting.name}`));
+    sources.set(setting.name, `--${setting.name}`);
+  }
+
+  const value = <T>(name: SettingName): T => values.get(name) as T;
+  return {
+    dataDirectory: value<string>('data-dir'),
+    memory: value<boolean>('memory'),
+    host: value<string>('host'),
+    httpPort: value<number>('http-port'),
+    amqpPort: value<number>('amqp-port'),
+    nativePort: value<number>('native-port'),
+    mqttPort: value<number>('mqtt-port'),
+    kafkaPort: value<number>('kafka-port'),
+    sqsPort: value<number>('sqs-port'),
+    durability: value<Durability>('durability'),
+    logLevel: value<LogLevel>('log-level'),
+    configFile,
+    sources: Object.fromEntries(sources) as Record<SettingName, string>,
+  };
+}
+
+function parseFlags(argv: readonly string[]): Record<string, string | boolean | undefined> {
+  const options: Record<string, { type: 'string' | 'boolean' }> = { config: { type: 'string' } };
+  for (const setting of SETTINGS) options[setting.name] = { type: setting.kind === 'boolean' ? 'boolean' : 'string' };
+  try {
+    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
+  } catch (error) {
+    // Node's messages go on with advice about `--`; the first sentence says what is wrong.
+    const message = error instanceof Error ? error.message.split(/\.\s/)[0]! : String(error);
+    throw new FerryError('INVALID_USAGE', oneLine(message), { cause: error });
+  }
+}
+
+function readConfigFile(
+  path: string,
+  source: string,
+  readFile: ReadTextFile,
+  values: Map<SettingName, unknown>,
+  sources: Map<SettingName, string>,
+): string {
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigError('config', source, `cannot read file ${JSON.stringify(path)}: ${reason}`, { cause: error });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigError('config', source, `file ${JSON.stringify(path)} is not valid JSON (${reason})`, { cause: error });
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new ConfigError('config', source, `file ${JSON.stringify(path)} must hold a JSON object`);
+  }
+  const fileSource = `config file ${path}`;
+  for (const [key, raw] of Object.entries(parsed)) {
+    const setting = SETTINGS.find((candidate) => candidate.name === key);
+    if (setting === undefined) {
+      throw new ConfigError(key, fileSource, `unknown key (known keys: ${SETTINGS.map((known) => known.name).join(', ')})`);
+    }
+    values.set(setting.name, parseValue(setting, raw, fileSource));
+    sources.set(setting.name, fileSource);
+  }
+  return path;
+}
+
+/** Validates one raw value (a string from flags and environment, any JSON value from the file). */
+function parseValue(setting: SettingSpecification, raw: unknown, source: string): string | number | boolean {
+  const fail = (reason: string): never => {
+    throw new ConfigError(setting.name, source, `${JSON.stringify(raw)} ${reason}`);
+  };
+  switch (setting.kind) {
+    case 'port': {
+      if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 && raw <= 65_535) return raw;
+      if (typeof raw === 'string' && /^[0-9]{1,5}$/.test(raw) && Number(raw) <= 65_535) return Number(raw);
+      return fail('is not a port number (0-65535)');
+    }
+    case 'boolean': {
+      if (typeof raw === 'boolean') return raw;
+      if (raw === 'true' || raw === '1') return true;
+      if (raw === 'false' || raw === '0') return false;
+      return fail('is not a boolean (true, false, 1 or 0)');
+    }
+    case 'path': {
+      if (typeof raw === 'string' && raw.length > 0) return raw;
+      return fail('is not a directory path');
+    }
+    case 'host': {
+      if (typeof raw === 'string' && raw.length > 0 && !/\s/.test(raw)) return raw;
+      return fail('is not a host name or address');
+    }
+    case 'durability': {
+      if (typeof raw === 'string' && (DURABILITIES as readonly string[]).includes(raw)) return raw;
+      return fail(`is not one of ${DURABILITIES.join(', ')}`);
+    }
+    case 'log-level': {
+      if (typeof raw === 'string' && (LOG_LEVELS as readonly string[]).includes(raw)) return raw;
+      return fail(`is not one of ${LOG_LEVELS.join(', ')}`);
+    }
+  }
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, ' ');
+}
