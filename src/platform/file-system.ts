@@ -46,6 +46,11 @@ export interface OpenOptions {
   readonly create?: boolean;
   /** With `create`: fail with `FILE_EXISTS` when it exists. */
   readonly exclusive?: boolean;
+  /**
+   * Every write is durable when it resolves (O_DSYNC): write and fdatasync in
+   * one system call, for a journal whose every write must be synced anyway.
+   */
+  readonly dataSync?: boolean;
 }
 
 /** An open file. Positions are absolute byte offsets; there is no file cursor. */

@@ -102,6 +102,7 @@ export class NodeFileSystem implements FileSystem {
     let flags = options.write ? fs.constants.O_RDWR : fs.constants.O_RDONLY;
     if (options.create) flags |= fs.constants.O_CREAT;
     if (options.create && options.exclusive) flags |= fs.constants.O_EXCL;
+    if (options.dataSync) flags |= fs.constants.O_DSYNC;
     const fd = await call<number>(path, 'open', (done) => fs.open(path, flags, 0o644, done));
     return new NodeFileHandle(path, fd);
   }

@@ -173,7 +173,7 @@ export class SimulatedFileSystem implements FileSystem {
       node = new FileNode();
       parent.entries.set(name, node);
     }
-    return new SimulatedFileHandle(this.state, path, segments, node, options.write);
+    return new SimulatedFileHandle(this.state, path, segments, node, options.write, options.dataSync ?? false);
   }
 
   async readFile(path: string): Promise<Uint8Array> {
@@ -520,6 +520,8 @@ class SimulatedFileHandle implements FileHandle {
     private readonly segments: readonly string[],
     private readonly node: FileNode,
     private readonly writable: boolean,
+    /** O_DSYNC: each write is durable once it resolves. */
+    private readonly dataSync: boolean,
   ) {
     this.processNumber = state.processNumber;
   }
@@ -548,6 +550,11 @@ class SimulatedFileHandle implements FileHandle {
     if (byteCount > 0) {
       if (this.state.diskFull) throw new FerryError('DISK_FULL', errorMessage('write', this.path, 'no space left on device'));
       this.node.write(buffers, position);
+      if (this.dataSync) {
+        // An O_DSYNC write is a durability point of its own: counted like a sync.
+        this.node.sync();
+        this.state.syncCount++;
+      }
     }
     this.state.writeCount++;
   }

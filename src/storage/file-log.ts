@@ -10,6 +10,7 @@ import type {
   StoredBatch,
   StoredRecord,
 } from '../core/ports.js';
+import { JOURNAL_ENTRY_HEADER_BYTES } from './journal.js';
 import { decodeBatch, encodeBatch, readBatchHeader } from './record-batch.js';
 import { Segment, SEGMENT_HEADER_BYTES } from './segment.js';
 
@@ -23,7 +24,10 @@ export interface FileLogHost {
   cacheBytesPerLog(): number;
   /** Throws STORAGE_CLOSED when the store no longer takes writes. */
   assertWritable(): void;
-  /** Journals an append; resolves per the durability mode. */
+  /**
+   * Journals an append; resolves per the durability mode. `batch` has
+   * JOURNAL_ENTRY_HEADER_BYTES of headroom before it in its buffer.
+   */
   journalAppend(log: FileLog, batch: Uint8Array): Promise<void>;
   /** Journals a start-offset move; resolves per the durability mode. */
   journalTruncatePrefix(log: FileLog, offset: number): Promise<void>;
@@ -113,7 +117,8 @@ export class FileLog implements Log {
       this.host.assertWritable();
       if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
       const baseOffset = this.endOffset();
-      const bytes = encodeBatch(records, baseOffset, this.host.nowMs(), options?.attributes ?? 0, options?.producer ?? null);
+      // Headroom for the journal entry header: the journal writes header and batch as one buffer.
+      const bytes = encodeBatch(records, baseOffset, this.host.nowMs(), options?.attributes ?? 0, options?.producer ?? null, JOURNAL_ENTRY_HEADER_BYTES);
       if (bytes.byteLength > this.host.batchBytesMax) {
         throw new FerryError('RECORD_TOO_LARGE', `batch of ${bytes.byteLength} bytes exceeds batchBytesMax ${this.host.batchBytesMax}`);
       }
@@ -165,7 +170,8 @@ export class FileLog implements Log {
     let bytes = 0;
     let segment: Segment | undefined = this.segments[this.segmentFor(offset)]!;
     let position = Math.max(segment.index.positionFor(offset - segment.baseOffset), SEGMENT_HEADER_BYTES);
-    while (segment && records < recordsMax && (bytes < bytesMax || records === 0)) {
+    let budgetSpent = false;
+    while (segment && !budgetSpent && records < recordsMax && (bytes < bytesMax || records === 0)) {
       if (position >= segment.sizeBytes || offset >= segment.endOffset) {
         // Segments can be rolled or dropped while a read awaits I/O: find the next one by identity.
         const index = this.segments.indexOf(segment);
@@ -176,7 +182,8 @@ export class FileLog implements Log {
         }
         continue;
       }
-      const raw = await segment.readBatchesAt(position, Math.max(bytesMax - bytes, 64 * 1024));
+      // Reads of at least 256 KiB: asking for just the rest of the budget would split large batches.
+      const raw = await segment.readBatchesAt(position, Math.max(bytesMax - bytes, 256 * 1024));
       if (raw.length === 0) {
         position = segment.sizeBytes;
         continue;
@@ -185,6 +192,10 @@ export class FileLog implements Log {
         position += batchBytes.byteLength;
         const header = readBatchHeader(batchBytes);
         if (header.baseOffset + header.recordCount <= offset) continue;
+        if (records > 0 && bytes + batchBytes.byteLength > bytesMax) {
+          budgetSpent = true; // Stop without taking this batch: it would overrun the byte budget.
+          break;
+        }
         const batch = decodeBatch(batchBytes);
         const skip = offset - header.baseOffset;
         const take = Math.min(header.recordCount - Math.max(skip, 0), recordsMax - records);

@@ -1,6 +1,7 @@
 import { crc32c } from '../lib/crc32c.js';
 import { FerryError } from '../lib/ferry-error.js';
 import { joinPath, type FileHandle, type FileSystem } from '../platform/file-system.js';
+import { checkBatch } from './record-batch.js';
 
 /**
  * The write-ahead journal shared by every log of a store. Group commit writes
@@ -21,9 +22,12 @@ import { joinPath, type FileHandle, type FileSystem } from '../platform/file-sys
  *   | length | crc32c | logId  |kind| 0  |   0    | payload ...      |
  *   +--------+--------+--------+----+----+--------+------------------+
  *
- * `length` covers the whole entry; the CRC covers bytes [8, length). Payloads:
- * APPEND = one record batch exactly as in the segment; CREATE_LOG = UTF-8 JSON
- * `{ name, options }`; DELETE_LOG = empty; TRUNCATE_PREFIX = u64 new start offset.
+ * `length` covers the whole entry. The CRC covers bytes [8, length), except
+ * for APPEND entries, where it covers bytes [8, 24): the entry header and the
+ * batch's own length and CRC, which in turn covers the rest of the batch, so
+ * each byte is checksummed once. Payloads: APPEND = one record batch exactly as
+ * in the segment; CREATE_LOG = UTF-8 JSON `{ name, options }`; DELETE_LOG =
+ * empty; TRUNCATE_PREFIX = u64 new start offset.
  */
 export const JOURNAL_HEADER_BYTES = 32;
 export const JOURNAL_ENTRY_HEADER_BYTES = 16;
@@ -56,14 +60,28 @@ export function parseJournalFileName(name: string): number | undefined {
   return /^\d{20}\.jnl$/.test(name) ? Number(name.slice(0, 20)) : undefined;
 }
 
-/** Encodes the 16-byte header of an entry carrying `payload`; the CRC spans header and payload. */
-export function encodeEntryHeader(logId: number, kind: JournalEntryKind, payload: Uint8Array): Uint8Array {
-  const header = new Uint8Array(JOURNAL_ENTRY_HEADER_BYTES);
-  const view = new DataView(header.buffer);
+/** Bytes of an entry's payload its CRC covers (see the layout above). */
+function checkedPayloadBytes(kind: number, payloadBytes: number): number {
+  return kind === JournalEntryKind.append ? Math.min(8, payloadBytes) : payloadBytes;
+}
+
+/**
+ * Writes the 16-byte header of an entry carrying `payload` into `header`
+ * (which may be the headroom just before the payload, in the same buffer).
+ */
+export function writeEntryHeader(header: Uint8Array, logId: number, kind: JournalEntryKind, payload: Uint8Array): void {
+  const view = new DataView(header.buffer, header.byteOffset, JOURNAL_ENTRY_HEADER_BYTES);
   view.setUint32(0, JOURNAL_ENTRY_HEADER_BYTES + payload.byteLength, true);
   view.setUint32(8, logId, true);
-  header[12] = kind;
-  view.setUint32(4, crc32c(payload, crc32c(header.subarray(8))), true);
+  view.setUint32(12, kind, true);
+  const checked = payload.subarray(0, checkedPayloadBytes(kind, payload.byteLength));
+  view.setUint32(4, crc32c(checked, crc32c(header.subarray(8, JOURNAL_ENTRY_HEADER_BYTES))), true);
+}
+
+/** Encodes the header of an entry carrying `payload` as a separate buffer. */
+export function encodeEntryHeader(logId: number, kind: JournalEntryKind, payload: Uint8Array): Uint8Array {
+  const header = new Uint8Array(JOURNAL_ENTRY_HEADER_BYTES);
+  writeEntryHeader(header, logId, kind, payload);
   return header;
 }
 
@@ -90,12 +108,18 @@ export class JournalFile {
     private readonly file: FileHandle,
     /** Bytes in the file (header included). */
     public sizeBytes: number,
+    /** Opened with O_DSYNC: writes are durable as they resolve. */
+    readonly syncsEveryWrite: boolean,
   ) {}
 
-  /** Creates journal file `sequence` in `directory` and makes its existence durable. */
-  static async create(fileSystem: FileSystem, directory: string, sequence: number): Promise<JournalFile> {
+  /**
+   * Creates journal file `sequence` in `directory` and makes its existence
+   * durable. With `dataSync`, every write is durable when it resolves (one
+   * system call instead of write + fdatasync) and `sync()` has nothing to do.
+   */
+  static async create(fileSystem: FileSystem, directory: string, sequence: number, dataSync = false): Promise<JournalFile> {
     const path = joinPath(directory, journalFileName(sequence));
-    const file = await fileSystem.open(path, { write: true, create: true });
+    const file = await fileSystem.open(path, { write: true, create: true, dataSync });
     await file.truncate(0);
     const header = new Uint8Array(JOURNAL_HEADER_BYTES);
     const view = new DataView(header.buffer);
@@ -107,7 +131,7 @@ export class JournalFile {
     await file.write([header], 0);
     await file.sync();
     await fileSystem.syncDirectory(directory);
-    return new JournalFile(sequence, path, file, JOURNAL_HEADER_BYTES);
+    return new JournalFile(sequence, path, file, JOURNAL_HEADER_BYTES, dataSync);
   }
 
   /** Writes entries (already encoded: header, payload, header, payload, ...) at the end. Not durable until `sync()`. */
@@ -119,7 +143,7 @@ export class JournalFile {
 
   /** Resolves once everything written before the call is durable. */
   sync(): Promise<void> {
-    return this.file.sync();
+    return this.syncsEveryWrite ? Promise.resolve() : this.file.sync();
   }
 
   close(): Promise<void> {
@@ -176,13 +200,22 @@ export async function readJournalFile(fileSystem: FileSystem, path: string, sequ
       stoppedBecause = 'torn entry';
       break;
     }
-    if (view.getUint32(at + 4, true) !== crc32c(bytes.subarray(at + 8, at + length))) {
+    const kind = bytes[at + 12] as JournalEntryKind;
+    const checkedEnd = at + JOURNAL_ENTRY_HEADER_BYTES + checkedPayloadBytes(kind, length - JOURNAL_ENTRY_HEADER_BYTES);
+    if (view.getUint32(at + 4, true) !== crc32c(bytes.subarray(at + 8, checkedEnd))) {
       stoppedBecause = 'entry checksum mismatch';
       break;
     }
-    const kind = bytes[at + 12] as JournalEntryKind;
     if (kind < JournalEntryKind.append || kind > JournalEntryKind.truncatePrefix) {
       throw new FerryError('UNKNOWN_FORMAT_VERSION', `${path}: journal entry kind ${kind} at byte ${at}`);
+    }
+    if (kind === JournalEntryKind.append) {
+      // The batch's own CRC covers the rest of an append entry.
+      const check = checkBatch(bytes.subarray(at + JOURNAL_ENTRY_HEADER_BYTES, at + length), 0);
+      if (check.kind !== 'ok' || check.header.lengthBytes !== length - JOURNAL_ENTRY_HEADER_BYTES) {
+        stoppedBecause = `batch in entry is damaged (${check.kind})`;
+        break;
+      }
     }
     entries.push({ logId: view.getUint32(at + 8, true), kind, payload: bytes.subarray(at + JOURNAL_ENTRY_HEADER_BYTES, at + length) });
     at += length;

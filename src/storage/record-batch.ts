@@ -76,7 +76,8 @@ function byteLengthUtf8(text: string): number {
 /**
  * Encodes records as one batch starting at `baseOffset`. Timestamps default
  * to `nowMs`. The returned bytes are final: they go unchanged to the journal
- * and to the segment file.
+ * and to the segment file. With `headroomBytes`, the batch is a view that
+ * starts that many bytes into its buffer (`bytes.buffer`, from `byteOffset - headroomBytes`).
  */
 export function encodeBatch(
   records: readonly RecordInput[],
@@ -84,11 +85,14 @@ export function encodeBatch(
   nowMs: number,
   attributes = 0,
   producer: ProducerStamp | null = null,
+  headroomBytes = 0,
 ): Uint8Array {
   if (records.length === 0) throw new FerryError('INVALID_ARGUMENT', 'a batch needs at least one record');
   let lengthBytes = BATCH_HEADER_BYTES;
   for (const record of records) lengthBytes += encodedRecordBytes(record);
-  const bytes = new Uint8Array(lengthBytes);
+  // Headroom lets the caller put a frame header (the journal's) in front without copying.
+  const whole = new Uint8Array(headroomBytes + lengthBytes);
+  const bytes = headroomBytes === 0 ? whole : whole.subarray(headroomBytes);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const firstTimestampMs = records[0]!.timestampMs ?? nowMs;
   let maxTimestampMs = firstTimestampMs;

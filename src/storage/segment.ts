@@ -392,7 +392,8 @@ export class Segment {
     const limit = Math.min(this.memoryStart, this.sizeBytes);
     let length = Math.min(Math.max(bytesWanted, 64 * 1024), limit - position);
     for (;;) {
-      const buffer = new Uint8Array(length);
+      // Unzeroed memory: every byte is overwritten by the read before it is used.
+      const buffer = Buffer.allocUnsafeSlow(length) as Uint8Array;
       await this.readFully(buffer, position);
       const batches: Uint8Array[] = [];
       let at = 0;
