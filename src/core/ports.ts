@@ -146,3 +146,59 @@ export interface LogStore {
   /** Flushes, checkpoints and releases files. The store cannot be used after. */
   close(): Promise<void>;
 }
+
+/** Why a message left its queue without being acknowledged. */
+export type DeadLetterReason = 'rejected' | 'expired' | 'max-length' | 'delivery-limit';
+
+/**
+ * The durable delivery state of one queue log (storage's QueueStateStore):
+ * settled (acked or dead-lettered) offsets, delivery counts, due times.
+ * Writes apply to memory at the call and resolve per the store's durability.
+ */
+export interface QueueState {
+  /** First offset that is not settled. */
+  lowWatermark(): number;
+  isAcked(offset: number): boolean;
+  isDeadLettered(offset: number): boolean;
+  deliveryCount(offset: number): number;
+  scheduledAt(offset: number): number | undefined;
+  scheduledEntries(): IterableIterator<[offset: number, dueMs: number]>;
+  /** The first unsettled offset at or after `fromOffset`. */
+  nextUnacked(fromOffset: number): number;
+  ack(offsets: readonly number[]): Promise<void>;
+  ackRange(startOffset: number, endOffset: number): Promise<void>;
+  recordDelivery(offset: number): Promise<number>;
+  schedule(offset: number, dueMs: number): Promise<void>;
+  unschedule(offset: number): Promise<void>;
+  deadLetter(offset: number, reason: DeadLetterReason): Promise<void>;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A JSON value, as definitions are stored. */
+export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
+
+/** Kinds of definitions. */
+export type DefinitionKind = 'vhost' | 'exchange' | 'queue' | 'binding' | 'user' | 'permission' | 'policy';
+
+/** Durable definitions (storage's MetadataStore): every change is durable before it resolves. */
+export interface DefinitionStore {
+  get(kind: DefinitionKind, key: string): JsonValue | undefined;
+  list(kind: DefinitionKind): Array<[key: string, value: JsonValue]>;
+  put(kind: DefinitionKind, key: string, value: JsonValue): Promise<void>;
+  delete(kind: DefinitionKind, key: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Everything the core needs from storage, wired by the server (or a test). */
+export interface CoreStorage {
+  /** Logs of durable queues and streams. */
+  readonly durable: LogStore;
+  /** Logs of transient queues: never written to disk. */
+  readonly transient: LogStore;
+  readonly definitions: DefinitionStore;
+  /** Opens (or creates) the delivery state of `messageLog`, kept in `store` under `name`. */
+  openQueueState(store: LogStore, name: string, messageLog: Log): Promise<QueueState>;
+  /** Closes everything (definitions, then both stores). */
+  close(): Promise<void>;
+}

@@ -1,11 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { LogStore } from '../core/ports.js';
 import { FerryError, isFerryError } from '../lib/ferry-error.js';
 import { SystemClock } from '../platform/clock.js';
 import { NodeFileSystem } from '../platform/node-file-system.js';
-import { FileLogStore } from '../storage/file-log-store.js';
-import { MemoryLogStore } from '../storage/memory-log-store.js';
+import { Broker } from './broker.js';
 import type { ServerConfig } from './config.js';
 import { Logger } from './logger.js';
 
@@ -41,8 +39,8 @@ export interface StartServerOptions {
 type ServerState = 'starting' | 'ready' | 'stopping' | 'stopped';
 
 /**
- * Starts Ferry: opens storage (a {@link FileLogStore} in `config.dataDirectory`,
- * or a {@link MemoryLogStore} with `config.memory`), then binds the HTTP
+ * Starts Ferry: opens the broker on its storage (files in `config.dataDirectory`,
+ * or memory with `config.memory`), then binds the HTTP
  * listener serving `GET /healthz` and `GET /readyz`. Resolves once every
  * listener is bound. On failure, whatever was opened is closed again and the
  * promise rejects with a FerryError: `DATA_DIR_LOCKED` when another process
@@ -88,21 +86,14 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   };
 }
 
-async function openStorage(config: ServerConfig, logger: Logger): Promise<LogStore> {
-  if (config.memory) {
-    logger.debug('storage opening', { storage: 'memory' });
-    return new MemoryLogStore({ clock: new SystemClock(), durability: config.durability });
-  }
-  logger.debug('storage opening', { directory: config.dataDirectory, durability: config.durability });
+async function openStorage(config: ServerConfig, logger: Logger): Promise<Broker> {
+  logger.debug('storage opening', config.memory ? { storage: 'memory' } : { directory: config.dataDirectory, durability: config.durability });
   try {
-    const store = await FileLogStore.open({
-      fileSystem: new NodeFileSystem(),
-      clock: new SystemClock(),
-      directory: config.dataDirectory,
-      durability: config.durability,
-    });
-    logger.debug('storage opened', { directory: config.dataDirectory, recovery: store.recovery });
-    return store;
+    const broker = await Broker.start(
+      config.memory ? { memory: true } : { dataDir: config.dataDirectory, durability: config.durability, fileSystem: new NodeFileSystem(), clock: new SystemClock() },
+    );
+    logger.debug('storage opened', { vhosts: broker.core.vhostNames() });
+    return broker;
   } catch (error) {
     if (isFerryError(error, 'DATA_DIR_LOCKED')) {
       throw new FerryError(

@@ -1,0 +1,92 @@
+import { ByteReader } from '../../lib/byte-reader.js';
+import { ByteWriter } from '../../lib/byte-writer.js';
+import { FerryError } from '../../lib/ferry-error.js';
+import type { RecordInput, StoredRecord } from '../ports.js';
+import { readHeaderTable, writeHeaderTable } from './header-codec.js';
+import type { MessageProperties, StoredMessage } from './message.js';
+
+/**
+ * How a message is stored as a log record:
+ * - key: the routing key (UTF-8); value: the body, untouched;
+ * - timestamp: the broker's arrival time;
+ * - one record header named "m": the envelope below.
+ *
+ *   envelope: u8 version (1) | u8 flags (bit 0 persistent) | string exchange
+ *             | u16 property mask | properties in mask-bit order | header table
+ *
+ * Strings are u32 length + UTF-8; numeric properties are f64.
+ */
+const ENVELOPE_VERSION = 1;
+const ENVELOPE_HEADER = 'm';
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+type PropertyKind = 'string' | 'number';
+const PROPERTY_FIELDS: ReadonlyArray<readonly [keyof MessageProperties, PropertyKind]> = [
+  ['contentType', 'string'],
+  ['contentEncoding', 'string'],
+  ['messageId', 'string'],
+  ['correlationId', 'string'],
+  ['replyTo', 'string'],
+  ['timestampMs', 'number'],
+  ['expirationMs', 'number'],
+  ['priority', 'number'],
+  ['type', 'string'],
+  ['userId', 'string'],
+  ['appId', 'string'],
+  ['groupId', 'string'],
+  ['delayMs', 'number'],
+];
+
+/** Encodes a message as the record a queue or stream log stores. */
+export function encodeMessage(message: StoredMessage): RecordInput {
+  const writer = new ByteWriter();
+  writer.u8(ENVELOPE_VERSION);
+  writer.u8(message.persistent ? 1 : 0);
+  writer.string(message.exchange);
+  let mask = 0;
+  PROPERTY_FIELDS.forEach(([name], bit) => {
+    if (message.properties[name] !== undefined) mask |= 1 << bit;
+  });
+  writer.u16(mask);
+  for (const [name, kind] of PROPERTY_FIELDS) {
+    const value = message.properties[name];
+    if (value === undefined) continue;
+    if (kind === 'string') writer.string(value as string);
+    else writer.f64(value as number);
+  }
+  writeHeaderTable(writer, message.headers);
+  return {
+    timestampMs: message.arrivedAtMs,
+    key: encoder.encode(message.routingKey),
+    value: message.body,
+    headers: [{ name: ENVELOPE_HEADER, value: writer.finish() }],
+  };
+}
+
+/** Decodes a stored record back into a message; CORRUPT_DATA when it is not a message record. */
+export function decodeMessage(record: StoredRecord): StoredMessage {
+  const envelope = record.headers.find((header) => header.name === ENVELOPE_HEADER);
+  if (!envelope) throw new FerryError('CORRUPT_DATA', `record ${record.offset} carries no message envelope`);
+  const reader = new ByteReader(envelope.value);
+  const version = reader.u8();
+  if (version !== ENVELOPE_VERSION) throw new FerryError('UNKNOWN_FORMAT_VERSION', `message envelope version ${version}`);
+  const flags = reader.u8();
+  const exchange = reader.string();
+  const mask = reader.u16();
+  const properties: Record<string, string | number> = {};
+  PROPERTY_FIELDS.forEach(([name, kind], bit) => {
+    if ((mask & (1 << bit)) === 0) return;
+    properties[name] = kind === 'string' ? reader.string() : reader.f64();
+  });
+  const headers = readHeaderTable(reader);
+  return {
+    exchange,
+    routingKey: record.key ? decoder.decode(record.key) : '',
+    properties: properties as MessageProperties,
+    headers,
+    body: record.value,
+    persistent: (flags & 1) === 1,
+    arrivedAtMs: record.timestampMs,
+  };
+}

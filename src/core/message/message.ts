@@ -1,0 +1,45 @@
+import type { HeaderTable } from '../routing/header-value.js';
+
+/**
+ * Message properties every protocol maps onto (AMQP basic properties, MQTT 5
+ * properties, Kafka record fields, SQS attributes). All optional; absent
+ * means "not set", which protocols keep distinct from an empty value.
+ */
+export interface MessageProperties {
+  readonly contentType?: string;
+  readonly contentEncoding?: string;
+  readonly messageId?: string;
+  readonly correlationId?: string;
+  readonly replyTo?: string;
+  /** Producer-set timestamp, milliseconds since the epoch. */
+  readonly timestampMs?: number;
+  /** Per-message time to live in milliseconds (AMQP `expiration`). */
+  readonly expirationMs?: number;
+  /** 0–255; queues with `maxPriority` use it, others ignore it. */
+  readonly priority?: number;
+  readonly type?: string;
+  readonly userId?: string;
+  readonly appId?: string;
+  /** FIFO message group (SQS MessageGroupId, JMS/AMQP x-group-id). */
+  readonly groupId?: string;
+  /** Delay before the message becomes ready, in milliseconds. */
+  readonly delayMs?: number;
+}
+
+/** A message as published: where it goes, what it carries. */
+export interface Message {
+  readonly routingKey: string;
+  readonly properties: MessageProperties;
+  readonly headers: HeaderTable;
+  readonly body: Uint8Array;
+  /** Persistent messages are written durably in durable queues; transient ones never survive a restart. */
+  readonly persistent: boolean;
+}
+
+/** A message as a queue holds it: the published message plus where it was published. */
+export interface StoredMessage extends Message {
+  /** The exchange it was published to ("" for the default exchange). */
+  readonly exchange: string;
+  /** Broker time of arrival in the queue, milliseconds since the epoch. */
+  readonly arrivedAtMs: number;
+}

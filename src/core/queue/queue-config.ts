@@ -1,0 +1,87 @@
+import { FerryError } from '../../lib/ferry-error.js';
+
+/** What happens when a publish would take a queue past its length limit. */
+export type OverflowPolicy = 'drop-head' | 'reject-publish' | 'reject-publish-dlx';
+
+/** A queue's declaration: identity, lifetime and every policy. */
+export interface QueueConfig {
+  readonly name: string;
+  /** Durable queues and their persistent messages survive a restart. */
+  readonly durable: boolean;
+  /** Owner connection of an exclusive queue; deleted when it closes. */
+  readonly exclusiveOwner?: string;
+  /** Deleted when its last consumer goes (after having had one). */
+  readonly autoDelete: boolean;
+  /** Deleted after this long without consumers, gets or redeclaration. */
+  readonly expiresMs?: number;
+  /** Messages older than this are expired (dead-lettered with reason `expired`). */
+  readonly messageTtlMs?: number;
+  /** Most ready messages. */
+  readonly maxLength?: number;
+  /** Most bytes of ready message bodies. */
+  readonly maxLengthBytes?: number;
+  readonly overflow: OverflowPolicy;
+  readonly deadLetterExchange?: string;
+  readonly deadLetterRoutingKey?: string;
+  /** A message delivered this many times and returned again is dead-lettered (`delivery-limit`). */
+  readonly deliveryLimit?: number;
+  /** Priorities 0..maxPriority are honoured (at most 255); absent means no priorities. */
+  readonly maxPriority?: number;
+  /** Only one consumer receives at a time; the next takes over when it goes. */
+  readonly singleActiveConsumer: boolean;
+  /** Publishes whose message id was seen within this window are dropped. */
+  readonly deduplicationWindowMs?: number;
+  /** How long a pulled message stays invisible before it returns (default 30 s). */
+  readonly visibilityTimeoutMs: number;
+}
+
+/** Defaults for {@link QueueConfig}. */
+export const QUEUE_CONFIG_DEFAULTS = {
+  durable: true,
+  autoDelete: false,
+  overflow: 'drop-head' as OverflowPolicy,
+  singleActiveConsumer: false,
+  visibilityTimeoutMs: 30_000,
+};
+
+/** Fills defaults and validates; INVALID_ARGUMENT names the bad setting. */
+export function resolveQueueConfig(input: Partial<QueueConfig> & { readonly name: string }): QueueConfig {
+  const config: QueueConfig = { ...QUEUE_CONFIG_DEFAULTS, ...stripUndefined(input) } as QueueConfig;
+  const positive = (key: keyof QueueConfig, allowZero: boolean) => {
+    const value = config[key];
+    if (value === undefined) return;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < (allowZero ? 0 : 1)) {
+      throw new FerryError('INVALID_ARGUMENT', `queue ${config.name}: ${key} must be a ${allowZero ? 'non-negative' : 'positive'} integer, got ${String(value)}`);
+    }
+  };
+  positive('expiresMs', false);
+  positive('messageTtlMs', true);
+  positive('maxLength', true);
+  positive('maxLengthBytes', true);
+  positive('deliveryLimit', false);
+  positive('maxPriority', true);
+  positive('deduplicationWindowMs', false);
+  positive('visibilityTimeoutMs', true);
+  if (config.maxPriority !== undefined && config.maxPriority > 255) {
+    throw new FerryError('INVALID_ARGUMENT', `queue ${config.name}: maxPriority must be at most 255`);
+  }
+  if (!['drop-head', 'reject-publish', 'reject-publish-dlx'].includes(config.overflow)) {
+    throw new FerryError('INVALID_ARGUMENT', `queue ${config.name}: overflow must be drop-head, reject-publish or reject-publish-dlx`);
+  }
+  if (config.name.length === 0 || config.name.length > 255) {
+    throw new FerryError('INVALID_ARGUMENT', 'a queue name must have 1 to 255 characters');
+  }
+  return config;
+}
+
+function stripUndefined<T extends object>(input: T): Partial<T> {
+  return Object.fromEntries(Object.entries(input).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
+
+/** True when two declarations describe the same queue (for redeclaration checks). */
+export function sameQueueConfig(left: QueueConfig, right: QueueConfig): boolean {
+  const keys = new Set([...Object.keys(left), ...Object.keys(right)]) as Set<keyof QueueConfig>;
+  keys.delete('exclusiveOwner');
+  for (const key of keys) if (left[key] !== right[key]) return false;
+  return true;
+}

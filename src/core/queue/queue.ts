@@ -1,0 +1,927 @@
+import { assert } from '../../lib/assert.js';
+import { FerryError } from '../../lib/ferry-error.js';
+import type { Clock, TimerHandle } from '../../platform/clock.js';
+import { decodeMessage, encodeMessage } from '../message/message-codec.js';
+import type { StoredMessage } from '../message/message.js';
+import type { DeadLetterReason, Log, QueueState } from '../ports.js';
+import type { HeaderTable, HeaderValue } from '../routing/header-value.js';
+import type { ConsumerOptions, Delivery } from './delivery.js';
+import { MinHeap } from './min-heap.js';
+import type { QueueConfig } from './queue-config.js';
+
+/** What a queue needs from its vhost. */
+export interface QueueHost {
+  readonly clock: Clock;
+  /** Routes a dead-lettered message through `exchange` (broker-originated, internal exchanges allowed). */
+  deadLetter(exchange: string, message: StoredMessage): void;
+  /** The queue has had its last consumer leave (auto-delete) or stayed unused past `expiresMs`. */
+  unused(queue: Queue, why: 'auto-delete' | 'expired'): void;
+}
+
+/** One priority level of a queue: a log, its delivery state and what is held in memory. */
+interface Level {
+  readonly priority: number;
+  readonly log: Log;
+  readonly state: QueueState;
+  /** Offsets below it have been read (into `buffer`) or are settled, scheduled or in flight. */
+  cursor: number;
+  /** Ready messages read from the log, in offset order, all below `cursor`. */
+  buffer: Candidate[];
+  bufferHead: number;
+  /** Ready messages that came back (nack, visibility timeout, due delay), lowest offset first. */
+  readonly returned: MinHeap<Candidate>;
+  /** Transient messages below this offset were written before the last restart: they are gone. */
+  readonly restartEndOffset: number;
+  refilling: Promise<void> | null;
+}
+
+/** A ready message held in memory. */
+interface Candidate {
+  readonly level: Level;
+  readonly offset: number;
+  readonly message: StoredMessage;
+  deliveryCount: number;
+}
+
+interface InFlight {
+  readonly delivery: Delivery;
+  readonly candidate: Candidate;
+  readonly consumer: Consumer | null;
+  deadlineMs: number;
+}
+
+interface Consumer {
+  readonly options: ConsumerOptions;
+  readonly sequence: number;
+  inFlight: number;
+  flowing: boolean;
+}
+
+/** The outcome of offering a message to a queue. */
+export type EnqueueOutcome =
+  | { readonly kind: 'accepted'; readonly durable: Promise<void> }
+  | { readonly kind: 'duplicate' }
+  | { readonly kind: 'rejected'; readonly reason: 'max-length' };
+
+/** Options of {@link Queue.pull}. */
+export interface PullOptions {
+  readonly max?: number;
+  /** Wait up to this long for a first message (long polling). */
+  readonly waitMs?: number;
+  /** Pulled messages come back when not settled within this long; undefined keeps them until settled. */
+  readonly visibilityTimeoutMs?: number;
+  readonly autoAck?: boolean;
+}
+
+const BUFFER_MESSAGES_MAX = 512;
+const REFILL_BYTES_MAX = 256 * 1024;
+const NEVER = Number.POSITIVE_INFINITY;
+
+/**
+ * A queue: messages in a log (one per priority level), delivery state in a
+ * QueueState, and in memory only what is in flight, came back, or is about to
+ * be delivered (a bounded read-ahead buffer), so memory does not grow with
+ * the backlog.
+ *
+ * Order: within a priority level, messages are offered in offset order;
+ * returned messages go before unread ones. Higher levels go first.
+ * Durability: `enqueue` appends synchronously (the offset is fixed at once);
+ * its `durable` promise resolves per the store's durability mode for
+ * persistent messages. Acks resolve when the settlement is durable.
+ */
+export class Queue {
+  readonly name: string;
+  readonly config: QueueConfig;
+  private readonly host: QueueHost;
+  private readonly levels: Level[];
+  private readonly consumers: Consumer[] = [];
+  private consumerSequence = 0;
+  private roundRobin = 0;
+  private readonly inFlight = new Map<number, InFlight>();
+  private nextDeliveryId = 1;
+  /** Long-polling pullers waiting for a message to arrive. */
+  private pullWaiters: Array<() => void> = [];
+  private readyCount = 0;
+  private readyBytes = 0;
+  private readonly scheduled = new MinHeap<{ dueMs: number; level: Level; offset: number }>((entry) => entry.dueMs);
+  private scheduleTimer: { handle: TimerHandle; dueMs: number } | null = null;
+  private readonly visibility = new MinHeap<{ deadlineMs: number; id: number }>((entry) => entry.deadlineMs);
+  private visibilityTimer: { handle: TimerHandle; dueMs: number } | null = null;
+  private expiryTimer: { handle: TimerHandle; dueMs: number } | null = null;
+  private idleTimer: TimerHandle | null = null;
+  private readonly groupsInFlight = new Map<string, number>();
+  private readonly groupsWaiting = new Map<string, Candidate[]>();
+  private readonly dedup = new Map<string, number>();
+  private dispatching = false;
+  private dispatchAgain = false;
+  private hadConsumer = false;
+  private deleted = false;
+  /** Publishes, deliveries and acks since creation, for rates. */
+  readonly counters = { published: 0, delivered: 0, acked: 0, deadLettered: 0, expired: 0, dropped: 0 };
+
+  private constructor(config: QueueConfig, host: QueueHost, levels: Level[]) {
+    this.name = config.name;
+    this.config = config;
+    this.host = host;
+    this.levels = levels;
+  }
+
+  /**
+   * Opens a queue over its logs (one per priority level, highest last) and
+   * restores what was ready and scheduled. `states[i]` belongs to `logs[i]`.
+   */
+  static async open(config: QueueConfig, host: QueueHost, logs: Log[], states: QueueState[]): Promise<Queue> {
+    assert(logs.length === states.length && logs.length >= 1, 'one state per log');
+    const levels: Level[] = logs.map((log, priority) => ({
+      priority,
+      log,
+      state: states[priority]!,
+      cursor: states[priority]!.lowWatermark(),
+      buffer: [],
+      bufferHead: 0,
+      returned: new MinHeap<Candidate>((candidate) => candidate.offset),
+      restartEndOffset: log.endOffset(),
+      refilling: null,
+    }));
+    const queue = new Queue(config, host, levels);
+    for (const level of levels) {
+      const end = level.log.endOffset();
+      let scheduledInRange = 0;
+      for (const [offset, dueMs] of level.state.scheduledEntries()) {
+        queue.scheduled.push({ dueMs, level, offset });
+        if (offset >= level.cursor && offset < end) scheduledInRange++;
+      }
+      let unsettled = 0;
+      for (let offset = level.state.nextUnacked(level.cursor); offset < end; offset = level.state.nextUnacked(offset + 1)) unsettled++;
+      queue.readyCount += unsettled - scheduledInRange;
+    }
+    queue.armScheduleTimer();
+    queue.armIdleTimer();
+    return queue;
+  }
+
+  // ------------------------------------------------------------------ publishing
+
+  /**
+   * Offers a message. Synchronous: when accepted, the message has its place
+   * in the queue at once; `durable` resolves when it is written per the
+   * store's durability (at once for transient messages).
+   */
+  enqueue(message: StoredMessage): EnqueueOutcome {
+    this.assertLive();
+    const nowMs = this.host.clock.nowMs();
+    const messageId = message.properties.messageId;
+    if (this.config.deduplicationWindowMs !== undefined && messageId !== undefined) {
+      this.evictDeduplication(nowMs);
+      const until = this.dedup.get(messageId);
+      if (until !== undefined && until > nowMs) return { kind: 'duplicate' };
+      this.dedup.set(messageId, nowMs + this.config.deduplicationWindowMs);
+    }
+    const delayMs = message.properties.delayMs ?? 0;
+    if (delayMs <= 0 && this.isFull(message.body.byteLength)) {
+      if (this.config.overflow === 'drop-head') {
+        if (!this.makeRoom(message.body.byteLength)) return { kind: 'rejected', reason: 'max-length' };
+      } else {
+        if (this.config.overflow === 'reject-publish-dlx') this.deadLetterMessage(message, 'max-length', 0);
+        return { kind: 'rejected', reason: 'max-length' };
+      }
+    }
+    const level = this.levelFor(message);
+    const offset = level.log.endOffset();
+    const appended = level.log.append([encodeMessage(message)]);
+    const durable = message.persistent && this.config.durable ? appended.then(() => undefined) : (appended.catch(() => undefined), Promise.resolve());
+    this.counters.published++;
+    if (delayMs > 0) {
+      const dueMs = nowMs + delayMs;
+      void level.state.schedule(offset, dueMs).catch(() => undefined);
+      this.scheduled.push({ dueMs, level, offset });
+      if (level.cursor === offset) level.cursor = offset + 1;
+      this.armScheduleTimer();
+      return { kind: 'accepted', durable };
+    }
+    this.readyCount++;
+    this.readyBytes += message.body.byteLength;
+    if (level.cursor === offset && level.refilling === null && level.buffer.length - level.bufferHead < BUFFER_MESSAGES_MAX) {
+      // Fast path: nothing unread before it, so it goes straight to the read-ahead buffer.
+      level.buffer.push({ level, offset, message, deliveryCount: 0 });
+      level.cursor = offset + 1;
+    }
+    this.dispatch();
+    this.armExpiryTimer();
+    return { kind: 'accepted', durable };
+  }
+
+  private levelFor(message: StoredMessage): Level {
+    if (this.levels.length === 1) return this.levels[0]!;
+    const priority = Math.min(Math.max(Math.trunc(message.properties.priority ?? 0), 0), this.levels.length - 1);
+    return this.levels[priority]!;
+  }
+
+  private isFull(incomingBytes: number): boolean {
+    const { maxLength, maxLengthBytes } = this.config;
+    return (maxLength !== undefined && this.readyCount + 1 > maxLength) || (maxLengthBytes !== undefined && this.readyBytes + incomingBytes > maxLengthBytes);
+  }
+
+  /** Drops ready messages from the head (dead-lettering them) until the new one fits. */
+  private makeRoom(incomingBytes: number): boolean {
+    const { maxLength, maxLengthBytes } = this.config;
+    if (maxLength === 0 || (maxLengthBytes !== undefined && incomingBytes > maxLengthBytes)) return false;
+    while (this.isFull(incomingBytes)) {
+      const head = this.takeHeadSync();
+      if (!head) {
+        // The head is unread: settle it without reading it now, and dead-letter it once read.
+        if (!this.dropUnreadHead()) return false;
+        continue;
+      }
+      this.counters.dropped++;
+      this.settleDropped(head, 'max-length');
+    }
+    return true;
+  }
+
+  /** Removes the oldest ready message held in memory (lowest priority first, as RabbitMQ drops). */
+  private takeHeadSync(): Candidate | undefined {
+    for (const level of this.levels) {
+      const returned = level.returned.peek();
+      const buffered = level.bufferHead < level.buffer.length ? level.buffer[level.bufferHead] : undefined;
+      if (returned && (!buffered || returned.offset < buffered.offset)) {
+        level.returned.pop();
+        return this.takeCounted(returned);
+      }
+      if (buffered) {
+        level.bufferHead++;
+        this.compactBuffer(level);
+        return this.takeCounted(buffered);
+      }
+      if (level.cursor < level.log.endOffset()) return undefined;
+    }
+    return undefined;
+  }
+
+  private takeCounted(candidate: Candidate): Candidate {
+    this.readyCount--;
+    this.readyBytes -= candidate.message.body.byteLength;
+    return candidate;
+  }
+
+  /** Settles the first unread ready offset of the lowest level with unread data; false when none. */
+  private dropUnreadHead(): boolean {
+    for (const level of this.levels) {
+      const end = level.log.endOffset();
+      while (level.cursor < end) {
+        const offset = level.cursor++;
+        if (level.state.isAcked(offset) || level.state.isDeadLettered(offset) || level.state.scheduledAt(offset) !== undefined) continue;
+        this.readyCount--;
+        this.counters.dropped++;
+        const dlx = this.config.deadLetterExchange;
+        if (dlx === undefined) {
+          void level.state.deadLetter(offset, 'max-length').catch(() => undefined);
+        } else {
+          void this.readOne(level, offset).then((message) => {
+            this.readyBytes -= message?.body.byteLength ?? 0;
+            if (message) this.deadLetterMessage(message, 'max-length', 0);
+            return level.state.deadLetter(offset, 'max-length');
+          }).catch(() => undefined);
+        }
+        return true;
+      }
+    }
+    return false;
+  }
+
+  private evictDeduplication(nowMs: number): void {
+    for (const [id, until] of this.dedup) {
+      if (until > nowMs) break;
+      this.dedup.delete(id);
+    }
+  }
+
+  // ------------------------------------------------------------------ consumers
+
+  /** Attaches a push consumer. EXCLUSIVE_CONSUMER when an exclusive one holds the queue. */
+  consume(options: ConsumerOptions): void {
+    this.assertLive();
+    if (this.consumers.some((consumer) => consumer.options.exclusive) || (options.exclusive && this.consumers.length > 0)) {
+      throw new FerryError('RESOURCE_LOCKED', `queue ${this.name} has an exclusive consumer`);
+    }
+    if (this.consumers.some((consumer) => consumer.options.tag === options.tag)) {
+      throw new FerryError('CONSUMER_TAG_IN_USE', `consumer tag ${options.tag} is in use on queue ${this.name}`);
+    }
+    const consumer: Consumer = { options, sequence: this.consumerSequence++, inFlight: 0, flowing: true };
+    this.consumers.push(consumer);
+    this.hadConsumer = true;
+    this.idleTimer?.cancel();
+    this.idleTimer = null;
+    if (this.config.singleActiveConsumer) options.onActiveChanged?.(this.consumers[0] === consumer);
+    this.dispatch();
+  }
+
+  /**
+   * Detaches a consumer. Its unsettled deliveries stay in flight (they can
+   * still be acked) unless `requeueUnsettled`, which returns them now.
+   */
+  cancel(tag: string, options: { requeueUnsettled?: boolean } = {}): boolean {
+    const index = this.consumers.findIndex((consumer) => consumer.options.tag === tag);
+    if (index < 0) return false;
+    const [consumer] = this.consumers.splice(index, 1);
+    if (options.requeueUnsettled) {
+      const ids = [...this.inFlight.values()].filter((entry) => entry.consumer === consumer).map((entry) => entry.delivery.id);
+      if (ids.length > 0) void this.nack(ids, true).catch(() => undefined);
+    }
+    if (this.config.singleActiveConsumer && index === 0 && this.consumers.length > 0) this.consumers[0]!.options.onActiveChanged?.(true);
+    if (this.consumers.length === 0) {
+      if (this.config.autoDelete && this.hadConsumer) this.host.unused(this, 'auto-delete');
+      this.armIdleTimer();
+    }
+    this.dispatch();
+    return true;
+  }
+
+  /** Pauses or resumes deliveries to one consumer (its connection's buffers are full). */
+  setFlowing(tag: string, flowing: boolean): void {
+    const consumer = this.consumers.find((candidate) => candidate.options.tag === tag);
+    if (!consumer || consumer.flowing === flowing) return;
+    consumer.flowing = flowing;
+    if (flowing) this.dispatch();
+  }
+
+  private pickConsumer(): Consumer | undefined {
+    const eligible = (consumer: Consumer) =>
+      consumer.flowing && (consumer.options.prefetch === 0 || consumer.inFlight < consumer.options.prefetch);
+    if (this.config.singleActiveConsumer) {
+      const active = this.consumers[0];
+      return active && eligible(active) ? active : undefined;
+    }
+    const count = this.consumers.length;
+    let best: Consumer | undefined;
+    let bestIndex = -1;
+    for (let step = 0; step < count; step++) {
+      const index = (this.roundRobin + step) % count;
+      const consumer = this.consumers[index]!;
+      if (!eligible(consumer)) continue;
+      if (!best || (consumer.options.priority ?? 0) > (best.options.priority ?? 0)) {
+        best = consumer;
+        bestIndex = index;
+      }
+    }
+    if (best) this.roundRobin = (bestIndex + 1) % Math.max(count, 1);
+    return best;
+  }
+
+  // ------------------------------------------------------------------ dispatch
+
+  /**
+   * Hands ready messages to pullers and consumers with credit. Synchronous
+   * for what is in memory; starts a log read when more is unread.
+   */
+  private dispatch(): void {
+    if (this.deleted) return;
+    if (this.readyCount > 0) this.wakePullers();
+    if (this.dispatching) {
+      this.dispatchAgain = true;
+      return;
+    }
+    this.dispatching = true;
+    try {
+      do {
+        this.dispatchAgain = false;
+        this.dispatchOnce();
+      } while (this.dispatchAgain);
+    } finally {
+      this.dispatching = false;
+    }
+  }
+
+  private dispatchOnce(): void {
+    const nowMs = this.host.clock.nowMs();
+    for (;;) {
+      const consumer = this.pickConsumer();
+      if (!consumer) return;
+      const candidate = this.takeDeliverable(nowMs);
+      if (!candidate) return;
+      this.deliver(candidate, consumer, undefined, consumer.options.autoAck);
+    }
+  }
+
+  /** The next message that may be delivered now: expired ones are settled, busy FIFO groups parked. */
+  private takeDeliverable(nowMs: number): Candidate | undefined {
+    for (;;) {
+      const candidate = this.takeNext();
+      if (!candidate) return undefined;
+      if (this.isExpired(candidate.message, nowMs)) {
+        this.counters.expired++;
+        this.settleDropped(candidate, 'expired');
+        continue;
+      }
+      const group = candidate.message.properties.groupId;
+      if (group !== undefined && (this.groupsInFlight.get(group) ?? 0) > 0) {
+        // One message of a group in flight at a time: park it (still ready) until the group is free.
+        const waiting = this.groupsWaiting.get(group) ?? [];
+        waiting.push(candidate);
+        this.groupsWaiting.set(group, waiting);
+        this.readyCount++;
+        this.readyBytes += candidate.message.body.byteLength;
+        continue;
+      }
+      return candidate;
+    }
+  }
+
+  /** The next ready message in memory, or undefined (starting a read when the log has more). */
+  private takeNext(): Candidate | undefined {
+    for (let index = this.levels.length - 1; index >= 0; index--) {
+      const level = this.levels[index]!;
+      const returned = level.returned.peek();
+      const buffered = level.bufferHead < level.buffer.length ? level.buffer[level.bufferHead] : undefined;
+      if (returned && (!buffered || returned.offset < buffered.offset)) {
+        level.returned.pop();
+        return this.takeCounted(returned);
+      }
+      if (buffered) {
+        level.bufferHead++;
+        this.compactBuffer(level);
+        return this.takeCounted(buffered);
+      }
+      if (level.cursor < level.log.endOffset()) {
+        // A higher level has unread messages: wait for them rather than serve a lower level.
+        this.refill(level);
+        return undefined;
+      }
+    }
+    return undefined;
+  }
+
+  private compactBuffer(level: Level): void {
+    if (level.bufferHead === level.buffer.length) {
+      level.buffer = [];
+      level.bufferHead = 0;
+    } else if (level.bufferHead > 256) {
+      level.buffer = level.buffer.slice(level.bufferHead);
+      level.bufferHead = 0;
+    }
+  }
+
+  /** Reads the next unread messages of a level into its buffer, then dispatches. */
+  private refill(level: Level): Promise<void> {
+    if (level.refilling) return level.refilling;
+    const from = level.cursor;
+    level.refilling = level.log
+      .read(from, { recordsMax: BUFFER_MESSAGES_MAX, bytesMax: REFILL_BYTES_MAX })
+      .then((records) => {
+        if (this.deleted || level.cursor !== from) return;
+        for (const record of records) {
+          const offset = record.offset;
+          level.cursor = offset + 1;
+          if (level.state.isAcked(offset) || level.state.isDeadLettered(offset) || level.state.scheduledAt(offset) !== undefined) continue;
+          const message = decodeMessage(record);
+          if (!message.persistent && offset < level.restartEndOffset && this.config.durable) {
+            // A transient message from before the restart: it does not survive one.
+            this.readyCount--;
+            void level.state.ack([offset]).catch(() => undefined);
+            continue;
+          }
+          level.buffer.push({ level, offset, message, deliveryCount: level.state.deliveryCount(offset) });
+        }
+        if (records.length === 0 && level.cursor < level.log.startOffset()) level.cursor = level.log.startOffset();
+      })
+      .finally(() => {
+        level.refilling = null;
+        this.dispatch();
+        this.armExpiryTimer();
+      });
+    return level.refilling;
+  }
+
+  private deliver(candidate: Candidate, consumer: Consumer | null, visibilityTimeoutMs: number | undefined, autoAck: boolean): Delivery {
+    candidate.deliveryCount++;
+    const id = this.nextDeliveryId++;
+    const delivery: Delivery = {
+      id,
+      queue: this.name,
+      offset: candidate.offset,
+      message: candidate.message,
+      redelivered: candidate.deliveryCount > 1,
+      deliveryCount: candidate.deliveryCount,
+      consumerTag: consumer?.options.tag,
+    };
+    this.counters.delivered++;
+    if (this.config.deliveryLimit !== undefined && !autoAck) void candidate.level.state.recordDelivery(candidate.offset).catch(() => undefined);
+    if (autoAck) {
+      this.counters.acked++;
+      void candidate.level.state.ack([candidate.offset]).catch(() => undefined);
+    } else {
+      const deadlineMs = visibilityTimeoutMs === undefined ? NEVER : this.host.clock.monotonicMs() + visibilityTimeoutMs;
+      this.inFlight.set(id, { delivery, candidate, consumer, deadlineMs });
+      if (consumer) consumer.inFlight++;
+      const group = candidate.message.properties.groupId;
+      if (group !== undefined) this.groupsInFlight.set(group, (this.groupsInFlight.get(group) ?? 0) + 1);
+      if (deadlineMs !== NEVER) {
+        this.visibility.push({ deadlineMs, id });
+        this.armVisibilityTimer();
+      }
+    }
+    if (consumer) consumer.options.onDelivery(delivery);
+    return delivery;
+  }
+
+  // ------------------------------------------------------------------ pull
+
+  /**
+   * Takes up to `max` ready messages (default 1). With `waitMs`, waits up to
+   * that long for a first one (long polling). Returns [] when none came.
+   */
+  async pull(options: PullOptions = {}): Promise<Delivery[]> {
+    this.assertLive();
+    const max = Math.max(1, options.max ?? 1);
+    const autoAck = options.autoAck ?? false;
+    const deadlineMs = this.host.clock.monotonicMs() + (options.waitMs ?? 0);
+    this.touch();
+    const out: Delivery[] = [];
+    for (;;) {
+      const nowMs = this.host.clock.nowMs();
+      while (out.length < max && !this.deleted) {
+        const candidate = this.takeDeliverable(nowMs);
+        if (!candidate) break;
+        out.push(this.deliver(candidate, null, options.visibilityTimeoutMs, autoAck));
+      }
+      if (out.length >= max || this.deleted) return out;
+      const pendingReads = this.levels.filter((level) => level.refilling !== null || level.cursor < level.log.endOffset());
+      if (pendingReads.length > 0) {
+        // Unread messages are on disk: read them, then take again.
+        await Promise.all(pendingReads.map((level) => this.refill(level)));
+        continue;
+      }
+      const waitMs = deadlineMs - this.host.clock.monotonicMs();
+      if (out.length > 0 || waitMs <= 0) return out;
+      await new Promise<void>((resolve) => {
+        const timer = this.host.clock.setTimer(waitMs, () => resolve());
+        this.pullWaiters.push(() => {
+          timer.cancel();
+          resolve();
+        });
+      });
+    }
+  }
+
+  /** Wakes long-polling pullers after messages became ready. */
+  private wakePullers(): void {
+    if (this.pullWaiters.length === 0) return;
+    const waiters = this.pullWaiters;
+    this.pullWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  // ------------------------------------------------------------------ settlement
+
+  /** Acknowledges deliveries; resolves when the acks are durable. UNKNOWN_DELIVERY when an id is not in flight. */
+  ack(ids: readonly number[]): Promise<void> {
+    const entries = this.takeInFlight(ids);
+    const writes: Promise<void>[] = [];
+    for (const entry of entries) {
+      this.counters.acked++;
+      writes.push(entry.candidate.level.state.ack([entry.candidate.offset]));
+      this.released(entry);
+    }
+    this.dispatch();
+    return Promise.all(writes).then(() => undefined);
+  }
+
+  /**
+   * Returns deliveries: requeued (to their original place) or dead-lettered
+   * (`rejected`). A requeued message past the delivery limit is dead-lettered
+   * (`delivery-limit`).
+   */
+  nack(ids: readonly number[], requeue: boolean): Promise<void> {
+    const entries = this.takeInFlight(ids);
+    const writes: Promise<void>[] = [];
+    for (const entry of entries) {
+      this.released(entry);
+      writes.push(this.returnOrDeadLetter(entry.candidate, requeue));
+    }
+    this.dispatch();
+    return Promise.all(writes).then(() => undefined);
+  }
+
+  private returnOrDeadLetter(candidate: Candidate, requeue: boolean): Promise<void> {
+    const limit = this.config.deliveryLimit;
+    if (requeue && (limit === undefined || candidate.deliveryCount < limit)) {
+      candidate.level.returned.push(candidate);
+      this.readyCount++;
+      this.readyBytes += candidate.message.body.byteLength;
+      return Promise.resolve();
+    }
+    const reason: DeadLetterReason = requeue ? 'delivery-limit' : 'rejected';
+    this.counters.deadLettered++;
+    this.deadLetterMessage(candidate.message, reason, candidate.deliveryCount);
+    return candidate.level.state.deadLetter(candidate.offset, reason);
+  }
+
+  /** Extends (or shortens) how long a pulled message stays invisible. */
+  changeVisibility(id: number, visibilityTimeoutMs: number): void {
+    const entry = this.inFlight.get(id);
+    if (!entry) throw new FerryError('UNKNOWN_DELIVERY', `delivery ${id} is not in flight on queue ${this.name}`);
+    entry.deadlineMs = this.host.clock.monotonicMs() + visibilityTimeoutMs;
+    this.visibility.push({ deadlineMs: entry.deadlineMs, id });
+    this.armVisibilityTimer();
+  }
+
+  private takeInFlight(ids: readonly number[]): InFlight[] {
+    const entries: InFlight[] = [];
+    for (const id of ids) {
+      const entry = this.inFlight.get(id);
+      if (!entry) throw new FerryError('UNKNOWN_DELIVERY', `delivery ${id} is not in flight on queue ${this.name}`);
+      entries.push(entry);
+    }
+    for (const id of ids) this.inFlight.delete(id);
+    return entries;
+  }
+
+  /** Bookkeeping when a delivery leaves flight: consumer credit and FIFO groups. */
+  private released(entry: InFlight): void {
+    if (entry.consumer) entry.consumer.inFlight--;
+    const group = entry.candidate.message.properties.groupId;
+    if (group === undefined) return;
+    const count = (this.groupsInFlight.get(group) ?? 1) - 1;
+    if (count > 0) {
+      this.groupsInFlight.set(group, count);
+      return;
+    }
+    this.groupsInFlight.delete(group);
+    const waiting = this.groupsWaiting.get(group);
+    if (waiting && waiting.length > 0) {
+      const next = waiting.shift()!;
+      if (waiting.length === 0) this.groupsWaiting.delete(group);
+      // Parked messages are counted ready already.
+      next.level.returned.push(next);
+    }
+  }
+
+  /** Settles a ready message that leaves without delivery (expired, dropped for length). */
+  private settleDropped(candidate: Candidate, reason: DeadLetterReason): void {
+    this.deadLetterMessage(candidate.message, reason, candidate.deliveryCount);
+    void candidate.level.state.deadLetter(candidate.offset, reason).catch(() => undefined);
+  }
+
+  /** Publishes a copy to the dead-letter exchange, with RabbitMQ's x-death history. */
+  private deadLetterMessage(message: StoredMessage, reason: DeadLetterReason, deliveryCount: number): void {
+    const exchange = this.config.deadLetterExchange;
+    if (exchange === undefined) return;
+    const nowMs = this.host.clock.nowMs();
+    const { expirationMs: _expiration, ...properties } = message.properties;
+    const routingKey = this.config.deadLetterRoutingKey ?? message.routingKey;
+    this.host.deadLetter(exchange, {
+      ...message,
+      routingKey,
+      properties,
+      headers: withDeathRecord(message, this.name, reason === 'max-length' ? 'maxlen' : reason, nowMs, deliveryCount),
+      arrivedAtMs: nowMs,
+    });
+  }
+
+  // ------------------------------------------------------------------ timers
+
+  private isExpired(message: StoredMessage, nowMs: number): boolean {
+    const ttl = Math.min(this.config.messageTtlMs ?? NEVER, message.properties.expirationMs ?? NEVER);
+    return ttl !== NEVER && message.arrivedAtMs + ttl <= nowMs;
+  }
+
+  private expiresAt(message: StoredMessage): number {
+    return message.arrivedAtMs + Math.min(this.config.messageTtlMs ?? NEVER, message.properties.expirationMs ?? NEVER);
+  }
+
+  /** Expires messages at the head of each level (RabbitMQ expires only at the head). */
+  private expireHead(): void {
+    const nowMs = this.host.clock.nowMs();
+    for (const level of this.levels) {
+      for (;;) {
+        const returned = level.returned.peek();
+        const buffered = level.bufferHead < level.buffer.length ? level.buffer[level.bufferHead] : undefined;
+        const head = returned && (!buffered || returned.offset < buffered.offset) ? returned : buffered;
+        if (!head) {
+          if (level.cursor < level.log.endOffset()) this.refill(level);
+          break;
+        }
+        if (!this.isExpired(head.message, nowMs)) break;
+        if (head === returned) level.returned.pop();
+        else {
+          level.bufferHead++;
+          this.compactBuffer(level);
+        }
+        this.takeCounted(head);
+        this.counters.expired++;
+        this.settleDropped(head, 'expired');
+      }
+    }
+    this.armExpiryTimer();
+  }
+
+  private armExpiryTimer(): void {
+    if (this.config.messageTtlMs === undefined && this.readyCount === 0) return;
+    let dueMs = NEVER;
+    for (const level of this.levels) {
+      const returned = level.returned.peek();
+      const buffered = level.bufferHead < level.buffer.length ? level.buffer[level.bufferHead] : undefined;
+      for (const head of [returned, buffered]) if (head) dueMs = Math.min(dueMs, this.expiresAt(head.message));
+    }
+    if (dueMs === NEVER) return;
+    if (this.expiryTimer && this.expiryTimer.dueMs <= dueMs) return;
+    this.expiryTimer?.handle.cancel();
+    const handle = this.host.clock.setTimer(dueMs - this.host.clock.nowMs(), () => {
+      this.expiryTimer = null;
+      this.expireHead();
+    });
+    this.expiryTimer = { handle, dueMs };
+  }
+
+  private armScheduleTimer(): void {
+    const next = this.scheduled.peek();
+    if (!next) return;
+    if (this.scheduleTimer && this.scheduleTimer.dueMs <= next.dueMs) return;
+    this.scheduleTimer?.handle.cancel();
+    const handle = this.host.clock.setTimer(next.dueMs - this.host.clock.nowMs(), () => {
+      this.scheduleTimer = null;
+      this.releaseDue();
+    });
+    this.scheduleTimer = { handle, dueMs: next.dueMs };
+  }
+
+  /** Moves delayed messages that fell due into the ready set. */
+  private releaseDue(): void {
+    if (this.deleted) return;
+    const nowMs = this.host.clock.nowMs();
+    const due: { level: Level; offset: number }[] = [];
+    while (this.scheduled.size > 0 && this.scheduled.peek()!.dueMs <= nowMs) due.push(this.scheduled.pop()!);
+    for (const { level, offset } of due) {
+      void this.readOne(level, offset).then((message) => {
+        if (this.deleted || !message || level.state.isAcked(offset) || level.state.isDeadLettered(offset)) return;
+        void level.state.unschedule(offset).catch(() => undefined);
+        level.returned.push({ level, offset, message, deliveryCount: level.state.deliveryCount(offset) });
+        this.readyCount++;
+        this.readyBytes += message.body.byteLength;
+        this.dispatch();
+      });
+    }
+    this.armScheduleTimer();
+  }
+
+  private armVisibilityTimer(): void {
+    const next = this.visibility.peek();
+    if (!next) return;
+    if (this.visibilityTimer && this.visibilityTimer.dueMs <= next.deadlineMs) return;
+    this.visibilityTimer?.handle.cancel();
+    const handle = this.host.clock.setTimer(next.deadlineMs - this.host.clock.monotonicMs(), () => {
+      this.visibilityTimer = null;
+      this.returnInvisible();
+    });
+    this.visibilityTimer = { handle, dueMs: next.deadlineMs };
+  }
+
+  /** Returns pulled messages whose visibility timeout passed. */
+  private returnInvisible(): void {
+    const nowMs = this.host.clock.monotonicMs();
+    const expired: number[] = [];
+    while (this.visibility.size > 0 && this.visibility.peek()!.deadlineMs <= nowMs) {
+      const { id, deadlineMs } = this.visibility.pop()!;
+      const entry = this.inFlight.get(id);
+      // Stale heap entries (settled, or deadline moved) are skipped.
+      if (entry && entry.deadlineMs === deadlineMs) expired.push(id);
+    }
+    if (expired.length > 0) void this.nack(expired, true).catch(() => undefined);
+    this.armVisibilityTimer();
+  }
+
+  private armIdleTimer(): void {
+    const expiresMs = this.config.expiresMs;
+    if (expiresMs === undefined || this.consumers.length > 0 || this.deleted) return;
+    this.idleTimer?.cancel();
+    this.idleTimer = this.host.clock.setTimer(expiresMs, () => {
+      this.idleTimer = null;
+      if (this.consumers.length === 0 && !this.deleted) this.host.unused(this, 'expired');
+    });
+  }
+
+  /** Restarts the idle clock of an expiring queue (redeclare, get). */
+  touch(): void {
+    if (this.consumers.length === 0) this.armIdleTimer();
+  }
+
+  private async readOne(level: Level, offset: number): Promise<StoredMessage | undefined> {
+    const [record] = await level.log.read(offset, { recordsMax: 1 });
+    return record && record.offset === offset ? decodeMessage(record) : undefined;
+  }
+
+  // ------------------------------------------------------------------ admin
+
+  /** Ready messages (not in flight, not delayed). */
+  messageCount(): number {
+    return this.readyCount;
+  }
+
+  /** Bytes of ready message bodies (as far as known since start). */
+  messageBytes(): number {
+    return this.readyBytes;
+  }
+
+  /** Delivered and not yet settled. */
+  unsettledCount(): number {
+    return this.inFlight.size;
+  }
+
+  /** Delayed messages not yet due. */
+  scheduledCount(): number {
+    return this.scheduled.size;
+  }
+
+  consumerCount(): number {
+    return this.consumers.length;
+  }
+
+  /** Consumer tags, with the active one first on a single-active-consumer queue. */
+  consumerTags(): string[] {
+    return this.consumers.map((consumer) => consumer.options.tag);
+  }
+
+  /** Settles every ready message; returns how many. In-flight ones stay. */
+  async purge(): Promise<number> {
+    const count = this.readyCount;
+    const writes: Promise<void>[] = [];
+    for (const level of this.levels) {
+      const offsets: number[] = [];
+      for (const candidate of level.returned.values()) offsets.push(candidate.offset);
+      for (let i = level.bufferHead; i < level.buffer.length; i++) offsets.push(level.buffer[i]!.offset);
+      level.returned.clear();
+      level.buffer = [];
+      level.bufferHead = 0;
+      const end = level.log.endOffset();
+      if (level.cursor < end) {
+        for (let offset = level.cursor; offset < end; offset++) {
+          if (level.state.scheduledAt(offset) === undefined) offsets.push(offset);
+        }
+        level.cursor = end;
+      }
+      if (offsets.length > 0) writes.push(level.state.ack(offsets));
+    }
+    for (const waiting of this.groupsWaiting.values()) for (const candidate of waiting) writes.push(candidate.level.state.ack([candidate.offset]));
+    this.groupsWaiting.clear();
+    this.readyCount = 0;
+    this.readyBytes = 0;
+    await Promise.all(writes);
+    return count;
+  }
+
+  /** Marks the queue deleted: consumers are told, pullers get nothing, timers stop. */
+  markDeleted(reason: string): void {
+    if (this.deleted) return;
+    this.deleted = true;
+    for (const timer of [this.scheduleTimer?.handle, this.visibilityTimer?.handle, this.expiryTimer?.handle, this.idleTimer]) timer?.cancel();
+    for (const consumer of this.consumers.splice(0)) consumer.options.onCancelled?.(reason);
+    this.wakePullers();
+  }
+
+  /** True once deleted. */
+  isDeleted(): boolean {
+    return this.deleted;
+  }
+
+  /** The logs of this queue, lowest priority first. */
+  logs(): Log[] {
+    return this.levels.map((level) => level.log);
+  }
+
+  /** The states of this queue, lowest priority first. */
+  states(): QueueState[] {
+    return this.levels.map((level) => level.state);
+  }
+
+  private assertLive(): void {
+    if (this.deleted) throw new FerryError('QUEUE_NOT_FOUND', `queue ${this.name} was deleted`);
+  }
+}
+
+/**
+ * RabbitMQ's dead-letter history: `x-death` is a list of tables, one per
+ * (queue, reason), newest first, each with a count; the first death is also
+ * recorded in `x-first-death-*` headers.
+ */
+function withDeathRecord(message: StoredMessage, queue: string, reason: string, nowMs: number, _deliveryCount: number): HeaderTable {
+  const headers: Record<string, HeaderValue> = { ...message.headers };
+  const previous = Array.isArray(headers['x-death']) ? (headers['x-death'] as HeaderTable[]) : [];
+  const existing = previous.find((entry) => entry['queue'] === queue && entry['reason'] === reason);
+  const rest = previous.filter((entry) => entry !== existing);
+  const entry: HeaderTable = {
+    count: (typeof existing?.['count'] === 'number' ? existing['count'] : 0) + 1,
+    reason,
+    queue,
+    time: Math.floor(nowMs / 1000),
+    exchange: message.exchange,
+    'routing-keys': [message.routingKey],
+    ...(message.properties.expirationMs !== undefined ? { 'original-expiration': String(message.properties.expirationMs) } : {}),
+  };
+  headers['x-death'] = [entry, ...rest];
+  if (headers['x-first-death-reason'] === undefined) {
+    headers['x-first-death-reason'] = reason;
+    headers['x-first-death-queue'] = queue;
+    headers['x-first-death-exchange'] = message.exchange;
+  }
+  return headers;
+}

@@ -1,0 +1,332 @@
+import { FerryError } from '../../lib/ferry-error.js';
+import type { Clock } from '../../platform/clock.js';
+import type { StoredMessage } from '../message/message.js';
+import type { CoreStorage, JsonValue, Log, QueueState } from '../ports.js';
+import type { Destination } from '../routing/destination.js';
+import type { ExchangeDeclaration, ExchangeDescription } from '../routing/exchange.js';
+import type { HeaderTable } from '../routing/header-value.js';
+import { Router } from '../routing/router.js';
+import { Queue, type QueueHost } from '../queue/queue.js';
+import { resolveQueueConfig, sameQueueConfig, type QueueConfig } from '../queue/queue-config.js';
+
+/** An exchange as the vhost keeps it: the router's declaration plus lifetime flags. */
+export interface ExchangeDefinition extends ExchangeDeclaration {
+  readonly durable?: boolean;
+}
+
+/** The outcome of a publish. */
+export interface PublishOutcome {
+  /** False when no queue received the message (it was unroutable, or every queue dropped it as a duplicate). */
+  readonly routed: boolean;
+  /** Queues that refused it (overflow `reject-publish`): confirms should be negative. */
+  readonly rejectedBy: readonly string[];
+  /** Resolves once every queue that took it has it durably (per durability contract). */
+  readonly durable: Promise<void>;
+}
+
+/** Options of {@link VirtualHost.publish}. */
+export interface PublishOptions {
+  /** For broker-originated messages (dead letters): internal exchanges may be used. */
+  readonly internal?: boolean;
+}
+
+/** Options of {@link VirtualHost.deleteQueue}. */
+export interface DeleteQueueOptions {
+  readonly ifUnused?: boolean;
+  readonly ifEmpty?: boolean;
+}
+
+/** Limits of one vhost. */
+export interface VirtualHostLimits {
+  readonly queuesMax: number;
+}
+
+/**
+ * One isolated namespace: exchanges (a Router), queues, and their durable
+ * definitions. Protocol-neutral: front ends call these methods.
+ *
+ * Durable definitions are written to the definition store before the call
+ * resolves; transient ones live in memory only. A queue's logs are named
+ * `queue/<vhost>/<name>/<priority>` in the durable or transient store.
+ */
+export class VirtualHost {
+  readonly router: Router;
+  private readonly queues = new Map<string, Queue>();
+  private readonly exchangeDurability = new Map<string, boolean>();
+  private readonly queueOpening = new Map<string, Promise<Queue>>();
+  private readonly queueDestinations = new Map<string, Destination>();
+  private readonly host: QueueHost;
+
+  constructor(
+    readonly name: string,
+    private readonly storage: CoreStorage,
+    private readonly clock: Clock,
+    private readonly limits: VirtualHostLimits,
+  ) {
+    this.router = new Router({ findDestination: (queueName) => this.queueDestination(queueName) });
+    this.host = {
+      clock,
+      deadLetter: (exchange, message) => this.deadLetter(exchange, message),
+      unused: (queue, why) => void this.deleteQueue(queue.name, {}).catch(() => undefined).then(() => why),
+    };
+  }
+
+  private queueDestination(name: string): Destination | undefined {
+    if (!this.queues.has(name)) return undefined;
+    let destination = this.queueDestinations.get(name);
+    if (!destination) {
+      destination = Object.freeze({ kind: 'queue' as const, name });
+      this.queueDestinations.set(name, destination);
+    }
+    return destination;
+  }
+
+  // ------------------------------------------------------------------ exchanges
+
+  /**
+   * Declares an exchange; redeclaring with the same settings is a no-op, with
+   * others EXCHANGE_DECLARATION_MISMATCH. Durable ones are stored before resolving.
+   */
+  async declareExchange(name: string, definition: ExchangeDefinition): Promise<ExchangeDescription> {
+    const { durable = true, ...declaration } = definition;
+    const existing = this.router.getExchange(name);
+    if (existing && this.exchangeDurability.get(name) !== durable && name !== '') {
+      throw new FerryError('EXCHANGE_DECLARATION_MISMATCH', `exchange ${name} exists with durable=${String(this.exchangeDurability.get(name))}`);
+    }
+    const created = this.router.declareExchange(name, declaration);
+    if (created) {
+      this.exchangeDurability.set(name, durable);
+      if (durable) await this.storage.definitions.put('exchange', `${this.name}\u0000${name}`, { vhost: this.name, name, ...declaration } as JsonValue);
+    }
+    return this.router.getExchange(name)!;
+  }
+
+  /** Deletes an exchange and its bindings. */
+  async deleteExchange(name: string, options: { ifUnused?: boolean } = {}): Promise<boolean> {
+    const durable = this.exchangeDurability.get(name);
+    const removedBindings = [...this.router.bindingsFrom(name), ...this.router.bindingsTo({ kind: 'exchange', name })];
+    const deleted = this.router.deleteExchange(name, options);
+    if (deleted) {
+      this.exchangeDurability.delete(name);
+      if (durable) await this.storage.definitions.delete('exchange', `${this.name}\u0000${name}`);
+      for (const binding of removedBindings) await this.forgetBinding(binding.source, binding.destination, binding.routingKey, binding.arguments);
+    }
+    return deleted;
+  }
+
+  // ------------------------------------------------------------------ queues
+
+  /**
+   * Declares a queue: creates it, or checks that an existing one has the same
+   * settings (PRECONDITION_FAILED otherwise) and that an exclusive one belongs
+   * to the caller (RESOURCE_LOCKED). Resolves once a durable queue is stored.
+   */
+  async declareQueue(input: Partial<QueueConfig> & { readonly name: string }): Promise<Queue> {
+    const config = resolveQueueConfig(input);
+    const existing = this.queues.get(config.name) ?? (await this.queueOpening.get(config.name));
+    if (existing) {
+      if (existing.config.exclusiveOwner !== undefined && existing.config.exclusiveOwner !== config.exclusiveOwner) {
+        throw new FerryError('RESOURCE_LOCKED', `queue ${config.name} is exclusive to another connection`);
+      }
+      if (!sameQueueConfig(existing.config, config)) {
+        throw new FerryError('PRECONDITION_FAILED', `queue ${config.name} exists with different settings`);
+      }
+      existing.touch();
+      return existing;
+    }
+    if (this.queues.size >= this.limits.queuesMax) {
+      throw new FerryError('QUEUE_LIMIT_REACHED', `vhost ${this.name} has ${this.limits.queuesMax} queues, its limit`);
+    }
+    const opening = this.openQueue(config, true);
+    this.queueOpening.set(config.name, opening);
+    try {
+      return await opening;
+    } finally {
+      this.queueOpening.delete(config.name);
+    }
+  }
+
+  /** Opens a queue's logs and state; `store` writes the definition (false when restoring). */
+  async openQueue(config: QueueConfig, store: boolean): Promise<Queue> {
+    const logStore = config.durable ? this.storage.durable : this.storage.transient;
+    const levelCount = (config.maxPriority ?? 0) + 1;
+    const logs: Log[] = [];
+    const states: QueueState[] = [];
+    for (let priority = 0; priority < levelCount; priority++) {
+      const logName = `queue/${this.name}/${config.name}/${priority}`;
+      const log = await logStore.openLog(logName);
+      logs.push(log);
+      states.push(await this.storage.openQueueState(logStore, `state/${this.name}/${config.name}/${priority}`, log));
+    }
+    if (store && config.durable && config.exclusiveOwner === undefined) {
+      await this.storage.definitions.put('queue', `${this.name}\u0000${config.name}`, { vhost: this.name, ...config } as unknown as JsonValue);
+    }
+    const queue = await Queue.open(config, this.host, logs, states);
+    this.queues.set(config.name, queue);
+    return queue;
+  }
+
+  /** The queue named `name`; QUEUE_NOT_FOUND when there is none. */
+  queue(name: string): Queue {
+    const queue = this.queues.get(name);
+    if (!queue) throw new FerryError('QUEUE_NOT_FOUND', `no queue ${name} in vhost ${this.name}`);
+    return queue;
+  }
+
+  /** The queue named `name`, or undefined. */
+  findQueue(name: string): Queue | undefined {
+    return this.queues.get(name);
+  }
+
+  /** Every queue of the vhost. */
+  listQueues(): Queue[] {
+    return [...this.queues.values()];
+  }
+
+  /**
+   * Deletes a queue, its bindings and its data; resolves with the number of
+   * ready messages it held. PRECONDITION_FAILED when `ifUnused`/`ifEmpty` fail.
+   */
+  async deleteQueue(name: string, options: DeleteQueueOptions = {}): Promise<number> {
+    const queue = this.queue(name);
+    if (options.ifUnused && queue.consumerCount() > 0) throw new FerryError('PRECONDITION_FAILED', `queue ${name} has consumers`);
+    if (options.ifEmpty && queue.messageCount() > 0) throw new FerryError('PRECONDITION_FAILED', `queue ${name} is not empty`);
+    const count = queue.messageCount();
+    this.queues.delete(name);
+    queue.markDeleted(`queue ${name} was deleted`);
+    const destination = this.queueDestinations.get(name) ?? { kind: 'queue' as const, name };
+    const bindings = this.router.bindingsTo(destination);
+    this.router.unbindAllTo(destination);
+    this.queueDestinations.delete(name);
+    for (const binding of bindings) await this.forgetBinding(binding.source, binding.destination, binding.routingKey, binding.arguments);
+    if (queue.config.durable && queue.config.exclusiveOwner === undefined) await this.storage.definitions.delete('queue', `${this.name}\u0000${name}`);
+    const logStore = queue.config.durable ? this.storage.durable : this.storage.transient;
+    for (const state of queue.states()) await state.close();
+    for (const log of queue.logs()) await logStore.deleteLog(log.name);
+    for (let priority = 0; priority < queue.logs().length; priority++) {
+      const stateName = `state/${this.name}/${name}/${priority}`;
+      if (logStore.getLog(stateName)) await logStore.deleteLog(stateName);
+    }
+    return count;
+  }
+
+  /** Deletes every exclusive queue owned by `owner` (its connection closed). */
+  async deleteExclusiveQueues(owner: string): Promise<void> {
+    for (const queue of [...this.queues.values()]) {
+      if (queue.config.exclusiveOwner === owner) await this.deleteQueue(queue.name);
+    }
+  }
+
+  // ------------------------------------------------------------------ bindings
+
+  /** Binds a queue or exchange to an exchange; durable when both ends are. */
+  async bind(source: string, destination: Destination, routingKey: string, bindingArguments: HeaderTable = {}): Promise<void> {
+    const interned = destination.kind === 'queue' ? this.queueDestination(destination.name) ?? destination : destination;
+    const created = this.router.bind(source, interned, routingKey, bindingArguments);
+    if (created && this.bindingIsDurable(source, destination)) {
+      await this.storage.definitions.put('binding', bindingKey(this.name, source, destination, routingKey, bindingArguments), {
+        vhost: this.name,
+        source,
+        destinationKind: destination.kind,
+        destination: destination.name,
+        routingKey,
+        arguments: bindingArguments as unknown as JsonValue,
+      });
+    }
+  }
+
+  /** Removes a binding; false when there was none. */
+  async unbind(source: string, destination: Destination, routingKey: string, bindingArguments: HeaderTable = {}): Promise<boolean> {
+    const interned = destination.kind === 'queue' ? this.queueDestination(destination.name) ?? destination : destination;
+    const removed = this.router.unbind(source, interned, routingKey, bindingArguments);
+    if (removed) await this.forgetBinding(source, destination, routingKey, bindingArguments);
+    return removed;
+  }
+
+  private bindingIsDurable(source: string, destination: Destination): boolean {
+    const sourceDurable = this.exchangeDurability.get(source) ?? true;
+    const destinationDurable =
+      destination.kind === 'queue'
+        ? (this.queues.get(destination.name)?.config.durable ?? false) && this.queues.get(destination.name)?.config.exclusiveOwner === undefined
+        : (this.exchangeDurability.get(destination.name) ?? true);
+    return sourceDurable && destinationDurable;
+  }
+
+  private async forgetBinding(source: string, destination: Destination, routingKey: string, bindingArguments: HeaderTable): Promise<void> {
+    await this.storage.definitions.delete('binding', bindingKey(this.name, source, destination, routingKey, bindingArguments));
+  }
+
+  // ------------------------------------------------------------------ publish
+
+  /**
+   * Routes a message and offers it to every queue it reaches. Synchronous
+   * placement (the message is in each queue when this returns); `durable`
+   * resolves when the persistent copies are written.
+   */
+  publish(exchange: string, message: Omit<StoredMessage, 'exchange' | 'arrivedAtMs'>, options: PublishOptions = {}): PublishOutcome {
+    const outcome = this.router.route(exchange, message.routingKey, message.headers, { internalAllowed: options.internal ?? false });
+    if (outcome.unroutable) return { routed: false, rejectedBy: [], durable: Promise.resolve() };
+    const stored: StoredMessage = { ...message, exchange, arrivedAtMs: this.clock.nowMs() };
+    const writes: Promise<void>[] = [];
+    const rejectedBy: string[] = [];
+    let routed = false;
+    for (const destination of outcome.destinations) {
+      const queue = this.queues.get(destination.name);
+      if (!queue) continue;
+      const result = queue.enqueue(stored);
+      if (result.kind === 'accepted') {
+        routed = true;
+        writes.push(result.durable);
+      } else if (result.kind === 'rejected') {
+        rejectedBy.push(queue.name);
+      } else {
+        routed = true;
+      }
+    }
+    return { routed: routed || rejectedBy.length > 0, rejectedBy, durable: writes.length === 1 ? writes[0]! : Promise.all(writes).then(() => undefined) };
+  }
+
+  private deadLetter(exchange: string, message: StoredMessage): void {
+    try {
+      this.publish(exchange, message, { internal: true });
+    } catch {
+      // A missing dead-letter exchange drops the message, as RabbitMQ does.
+    }
+  }
+
+  /** Restores exchanges, queues and bindings from stored definitions. */
+  async restore(): Promise<void> {
+    const definitions = this.storage.definitions;
+    for (const [, value] of definitions.list('exchange')) {
+      const { vhost, name, ...declaration } = value as unknown as { vhost: string; name: string } & ExchangeDeclaration;
+      if (vhost !== this.name) continue;
+      this.router.declareExchange(name, declaration);
+      this.exchangeDurability.set(name, true);
+    }
+    for (const [, value] of definitions.list('queue')) {
+      const { vhost, ...config } = value as unknown as { vhost: string } & QueueConfig;
+      if (vhost !== this.name) continue;
+      await this.openQueue(resolveQueueConfig(config), false);
+    }
+    for (const [, value] of definitions.list('binding')) {
+      const binding = value as unknown as { vhost: string; source: string; destinationKind: Destination['kind']; destination: string; routingKey: string; arguments: HeaderTable };
+      if (binding.vhost !== this.name) continue;
+      const destination: Destination =
+        binding.destinationKind === 'queue' ? this.queueDestination(binding.destination) ?? { kind: 'queue', name: binding.destination } : { kind: binding.destinationKind, name: binding.destination };
+      try {
+        this.router.bind(binding.source, destination, binding.routingKey, binding.arguments);
+      } catch {
+        // A binding whose ends are gone (transient destination) is dropped.
+      }
+    }
+  }
+
+  /** Marks every queue deleted in memory (broker shutdown); nothing is removed from storage. */
+  shutdown(): void {
+    for (const queue of this.queues.values()) queue.markDeleted('broker shutting down');
+  }
+}
+
+function bindingKey(vhost: string, source: string, destination: Destination, routingKey: string, bindingArguments: HeaderTable): string {
+  return [vhost, source, destination.kind, destination.name, routingKey, JSON.stringify(bindingArguments)].join('\u0000');
+}

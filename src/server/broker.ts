@@ -1,0 +1,173 @@
+import { SystemClock, type Clock } from '../platform/clock.js';
+import type { FileSystem } from '../platform/file-system.js';
+import { NodeFileSystem } from '../platform/node-file-system.js';
+import { BrokerCore, DEFAULT_VHOST, type BrokerLimits } from '../core/broker/broker-core.js';
+import type { MessageProperties } from '../core/message/message.js';
+import type { Durability } from '../core/ports.js';
+import type { ConsumerOptions, Delivery } from '../core/queue/delivery.js';
+import type { PullOptions, Queue } from '../core/queue/queue.js';
+import type { QueueConfig } from '../core/queue/queue-config.js';
+import type { Destination } from '../core/routing/destination.js';
+import type { HeaderTable } from '../core/routing/header-value.js';
+import type { DeleteQueueOptions, ExchangeDefinition, PublishOutcome, VirtualHost } from '../core/vhost/virtual-host.js';
+import { openCoreStorage } from './core-storage.js';
+
+/** How to start an embedded broker. */
+export interface BrokerStartOptions {
+  /** Data directory of the embedded on-disk storage (default `./data`). */
+  readonly dataDir?: string;
+  /** Keep everything in memory: nothing survives the process. */
+  readonly memory?: boolean;
+  /** When publishes are confirmed: `always` (default) after fsync. */
+  readonly durability?: Durability;
+  readonly limits?: Partial<BrokerLimits>;
+  /** Injected for tests and simulation. */
+  readonly clock?: Clock;
+  readonly fileSystem?: FileSystem;
+}
+
+/** What to publish. */
+export interface PublishInput {
+  readonly body: Uint8Array | string;
+  readonly routingKey?: string;
+  readonly headers?: HeaderTable;
+  readonly properties?: MessageProperties;
+  /** Default true: survives a restart in a durable queue. */
+  readonly persistent?: boolean;
+  readonly vhost?: string;
+}
+
+/** The result of a confirmed publish. */
+export interface PublishResult {
+  readonly routed: boolean;
+  /** Queues that refused the message (overflow reject-publish). */
+  readonly rejectedBy: readonly string[];
+}
+
+/** Options of {@link Broker.consume}. */
+export interface ConsumeOptions extends Partial<Omit<ConsumerOptions, 'onDelivery'>> {
+  readonly vhost?: string;
+}
+
+/** A running consumer; `cancel()` detaches it. */
+export interface ConsumerHandle {
+  readonly tag: string;
+  cancel(options?: { requeueUnsettled?: boolean }): void;
+}
+
+const encoder = new TextEncoder();
+let consumerSequence = 0;
+
+/**
+ * Ferry in-process: `const broker = await Broker.start({ memory: true })`.
+ * Every call takes an optional `vhost` (default "/"). Publishes resolve once
+ * confirmed (durable per the durability setting); acks once durable.
+ */
+export class Broker {
+  private constructor(readonly core: BrokerCore) {}
+
+  /** Starts a broker on embedded storage (on disk in `dataDir`, or in memory). */
+  static async start(options: BrokerStartOptions = {}): Promise<Broker> {
+    const clock = options.clock ?? new SystemClock();
+    const storage = await openCoreStorage(
+      options.memory
+        ? { kind: 'memory' }
+        : { kind: 'file', directory: options.dataDir ?? 'data', fileSystem: options.fileSystem ?? new NodeFileSystem(), durability: options.durability ?? 'always' },
+      clock,
+    );
+    try {
+      const core = await BrokerCore.start({ storage, clock, ...(options.limits ? { limits: options.limits } : {}) });
+      return new Broker(core);
+    } catch (error) {
+      await storage.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** The vhost named `name` (default "/"). */
+  vhost(name: string = DEFAULT_VHOST): VirtualHost {
+    return this.core.vhost(name);
+  }
+
+  declareExchange(name: string, definition: ExchangeDefinition, options: { vhost?: string } = {}) {
+    return this.vhost(options.vhost).declareExchange(name, definition);
+  }
+
+  deleteExchange(name: string, options: { vhost?: string; ifUnused?: boolean } = {}): Promise<boolean> {
+    return this.vhost(options.vhost).deleteExchange(name, options);
+  }
+
+  /** Declares a queue with any of the policies of QueueConfig. */
+  declareQueue(name: string, config: Partial<Omit<QueueConfig, 'name'>> = {}, options: { vhost?: string } = {}): Promise<Queue> {
+    return this.vhost(options.vhost).declareQueue({ ...config, name });
+  }
+
+  deleteQueue(name: string, options: DeleteQueueOptions & { vhost?: string } = {}): Promise<number> {
+    return this.vhost(options.vhost).deleteQueue(name, options);
+  }
+
+  purgeQueue(name: string, options: { vhost?: string } = {}): Promise<number> {
+    return this.vhost(options.vhost).queue(name).purge();
+  }
+
+  /** Binds a queue (or, with `destinationKind: 'exchange'`, an exchange) to an exchange. */
+  bind(source: string, destination: string, routingKey = '', options: { vhost?: string; arguments?: HeaderTable; destinationKind?: Destination['kind'] } = {}): Promise<void> {
+    return this.vhost(options.vhost).bind(source, { kind: options.destinationKind ?? 'queue', name: destination }, routingKey, options.arguments ?? {});
+  }
+
+  unbind(source: string, destination: string, routingKey = '', options: { vhost?: string; arguments?: HeaderTable; destinationKind?: Destination['kind'] } = {}): Promise<boolean> {
+    return this.vhost(options.vhost).unbind(source, { kind: options.destinationKind ?? 'queue', name: destination }, routingKey, options.arguments ?? {});
+  }
+
+  /** Publishes and resolves once confirmed (every queue has it, durably for persistent messages). */
+  async publish(exchange: string, input: PublishInput): Promise<PublishResult> {
+    const outcome: PublishOutcome = this.vhost(input.vhost).publish(exchange, {
+      routingKey: input.routingKey ?? '',
+      body: typeof input.body === 'string' ? encoder.encode(input.body) : input.body,
+      headers: input.headers ?? {},
+      properties: input.properties ?? {},
+      persistent: input.persistent ?? true,
+    });
+    await outcome.durable;
+    return { routed: outcome.routed, rejectedBy: outcome.rejectedBy };
+  }
+
+  /** Attaches a push consumer; `onDelivery` is called for each message. */
+  consume(queue: string, onDelivery: (delivery: Delivery) => void, options: ConsumeOptions = {}): ConsumerHandle {
+    const target = this.vhost(options.vhost).queue(queue);
+    const tag = options.tag ?? `ferry-consumer-${++consumerSequence}`;
+    target.consume({ prefetch: 0, autoAck: false, ...options, tag, onDelivery });
+    return { tag, cancel: (cancelOptions) => void target.cancel(tag, cancelOptions) };
+  }
+
+  /** Pulls up to `max` messages (waiting up to `waitMs`). */
+  get(queue: string, options: PullOptions & { vhost?: string } = {}): Promise<Delivery[]> {
+    return this.vhost(options.vhost).queue(queue).pull(options);
+  }
+
+  /** Acknowledges deliveries (of one or more queues); resolves once durable. */
+  async ack(deliveries: Delivery | readonly Delivery[], options: { vhost?: string } = {}): Promise<void> {
+    await Promise.all(this.byQueue(deliveries, options.vhost).map(([queue, ids]) => queue.ack(ids)));
+  }
+
+  /** Returns deliveries to their queue (`requeue`, default true) or dead-letters them. */
+  async nack(deliveries: Delivery | readonly Delivery[], options: { vhost?: string; requeue?: boolean } = {}): Promise<void> {
+    await Promise.all(this.byQueue(deliveries, options.vhost).map(([queue, ids]) => queue.nack(ids, options.requeue ?? true)));
+  }
+
+  private byQueue(deliveries: Delivery | readonly Delivery[], vhostName: string | undefined): Array<[Queue, number[]]> {
+    const list = Array.isArray(deliveries) ? (deliveries as readonly Delivery[]) : [deliveries as Delivery];
+    const vhost = this.vhost(vhostName);
+    const grouped = new Map<Queue, number[]>();
+    for (const delivery of list) {
+      const queue = vhost.queue(delivery.queue);
+      grouped.set(queue, [...(grouped.get(queue) ?? []), delivery.id]);
+    }
+    return [...grouped];
+  }
+
+  /** Stops the broker and closes storage cleanly (flush and checkpoint). */
+  close(): Promise<void> {
+    return this.core.close();
+  }
+}

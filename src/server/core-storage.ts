@@ -1,0 +1,45 @@
+import type { Clock } from '../platform/clock.js';
+import type { FileSystem } from '../platform/file-system.js';
+import type { CoreStorage, DefinitionStore, Durability, Log, LogStore, QueueState } from '../core/ports.js';
+import { FileLogStore } from '../storage/file-log-store.js';
+import { MemoryLogStore } from '../storage/memory-log-store.js';
+import { MetadataStore } from '../storage/metadata-store.js';
+import { QueueStateStore } from '../storage/queue-state-store.js';
+
+/** Where the core keeps its data. */
+export type StorageSettings =
+  | { readonly kind: 'memory' }
+  | { readonly kind: 'file'; readonly directory: string; readonly fileSystem: FileSystem; readonly durability: Durability };
+
+/**
+ * Wires storage implementations into the ports the core asks for: a durable
+ * store (file, or memory with `--memory`), a memory store for transient
+ * queues, definitions on the durable store, and queue delivery state beside
+ * each queue's log.
+ */
+export async function openCoreStorage(settings: StorageSettings, clock: Clock): Promise<CoreStorage & { readonly logStore: LogStore }> {
+  const transient = new MemoryLogStore({ clock });
+  const durable: LogStore =
+    settings.kind === 'memory'
+      ? new MemoryLogStore({ clock })
+      : await FileLogStore.open({ fileSystem: settings.fileSystem, clock, directory: settings.directory, durability: settings.durability });
+  let definitions: DefinitionStore;
+  try {
+    definitions = await MetadataStore.open(durable);
+  } catch (error) {
+    await durable.close().catch(() => undefined);
+    throw error;
+  }
+  return {
+    logStore: durable,
+    durable,
+    transient,
+    definitions,
+    openQueueState: (store: LogStore, name: string, messageLog: Log): Promise<QueueState> => QueueStateStore.open(store, name, messageLog),
+    close: async () => {
+      await definitions.close();
+      await durable.close();
+      await transient.close();
+    },
+  };
+}
