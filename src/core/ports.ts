@@ -201,4 +201,6 @@ export interface CoreStorage {
   openQueueState(store: LogStore, name: string, messageLog: Log): Promise<QueueState>;
   /** Closes everything (definitions, then both stores). */
   close(): Promise<void>;
+  /** Stops all I/O at once, as a kill -9 would (tests and simulation). */
+  abandon(): void;
 }

@@ -166,6 +166,11 @@ export class Broker {
     return [...grouped];
   }
 
+  /** Stops at once, as a kill -9 would: no flush, no checkpoint (tests and simulation). */
+  abandon(): void {
+    this.core.abandon();
+  }
+
   /** Stops the broker and closes storage cleanly (flush and checkpoint). */
   close(): Promise<void> {
     return this.core.close();

@@ -41,5 +41,9 @@ export async function openCoreStorage(settings: StorageSettings, clock: Clock): 
       await durable.close();
       await transient.close();
     },
+    abandon: () => {
+      if (durable instanceof FileLogStore) durable.abandon();
+      void transient.close();
+    },
   };
 }

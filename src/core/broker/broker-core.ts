@@ -94,6 +94,14 @@ export class BrokerCore {
     await this.options.storage.close();
   }
 
+  /** Stops at once without flushing or closing anything, as a kill -9 would (tests and simulation). */
+  abandon(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const vhost of this.vhosts.values()) vhost.shutdown();
+    this.options.storage.abandon();
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new FerryError('BROKER_CLOSED', 'the broker is closed');
   }

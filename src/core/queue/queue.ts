@@ -155,9 +155,38 @@ export class Queue {
       for (let offset = level.state.nextUnacked(level.cursor); offset < end; offset = level.state.nextUnacked(offset + 1)) unsettled++;
       queue.readyCount += unsettled - scheduledInRange;
     }
+    await queue.restoreDeduplication();
     queue.armScheduleTimer();
     queue.armIdleTimer();
     return queue;
+  }
+
+  /**
+   * Rebuilds the deduplication window after a restart from the messages that
+   * arrived within it (a bounded read of the log's tail), so a retry after a
+   * crash is still recognised.
+   */
+  private async restoreDeduplication(): Promise<void> {
+    const windowMs = this.config.deduplicationWindowMs;
+    if (windowMs === undefined) return;
+    const nowMs = this.host.clock.nowMs();
+    for (const level of this.levels) {
+      let offset = await level.log.offsetForTimestamp(nowMs - windowMs);
+      for (;;) {
+        const records = await level.log.read(offset, { recordsMax: 1024 });
+        if (records.length === 0) break;
+        for (const record of records) {
+          const message = decodeMessage(record);
+          const messageId = message.properties.messageId;
+          if (messageId !== undefined) this.dedup.set(messageId, Math.max(this.dedup.get(messageId) ?? 0, message.arrivedAtMs + windowMs));
+        }
+        offset = records[records.length - 1]!.offset + 1;
+      }
+    }
+    // Keep the map in expiry order, as eviction walks it from the front.
+    const sorted = [...this.dedup].sort((left, right) => left[1] - right[1]);
+    this.dedup.clear();
+    for (const [id, until] of sorted) this.dedup.set(id, until);
   }
 
   // ------------------------------------------------------------------ publishing
@@ -175,6 +204,8 @@ export class Queue {
       this.evictDeduplication(nowMs);
       const until = this.dedup.get(messageId);
       if (until !== undefined && until > nowMs) return { kind: 'duplicate' };
+      // Re-inserted at the end, so the map stays in expiry order for eviction.
+      this.dedup.delete(messageId);
       this.dedup.set(messageId, nowMs + this.config.deduplicationWindowMs);
     }
     const delayMs = message.properties.delayMs ?? 0;
