@@ -1,6 +1,10 @@
 import { SystemClock, type Clock } from '../platform/clock.js';
 import type { FileSystem } from '../platform/file-system.js';
 import { NodeFileSystem } from '../platform/node-file-system.js';
+import { ScryptPasswordHasher, type PasswordHasher } from '../platform/password-hasher.js';
+import { NodeResourceProbe, type ResourceProbe } from '../platform/resource-probe.js';
+import type { AlarmSettings } from '../core/alarms/resource-alarms.js';
+import { totalmem } from 'node:os';
 import { BrokerCore, DEFAULT_VHOST, type BrokerLimits } from '../core/broker/broker-core.js';
 import type { MessageProperties } from '../core/message/message.js';
 import type { Durability } from '../core/ports.js';
@@ -24,6 +28,10 @@ export interface BrokerStartOptions {
   /** Injected for tests and simulation. */
   readonly clock?: Clock;
   readonly fileSystem?: FileSystem;
+  readonly resourceProbe?: ResourceProbe;
+  readonly passwordHasher?: PasswordHasher;
+  /** Watermarks: memory defaults to 40% of the machine's memory, free disk to 50 MiB. */
+  readonly alarms?: Partial<AlarmSettings>;
 }
 
 /** What to publish. */
@@ -76,7 +84,15 @@ export class Broker {
       clock,
     );
     try {
-      const core = await BrokerCore.start({ storage, clock, ...(options.limits ? { limits: options.limits } : {}) });
+      const core = await BrokerCore.start({
+        storage,
+        clock,
+        ...(options.limits ? { limits: options.limits } : {}),
+        passwordHasher: options.passwordHasher ?? new ScryptPasswordHasher(),
+        resourceProbe: options.resourceProbe ?? new NodeResourceProbe(),
+        dataDirectory: options.memory ? null : (options.dataDir ?? 'data'),
+        alarms: { memoryHighWatermarkBytes: Math.floor(totalmem() * 0.4), ...options.alarms },
+      });
       return new Broker(core);
     } catch (error) {
       await storage.close().catch(() => undefined);
@@ -119,8 +135,12 @@ export class Broker {
     return this.vhost(options.vhost).unbind(source, { kind: options.destinationKind ?? 'queue', name: destination }, routingKey, options.arguments ?? {});
   }
 
-  /** Publishes and resolves once confirmed (every queue has it, durably for persistent messages). */
+  /**
+   * Publishes and resolves once confirmed (every queue has it, durably for
+   * persistent messages). While a memory or disk alarm is on, waits for it to clear first.
+   */
   async publish(exchange: string, input: PublishInput): Promise<PublishResult> {
+    if (this.core.alarms.blocked()) await this.core.alarms.whenClear();
     const outcome: PublishOutcome = this.vhost(input.vhost).publish(exchange, {
       routingKey: input.routingKey ?? '',
       body: typeof input.body === 'string' ? encoder.encode(input.body) : input.body,

@@ -1,5 +1,9 @@
 import { FerryError } from '../../lib/ferry-error.js';
 import type { Clock } from '../../platform/clock.js';
+import type { PasswordHasher } from '../../platform/password-hasher.js';
+import type { ResourceProbe } from '../../platform/resource-probe.js';
+import { AccessControl } from '../access/access-control.js';
+import { ALARM_DEFAULTS, ResourceAlarms, type AlarmSettings } from '../alarms/resource-alarms.js';
 import type { CoreStorage } from '../ports.js';
 import { VirtualHost, type VirtualHostLimits } from '../vhost/virtual-host.js';
 
@@ -16,6 +20,11 @@ export interface BrokerCoreOptions {
   readonly storage: CoreStorage;
   readonly clock: Clock;
   readonly limits?: Partial<BrokerLimits>;
+  readonly passwordHasher: PasswordHasher;
+  readonly resourceProbe: ResourceProbe;
+  /** The data directory whose disk the disk alarm watches (null in memory mode). */
+  readonly dataDirectory: string | null;
+  readonly alarms?: Partial<AlarmSettings>;
 }
 
 /** The name of the vhost every broker has. */
@@ -29,9 +38,14 @@ export class BrokerCore {
   private readonly vhosts = new Map<string, VirtualHost>();
   private readonly limits: BrokerLimits;
   private closed = false;
+  /** Memory and disk alarms that block publishers. */
+  readonly alarms: ResourceAlarms;
+  /** Users and permissions. */
+  access!: AccessControl;
 
   private constructor(private readonly options: BrokerCoreOptions) {
     this.limits = { ...BROKER_LIMIT_DEFAULTS, ...options.limits };
+    this.alarms = new ResourceAlarms(options.resourceProbe, options.clock, options.dataDirectory, { ...ALARM_DEFAULTS, ...options.alarms });
   }
 
   /** Starts the core: restores every stored vhost (exchanges, queues, bindings) and makes sure "/" exists. */
@@ -43,6 +57,8 @@ export class BrokerCore {
       await vhost.restore();
     }
     if (!stored.includes(DEFAULT_VHOST)) await options.storage.definitions.put('vhost', DEFAULT_VHOST, { name: DEFAULT_VHOST });
+    core.access = await AccessControl.open(options.storage.definitions, options.passwordHasher);
+    await core.alarms.start();
     return core;
   }
 
@@ -90,6 +106,7 @@ export class BrokerCore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.alarms.stop();
     for (const vhost of this.vhosts.values()) vhost.shutdown();
     await this.options.storage.close();
   }
@@ -98,6 +115,7 @@ export class BrokerCore {
   abandon(): void {
     if (this.closed) return;
     this.closed = true;
+    this.alarms.stop();
     for (const vhost of this.vhosts.values()) vhost.shutdown();
     this.options.storage.abandon();
   }
