@@ -665,6 +665,7 @@ export class FileLogStore implements LogStore, FileLogHost {
     const path = joinPath(this.directory, 'checkpoint');
     if (!(await this.fileSystem.exists(path))) return null;
     const bytes = await this.fileSystem.readFile(path);
+    if (bytes.byteLength < 12) throw new FerryError('CORRUPT_DATA', `${path}: checkpoint is truncated (${bytes.byteLength} bytes)`);
     const magic = new TextDecoder().decode(bytes.subarray(0, 8));
     if (magic.slice(0, 6) !== CHECKPOINT_MAGIC.slice(0, 6)) throw new FerryError('CORRUPT_DATA', `${path}: not a Ferry checkpoint`);
     if (magic !== CHECKPOINT_MAGIC) throw new FerryError('UNKNOWN_FORMAT_VERSION', `${path}: checkpoint format ${JSON.stringify(magic.trim())}`);
@@ -693,13 +694,19 @@ export class FileLogStore implements LogStore, FileLogHost {
       for (const state of checkpoint.logs) {
         const log = await this.loadLog(state, segmentsTruncated);
         if (log === null) {
-          const placeholder = await this.materializeLog(state.id, state.name, decodeOptions(state.options), state.endOffset);
+          // Its directory is gone: fine only if the journal deletes the log. Nothing is created on disk for it.
+          const directory = joinPath(this.logsDirectory, String(state.id));
+          const segment = Segment.create(this.fileSystem, directory, state.endOffset, this.indexIntervalBytes);
+          const placeholder = new FileLog(this, state.id, state.name, directory, decodeOptions(state.options), [segment], state.endOffset);
+          this.register(placeholder);
           missing.add(placeholder);
         }
       }
     }
     // Directories of logs created after the checkpoint are rebuilt from the journal.
+    const missingIds = new Set([...missing].map((log) => String(log.id)));
     for (const name of await this.fileSystem.readdir(this.logsDirectory)) {
+      if (missingIds.has(name)) continue;
       if (!this.logsById.has(Number(name))) await this.fileSystem.removeTree(joinPath(this.logsDirectory, name));
     }
     const sequences = (await this.fileSystem.readdir(this.journalDirectory))
@@ -789,11 +796,14 @@ export class FileLogStore implements LogStore, FileLogHost {
       }
     }
     if (segments.length === 0 || segments[segments.length - 1]!.sealed) {
-      // The active segment is gone: it was sealed and dropped after the checkpoint. Replay refills from the end.
-      const endOffset = segments.length > 0 ? segments[segments.length - 1]!.endOffset : state.endOffset;
-      segments.push(Segment.create(this.fileSystem, directory, Math.max(endOffset, state.startOffset), this.indexIntervalBytes));
+      // The checkpoint's active segment is gone: it was sealed and dropped by a durable truncatePrefix
+      // after the checkpoint, so every older segment was dropped too (its unlink may not have happened).
+      // Replay rebuilds everything from the checkpoint's end offset and moves the start offset.
+      for (const segment of segments) await segment.remove();
+      segments.length = 0;
+      segments.push(Segment.create(this.fileSystem, directory, state.endOffset, this.indexIntervalBytes));
     }
-    const log = new FileLog(this, state.id, state.name, directory, decodeOptions(state.options), segments, Math.max(state.startOffset, segments[0]!.baseOffset));
+    const log = new FileLog(this, state.id, state.name, directory, decodeOptions(state.options), segments, state.startOffset);
     this.register(log);
     return log;
   }
@@ -846,6 +856,9 @@ export class FileLogStore implements LogStore, FileLogHost {
   }
 
   private checkContiguous(log: FileLog): void {
+    if (log.startOffset() < log.segments[0]!.baseOffset) {
+      throw new FerryError('CORRUPT_DATA', `log ${log.name}: records from ${log.startOffset()} to ${log.segments[0]!.baseOffset} are missing`);
+    }
     for (let i = 1; i < log.segments.length; i++) {
       const previous = log.segments[i - 1]!;
       const segment = log.segments[i]!;

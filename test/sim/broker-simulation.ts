@@ -132,7 +132,8 @@ export async function simulate(seed: number, steps = 300): Promise<{ published: 
       // Pull from a queue and check priority / group invariants against the model.
       const queue = QUEUES[random.int(QUEUES.length - 1)]!;
       const readyBefore = ready(queue);
-      const deliveries = await broker.get(queue, { max: 1 + random.int(3) });
+      // No visibility timeout: the model keeps pulled messages in flight until it settles them.
+      const deliveries = await broker.get(queue, { max: 1 + random.int(3), visibilityTimeoutMs: Number.POSITIVE_INFINITY });
       for (const [index, delivery] of deliveries.entries()) {
         const id = decoder.decode(delivery.message.body);
         const model = messages.get(id);
@@ -202,7 +203,7 @@ export async function simulate(seed: number, steps = 300): Promise<{ published: 
   for (const queue of QUEUES) {
     if (queue === 'auto') continue;
     for (let guard = 0; guard < 10_000; guard++) {
-      const deliveries = await broker.get(queue, { max: 100 });
+      const deliveries = await broker.get(queue, { max: 100, visibilityTimeoutMs: Number.POSITIVE_INFINITY });
       if (deliveries.length === 0) break;
       for (const delivery of deliveries) {
         const id = decoder.decode(delivery.message.body);

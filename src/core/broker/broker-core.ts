@@ -107,7 +107,7 @@ export class BrokerCore {
     if (this.closed) return;
     this.closed = true;
     this.alarms.stop();
-    for (const vhost of this.vhosts.values()) vhost.shutdown();
+    for (const vhost of this.vhosts.values()) await vhost.close();
     await this.options.storage.close();
   }
 

@@ -30,8 +30,16 @@ interface Level {
   bufferHead: number;
   /** Ready messages that came back (nack, visibility timeout, due delay), lowest offset first. */
   readonly returned: MinHeap<Candidate>;
+  /** Delayed messages that fell due, in due order; offered after `returned`, before `buffer`. */
+  due: Candidate[];
   /** Transient messages below this offset were written before the last restart: they are gone. */
   readonly restartEndOffset: number;
+  /** Body bytes of unread ready messages that are counted (see `counted`). */
+  unreadBytes: number;
+  /** True when open() read the restored backlog, so its sizes are counted and its transient messages settled. */
+  scanned: boolean;
+  /** Offsets of transient messages in a durable queue not yet settled, settled at a clean close. */
+  readonly transientOffsets: Set<number>;
   refilling: Promise<void> | null;
 }
 
@@ -68,7 +76,10 @@ export interface PullOptions {
   readonly max?: number;
   /** Wait up to this long for a first message (long polling). */
   readonly waitMs?: number;
-  /** Pulled messages come back when not settled within this long; undefined keeps them until settled. */
+  /**
+   * Pulled messages come back when not settled within this long (default: the
+   * queue's `visibilityTimeoutMs`); Infinity keeps them until settled, as AMQP basic.get does.
+   */
   readonly visibilityTimeoutMs?: number;
   readonly autoAck?: boolean;
 }
@@ -140,7 +151,11 @@ export class Queue {
       buffer: [],
       bufferHead: 0,
       returned: new MinHeap<Candidate>((candidate) => candidate.offset),
+      due: [],
       restartEndOffset: log.endOffset(),
+      unreadBytes: 0,
+      scanned: false,
+      transientOffsets: new Set<number>(),
       refilling: null,
     }));
     const queue = new Queue(config, host, levels);
@@ -151,14 +166,54 @@ export class Queue {
         queue.scheduled.push({ dueMs, level, offset });
         if (offset >= level.cursor && offset < end) scheduledInRange++;
       }
-      let unsettled = 0;
-      for (let offset = level.state.nextUnacked(level.cursor); offset < end; offset = level.state.nextUnacked(offset + 1)) unsettled++;
-      queue.readyCount += unsettled - scheduledInRange;
+      if (config.durable && (config.maxLength !== undefined || config.maxLengthBytes !== undefined)) {
+        // Length limits need exact counts: read the restored backlog (bounded by those limits).
+        queue.readyCount += await queue.scanRestored(level);
+      } else {
+        let unsettled = 0;
+        for (let offset = level.state.nextUnacked(level.cursor); offset < end; offset = level.state.nextUnacked(offset + 1)) unsettled++;
+        queue.readyCount += unsettled - scheduledInRange;
+      }
     }
     await queue.restoreDeduplication();
     queue.armScheduleTimer();
     queue.armIdleTimer();
     return queue;
+  }
+
+  /**
+   * Reads the restored backlog of a level: settles transient messages (they do
+   * not survive a restart) and counts the ready ones and their bytes.
+   */
+  private async scanRestored(level: Level): Promise<number> {
+    let ready = 0;
+    let offset = level.state.nextUnacked(level.cursor);
+    const end = level.log.endOffset();
+    const transient: number[] = [];
+    while (offset < end) {
+      const records = await level.log.read(offset, { recordsMax: 1024 });
+      if (records.length === 0) break;
+      for (const record of records) {
+        const settled = level.state.isAcked(record.offset) || level.state.isDeadLettered(record.offset);
+        if (settled || level.state.scheduledAt(record.offset) !== undefined) continue;
+        const message = decodeMessage(record);
+        if (!message.persistent) {
+          transient.push(record.offset);
+          continue;
+        }
+        ready++;
+        level.unreadBytes += message.body.byteLength;
+      }
+      offset = records[records.length - 1]!.offset + 1;
+    }
+    if (transient.length > 0) await level.state.ack(transient);
+    level.scanned = true;
+    return ready;
+  }
+
+  /** True when an unread message's bytes are in its level's `unreadBytes`. */
+  private counted(level: Level, offset: number): boolean {
+    return offset >= level.restartEndOffset || level.scanned;
   }
 
   /**
@@ -200,13 +255,11 @@ export class Queue {
     this.assertLive();
     const nowMs = this.host.clock.nowMs();
     const messageId = message.properties.messageId;
-    if (this.config.deduplicationWindowMs !== undefined && messageId !== undefined) {
+    const deduplicate = this.config.deduplicationWindowMs !== undefined && messageId !== undefined;
+    if (deduplicate) {
       this.evictDeduplication(nowMs);
       const until = this.dedup.get(messageId);
       if (until !== undefined && until > nowMs) return { kind: 'duplicate' };
-      // Re-inserted at the end, so the map stays in expiry order for eviction.
-      this.dedup.delete(messageId);
-      this.dedup.set(messageId, nowMs + this.config.deduplicationWindowMs);
     }
     const delayMs = message.properties.delayMs ?? 0;
     if (delayMs <= 0 && this.isFull(message.body.byteLength)) {
@@ -217,11 +270,18 @@ export class Queue {
         return { kind: 'rejected', reason: 'max-length' };
       }
     }
+    if (deduplicate) {
+      // Recorded only once accepted: a refused publish may be retried. Re-inserted at the end,
+      // so the map stays in expiry order for eviction.
+      this.dedup.delete(messageId);
+      this.dedup.set(messageId, nowMs + this.config.deduplicationWindowMs!);
+    }
     const level = this.levelFor(message);
     const offset = level.log.endOffset();
     const appended = level.log.append([encodeMessage(message)]);
     const durable = message.persistent && this.config.durable ? appended.then(() => undefined) : (appended.catch(() => undefined), Promise.resolve());
     this.counters.published++;
+    if (!message.persistent && this.config.durable) level.transientOffsets.add(offset);
     if (delayMs > 0) {
       const dueMs = nowMs + delayMs;
       void level.state.schedule(offset, dueMs).catch(() => undefined);
@@ -231,14 +291,21 @@ export class Queue {
       return { kind: 'accepted', durable };
     }
     this.readyCount++;
-    this.readyBytes += message.body.byteLength;
     if (level.cursor === offset && level.refilling === null && level.buffer.length - level.bufferHead < BUFFER_MESSAGES_MAX) {
       // Fast path: nothing unread before it, so it goes straight to the read-ahead buffer.
       level.buffer.push({ level, offset, message, deliveryCount: 0 });
       level.cursor = offset + 1;
+      this.readyBytes += message.body.byteLength;
+    } else {
+      level.unreadBytes += message.body.byteLength;
     }
     this.dispatch();
-    this.armExpiryTimer();
+    if (this.effectiveTtlMs(message) === 0) {
+      // TTL 0: delivered at once, or expired at once (RabbitMQ semantics).
+      this.expireHead();
+    } else {
+      this.armExpiryTimer();
+    }
     return { kind: 'accepted', durable };
   }
 
@@ -250,7 +317,7 @@ export class Queue {
 
   private isFull(incomingBytes: number): boolean {
     const { maxLength, maxLengthBytes } = this.config;
-    return (maxLength !== undefined && this.readyCount + 1 > maxLength) || (maxLengthBytes !== undefined && this.readyBytes + incomingBytes > maxLengthBytes);
+    return (maxLength !== undefined && this.readyCount + 1 > maxLength) || (maxLengthBytes !== undefined && this.messageBytes() + incomingBytes > maxLengthBytes);
   }
 
   /** Drops ready messages from the head (dead-lettering them) until the new one fits. */
@@ -273,6 +340,7 @@ export class Queue {
   /** Removes the oldest ready message held in memory (lowest priority first, as RabbitMQ drops). */
   private takeHeadSync(): Candidate | undefined {
     for (const level of this.levels) {
+      if (level.due.length > 0) return this.takeCounted(level.due.shift()!);
       const returned = level.returned.peek();
       const buffered = level.bufferHead < level.buffer.length ? level.buffer[level.bufferHead] : undefined;
       if (returned && (!buffered || returned.offset < buffered.offset)) {
@@ -309,7 +377,7 @@ export class Queue {
           void level.state.deadLetter(offset, 'max-length').catch(() => undefined);
         } else {
           void this.readOne(level, offset).then((message) => {
-            this.readyBytes -= message?.body.byteLength ?? 0;
+            if (message && this.counted(level, offset)) level.unreadBytes -= message.body.byteLength;
             if (message) this.deadLetterMessage(message, 'max-length', 0);
             return level.state.deadLetter(offset, 'max-length');
           }).catch(() => undefined);
@@ -385,18 +453,18 @@ export class Queue {
     }
     const count = this.consumers.length;
     let best: Consumer | undefined;
-    let bestIndex = -1;
     for (let step = 0; step < count; step++) {
-      const index = (this.roundRobin + step) % count;
-      const consumer = this.consumers[index]!;
+      const consumer = this.consumers[(this.roundRobin + step) % count]!;
       if (!eligible(consumer)) continue;
-      if (!best || (consumer.options.priority ?? 0) > (best.options.priority ?? 0)) {
-        best = consumer;
-        bestIndex = index;
-      }
+      if (!best || (consumer.options.priority ?? 0) > (best.options.priority ?? 0)) best = consumer;
     }
-    if (best) this.roundRobin = (bestIndex + 1) % Math.max(count, 1);
     return best;
+  }
+
+  /** Moves the round-robin start past `consumer`, once it has been given a message. */
+  private servedConsumer(consumer: Consumer): void {
+    const index = this.consumers.indexOf(consumer);
+    if (index >= 0) this.roundRobin = (index + 1) % this.consumers.length;
   }
 
   // ------------------------------------------------------------------ dispatch
@@ -431,6 +499,7 @@ export class Queue {
       const candidate = this.takeDeliverable(nowMs);
       if (!candidate) return;
       this.deliver(candidate, consumer, undefined, consumer.options.autoAck);
+      this.servedConsumer(consumer);
     }
   }
 
@@ -439,7 +508,7 @@ export class Queue {
     for (;;) {
       const candidate = this.takeNext();
       if (!candidate) return undefined;
-      if (this.isExpired(candidate.message, nowMs)) {
+      if (this.isExpired(candidate.message, nowMs, true)) {
         this.counters.expired++;
         this.settleDropped(candidate, 'expired');
         continue;
@@ -447,8 +516,11 @@ export class Queue {
       const group = candidate.message.properties.groupId;
       if (group !== undefined && (this.groupsInFlight.get(group) ?? 0) > 0) {
         // One message of a group in flight at a time: park it (still ready) until the group is free.
+        // Kept in offset order, so a returned message goes back ahead of later ones.
         const waiting = this.groupsWaiting.get(group) ?? [];
-        waiting.push(candidate);
+        let at = waiting.length;
+        while (at > 0 && waiting[at - 1]!.offset > candidate.offset) at--;
+        waiting.splice(at, 0, candidate);
         this.groupsWaiting.set(group, waiting);
         this.readyCount++;
         this.readyBytes += candidate.message.body.byteLength;
@@ -464,10 +536,12 @@ export class Queue {
       const level = this.levels[index]!;
       const returned = level.returned.peek();
       const buffered = level.bufferHead < level.buffer.length ? level.buffer[level.bufferHead] : undefined;
+      // A returned message goes back to its place: before what was read after it.
       if (returned && (!buffered || returned.offset < buffered.offset)) {
         level.returned.pop();
         return this.takeCounted(returned);
       }
+      if (level.due.length > 0) return this.takeCounted(level.due.shift()!);
       if (buffered) {
         level.bufferHead++;
         this.compactBuffer(level);
@@ -512,6 +586,8 @@ export class Queue {
             continue;
           }
           level.buffer.push({ level, offset, message, deliveryCount: level.state.deliveryCount(offset) });
+          if (this.counted(level, offset)) level.unreadBytes -= message.body.byteLength;
+          this.readyBytes += message.body.byteLength;
         }
         if (records.length === 0 && level.cursor < level.log.startOffset()) level.cursor = level.log.startOffset();
       })
@@ -541,7 +617,7 @@ export class Queue {
       this.counters.acked++;
       void candidate.level.state.ack([candidate.offset]).catch(() => undefined);
     } else {
-      const deadlineMs = visibilityTimeoutMs === undefined ? NEVER : this.host.clock.monotonicMs() + visibilityTimeoutMs;
+      const deadlineMs = visibilityTimeoutMs === undefined || visibilityTimeoutMs === NEVER ? NEVER : this.host.clock.monotonicMs() + visibilityTimeoutMs;
       this.inFlight.set(id, { delivery, candidate, consumer, deadlineMs });
       if (consumer) consumer.inFlight++;
       const group = candidate.message.properties.groupId;
@@ -573,7 +649,7 @@ export class Queue {
       while (out.length < max && !this.deleted) {
         const candidate = this.takeDeliverable(nowMs);
         if (!candidate) break;
-        out.push(this.deliver(candidate, null, options.visibilityTimeoutMs, autoAck));
+        out.push(this.deliver(candidate, null, options.visibilityTimeoutMs ?? this.config.visibilityTimeoutMs, autoAck));
       }
       if (out.length >= max || this.deleted) return out;
       const pendingReads = this.levels.filter((level) => level.refilling !== null || level.cursor < level.log.endOffset());
@@ -585,11 +661,16 @@ export class Queue {
       const waitMs = deadlineMs - this.host.clock.monotonicMs();
       if (out.length > 0 || waitMs <= 0) return out;
       await new Promise<void>((resolve) => {
-        const timer = this.host.clock.setTimer(waitMs, () => resolve());
-        this.pullWaiters.push(() => {
+        const wake = (): void => {
           timer.cancel();
           resolve();
+        };
+        const timer = this.host.clock.setTimer(waitMs, () => {
+          // Timed out: leave no waiter behind.
+          this.pullWaiters = this.pullWaiters.filter((waiter) => waiter !== wake);
+          resolve();
         });
+        this.pullWaiters.push(wake);
       });
     }
   }
@@ -630,6 +711,8 @@ export class Queue {
       writes.push(this.returnOrDeadLetter(entry.candidate, requeue));
     }
     this.dispatch();
+    // A returned message may already be past its TTL: the head check must see it.
+    this.armExpiryTimer();
     return Promise.all(writes).then(() => undefined);
   }
 
@@ -658,7 +741,8 @@ export class Queue {
 
   private takeInFlight(ids: readonly number[]): InFlight[] {
     const entries: InFlight[] = [];
-    for (const id of ids) {
+    // A repeated id settles once.
+    for (const id of new Set(ids)) {
       const entry = this.inFlight.get(id);
       if (!entry) throw new FerryError('UNKNOWN_DELIVERY', `delivery ${id} is not in flight on queue ${this.name}`);
       entries.push(entry);
@@ -697,6 +781,10 @@ export class Queue {
   private deadLetterMessage(message: StoredMessage, reason: DeadLetterReason, deliveryCount: number): void {
     const exchange = this.config.deadLetterExchange;
     if (exchange === undefined) return;
+    // A message that already died in this queue, with no rejection anywhere in its history,
+    // is in a dead-letter cycle: it is dropped, as RabbitMQ does.
+    const history = Array.isArray(message.headers['x-death']) ? (message.headers['x-death'] as HeaderTable[]) : [];
+    if (reason !== 'rejected' && history.some((entry) => entry['queue'] === this.name) && !history.some((entry) => entry['reason'] === 'rejected')) return;
     const nowMs = this.host.clock.nowMs();
     const { expirationMs: _expiration, ...properties } = message.properties;
     const routingKey = this.config.deadLetterRoutingKey ?? message.routingKey;
@@ -711,9 +799,20 @@ export class Queue {
 
   // ------------------------------------------------------------------ timers
 
-  private isExpired(message: StoredMessage, nowMs: number): boolean {
-    const ttl = Math.min(this.config.messageTtlMs ?? NEVER, message.properties.expirationMs ?? NEVER);
-    return ttl !== NEVER && message.arrivedAtMs + ttl <= nowMs;
+  /**
+   * True when the message's time to live has passed. A consumer may still take
+   * a message in the very millisecond its TTL ends (`atDeliveryTime`), so a TTL
+   * of 0 means "deliver now or never", as in RabbitMQ.
+   */
+  private effectiveTtlMs(message: StoredMessage): number {
+    return Math.min(this.config.messageTtlMs ?? NEVER, message.properties.expirationMs ?? NEVER);
+  }
+
+  private isExpired(message: StoredMessage, nowMs: number, atDeliveryTime = false): boolean {
+    const ttl = this.effectiveTtlMs(message);
+    if (ttl === NEVER) return false;
+    const expiresAtMs = message.arrivedAtMs + ttl;
+    return atDeliveryTime ? expiresAtMs < nowMs : expiresAtMs <= nowMs;
   }
 
   private expiresAt(message: StoredMessage): number {
@@ -722,18 +821,32 @@ export class Queue {
 
   /** Expires messages at the head of each level (RabbitMQ expires only at the head). */
   private expireHead(): void {
+    if (this.expiring) return; // Re-entered through a dead letter routed back here: the running pass continues.
+    this.expiring = true;
+    try {
+      this.expireHeadOnce();
+    } finally {
+      this.expiring = false;
+    }
+    this.armExpiryTimer();
+  }
+
+  private expiring = false;
+
+  private expireHeadOnce(): void {
     const nowMs = this.host.clock.nowMs();
     for (const level of this.levels) {
       for (;;) {
         const returned = level.returned.peek();
         const buffered = level.bufferHead < level.buffer.length ? level.buffer[level.bufferHead] : undefined;
-        const head = returned && (!buffered || returned.offset < buffered.offset) ? returned : buffered;
+        const head = returned ?? level.due[0] ?? buffered;
         if (!head) {
           if (level.cursor < level.log.endOffset()) this.refill(level);
           break;
         }
         if (!this.isExpired(head.message, nowMs)) break;
         if (head === returned) level.returned.pop();
+        else if (head === level.due[0]) level.due.shift();
         else {
           level.bufferHead++;
           this.compactBuffer(level);
@@ -743,7 +856,6 @@ export class Queue {
         this.settleDropped(head, 'expired');
       }
     }
-    this.armExpiryTimer();
   }
 
   private armExpiryTimer(): void {
@@ -752,7 +864,7 @@ export class Queue {
     for (const level of this.levels) {
       const returned = level.returned.peek();
       const buffered = level.bufferHead < level.buffer.length ? level.buffer[level.bufferHead] : undefined;
-      for (const head of [returned, buffered]) if (head) dueMs = Math.min(dueMs, this.expiresAt(head.message));
+      for (const head of [returned, level.due[0], buffered]) if (head) dueMs = Math.min(dueMs, this.expiresAt(head.message));
     }
     if (dueMs === NEVER) return;
     if (this.expiryTimer && this.expiryTimer.dueMs <= dueMs) return;
@@ -782,17 +894,28 @@ export class Queue {
     const nowMs = this.host.clock.nowMs();
     const due: { level: Level; offset: number }[] = [];
     while (this.scheduled.size > 0 && this.scheduled.peek()!.dueMs <= nowMs) due.push(this.scheduled.pop()!);
-    for (const { level, offset } of due) {
-      void this.readOne(level, offset).then((message) => {
-        if (this.deleted || !message || level.state.isAcked(offset) || level.state.isDeadLettered(offset)) return;
-        void level.state.unschedule(offset).catch(() => undefined);
-        level.returned.push({ level, offset, message, deliveryCount: level.state.deliveryCount(offset) });
-        this.readyCount++;
-        this.readyBytes += message.body.byteLength;
-        this.dispatch();
-      });
-    }
+    void this.releaseInOrder(due);
     this.armScheduleTimer();
+  }
+
+  /**
+   * Makes due messages ready, in due order. One the read-ahead has not reached
+   * yet simply becomes ready where it stands in the log (the read will take it).
+   */
+  private async releaseInOrder(due: ReadonlyArray<{ level: Level; offset: number }>): Promise<void> {
+    for (const { level, offset } of due) {
+      const message = await this.readOne(level, offset).catch(() => undefined);
+      if (this.deleted || !message || level.state.isAcked(offset) || level.state.isDeadLettered(offset)) continue;
+      void level.state.unschedule(offset).catch(() => undefined);
+      this.readyCount++;
+      if (offset >= level.cursor) {
+        if (this.counted(level, offset)) level.unreadBytes += message.body.byteLength;
+      } else {
+        level.due.push({ level, offset, message, deliveryCount: level.state.deliveryCount(offset) });
+        this.readyBytes += message.body.byteLength;
+      }
+    }
+    this.dispatch();
   }
 
   private armVisibilityTimer(): void {
@@ -848,9 +971,14 @@ export class Queue {
     return this.readyCount;
   }
 
-  /** Bytes of ready message bodies (as far as known since start). */
+  /**
+   * Bytes of ready message bodies. Exact, except that after a restart the
+   * restored backlog of a queue without length limits is counted only once read.
+   */
   messageBytes(): number {
-    return this.readyBytes;
+    let bytes = this.readyBytes;
+    for (const level of this.levels) bytes += level.unreadBytes;
+    return bytes;
   }
 
   /** Delivered and not yet settled. */
@@ -880,9 +1008,12 @@ export class Queue {
       const offsets: number[] = [];
       for (const candidate of level.returned.values()) offsets.push(candidate.offset);
       for (let i = level.bufferHead; i < level.buffer.length; i++) offsets.push(level.buffer[i]!.offset);
+      for (const candidate of level.due) offsets.push(candidate.offset);
       level.returned.clear();
+      level.due = [];
       level.buffer = [];
       level.bufferHead = 0;
+      level.unreadBytes = 0;
       const end = level.log.endOffset();
       if (level.cursor < end) {
         for (let offset = level.cursor; offset < end; offset++) {
@@ -898,6 +1029,21 @@ export class Queue {
     this.readyBytes = 0;
     await Promise.all(writes);
     return count;
+  }
+
+  /**
+   * Closes the queue for a clean broker shutdown: transient messages still
+   * held are settled (they must not come back after the restart), then the
+   * delivery state is flushed.
+   */
+  async close(): Promise<void> {
+    for (const level of this.levels) {
+      const offsets = [...level.transientOffsets].filter((offset) => !level.state.isAcked(offset) && !level.state.isDeadLettered(offset));
+      level.transientOffsets.clear();
+      if (offsets.length > 0) await level.state.ack(offsets).catch(() => undefined);
+      await level.state.flush().catch(() => undefined);
+    }
+    this.markDeleted('broker shutting down');
   }
 
   /** Marks the queue deleted: consumers are told, pullers get nothing, timers stop. */

@@ -325,6 +325,11 @@ export class VirtualHost {
   shutdown(): void {
     for (const queue of this.queues.values()) queue.markDeleted('broker shutting down');
   }
+
+  /** Closes every queue cleanly (transient messages settled, state flushed). */
+  async close(): Promise<void> {
+    for (const queue of this.queues.values()) await queue.close();
+  }
 }
 
 function bindingKey(vhost: string, source: string, destination: Destination, routingKey: string, bindingArguments: HeaderTable): string {
