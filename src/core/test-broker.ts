@@ -6,11 +6,23 @@
  * It imports no layer above core (the tests themselves start the embedded
  * `Broker` from src/server), so the layering check stays clean.
  */
+import type { PasswordHasher } from '../platform/password-hasher.js';
 import type { StoredMessage } from './message/message.js';
 import type { Delivery } from './queue/delivery.js';
 import type { HeaderTable, HeaderValue } from './routing/header-value.js';
 
 const decoder = new TextDecoder();
+
+/**
+ * A password hasher without a work factor, for `Broker.start({ passwordHasher })`
+ * in tests: each start hashes the default user's password, and scrypt costs
+ * about 40 ms a time, which dominates a suite that starts a broker per test.
+ * Never use it outside tests.
+ */
+export const testPasswordHasher: PasswordHasher = {
+  hash: (password) => `test$${password}`,
+  verify: (password, hash) => hash === `test$${password}`,
+};
 
 /**
  * Lets queued work run to completion: promise continuations, callbacks a
@@ -19,6 +31,14 @@ const decoder = new TextDecoder();
  */
 export async function settle(turns = 4): Promise<void> {
   for (let turn = 0; turn < turns; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+/**
+ * Settles until `condition()` holds, for work that waits on real disk I/O;
+ * gives up after `turnsMax` event-loop turns (the caller's assertion then fails).
+ */
+export async function settleUntil(condition: () => boolean, turnsMax = 500): Promise<void> {
+  for (let turn = 0; turn < turnsMax && !condition(); turn++) await settle(1);
 }
 
 /** The body of a delivery or message as UTF-8 text. */

@@ -30,6 +30,16 @@ export interface ServerConfig {
   readonly durability: Durability;
   /** Log entries below this level are dropped. */
   readonly logLevel: LogLevel;
+  /** Largest message body accepted, in bytes. */
+  readonly messageBytesMax: number;
+  /** Most queues per vhost. */
+  readonly queuesMax: number;
+  /** Most vhosts. */
+  readonly vhostsMax: number;
+  /** Publishers block above this memory use; 0 means 40% of the machine's memory. */
+  readonly memoryHighWatermarkBytes: number;
+  /** Publishers block below this free space on the data directory's disk. */
+  readonly diskFreeLimitBytes: number;
   /** The JSON config file read, if any. */
   readonly configFile: string | null;
   /** Where each setting's value came from: `default`, `--flag`, `FERRY_…` or `config file PATH`. */
@@ -48,9 +58,14 @@ export type SettingName =
   | 'kafka-port'
   | 'sqs-port'
   | 'durability'
-  | 'log-level';
+  | 'log-level'
+  | 'message-bytes-max'
+  | 'queues-max'
+  | 'vhosts-max'
+  | 'memory-high-watermark-bytes'
+  | 'disk-free-limit-bytes';
 
-type SettingKind = 'path' | 'boolean' | 'host' | 'port' | 'durability' | 'log-level';
+type SettingKind = 'path' | 'boolean' | 'host' | 'port' | 'durability' | 'log-level' | 'count';
 
 interface SettingSpecification {
   readonly name: SettingName;
@@ -78,6 +93,11 @@ export const SETTINGS: readonly SettingSpecification[] = [
   { name: 'sqs-port', kind: 'port', defaultValue: 9324, description: 'SQS API port (listener not yet available)' },
   { name: 'durability', kind: 'durability', defaultValue: 'always', description: 'always | interval | never' },
   { name: 'log-level', kind: 'log-level', defaultValue: 'info', description: 'debug | info | warn | error' },
+  { name: 'message-bytes-max', kind: 'count', defaultValue: 16 * 1024 * 1024, description: 'largest message body accepted, in bytes' },
+  { name: 'queues-max', kind: 'count', defaultValue: 100_000, description: 'most queues per vhost' },
+  { name: 'vhosts-max', kind: 'count', defaultValue: 1_000, description: 'most vhosts' },
+  { name: 'memory-high-watermark-bytes', kind: 'count', defaultValue: 0, description: 'publishers block above this memory use; 0 means 40% of the machine' },
+  { name: 'disk-free-limit-bytes', kind: 'count', defaultValue: 50 * 1024 * 1024, description: 'publishers block below this free disk space' },
 ];
 
 /** The environment variable naming the config file (the `--config` flag wins over it). */
@@ -169,6 +189,11 @@ export function loadConfig(
     sqsPort: value<number>('sqs-port'),
     durability: value<Durability>('durability'),
     logLevel: value<LogLevel>('log-level'),
+    messageBytesMax: value<number>('message-bytes-max'),
+    queuesMax: value<number>('queues-max'),
+    vhostsMax: value<number>('vhosts-max'),
+    memoryHighWatermarkBytes: value<number>('memory-high-watermark-bytes'),
+    diskFreeLimitBytes: value<number>('disk-free-limit-bytes'),
     configFile,
     sources: Object.fromEntries(sources) as Record<SettingName, string>,
   };
@@ -228,6 +253,11 @@ function parseValue(setting: SettingSpecification, raw: unknown, source: string)
     throw new ConfigError(setting.name, source, `${JSON.stringify(raw)} ${reason}`);
   };
   switch (setting.kind) {
+    case 'count': {
+      if (typeof raw === 'number' && Number.isSafeInteger(raw) && raw >= 0) return raw;
+      if (typeof raw === 'string' && /^[0-9]{1,15}$/.test(raw)) return Number(raw);
+      return fail('is not a whole number of 0 or more');
+    }
     case 'port': {
       if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 && raw <= 65_535) return raw;
       if (typeof raw === 'string' && /^[0-9]{1,5}$/.test(raw) && Number(raw) <= 65_535) return Number(raw);

@@ -89,8 +89,15 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
 async function openStorage(config: ServerConfig, logger: Logger): Promise<Broker> {
   logger.debug('storage opening', config.memory ? { storage: 'memory' } : { directory: config.dataDirectory, durability: config.durability });
   try {
+    const limits = { messageBytesMax: config.messageBytesMax, queuesMax: config.queuesMax, vhostsMax: config.vhostsMax };
+    const alarms = {
+      diskFreeLimitBytes: config.diskFreeLimitBytes,
+      ...(config.memoryHighWatermarkBytes > 0 ? { memoryHighWatermarkBytes: config.memoryHighWatermarkBytes } : {}),
+    };
     const broker = await Broker.start(
-      config.memory ? { memory: true } : { dataDir: config.dataDirectory, durability: config.durability, fileSystem: new NodeFileSystem(), clock: new SystemClock() },
+      config.memory
+        ? { memory: true, limits, alarms }
+        : { dataDir: config.dataDirectory, durability: config.durability, fileSystem: new NodeFileSystem(), clock: new SystemClock(), limits, alarms },
     );
     logger.debug('storage opened', { vhosts: broker.core.vhostNames() });
     return broker;

@@ -47,7 +47,7 @@ export interface FileLogStoreOptions extends LogStoreOptions {
 export const FILE_LOG_STORE_DEFAULTS = {
   durability: 'always' as Durability,
   flushIntervalMs: 200,
-  batchBytesMax: 16 * 1024 * 1024,
+  batchBytesMax: 32 * 1024 * 1024,
   journalBytesMax: 64 * 1024 * 1024,
   checkpointIntervalMs: 60_000,
   indexIntervalBytes: 4096,

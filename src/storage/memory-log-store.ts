@@ -191,7 +191,7 @@ export class MemoryLogStore implements LogStore {
 
   constructor(options: MemoryLogStoreOptions) {
     this.clock = options.clock;
-    this.batchBytesMax = options.batchBytesMax ?? 16 * 1024 * 1024;
+    this.batchBytesMax = options.batchBytesMax ?? 32 * 1024 * 1024;
     this.logDefaults = resolveLogOptions(options.logDefaults, LOG_OPTION_DEFAULTS);
   }
 

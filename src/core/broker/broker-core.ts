@@ -13,7 +13,7 @@ export interface BrokerLimits extends VirtualHostLimits {
 }
 
 /** Defaults of {@link BrokerLimits}. */
-export const BROKER_LIMIT_DEFAULTS: BrokerLimits = { vhostsMax: 1_000, queuesMax: 100_000 };
+export const BROKER_LIMIT_DEFAULTS: BrokerLimits = { vhostsMax: 1_000, queuesMax: 100_000, messageBytesMax: 16 * 1024 * 1024 };
 
 /** What the core is built from. */
 export interface BrokerCoreOptions {

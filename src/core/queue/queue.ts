@@ -176,6 +176,8 @@ export class Queue {
       }
     }
     await queue.restoreDeduplication();
+    // A restored backlog with a TTL must expire without waiting for a reader: look at its head.
+    if (config.messageTtlMs !== undefined) queue.expireHead();
     queue.armScheduleTimer();
     queue.armIdleTimer();
     return queue;
@@ -337,20 +339,37 @@ export class Queue {
     return true;
   }
 
-  /** Removes the oldest ready message held in memory (lowest priority first, as RabbitMQ drops). */
+  /**
+   * Removes the oldest ready message held in memory (lowest priority first, as
+   * RabbitMQ drops): returned, due, read ahead, or parked behind a busy FIFO group.
+   */
   private takeHeadSync(): Candidate | undefined {
     for (const level of this.levels) {
-      if (level.due.length > 0) return this.takeCounted(level.due.shift()!);
-      const returned = level.returned.peek();
-      const buffered = level.bufferHead < level.buffer.length ? level.buffer[level.bufferHead] : undefined;
-      if (returned && (!buffered || returned.offset < buffered.offset)) {
-        level.returned.pop();
-        return this.takeCounted(returned);
-      }
-      if (buffered) {
-        level.bufferHead++;
-        this.compactBuffer(level);
-        return this.takeCounted(buffered);
+      let best: Candidate | undefined;
+      let from: 'returned' | 'due' | 'buffer' | 'parked' | undefined;
+      const consider = (candidate: Candidate | undefined, source: typeof from) => {
+        if (candidate && (!best || candidate.offset < best.offset)) {
+          best = candidate;
+          from = source;
+        }
+      };
+      consider(level.returned.peek(), 'returned');
+      consider(level.due[0], 'due');
+      consider(level.bufferHead < level.buffer.length ? level.buffer[level.bufferHead] : undefined, 'buffer');
+      for (const waiting of this.groupsWaiting.values()) for (const candidate of waiting) if (candidate.level === level) consider(candidate, 'parked');
+      if (best) {
+        if (from === 'returned') level.returned.pop();
+        else if (from === 'due') level.due.shift();
+        else if (from === 'buffer') {
+          level.bufferHead++;
+          this.compactBuffer(level);
+        } else {
+          const group = best.message.properties.groupId!;
+          const waiting = this.groupsWaiting.get(group)!;
+          waiting.splice(waiting.indexOf(best), 1);
+          if (waiting.length === 0) this.groupsWaiting.delete(group);
+        }
+        return this.takeCounted(best);
       }
       if (level.cursor < level.log.endOffset()) return undefined;
     }
@@ -612,7 +631,9 @@ export class Queue {
       consumerTag: consumer?.options.tag,
     };
     this.counters.delivered++;
-    if (this.config.deliveryLimit !== undefined && !autoAck) void candidate.level.state.recordDelivery(candidate.offset).catch(() => undefined);
+    // Logged (batched per turn) so that after a restart the message is marked redelivered
+    // and the delivery limit still counts it.
+    if (!autoAck) void candidate.level.state.recordDelivery(candidate.offset).catch(() => undefined);
     if (autoAck) {
       this.counters.acked++;
       void candidate.level.state.ack([candidate.offset]).catch(() => undefined);

@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Broker } from '../../server/broker.js';
 import { ManualClock } from '../../platform/clock.js';
-import { Inbox, bodies, deathRecords, settle, withCode } from '../test-broker.js';
+import { Inbox, bodies, deathRecords, settle, withCode, testPasswordHasher } from '../test-broker.js';
 
 async function memoryBroker(): Promise<Broker> {
-  return Broker.start({ memory: true, clock: new ManualClock() });
+  return Broker.start({ memory: true, passwordHasher: testPasswordHasher, clock: new ManualClock() });
 }
 
 async function publishAll(broker: Broker, queue: string, texts: readonly string[]): Promise<void> {
@@ -241,5 +241,56 @@ test('a cancelled consumer can still ack what it received; without requeue those
   assert.equal(broker.vhost().queue('jobs').unsettledCount(), 1);
   await broker.ack(inbox.deliveries[0]!);
   assert.deepEqual(bodies(await broker.get('jobs', { max: 10 })), ['m2']);
+  await broker.close();
+});
+
+test('consumers of equal priority share messages round-robin; a lower-priority one gets none while they have credit', async () => {
+  const broker = await memoryBroker();
+  await broker.declareQueue('jobs');
+  const low = new Inbox();
+  const highA = new Inbox();
+  const highB = new Inbox();
+  broker.consume('jobs', low.onDelivery, { priority: 1 });
+  broker.consume('jobs', highA.onDelivery, { priority: 5 });
+  broker.consume('jobs', highB.onDelivery, { priority: 5 });
+  await publishAll(broker, 'jobs', ['m1', 'm2', 'm3', 'm4']);
+  assert.deepEqual(low.bodies(), []);
+  assert.equal(highA.deliveries.length, 2);
+  assert.equal(highB.deliveries.length, 2);
+  await broker.close();
+});
+
+test('a consumer that acks inside its callback receives a large backlog in order, one at a time', async () => {
+  const broker = await memoryBroker();
+  await broker.declareQueue('jobs');
+  const texts = Array.from({ length: 1_500 }, (_, index) => `m${index}`);
+  await publishAll(broker, 'jobs', texts);
+  const received: string[] = [];
+  let inFlightMax = 0;
+  broker.consume(
+    'jobs',
+    (delivery) => {
+      received.push(bodies([delivery])[0]!);
+      inFlightMax = Math.max(inFlightMax, broker.vhost().queue('jobs').unsettledCount());
+      void broker.ack(delivery);
+    },
+    { prefetch: 1 },
+  );
+  for (let round = 0; round < 20 && received.length < texts.length; round++) await settle();
+  assert.deepEqual(received, texts);
+  assert.equal(inFlightMax, 1);
+  assert.equal(broker.vhost().queue('jobs').messageCount(), 0);
+  await broker.close();
+});
+
+test('a consumer attached to a backlog larger than the read-ahead gets it all in order', async () => {
+  const broker = await memoryBroker();
+  await broker.declareQueue('jobs');
+  const texts = Array.from({ length: 1_200 }, (_, index) => `m${index}`);
+  await publishAll(broker, 'jobs', texts);
+  const inbox = new Inbox();
+  broker.consume('jobs', inbox.onDelivery);
+  for (let round = 0; round < 20 && inbox.deliveries.length < texts.length; round++) await settle();
+  assert.deepEqual(inbox.bodies(), texts);
   await broker.close();
 });

@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Broker } from '../../server/broker.js';
 import { ManualClock } from '../../platform/clock.js';
-import { bodies, withCode } from '../test-broker.js';
+import { bodies, withCode, testPasswordHasher } from '../test-broker.js';
 
 async function memoryBroker(): Promise<Broker> {
-  return Broker.start({ memory: true, clock: new ManualClock() });
+  return Broker.start({ memory: true, passwordHasher: testPasswordHasher, clock: new ManualClock() });
 }
 
 /** Bodies of every ready message of `queue`, pulled (and acked) in order. */
@@ -145,5 +145,21 @@ test('a binding to a deleted queue is gone: the exchange no longer routes there'
   assert.equal((await broker.publish('x', { body: 'after' })).routed, false);
   await broker.declareQueue('q');
   assert.equal((await broker.publish('x', { body: 'again' })).routed, false, 'a new queue of the same name is not bound');
+  await broker.close();
+});
+
+test('vhosts are isolated: the same names in two vhosts are different exchanges and queues', async () => {
+  const broker = await memoryBroker();
+  await broker.core.declareVhost('tenant');
+  for (const vhost of ['/', 'tenant']) {
+    await broker.declareExchange('events', { type: 'fanout' }, { vhost });
+    await broker.declareQueue('inbox', {}, { vhost });
+    await broker.bind('events', 'inbox', '', { vhost });
+  }
+  await broker.publish('events', { body: 'for-tenant', vhost: 'tenant' });
+  await broker.publish('', { body: 'for-root', routingKey: 'inbox' });
+  assert.deepEqual(bodies(await broker.get('inbox', { max: 10, vhost: 'tenant' })), ['for-tenant']);
+  assert.deepEqual(bodies(await broker.get('inbox', { max: 10 })), ['for-root']);
+  await assert.rejects(broker.publish('', { body: 'x', routingKey: 'inbox', vhost: 'missing' }), withCode('VHOST_NOT_FOUND'));
   await broker.close();
 });

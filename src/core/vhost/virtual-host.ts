@@ -39,6 +39,8 @@ export interface DeleteQueueOptions {
 /** Limits of one vhost. */
 export interface VirtualHostLimits {
   readonly queuesMax: number;
+  /** Largest message body accepted; larger publishes fail with MESSAGE_TOO_LARGE. */
+  readonly messageBytesMax: number;
 }
 
 /**
@@ -148,7 +150,7 @@ export class VirtualHost {
 
   /** Opens a queue's logs and state; `store` writes the definition (false when restoring). */
   async openQueue(config: QueueConfig, store: boolean): Promise<Queue> {
-    const logStore = config.durable ? this.storage.durable : this.storage.transient;
+    const logStore = this.storeFor(config);
     const levelCount = (config.maxPriority ?? 0) + 1;
     const logs: Log[] = [];
     const states: QueueState[] = [];
@@ -164,6 +166,11 @@ export class VirtualHost {
     const queue = await Queue.open(config, this.host, logs, states);
     this.queues.set(config.name, queue);
     return queue;
+  }
+
+  /** Exclusive queues live and die with their connection: never on disk, whatever `durable` says. */
+  private storeFor(config: QueueConfig) {
+    return config.durable && config.exclusiveOwner === undefined ? this.storage.durable : this.storage.transient;
   }
 
   /** The queue named `name`; QUEUE_NOT_FOUND when there is none. */
@@ -200,7 +207,7 @@ export class VirtualHost {
     this.queueDestinations.delete(name);
     for (const binding of bindings) await this.forgetBinding(binding.source, binding.destination, binding.routingKey, binding.arguments);
     if (queue.config.durable && queue.config.exclusiveOwner === undefined) await this.storage.definitions.delete('queue', `${this.name}\u0000${name}`);
-    const logStore = queue.config.durable ? this.storage.durable : this.storage.transient;
+    const logStore = this.storeFor(queue.config);
     for (const state of queue.states()) await state.close();
     for (const log of queue.logs()) await logStore.deleteLog(log.name);
     for (let priority = 0; priority < queue.logs().length; priority++) {
@@ -264,6 +271,9 @@ export class VirtualHost {
    * resolves when the persistent copies are written.
    */
   publish(exchange: string, message: Omit<StoredMessage, 'exchange' | 'arrivedAtMs'>, options: PublishOptions = {}): PublishOutcome {
+    if (message.body.byteLength > this.limits.messageBytesMax) {
+      throw new FerryError('MESSAGE_TOO_LARGE', `message of ${message.body.byteLength} bytes exceeds message-bytes-max ${this.limits.messageBytesMax}`);
+    }
     const outcome = this.router.route(exchange, message.routingKey, message.headers, { internalAllowed: options.internal ?? false });
     if (outcome.unroutable) return { routed: false, rejectedBy: [], durable: Promise.resolve() };
     const stored: StoredMessage = { ...message, exchange, arrivedAtMs: this.clock.nowMs() };
