@@ -150,7 +150,7 @@ test('a message over its delivery limit without a dead-letter exchange is droppe
   await broker.close();
 });
 
-test('a message dead-lettered into its own queue by a zero TTL does not spin the broker forever', { todo: 'bug: with messageTtlMs 0 and the queue as its own dead-letter target, Queue.expireHead dead-letters the head, which re-enqueues it already expired at the head, in an endless synchronous loop (the process hangs); RabbitMQ drops a message dead-lettered twice to the same queue without a rejection' }, async () => {
+test('a message dead-lettered into its own queue by a zero TTL does not spin the broker forever', async () => {
   // Run in a worker: the bug is an endless synchronous loop that only terminating the thread can stop.
   const { Worker } = await import('node:worker_threads');
   const brokerUrl = new URL('../../server/broker.js', import.meta.url).href;

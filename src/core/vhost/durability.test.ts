@@ -89,7 +89,7 @@ test('transient messages in a durable queue do not survive a restart; persistent
   assert.equal(broker.vhost().queue('jobs').messageCount(), 0);
 });
 
-test('the ready count right after a restart excludes transient messages that did not survive', { todo: 'bug: Queue.open counts every unsettled offset as ready, transient messages from before the restart included; they are only discounted once read, so messageCount() is too high until then' }, async (t) => {
+test('the ready count right after a restart excludes transient messages that did not survive', async (t) => {
   const disk = await onDisk(t);
   let broker = disk.broker;
   await broker.declareQueue('jobs');
@@ -186,7 +186,7 @@ test('delivery counts survive a restart, so the delivery limit still dead-letter
   assert.equal(deathRecords(dead!)[0]?.['reason'], 'delivery-limit');
 });
 
-test('maxLengthBytes still holds after a restart for the messages restored from disk', { todo: 'bug: Queue.open restores readyCount but not readyBytes (it starts at 0), so after a restart maxLengthBytes admits a whole new quota on top of the restored backlog' }, async (t) => {
+test('maxLengthBytes still holds after a restart for the messages restored from disk', async (t) => {
   const disk = await onDisk(t);
   let broker = disk.broker;
   await broker.declareQueue('jobs', { maxLengthBytes: 10, overflow: 'reject-publish' });
@@ -196,7 +196,7 @@ test('maxLengthBytes still holds after a restart for the messages restored from 
   assert.deepEqual(result.rejectedBy, ['jobs']);
 });
 
-test('messageBytes never goes negative after consuming messages restored by a restart', { todo: 'bug: after a restart readyBytes starts at 0 and refill does not add what it reads, but taking a message subtracts its size, so messageBytes() goes negative' }, async (t) => {
+test('messageBytes never goes negative after consuming messages restored by a restart', async (t) => {
   const disk = await onDisk(t);
   let broker = disk.broker;
   await broker.declareQueue('jobs');
@@ -259,7 +259,7 @@ test('after kill -9 every confirmed message survives, including what was in flig
   await after.close();
 });
 
-test('a message delivered before a restart comes back marked redelivered', { todo: 'bug: a message in flight at shutdown returns after the restart with redelivered false (delivery counts are only logged for queues with a deliveryLimit), though Delivery.redelivered promises true for a message delivered before' }, async (t) => {
+test('a message delivered before a restart comes back marked redelivered', async (t) => {
   const disk = await onDisk(t);
   let broker = disk.broker;
   await broker.declareQueue('jobs');
@@ -272,7 +272,7 @@ test('a message delivered before a restart comes back marked redelivered', { tod
   assert.equal(fresh!.redelivered, false);
 });
 
-test('a restored queue with a TTL expires its backlog on time without a reader', { todo: 'bug: after a restart nothing arms the expiry timer (armExpiryTimer looks only at messages already read into memory, and Queue.open reads none), so a restored TTL backlog never expires until a consumer or get reads it' }, async (t) => {
+test('a restored queue with a TTL expires its backlog on time without a reader', async (t) => {
   const disk = await onDisk(t);
   let broker = disk.broker;
   await broker.declareExchange('dlx', { type: 'fanout' });
@@ -291,7 +291,7 @@ test('a restored queue with a TTL expires its backlog on time without a reader',
   assert.deepEqual(bodies(await broker.get('dead', { max: 10 })), ['m1', 'm2']);
 });
 
-test('a durable exclusive queue is not restored, and a new queue of its name does not inherit its messages', { todo: 'bug: an exclusive queue (durable by default) writes its messages to the durable store but not its definition; after a restart its logs are left behind, and a queue later declared with that name opens them and delivers the old owner messages' }, async (t) => {
+test('a durable exclusive queue is not restored, and a new queue of its name does not inherit its messages', async (t) => {
   const disk = await onDisk(t);
   let broker = disk.broker;
   await broker.declareQueue('private', { exclusiveOwner: 'connection-1' });

@@ -16,7 +16,7 @@ export interface ExchangeDefinition extends ExchangeDeclaration {
 
 /** The outcome of a publish. */
 export interface PublishOutcome {
-  /** False when no queue received the message (it was unroutable, or every queue dropped it as a duplicate). */
+  /** False when no queue received the message (unroutable). A duplicate dropped by a dedup window counts as routed. */
   readonly routed: boolean;
   /** Queues that refused it (overflow `reject-publish`): confirms should be negative. */
   readonly rejectedBy: readonly string[];
