@@ -56,22 +56,24 @@ function readUint64(view: DataView, at: number): number {
 export function encodedRecordBytes(record: RecordInput): number {
   let bytes = 4 + RECORD_FIXED_BYTES + (record.key ? record.key.byteLength : 0) + record.value.byteLength;
   if (record.headers) {
-    for (const header of record.headers) bytes += 2 + byteLengthUtf8(header.name) + 4 + header.value.byteLength;
+    for (const header of record.headers) bytes += 2 + headerNameBytes(header.name).byteLength + 4 + header.value.byteLength;
   }
   return bytes;
 }
 
-function byteLengthUtf8(text: string): number {
-  // ASCII fast path: header names are nearly always ASCII.
-  let ascii = true;
-  for (let i = 0; i < text.length; i++) {
-    if (text.charCodeAt(i) > 0x7f) {
-      ascii = false;
-      break;
-    }
+const headerNames = new Map<string, Uint8Array>();
+
+/** UTF-8 bytes of a header name; the few names in use are encoded once. */
+function headerNameBytes(name: string): Uint8Array {
+  let bytes = headerNames.get(name);
+  if (bytes === undefined) {
+    bytes = textEncoder.encode(name);
+    if (headerNames.size >= 1024) headerNames.clear();
+    headerNames.set(name, bytes);
   }
-  return ascii ? text.length : textEncoder.encode(text).byteLength;
+  return bytes;
 }
+
 
 /**
  * Encodes records as one batch starting at `baseOffset`. Timestamps default
@@ -121,7 +123,7 @@ export function encodeBatch(
     view.setUint16(at, headers.length, true);
     at += 2;
     for (const header of headers) {
-      const name = textEncoder.encode(header.name);
+      const name = headerNameBytes(header.name);
       if (name.byteLength > 0xffff) throw new FerryError('INVALID_ARGUMENT', 'a header name may be at most 65535 bytes');
       view.setUint16(at, name.byteLength, true);
       bytes.set(name, at + 2);

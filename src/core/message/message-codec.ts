@@ -38,8 +38,49 @@ const PROPERTY_FIELDS: ReadonlyArray<readonly [keyof MessageProperties, Property
   ['delayMs', 'number'],
 ];
 
+/** Envelopes of messages with no properties and no headers, by exchange and persistence: the common case. */
+const plainEnvelopes = new Map<string, Uint8Array>();
+/** UTF-8 bytes of recent routing keys (bounded), so a hot key is encoded once. */
+const routingKeyBytes = new Map<string, Uint8Array>();
+const ROUTING_KEY_CACHE_MAX = 4096;
+
+function encodeRoutingKey(routingKey: string): Uint8Array {
+  let bytes = routingKeyBytes.get(routingKey);
+  if (bytes === undefined) {
+    bytes = encoder.encode(routingKey);
+    if (routingKeyBytes.size >= ROUTING_KEY_CACHE_MAX) routingKeyBytes.clear();
+    routingKeyBytes.set(routingKey, bytes);
+  }
+  return bytes;
+}
+
+function isEmpty(object: object): boolean {
+  for (const _key in object) return false;
+  return true;
+}
+
 /** Encodes a message as the record a queue or stream log stores. */
 export function encodeMessage(message: StoredMessage): RecordInput {
+  let envelope: Uint8Array | undefined;
+  if (isEmpty(message.properties) && isEmpty(message.headers)) {
+    const cacheKey = `${message.persistent ? 1 : 0}${message.exchange}`;
+    envelope = plainEnvelopes.get(cacheKey);
+    if (envelope === undefined) {
+      envelope = encodeEnvelope(message);
+      if (plainEnvelopes.size < ROUTING_KEY_CACHE_MAX) plainEnvelopes.set(cacheKey, envelope);
+    }
+  } else {
+    envelope = encodeEnvelope(message);
+  }
+  return {
+    timestampMs: message.arrivedAtMs,
+    key: encodeRoutingKey(message.routingKey),
+    value: message.body,
+    headers: [{ name: ENVELOPE_HEADER, value: envelope }],
+  };
+}
+
+function encodeEnvelope(message: StoredMessage): Uint8Array {
   const writer = new ByteWriter();
   writer.u8(ENVELOPE_VERSION);
   writer.u8(message.persistent ? 1 : 0);
@@ -56,12 +97,7 @@ export function encodeMessage(message: StoredMessage): RecordInput {
     else writer.f64(value as number);
   }
   writeHeaderTable(writer, message.headers);
-  return {
-    timestampMs: message.arrivedAtMs,
-    key: encoder.encode(message.routingKey),
-    value: message.body,
-    headers: [{ name: ENVELOPE_HEADER, value: writer.finish() }],
-  };
+  return writer.finish();
 }
 
 /** Decodes a stored record back into a message; CORRUPT_DATA when it is not a message record. */

@@ -3,7 +3,8 @@ import { FerryError } from '../../lib/ferry-error.js';
 import type { Clock, TimerHandle } from '../../platform/clock.js';
 import { decodeMessage, encodeMessage } from '../message/message-codec.js';
 import type { StoredMessage } from '../message/message.js';
-import type { DeadLetterReason, Log, QueueState } from '../ports.js';
+import { deferred, type Deferred } from '../../lib/deferred.js';
+import type { DeadLetterReason, Log, QueueState, RecordInput } from '../ports.js';
 import type { HeaderTable, HeaderValue } from '../routing/header-value.js';
 import type { ConsumerOptions, Delivery } from './delivery.js';
 import { MinHeap } from './min-heap.js';
@@ -40,6 +41,14 @@ interface Level {
   scanned: boolean;
   /** Offsets of transient messages in a durable queue not yet settled, settled at a clean close. */
   readonly transientOffsets: Set<number>;
+  /**
+   * Records offered in this turn, appended together as one batch at its end
+   * (their offsets follow the log's end offset). Nothing refers to them in the
+   * delivery state before they are appended.
+   */
+  pending: RecordInput[];
+  /** Settles the publishes of `pending` once their batch is written. */
+  pendingDurable: Deferred<void> | null;
   refilling: Promise<void> | null;
 }
 
@@ -156,6 +165,8 @@ export class Queue {
       unreadBytes: 0,
       scanned: false,
       transientOffsets: new Set<number>(),
+      pending: [],
+      pendingDurable: null,
       refilling: null,
     }));
     const queue = new Queue(config, host, levels);
@@ -279,13 +290,16 @@ export class Queue {
       this.dedup.set(messageId, nowMs + this.config.deduplicationWindowMs!);
     }
     const level = this.levelFor(message);
-    const offset = level.log.endOffset();
-    const appended = level.log.append([encodeMessage(message)]);
-    const durable = message.persistent && this.config.durable ? appended.then(() => undefined) : (appended.catch(() => undefined), Promise.resolve());
+    const offset = level.log.endOffset() + level.pending.length;
+    level.pending.push(encodeMessage(message));
+    level.pendingDurable ??= deferred<void>();
+    const durable = message.persistent && this.config.durable ? level.pendingDurable.promise : Promise.resolve();
+    this.scheduleFlush();
     this.counters.published++;
     if (!message.persistent && this.config.durable) level.transientOffsets.add(offset);
     if (delayMs > 0) {
       const dueMs = nowMs + delayMs;
+      this.flushPending(level); // The schedule entry names the offset: the record must exist first.
       void level.state.schedule(offset, dueMs).catch(() => undefined);
       this.scheduled.push({ dueMs, level, offset });
       if (level.cursor === offset) level.cursor = offset + 1;
@@ -301,14 +315,49 @@ export class Queue {
     } else {
       level.unreadBytes += message.body.byteLength;
     }
-    this.dispatch();
-    if (this.effectiveTtlMs(message) === 0) {
-      // TTL 0: delivered at once, or expired at once (RabbitMQ semantics).
-      this.expireHead();
-    } else {
-      this.armExpiryTimer();
-    }
+    if (this.effectiveTtlMs(message) === 0) this.zeroTtlPending = true;
     return { kind: 'accepted', durable };
+  }
+
+  private flushScheduled = false;
+  private zeroTtlPending = false;
+
+  /**
+   * At the end of the turn: appends each level's pending records as one batch,
+   * then delivers. Publishing many messages in one turn costs one append.
+   */
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      if (this.deleted) return;
+      this.dispatch();
+      if (this.zeroTtlPending) {
+        // TTL 0: delivered at once, or expired at once (RabbitMQ semantics).
+        this.zeroTtlPending = false;
+        this.expireHead();
+      } else {
+        this.armExpiryTimer();
+      }
+    });
+  }
+
+  /** Appends a level's pending records (one batch); synchronous, so their offsets are in the log at once. */
+  private flushPending(level: Level): void {
+    if (level.pending.length === 0) return;
+    const records = level.pending;
+    const done = level.pendingDurable!;
+    level.pending = [];
+    level.pendingDurable = null;
+    level.log.append(records).then(
+      () => done.resolve(),
+      (error: unknown) => done.reject(error),
+    );
+  }
+
+  private flushAllPending(): void {
+    for (const level of this.levels) this.flushPending(level);
   }
 
   private levelFor(message: StoredMessage): Level {
@@ -324,6 +373,7 @@ export class Queue {
 
   /** Drops ready messages from the head (dead-lettering them) until the new one fits. */
   private makeRoom(incomingBytes: number): boolean {
+    this.flushAllPending();
     const { maxLength, maxLengthBytes } = this.config;
     if (maxLength === 0 || (maxLengthBytes !== undefined && incomingBytes > maxLengthBytes)) return false;
     while (this.isFull(incomingBytes)) {
@@ -494,6 +544,8 @@ export class Queue {
    */
   private dispatch(): void {
     if (this.deleted) return;
+    // Deliveries, acks and schedule entries name offsets: pending records are appended first.
+    this.flushAllPending();
     if (this.readyCount > 0) this.wakePullers();
     if (this.dispatching) {
       this.dispatchAgain = true;
@@ -664,6 +716,7 @@ export class Queue {
     const autoAck = options.autoAck ?? false;
     const deadlineMs = this.host.clock.monotonicMs() + (options.waitMs ?? 0);
     this.touch();
+    this.flushAllPending();
     const out: Delivery[] = [];
     for (;;) {
       const nowMs = this.host.clock.nowMs();
@@ -1023,6 +1076,7 @@ export class Queue {
 
   /** Settles every ready message; returns how many. In-flight ones stay. */
   async purge(): Promise<number> {
+    this.flushAllPending();
     const count = this.readyCount;
     const writes: Promise<void>[] = [];
     for (const level of this.levels) {
@@ -1058,19 +1112,29 @@ export class Queue {
    * delivery state is flushed.
    */
   async close(): Promise<void> {
+    this.flushAllPending();
     for (const level of this.levels) {
       const offsets = [...level.transientOffsets].filter((offset) => !level.state.isAcked(offset) && !level.state.isDeadLettered(offset));
       level.transientOffsets.clear();
       if (offsets.length > 0) await level.state.ack(offsets).catch(() => undefined);
       await level.state.flush().catch(() => undefined);
     }
-    this.markDeleted('broker shutting down');
+    this.markDeleted('broker shutting down', { shutdown: true });
   }
 
   /** Marks the queue deleted: consumers are told, pullers get nothing, timers stop. */
-  markDeleted(reason: string): void {
+  markDeleted(reason: string, options: { shutdown?: boolean } = {}): void {
     if (this.deleted) return;
     this.deleted = true;
+    for (const level of this.levels) {
+      // Records never appended: on shutdown their publishes fail (nothing was written);
+      // for a deleted queue they are confirmed, as the queue's messages are gone anyway.
+      const done = level.pendingDurable;
+      level.pending = [];
+      level.pendingDurable = null;
+      if (done && options.shutdown) done.reject(new FerryError('BROKER_CLOSED', `queue ${this.name} stopped before the message was written`));
+      else done?.resolve();
+    }
     for (const timer of [this.scheduleTimer?.handle, this.visibilityTimer?.handle, this.expiryTimer?.handle, this.idleTimer]) timer?.cancel();
     for (const consumer of this.consumers.splice(0)) consumer.options.onCancelled?.(reason);
     this.wakePullers();

@@ -276,7 +276,25 @@ export class VirtualHost {
     }
     const outcome = this.router.route(exchange, message.routingKey, message.headers, { internalAllowed: options.internal ?? false });
     if (outcome.unroutable) return { routed: false, rejectedBy: [], durable: Promise.resolve() };
-    const stored: StoredMessage = { ...message, exchange, arrivedAtMs: this.clock.nowMs() };
+    const stored: StoredMessage = {
+      routingKey: message.routingKey,
+      properties: message.properties,
+      headers: message.headers,
+      body: message.body,
+      persistent: message.persistent,
+      exchange,
+      arrivedAtMs: this.clock.nowMs(),
+    };
+    if (outcome.destinations.length === 1) {
+      // The common case, without the arrays.
+      const queue = this.queues.get(outcome.destinations[0]!.name);
+      if (queue) {
+        const result = queue.enqueue(stored);
+        if (result.kind === 'accepted') return { routed: true, rejectedBy: noQueues, durable: result.durable };
+        if (result.kind === 'rejected') return { routed: true, rejectedBy: [queue.name], durable: resolved };
+        return { routed: true, rejectedBy: noQueues, durable: resolved };
+      }
+    }
     const writes: Promise<void>[] = [];
     const rejectedBy: string[] = [];
     let routed = false;
@@ -333,7 +351,7 @@ export class VirtualHost {
 
   /** Marks every queue deleted in memory (broker shutdown); nothing is removed from storage. */
   shutdown(): void {
-    for (const queue of this.queues.values()) queue.markDeleted('broker shutting down');
+    for (const queue of this.queues.values()) queue.markDeleted('broker shutting down', { shutdown: true });
   }
 
   /** Closes every queue cleanly (transient messages settled, state flushed). */
@@ -341,6 +359,9 @@ export class VirtualHost {
     for (const queue of this.queues.values()) await queue.close();
   }
 }
+
+const noQueues: readonly string[] = Object.freeze([]);
+const resolved = Promise.resolve();
 
 function bindingKey(vhost: string, source: string, destination: Destination, routingKey: string, bindingArguments: HeaderTable): string {
   return [vhost, source, destination.kind, destination.name, routingKey, JSON.stringify(bindingArguments)].join('\u0000');
