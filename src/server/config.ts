@@ -16,7 +16,7 @@ export interface ServerConfig {
   readonly host: string;
   /** Port of health, readiness (and later the admin API); 0 picks a free port. */
   readonly httpPort: number;
-  /** AMQP 0-9-1 port; stored only, the listener arrives with its issue. */
+  /** AMQP 0-9-1 port; 0 picks a free port. */
   readonly amqpPort: number;
   /** Native protocol port; stored only, the listener arrives with its issue. */
   readonly nativePort: number;
@@ -40,6 +40,14 @@ export interface ServerConfig {
   readonly memoryHighWatermarkBytes: number;
   /** Publishers block below this free space on the data directory's disk. */
   readonly diskFreeLimitBytes: number;
+  /** Most connections per protocol listener. */
+  readonly connectionsMax: number;
+  /** Largest AMQP frame offered. */
+  readonly amqpFrameMax: number;
+  /** Most channels per AMQP connection. */
+  readonly amqpChannelMax: number;
+  /** AMQP heartbeat interval offered, in seconds. */
+  readonly amqpHeartbeatSeconds: number;
   /** The JSON config file read, if any. */
   readonly configFile: string | null;
   /** Where each setting's value came from: `default`, `--flag`, `FERRY_…` or `config file PATH`. */
@@ -63,7 +71,11 @@ export type SettingName =
   | 'queues-max'
   | 'vhosts-max'
   | 'memory-high-watermark-bytes'
-  | 'disk-free-limit-bytes';
+  | 'disk-free-limit-bytes'
+  | 'connections-max'
+  | 'amqp-frame-max'
+  | 'amqp-channel-max'
+  | 'amqp-heartbeat-seconds';
 
 type SettingKind = 'path' | 'boolean' | 'host' | 'port' | 'durability' | 'log-level' | 'count';
 
@@ -86,7 +98,7 @@ export const SETTINGS: readonly SettingSpecification[] = [
   { name: 'memory', kind: 'boolean', defaultValue: false, description: 'keep everything in memory (nothing on disk)' },
   { name: 'host', kind: 'host', defaultValue: '127.0.0.1', description: 'interface the listeners bind to' },
   { name: 'http-port', kind: 'port', defaultValue: 15672, description: 'health and readiness port; 0 picks a free port' },
-  { name: 'amqp-port', kind: 'port', defaultValue: 5672, description: 'AMQP 0-9-1 port (listener not yet available)' },
+  { name: 'amqp-port', kind: 'port', defaultValue: 5672, description: 'AMQP 0-9-1 port; 0 picks a free port' },
   { name: 'native-port', kind: 'port', defaultValue: 7420, description: 'native protocol port (listener not yet available)' },
   { name: 'mqtt-port', kind: 'port', defaultValue: 1883, description: 'MQTT port (listener not yet available)' },
   { name: 'kafka-port', kind: 'port', defaultValue: 9092, description: 'Kafka port (listener not yet available)' },
@@ -98,6 +110,10 @@ export const SETTINGS: readonly SettingSpecification[] = [
   { name: 'vhosts-max', kind: 'count', defaultValue: 1_000, description: 'most vhosts' },
   { name: 'memory-high-watermark-bytes', kind: 'count', defaultValue: 0, description: 'publishers block above this memory use; 0 means 40% of the machine' },
   { name: 'disk-free-limit-bytes', kind: 'count', defaultValue: 50 * 1024 * 1024, description: 'publishers block below this free disk space' },
+  { name: 'connections-max', kind: 'count', defaultValue: 10_000, description: 'most connections per protocol listener' },
+  { name: 'amqp-frame-max', kind: 'count', defaultValue: 131_072, description: 'largest AMQP frame offered in connection.tune (4096 or more)' },
+  { name: 'amqp-channel-max', kind: 'count', defaultValue: 2047, description: 'most channels per AMQP connection' },
+  { name: 'amqp-heartbeat-seconds', kind: 'count', defaultValue: 60, description: 'AMQP heartbeat interval offered; 0 disables' },
 ];
 
 /** The environment variable naming the config file (the `--config` flag wins over it). */
@@ -194,6 +210,10 @@ export function loadConfig(
     vhostsMax: value<number>('vhosts-max'),
     memoryHighWatermarkBytes: value<number>('memory-high-watermark-bytes'),
     diskFreeLimitBytes: value<number>('disk-free-limit-bytes'),
+    connectionsMax: value<number>('connections-max'),
+    amqpFrameMax: Math.max(4096, value<number>('amqp-frame-max')),
+    amqpChannelMax: value<number>('amqp-channel-max'),
+    amqpHeartbeatSeconds: value<number>('amqp-heartbeat-seconds'),
     configFile,
     sources: Object.fromEntries(sources) as Record<SettingName, string>,
   };

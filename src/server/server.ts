@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { FerryError, isFerryError } from '../lib/ferry-error.js';
 import { SystemClock } from '../platform/clock.js';
 import { NodeFileSystem } from '../platform/node-file-system.js';
+import { startAmqpServer, type AmqpServer } from '../protocols/amqp091/amqp-server.js';
 import { Broker } from './broker.js';
 import type { ServerConfig } from './config.js';
 import { Logger } from './logger.js';
@@ -10,7 +11,7 @@ import { Logger } from './logger.js';
 /** One listener the server bound, with the port actually bound (not 0). */
 export interface ListenerAddress {
   /** What the listener speaks; only `http` so far. */
-  readonly protocol: 'http';
+  readonly protocol: 'http' | 'amqp';
   readonly host: string;
   readonly port: number;
   /** The address to give clients, such as `http://127.0.0.1:15672`. */
@@ -55,14 +56,26 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   const storage = await openStorage(config, logger);
   const http = createServer((request, response) => handleHttp(request, response, state));
   let httpAddress: ListenerAddress;
+  let amqp: AmqpServer | null = null;
   try {
+    amqp = await startAmqpServer(storage.core, {
+      host: config.host,
+      port: config.amqpPort,
+      clock: new SystemClock(),
+      messageBytesMax: config.messageBytesMax,
+      connectionsMax: config.connectionsMax,
+      limits: { frameMax: config.amqpFrameMax, channelMax: config.amqpChannelMax, heartbeatSeconds: config.amqpHeartbeatSeconds },
+    });
     httpAddress = await listen(http, config);
   } catch (error) {
+    await amqp?.close().catch(() => undefined);
     await storage.close().catch((closeError: unknown) => logger.error('storage close failed', { error: closeError }));
     throw error;
   }
+  const urlHost = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const amqpAddress: ListenerAddress = { protocol: 'amqp', host: config.host, port: amqp.port, url: `amqp://${urlHost}:${amqp.port}` };
   state = 'ready';
-  logger.info('server ready', { storage: config.memory ? 'memory' : config.dataDirectory, http: httpAddress.url });
+  logger.info('server ready', { storage: config.memory ? 'memory' : config.dataDirectory, http: httpAddress.url, amqp: amqpAddress.url });
 
   let closing: Promise<void> | null = null;
   const close = async (): Promise<void> => {
@@ -74,6 +87,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     const grace = setTimeout(() => http.closeAllConnections(), shutdownGraceMs);
     await httpClosed;
     clearTimeout(grace);
+    await amqp!.close();
     // Storage closes last: it flushes and writes a checkpoint.
     await storage.close();
     state = 'stopped';
@@ -81,7 +95,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   };
 
   return {
-    addresses: [httpAddress],
+    addresses: [amqpAddress, httpAddress],
     close: () => (closing ??= close()),
   };
 }

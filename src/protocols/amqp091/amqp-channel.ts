@@ -1,0 +1,625 @@
+import { FerryError } from '../../lib/ferry-error.js';
+import type { Principal } from '../../core/access/access-control.js';
+import type { Delivery } from '../../core/queue/delivery.js';
+import type { Queue } from '../../core/queue/queue.js';
+import type { VirtualHost } from '../../core/vhost/virtual-host.js';
+import type { AccessControl } from '../../core/access/access-control.js';
+import { AmqpProtocolError } from './codec/amqp-protocol-error.js';
+import { fieldTableToHeaderTable } from './codec/field-table.js';
+import type { AnyDecodedMethod, ContentHeader } from './codec/method-codec.js';
+import { BASIC_CLASS_ID } from './codec/spec.js';
+import { fromBasicProperties, toBasicProperties } from './message-properties.js';
+import { queueConfigFromArguments } from './queue-arguments.js';
+
+/** What a channel needs from its connection. */
+export interface ChannelHost {
+  readonly connectionId: string;
+  readonly vhost: VirtualHost;
+  readonly access: AccessControl;
+  readonly principal: Principal;
+  /** Sends a method frame on this channel. */
+  sendMethod(channel: number, name: string, fields: Record<string, unknown>): void;
+  /** Sends a method with content (deliver, get-ok, return). */
+  sendContent(channel: number, name: string, fields: Record<string, unknown>, properties: Record<string, unknown>, body: Uint8Array): void;
+  /** True while the socket's outgoing buffer is too full for more deliveries. */
+  outgoingFull(): boolean;
+  /** Direct reply-to: the consumer registry shared by every connection of the server. */
+  readonly replyTo: DirectReplyTo;
+}
+
+/** Routes direct reply-to responses (`amq.rabbitmq.reply-to.<token>`) to the requesting channel. */
+export class DirectReplyTo {
+  static readonly QUEUE = 'amq.rabbitmq.reply-to';
+  private readonly targets = new Map<string, (message: ReplyMessage) => void>();
+  private sequence = 0;
+
+  /** Registers a channel's reply consumer; returns its token. */
+  register(deliver: (message: ReplyMessage) => void): string {
+    const token = `g${(++this.sequence).toString(36)}.${Math.random().toString(36).slice(2, 12)}`;
+    this.targets.set(token, deliver);
+    return token;
+  }
+
+  unregister(token: string): void {
+    this.targets.delete(token);
+  }
+
+  /** Delivers a reply; false when the requester is gone. */
+  deliver(routingKey: string, message: ReplyMessage): boolean {
+    const target = this.targets.get(routingKey.slice(DirectReplyTo.QUEUE.length + 1));
+    if (!target) return false;
+    target(message);
+    return true;
+  }
+}
+
+/** A reply delivered through direct reply-to. */
+export interface ReplyMessage {
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly properties: Record<string, unknown>;
+  readonly body: Uint8Array;
+}
+
+interface Unacked {
+  readonly queue: Queue;
+  readonly deliveryId: number;
+  readonly consumerTag: string | undefined;
+}
+
+interface PendingPublish {
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly mandatory: boolean;
+  header: ContentHeader | null;
+  readonly chunks: Uint8Array[];
+  received: number;
+}
+
+interface ChannelConsumer {
+  readonly tag: string;
+  readonly queue: Queue;
+  readonly noAck: boolean;
+}
+
+const textEncoder = new TextEncoder();
+
+/**
+ * One AMQP channel: its consumers, unacknowledged deliveries, publisher
+ * confirms, transactions and the content being assembled. Errors thrown by
+ * handlers become channel.close or connection.close in the connection.
+ */
+export class AmqpChannel {
+  private pending: PendingPublish | null = null;
+  private readonly unacked = new Map<number, Unacked>();
+  private deliveryTag = 0;
+  private readonly consumers = new Map<string, ChannelConsumer>();
+  private prefetchCount = 0;
+  private globalPrefetch = 0;
+  private confirming = false;
+  private publishSequence = 0;
+  private transactional = false;
+  private txPublishes: Array<() => void> = [];
+  private txSettlements: Array<() => Promise<void>> = [];
+  private replyToken: string | null = null;
+  private flowPaused = false;
+  /** Confirms waiting for earlier ones (acks go out in publish order). */
+  private readonly confirmQueue: Array<{ tag: number; state: 'waiting' | 'ack' | 'nack' }> = [];
+  closing = false;
+
+  constructor(
+    readonly number: number,
+    private readonly host: ChannelHost,
+  ) {}
+
+  // ---------------------------------------------------------------- content assembly
+
+  /** True while a publish waits for its header or body frames. */
+  expectsContent(): boolean {
+    return this.pending !== null;
+  }
+
+  /** A content header frame for the publish in progress. */
+  onHeader(header: ContentHeader): void {
+    const pending = this.pending;
+    if (!pending || pending.header) throw new AmqpProtocolError(505, `unexpected content header on channel ${this.number}`);
+    if (header.classId !== BASIC_CLASS_ID) throw new AmqpProtocolError(505, `content header of class ${header.classId}`);
+    pending.header = header;
+    if (Number(header.bodySize) === 0) this.completePublish();
+  }
+
+  /** A body frame for the publish in progress. */
+  onBody(payload: Uint8Array, messageBytesMax: number): void {
+    const pending = this.pending;
+    if (!pending || !pending.header) throw new AmqpProtocolError(505, `unexpected content body on channel ${this.number}`);
+    const size = Number(pending.header.bodySize);
+    if (size > messageBytesMax) {
+      this.pending = null;
+      throw new FerryError('MESSAGE_TOO_LARGE', `message size ${size} is larger than the configured maximum ${messageBytesMax}`);
+    }
+    pending.chunks.push(payload.slice());
+    pending.received += payload.byteLength;
+    if (pending.received > size) throw new AmqpProtocolError(501, `body frames carry ${pending.received} bytes, the header said ${size}`);
+    if (pending.received === size) this.completePublish();
+  }
+
+  private completePublish(): void {
+    const pending = this.pending!;
+    this.pending = null;
+    const body = pending.chunks.length === 1 ? pending.chunks[0]! : concatenate(pending.chunks, pending.received);
+    const mapped = fromBasicProperties(pending.header!.properties);
+    if (mapped.properties.userId !== undefined && mapped.properties.userId !== this.host.principal.user) {
+      throw new FerryError('PRECONDITION_FAILED', `user_id property set to '${mapped.properties.userId}' but authenticated user was '${this.host.principal.user}'`);
+    }
+    const publish = () => this.publish(pending.exchange, pending.routingKey, pending.mandatory, mapped, body, pending.header!.properties as Record<string, unknown>);
+    if (this.transactional) this.txPublishes.push(publish);
+    else publish();
+  }
+
+  private publish(
+    exchange: string,
+    routingKey: string,
+    mandatory: boolean,
+    mapped: ReturnType<typeof fromBasicProperties>,
+    body: Uint8Array,
+    rawProperties: Record<string, unknown>,
+  ): void {
+    const tag = this.confirming ? ++this.publishSequence : 0;
+    let properties = mapped.properties;
+    if (properties.replyTo === DirectReplyTo.QUEUE) {
+      if (this.replyToken === null) throw new FerryError('PRECONDITION_FAILED', 'fast reply consumer does not exist');
+      properties = { ...properties, replyTo: `${DirectReplyTo.QUEUE}.${this.replyToken}` };
+    }
+    if (exchange === '' && routingKey.startsWith(`${DirectReplyTo.QUEUE}.`)) {
+      // Direct reply-to: straight to the requesting channel, never through a queue.
+      const delivered = this.host.replyTo.deliver(routingKey, { exchange, routingKey, properties: rawProperties, body });
+      if (!delivered && mandatory) this.sendReturn(312, 'NO_ROUTE', exchange, routingKey, rawProperties, body);
+      if (tag) this.settleConfirm(tag, 'ack');
+      return;
+    }
+    const outcome = this.host.vhost.publish(exchange, {
+      routingKey,
+      properties,
+      headers: mapped.headers,
+      body,
+      persistent: mapped.persistent,
+    });
+    if (!outcome.routed && mandatory) this.sendReturn(312, 'NO_ROUTE', exchange, routingKey, rawProperties, body);
+    if (tag) {
+      this.confirmQueue.push({ tag, state: 'waiting' });
+      const rejected = outcome.rejectedBy.length > 0;
+      outcome.durable.then(
+        () => this.settleConfirm(tag, rejected ? 'nack' : 'ack'),
+        () => this.settleConfirm(tag, 'nack'),
+      );
+    }
+  }
+
+  /** Sends confirms in publish order, coalescing runs of acks into `multiple`. */
+  private settleConfirm(tag: number, state: 'ack' | 'nack'): void {
+    const entry = this.confirmQueue.find((candidate) => candidate.tag === tag);
+    if (entry) entry.state = state;
+    else {
+      // Direct reply-to publishes are confirmed at once, after what is already waiting.
+      this.confirmQueue.push({ tag, state });
+    }
+    let lastAck = 0;
+    while (this.confirmQueue.length > 0 && this.confirmQueue[0]!.state !== 'waiting') {
+      const head = this.confirmQueue.shift()!;
+      if (head.state === 'ack') {
+        lastAck = head.tag;
+        continue;
+      }
+      if (lastAck) this.host.sendMethod(this.number, 'basic.ack', { deliveryTag: lastAck, multiple: true });
+      lastAck = 0;
+      this.host.sendMethod(this.number, 'basic.nack', { deliveryTag: head.tag, multiple: false, requeue: false });
+    }
+    if (lastAck && !this.closing) this.host.sendMethod(this.number, 'basic.ack', { deliveryTag: lastAck, multiple: true });
+  }
+
+  private sendReturn(code: number, text: string, exchange: string, routingKey: string, properties: Record<string, unknown>, body: Uint8Array): void {
+    this.host.sendContent(this.number, 'basic.return', { replyCode: code, replyText: text, exchange, routingKey }, properties, body);
+  }
+
+  // ---------------------------------------------------------------- methods
+
+  /** Handles one method on this (open) channel. May be async (declarations wait for durability). */
+  async handle(method: AnyDecodedMethod): Promise<void> {
+    const vhost = this.host.vhost;
+    const access = this.host.access;
+    const principal = this.host.principal;
+    const vhostName = vhost.name;
+    switch (method.name) {
+      case 'basic.publish': {
+        const { exchange, routingKey, mandatory, immediate } = method.fields;
+        if (immediate) throw new AmqpProtocolError(540, 'immediate=true', { classId: 60, methodId: 40 });
+        access.authorize(principal, vhostName, 'write', exchange);
+        if (exchange !== '' && !vhost.router.getExchange(exchange)) throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange '${exchange}' in vhost '${vhostName}'`);
+        this.pending = { exchange, routingKey, mandatory, header: null, chunks: [], received: 0 };
+        return;
+      }
+      case 'basic.ack': {
+        const tags = this.takeTags(method.fields.deliveryTag, method.fields.multiple);
+        await this.settle(tags, (queue, ids) => queue.ack(ids));
+        return;
+      }
+      case 'basic.nack': {
+        const tags = this.takeTags(method.fields.deliveryTag, method.fields.multiple);
+        const requeue = method.fields.requeue;
+        await this.settle(tags, (queue, ids) => queue.nack(ids, requeue));
+        return;
+      }
+      case 'basic.reject': {
+        const tags = this.takeTags(method.fields.deliveryTag, false);
+        const requeue = method.fields.requeue;
+        await this.settle(tags, (queue, ids) => queue.nack(ids, requeue));
+        return;
+      }
+      case 'basic.qos': {
+        const { prefetchCount, global } = method.fields;
+        if (global) this.globalPrefetch = prefetchCount;
+        else this.prefetchCount = prefetchCount;
+        this.host.sendMethod(this.number, 'basic.qos-ok', {});
+        this.updateFlow();
+        return;
+      }
+      case 'basic.consume':
+        return this.consume(method.fields);
+      case 'basic.cancel': {
+        const consumer = this.consumers.get(method.fields.consumerTag);
+        if (consumer) this.cancelConsumer(consumer, false);
+        if (!method.fields.noWait) this.host.sendMethod(this.number, 'basic.cancel-ok', { consumerTag: method.fields.consumerTag });
+        return;
+      }
+      case 'basic.get': {
+        const queueName = this.resolveQueueName(method.fields.queue);
+        access.authorize(principal, vhostName, 'read', queueName);
+        const queue = vhost.queue(queueName);
+        const [delivery] = await queue.pull({ max: 1, autoAck: method.fields.noAck, visibilityTimeoutMs: Number.POSITIVE_INFINITY });
+        if (!delivery) {
+          this.host.sendMethod(this.number, 'basic.get-empty', {});
+          return;
+        }
+        const tag = ++this.deliveryTag;
+        if (!method.fields.noAck) this.unacked.set(tag, { queue, deliveryId: delivery.id, consumerTag: undefined });
+        const message = delivery.message;
+        this.host.sendContent(
+          this.number,
+          'basic.get-ok',
+          { deliveryTag: tag, redelivered: delivery.redelivered, exchange: message.exchange, routingKey: message.routingKey, messageCount: queue.messageCount() },
+          toBasicProperties(message.properties, message.headers, message.persistent) as Record<string, unknown>,
+          message.body,
+        );
+        return;
+      }
+      case 'basic.recover':
+      case 'basic.recover-async': {
+        await this.settle([...this.unacked.keys()], (queue, ids) => queue.nack(ids, true));
+        if (method.name === 'basic.recover') this.host.sendMethod(this.number, 'basic.recover-ok', {});
+        return;
+      }
+      case 'exchange.declare':
+        return this.declareExchange(method.fields);
+      case 'exchange.delete': {
+        const { exchange, ifUnused, noWait: nowait } = method.fields;
+        this.checkReservedName(exchange, 'exchange');
+        access.authorize(principal, vhostName, 'configure', exchange);
+        if (!vhost.router.getExchange(exchange)) throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange '${exchange}' in vhost '${vhostName}'`);
+        await vhost.deleteExchange(exchange, { ifUnused });
+        if (!nowait) this.host.sendMethod(this.number, 'exchange.delete-ok', {});
+        return;
+      }
+      case 'exchange.bind':
+      case 'exchange.unbind': {
+        const { destination, source, routingKey, noWait: nowait } = method.fields;
+        access.authorize(principal, vhostName, 'write', destination);
+        access.authorize(principal, vhostName, 'read', source);
+        const bindingArguments = fieldTableToHeaderTable(method.fields.arguments);
+        if (method.name === 'exchange.bind') {
+          if (!vhost.router.getExchange(destination)) throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange '${destination}' in vhost '${vhostName}'`);
+          await vhost.bind(source, { kind: 'exchange', name: destination }, routingKey, bindingArguments);
+          if (!nowait) this.host.sendMethod(this.number, 'exchange.bind-ok', {});
+        } else {
+          await vhost.unbind(source, { kind: 'exchange', name: destination }, routingKey, bindingArguments);
+          if (!nowait) this.host.sendMethod(this.number, 'exchange.unbind-ok', {});
+        }
+        return;
+      }
+      case 'queue.declare':
+        return this.declareQueue(method.fields);
+      case 'queue.bind':
+      case 'queue.unbind': {
+        const queueName = this.resolveQueueName(method.fields.queue);
+        const { exchange, routingKey } = method.fields;
+        access.authorize(principal, vhostName, 'write', queueName);
+        access.authorize(principal, vhostName, 'read', exchange);
+        this.checkExclusive(vhost.queue(queueName));
+        const bindingArguments = fieldTableToHeaderTable(method.fields.arguments);
+        if (exchange === '') throw new FerryError('ACCESS_REFUSED', `operation not permitted on the default exchange`);
+        if (method.name === 'queue.bind') {
+          await vhost.bind(exchange, { kind: 'queue', name: queueName }, routingKey, bindingArguments);
+          if (!method.fields.noWait) this.host.sendMethod(this.number, 'queue.bind-ok', {});
+        } else {
+          await vhost.unbind(exchange, { kind: 'queue', name: queueName }, routingKey, bindingArguments);
+          this.host.sendMethod(this.number, 'queue.unbind-ok', {});
+        }
+        return;
+      }
+      case 'queue.purge': {
+        const queueName = this.resolveQueueName(method.fields.queue);
+        access.authorize(principal, vhostName, 'read', queueName);
+        const queue = vhost.queue(queueName);
+        this.checkExclusive(queue);
+        const messageCount = await queue.purge();
+        if (!method.fields.noWait) this.host.sendMethod(this.number, 'queue.purge-ok', { messageCount });
+        return;
+      }
+      case 'queue.delete': {
+        const queueName = this.resolveQueueName(method.fields.queue);
+        access.authorize(principal, vhostName, 'configure', queueName);
+        const queue = vhost.findQueue(queueName);
+        if (!queue) {
+          // RabbitMQ answers a delete of a missing queue with delete-ok (0 messages).
+          if (!method.fields.noWait) this.host.sendMethod(this.number, 'queue.delete-ok', { messageCount: 0 });
+          return;
+        }
+        this.checkExclusive(queue);
+        const messageCount = await vhost.deleteQueue(queueName, { ifUnused: method.fields.ifUnused, ifEmpty: method.fields.ifEmpty });
+        if (!method.fields.noWait) this.host.sendMethod(this.number, 'queue.delete-ok', { messageCount });
+        return;
+      }
+      case 'tx.select':
+        if (this.confirming) throw new FerryError('PRECONDITION_FAILED', 'cannot switch from confirm to tx mode');
+        this.transactional = true;
+        this.host.sendMethod(this.number, 'tx.select-ok', {});
+        return;
+      case 'tx.commit': {
+        if (!this.transactional) throw new FerryError('PRECONDITION_FAILED', 'channel is not transactional');
+        const publishes = this.txPublishes;
+        const settlements = this.txSettlements;
+        this.txPublishes = [];
+        this.txSettlements = [];
+        for (const publish of publishes) publish();
+        for (const settlement of settlements) await settlement();
+        this.host.sendMethod(this.number, 'tx.commit-ok', {});
+        return;
+      }
+      case 'tx.rollback':
+        if (!this.transactional) throw new FerryError('PRECONDITION_FAILED', 'channel is not transactional');
+        this.txPublishes = [];
+        this.txSettlements = [];
+        this.host.sendMethod(this.number, 'tx.rollback-ok', {});
+        return;
+      case 'confirm.select':
+        if (this.transactional) throw new FerryError('PRECONDITION_FAILED', 'cannot switch from tx to confirm mode');
+        this.confirming = true;
+        if (!method.fields.noWait) this.host.sendMethod(this.number, 'confirm.select-ok', {});
+        return;
+      case 'channel.flow':
+        // Flow control from the client stops deliveries to it.
+        this.flowPaused = !method.fields.active;
+        this.updateFlow();
+        this.host.sendMethod(this.number, 'channel.flow-ok', { active: method.fields.active });
+        return;
+      default:
+        throw new AmqpProtocolError(540, `${method.name} is not implemented`, { classId: method.classId, methodId: method.methodId });
+    }
+  }
+
+  private async declareExchange(fields: Extract<AnyDecodedMethod, { name: 'exchange.declare' }>['fields']): Promise<void> {
+    const { exchange, type, passive, durable, internal, noWait: nowait } = fields;
+    const vhost = this.host.vhost;
+    if (passive) {
+      if (exchange !== '' && !vhost.router.getExchange(exchange)) throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange '${exchange}' in vhost '${vhost.name}'`);
+    } else {
+      this.checkReservedName(exchange, 'exchange');
+      this.host.access.authorize(this.host.principal, vhost.name, 'configure', exchange);
+      const exchangeArguments = fieldTableToHeaderTable(fields.arguments);
+      const alternate = exchangeArguments['alternate-exchange'];
+      if (!['direct', 'fanout', 'topic', 'headers'].includes(type)) throw new AmqpProtocolError(503, `invalid exchange type '${type}'`, { classId: 40, methodId: 10 });
+      await vhost.declareExchange(exchange, {
+        type: type as 'direct' | 'fanout' | 'topic' | 'headers',
+        durable,
+        internal,
+        ...(typeof alternate === 'string' ? { alternateExchange: alternate } : {}),
+      });
+    }
+    if (!nowait) this.host.sendMethod(this.number, 'exchange.declare-ok', {});
+  }
+
+  private async declareQueue(fields: Extract<AnyDecodedMethod, { name: 'queue.declare' }>['fields']): Promise<void> {
+    const vhost = this.host.vhost;
+    let queueName = fields.queue;
+    if (fields.passive) {
+      const queue = vhost.queue(this.resolveQueueName(queueName));
+      this.checkExclusive(queue);
+      if (!fields.noWait) this.host.sendMethod(this.number, 'queue.declare-ok', { queue: queue.name, messageCount: queue.messageCount(), consumerCount: queue.consumerCount() });
+      return;
+    }
+    if (queueName === '') queueName = `amq.gen-${randomToken()}`;
+    else this.checkReservedName(queueName, 'queue');
+    this.host.access.authorize(this.host.principal, vhost.name, 'configure', queueName);
+    const config = queueConfigFromArguments(fieldTableToHeaderTable(fields.arguments));
+    const queue = await vhost.declareQueue({
+      ...config,
+      name: queueName,
+      durable: config.durable ?? fields.durable,
+      autoDelete: fields.autoDelete,
+      ...(fields.exclusive ? { exclusiveOwner: this.host.connectionId } : {}),
+    });
+    this.checkExclusive(queue);
+    if (!fields.noWait) this.host.sendMethod(this.number, 'queue.declare-ok', { queue: queue.name, messageCount: queue.messageCount(), consumerCount: queue.consumerCount() });
+  }
+
+  private consume(fields: Extract<AnyDecodedMethod, { name: 'basic.consume' }>['fields']): void {
+    const vhost = this.host.vhost;
+    const tag = fields.consumerTag === '' ? `amq.ctag-${randomToken()}` : fields.consumerTag;
+    if (this.consumers.has(tag)) throw new FerryError('CONSUMER_TAG_IN_USE', `attempt to reuse consumer tag '${tag}'`);
+    if (fields.queue === DirectReplyTo.QUEUE) {
+      if (!fields.noAck) throw new FerryError('PRECONDITION_FAILED', 'reply consumer cannot acknowledge');
+      if (this.replyToken !== null) throw new FerryError('PRECONDITION_FAILED', 'reply consumer already set');
+      this.replyToken = this.host.replyTo.register((message) => {
+        this.host.sendContent(
+          this.number,
+          'basic.deliver',
+          { consumerTag: tag, deliveryTag: ++this.deliveryTag, redelivered: false, exchange: message.exchange, routingKey: message.routingKey },
+          message.properties,
+          message.body,
+        );
+      });
+      if (!fields.noWait) this.host.sendMethod(this.number, 'basic.consume-ok', { consumerTag: tag });
+      return;
+    }
+    const queueName = this.resolveQueueName(fields.queue);
+    this.host.access.authorize(this.host.principal, vhost.name, 'read', queueName);
+    const queue = vhost.queue(queueName);
+    this.checkExclusive(queue);
+    const consumerArguments = fieldTableToHeaderTable(fields.arguments);
+    const priority = consumerArguments['x-priority'];
+    const consumer: ChannelConsumer = { tag, queue, noAck: fields.noAck };
+    this.consumers.set(tag, consumer);
+    if (!fields.noWait) this.host.sendMethod(this.number, 'basic.consume-ok', { consumerTag: tag });
+    try {
+      queue.consume({
+        tag: `${this.host.connectionId}/${this.number}/${tag}`,
+        prefetch: this.prefetchCount,
+        autoAck: fields.noAck,
+        priority: typeof priority === 'number' ? priority : 0,
+        exclusive: fields.exclusive,
+        onDelivery: (delivery) => this.deliver(consumer, delivery),
+        onCancelled: () => {
+          // Consumer cancel notification (RabbitMQ extension): the queue went away.
+          if (this.consumers.delete(tag) && !this.closing) this.host.sendMethod(this.number, 'basic.cancel', { consumerTag: tag, noWait: true });
+        },
+      });
+    } catch (error) {
+      this.consumers.delete(tag);
+      throw error;
+    }
+    this.updateFlow();
+  }
+
+  private deliver(consumer: ChannelConsumer, delivery: Delivery): void {
+    const tag = ++this.deliveryTag;
+    if (!consumer.noAck) this.unacked.set(tag, { queue: consumer.queue, deliveryId: delivery.id, consumerTag: consumer.tag });
+    const message = delivery.message;
+    this.host.sendContent(
+      this.number,
+      'basic.deliver',
+      { consumerTag: consumer.tag, deliveryTag: tag, redelivered: delivery.redelivered, exchange: message.exchange, routingKey: message.routingKey },
+      toBasicProperties(message.properties, message.headers, message.persistent) as Record<string, unknown>,
+      message.body,
+    );
+    if (this.globalPrefetch > 0 && this.unacked.size >= this.globalPrefetch) this.updateFlow();
+    else if (this.host.outgoingFull()) this.updateFlow();
+  }
+
+  /**
+   * Pauses or resumes this channel's consumers: client flow control, the
+   * channel-wide (global) prefetch, or a full socket buffer.
+   */
+  updateFlow(): void {
+    const paused = this.flowPaused || (this.globalPrefetch > 0 && this.unacked.size >= this.globalPrefetch) || this.host.outgoingFull();
+    for (const consumer of this.consumers.values()) consumer.queue.setFlowing(`${this.host.connectionId}/${this.number}/${consumer.tag}`, !paused);
+  }
+
+  private cancelConsumer(consumer: ChannelConsumer, requeueUnsettled: boolean): void {
+    this.consumers.delete(consumer.tag);
+    consumer.queue.cancel(`${this.host.connectionId}/${this.number}/${consumer.tag}`, { requeueUnsettled });
+  }
+
+  private takeTags(deliveryTag: number | bigint, multiple: boolean): number[] {
+    const tag = Number(deliveryTag);
+    if (multiple) {
+      const tags = [...this.unacked.keys()].filter((candidate) => tag === 0 || candidate <= tag);
+      if (tag !== 0 && !this.unacked.has(tag)) throw new FerryError('PRECONDITION_FAILED', `unknown delivery tag ${tag}`);
+      return tags;
+    }
+    if (!this.unacked.has(tag)) throw new FerryError('PRECONDITION_FAILED', `unknown delivery tag ${tag}`);
+    return [tag];
+  }
+
+  /** Settles deliveries queue by queue (in a transaction: at commit). */
+  private async settle(tags: number[], action: (queue: Queue, ids: number[]) => Promise<void>): Promise<void> {
+    const byQueue = new Map<Queue, number[]>();
+    for (const tag of tags) {
+      const entry = this.unacked.get(tag);
+      if (!entry) continue;
+      this.unacked.delete(tag);
+      const ids = byQueue.get(entry.queue);
+      if (ids) ids.push(entry.deliveryId);
+      else byQueue.set(entry.queue, [entry.deliveryId]);
+    }
+    const run = async () => {
+      await Promise.all([...byQueue].map(([queue, ids]) => (queue.isDeleted() ? Promise.resolve() : action(queue, ids))));
+    };
+    if (this.globalPrefetch > 0) this.updateFlow();
+    if (this.transactional) {
+      this.txSettlements.push(run);
+      return;
+    }
+    await run();
+  }
+
+  private resolveQueueName(name: string): string {
+    // An empty queue name means the last queue declared on the channel in AMQP; RabbitMQ does the same.
+    if (name === '' && this.lastQueue) return this.lastQueue;
+    return name;
+  }
+
+  private lastQueue: string | null = null;
+
+  private checkExclusive(queue: Queue): void {
+    const owner = queue.config.exclusiveOwner;
+    if (owner !== undefined && owner !== this.host.connectionId) {
+      throw new FerryError('RESOURCE_LOCKED', `cannot obtain exclusive access to locked queue '${queue.name}' in vhost '${this.host.vhost.name}'`);
+    }
+    this.lastQueue = queue.name;
+  }
+
+  private checkReservedName(name: string, kind: 'exchange' | 'queue'): void {
+    if (name.startsWith('amq.')) throw new FerryError('ACCESS_REFUSED', `${kind} name '${name}' contains reserved prefix 'amq.*'`);
+  }
+
+  /**
+   * Closes the channel (client close, channel error or connection close):
+   * consumers go, unacked deliveries return to their queues, uncommitted
+   * transaction work is dropped.
+   */
+  async teardown(): Promise<void> {
+    this.closing = true;
+    this.pending = null;
+    this.txPublishes = [];
+    this.txSettlements = [];
+    if (this.replyToken !== null) this.host.replyTo.unregister(this.replyToken);
+    for (const consumer of [...this.consumers.values()]) this.cancelConsumer(consumer, false);
+    const tags = [...this.unacked.keys()];
+    const byQueue = new Map<Queue, number[]>();
+    for (const tag of tags) {
+      const entry = this.unacked.get(tag)!;
+      const ids = byQueue.get(entry.queue);
+      if (ids) ids.push(entry.deliveryId);
+      else byQueue.set(entry.queue, [entry.deliveryId]);
+    }
+    this.unacked.clear();
+    await Promise.all([...byQueue].map(([queue, ids]) => (queue.isDeleted() ? Promise.resolve() : queue.nack(ids, true).catch(() => undefined))));
+  }
+}
+
+/** A random token for server-named queues and consumer tags (amq.gen-…, amq.ctag-…). */
+function randomToken(): string {
+  const bytes = textEncoder.encode(Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2));
+  let text = '';
+  for (const byte of bytes.subarray(0, 22)) text += 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[byte % 64];
+  return text;
+}
+
+function concatenate(chunks: readonly Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}

@@ -1,0 +1,481 @@
+import { isFerryError } from '../../lib/ferry-error.js';
+import type { Clock, TimerHandle } from '../../platform/clock.js';
+import type { TcpConnection } from '../../platform/tcp-server.js';
+import type { Principal } from '../../core/access/access-control.js';
+import type { BrokerCore } from '../../core/broker/broker-core.js';
+import type { VirtualHost } from '../../core/vhost/virtual-host.js';
+import { AmqpChannel, type ChannelHost, type DirectReplyTo } from './amqp-channel.js';
+import { AmqpProtocolError } from './codec/amqp-protocol-error.js';
+import { decodeFieldTable, fieldTableToHeaderTable } from './codec/field-table.js';
+import { encodeContentFrames, encodeHeartbeatFrame, encodeMethodFrame, FrameDecoder, protocolHeaderReply, type AmqpFrame } from './codec/frame-codec.js';
+import { decodeContentHeader, decodeMethod, type AnyDecodedMethod } from './codec/method-codec.js';
+import { FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, methodSpecByName } from './codec/spec.js';
+import { toAmqpError } from './error-map.js';
+
+/** Limits of AMQP connections; each has a default and a config key. */
+export interface AmqpLimits {
+  /** Largest frame the server accepts and offers in connection.tune. */
+  readonly frameMax: number;
+  /** Most channels per connection. */
+  readonly channelMax: number;
+  /** Heartbeat interval offered, in seconds (0 disables). */
+  readonly heartbeatSeconds: number;
+  /** Deliveries pause while this many bytes wait in a connection's socket buffer. */
+  readonly outgoingBytesMax: number;
+}
+
+/** Defaults of {@link AmqpLimits} (RabbitMQ's: 128 KiB frames, 2047 channels, 60 s heartbeats). */
+export const AMQP_LIMIT_DEFAULTS: AmqpLimits = { frameMax: 131_072, channelMax: 2047, heartbeatSeconds: 60, outgoingBytesMax: 4 * 1024 * 1024 };
+
+type State = 'awaiting-header' | 'awaiting-start-ok' | 'awaiting-tune-ok' | 'awaiting-open' | 'open' | 'closing' | 'closed';
+
+const decoder = new TextDecoder();
+
+/**
+ * One AMQP 0-9-1 connection: the handshake (protocol header, start, SASL,
+ * tune, open), heartbeats, channels, memory/disk alarm blocking, and the
+ * close handshake. Channel errors close only their channel; connection
+ * errors send connection.close and then close the socket.
+ */
+export class AmqpConnection {
+  private state: State = 'awaiting-header';
+  private readonly decoder: FrameDecoder;
+  private readonly channels = new Map<number, AmqpChannel>();
+  private frameMax = 4096;
+  private channelMax: number;
+  private heartbeatSeconds = 0;
+  private principal: Principal | null = null;
+  private vhost: VirtualHost | null = null;
+  private clientCapabilities: Record<string, unknown> = {};
+  private outgoing: Uint8Array[] = [];
+  private outgoingBytes = 0;
+  private flushScheduled = false;
+  private lastReceivedMs: number;
+  private lastSentMs: number;
+  private heartbeatTimer: TimerHandle | null = null;
+  private closeTimer: TimerHandle | null = null;
+  private blockedByAlarm = false;
+  private publishedWhileBlocked = false;
+  private unsubscribeAlarms: (() => void) | null = null;
+  /** Channel work runs in order per connection; async handlers (declarations) finish before the next method. */
+  private work: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly socket: TcpConnection,
+    private readonly core: BrokerCore,
+    private readonly clock: Clock,
+    private readonly limits: AmqpLimits,
+    private readonly replyTo: DirectReplyTo,
+    private readonly messageBytesMax: number,
+  ) {
+    this.decoder = new FrameDecoder({ expectProtocolHeader: true, frameMax: 4096 });
+    this.channelMax = limits.channelMax;
+    this.lastReceivedMs = clock.monotonicMs();
+    this.lastSentMs = this.lastReceivedMs;
+    socket.onData((chunk) => this.onData(chunk));
+    socket.onDrain(() => this.onDrain());
+    socket.onClose(() => void this.teardown());
+  }
+
+  /** The connection's id, owner of its exclusive queues. */
+  get id(): string {
+    return this.socket.id;
+  }
+
+  // ---------------------------------------------------------------- input
+
+  private onData(chunk: Uint8Array): void {
+    if (this.state === 'closed') return;
+    this.lastReceivedMs = this.clock.monotonicMs();
+    let frames: AmqpFrame[];
+    try {
+      frames = this.decoder.push(chunk);
+    } catch (error) {
+      if (isFerryError(error, 'AMQP_PROTOCOL_HEADER_MISMATCH')) {
+        // §4.2.2: answer with our protocol header, then close.
+        this.socket.write(protocolHeaderReply());
+        this.socket.end();
+        this.state = 'closed';
+        return;
+      }
+      this.connectionError(toAmqpError(error, 0, 0));
+      return;
+    }
+    if (this.state === 'awaiting-header' && this.decoder.protocolHeaderReceived) {
+      this.state = 'awaiting-start-ok';
+      this.sendStart();
+    }
+    for (const frame of frames) {
+      // Frame payloads may be views into the chunk: handlers copy what they keep.
+      this.work = this.work.then(() => this.onFrame(frame)).catch((error: unknown) => this.connectionError(toAmqpError(error, 0, 0)));
+    }
+  }
+
+  private async onFrame(frame: AmqpFrame): Promise<void> {
+    if (this.state === 'closed') return;
+    if (frame.type === FRAME_HEARTBEAT) return;
+    if (this.state === 'closing' && !(frame.type === FRAME_METHOD && frame.channel === 0)) return;
+    if (frame.type === FRAME_METHOD) {
+      let method: AnyDecodedMethod;
+      try {
+        method = decodeMethod(frame.payload);
+      } catch (error) {
+        this.connectionError(toAmqpError(error, 0, 0));
+        return;
+      }
+      if (frame.channel === 0) await this.onConnectionMethod(method);
+      else await this.onChannelMethod(frame.channel, method);
+      return;
+    }
+    const channel = this.channels.get(frame.channel);
+    if (!channel) {
+      this.connectionError(new AmqpProtocolError(504, `frame on unknown channel ${frame.channel}`));
+      return;
+    }
+    if (channel.closing) return;
+    try {
+      if (frame.type === FRAME_HEADER) channel.onHeader(decodeContentHeader(frame.payload));
+      else if (frame.type === FRAME_BODY) channel.onBody(frame.payload, this.messageBytesMax);
+    } catch (error) {
+      this.fail(channel, toAmqpError(error, 60, 40));
+    }
+  }
+
+  // ---------------------------------------------------------------- connection class
+
+  private sendStart(): void {
+    this.sendMethod(0, 'connection.start', {
+      versionMajor: 0,
+      versionMinor: 9,
+      serverProperties: {
+        product: 'Ferry',
+        version: '0.1.0',
+        platform: `Node.js ${process.version}`,
+        capabilities: {
+          publisher_confirms: true,
+          exchange_exchange_bindings: true,
+          'basic.nack': true,
+          consumer_cancel_notify: true,
+          'connection.blocked': true,
+          consumer_priorities: true,
+          authentication_failure_close: true,
+          per_consumer_qos: true,
+          direct_reply_to: true,
+        },
+      },
+      mechanisms: 'PLAIN AMQPLAIN',
+      locales: 'en_US',
+    });
+  }
+
+  private async onConnectionMethod(method: AnyDecodedMethod): Promise<void> {
+    switch (method.name) {
+      case 'connection.start-ok': {
+        if (this.state !== 'awaiting-start-ok') throw new AmqpProtocolError(503, 'connection.start-ok out of order', { classId: 10, methodId: 11 });
+        this.clientCapabilities = capabilitiesOf(method.fields.clientProperties);
+        const credentials = parseCredentials(method.fields.mechanism, method.fields.response);
+        if (!credentials) {
+          this.refuseLogin(`unknown authentication mechanism ${method.fields.mechanism}`);
+          return;
+        }
+        try {
+          this.principal = this.core.access.authenticate(credentials.user, credentials.password, this.socket.remoteAddress);
+        } catch (error) {
+          this.refuseLogin(error instanceof Error ? error.message.replace(/^[A-Z_]+: /, '') : 'login refused');
+          return;
+        }
+        this.state = 'awaiting-tune-ok';
+        this.sendMethod(0, 'connection.tune', { channelMax: this.limits.channelMax, frameMax: this.limits.frameMax, heartbeat: this.limits.heartbeatSeconds });
+        return;
+      }
+      case 'connection.tune-ok': {
+        if (this.state !== 'awaiting-tune-ok') throw new AmqpProtocolError(503, 'connection.tune-ok out of order', { classId: 10, methodId: 31 });
+        const { channelMax, frameMax, heartbeat } = method.fields;
+        if (frameMax !== 0 && frameMax < 4096) throw new AmqpProtocolError(530, `frame_max=${frameMax} < 4096 min size`, { classId: 10, methodId: 31 });
+        if (frameMax > this.limits.frameMax) throw new AmqpProtocolError(530, `frame_max=${frameMax} > ${this.limits.frameMax} max size`, { classId: 10, methodId: 31 });
+        this.frameMax = frameMax === 0 ? this.limits.frameMax : frameMax;
+        this.channelMax = channelMax === 0 ? this.limits.channelMax : Math.min(channelMax, this.limits.channelMax);
+        this.decoder.setFrameMax(this.frameMax);
+        this.heartbeatSeconds = heartbeat;
+        this.startHeartbeats();
+        this.state = 'awaiting-open';
+        return;
+      }
+      case 'connection.open': {
+        if (this.state !== 'awaiting-open') throw new AmqpProtocolError(503, 'connection.open out of order', { classId: 10, methodId: 40 });
+        const vhostName = method.fields.virtualHost;
+        try {
+          this.core.access.authorizeVhost(this.principal!, vhostName);
+          this.vhost = this.core.vhost(vhostName);
+        } catch {
+          throw new AmqpProtocolError(530, `access to vhost '${vhostName}' refused for user '${this.principal!.user}'`, { classId: 10, methodId: 40 });
+        }
+        this.state = 'open';
+        this.sendMethod(0, 'connection.open-ok', {});
+        this.watchAlarms();
+        return;
+      }
+      case 'connection.close':
+        this.sendMethod(0, 'connection.close-ok', {});
+        this.flush();
+        this.socket.end();
+        await this.teardown();
+        return;
+      case 'connection.close-ok':
+        this.socket.end();
+        await this.teardown();
+        return;
+      case 'connection.blocked':
+      case 'connection.unblocked':
+        return;
+      case 'connection.update-secret':
+        this.sendMethod(0, 'connection.update-secret-ok', {});
+        return;
+      default:
+        throw new AmqpProtocolError(503, `${method.name} on channel 0`, { classId: method.classId, methodId: method.methodId });
+    }
+  }
+
+  private refuseLogin(reason: string): void {
+    // RabbitMQ's authentication_failure_close: tell capable clients why, else just close.
+    if (this.clientCapabilities['authentication_failure_close'] === true) {
+      this.sendMethod(0, 'connection.close', { replyCode: 403, replyText: `ACCESS_REFUSED - ${reason}`, classId: 10, methodId: 11 });
+      this.state = 'closing';
+      this.armCloseTimer();
+    } else {
+      this.flush();
+      this.socket.end();
+      void this.teardown();
+    }
+  }
+
+  // ---------------------------------------------------------------- channels
+
+  private async onChannelMethod(number: number, method: AnyDecodedMethod): Promise<void> {
+    if (this.state !== 'open') throw new AmqpProtocolError(504, `channel ${number} used before connection.open`, { classId: method.classId, methodId: method.methodId });
+    if (method.name === 'channel.open') {
+      if (this.channels.has(number)) throw new AmqpProtocolError(504, `second 'channel.open' seen on channel ${number}`, { classId: 20, methodId: 10 });
+      if (number > this.channelMax) throw new AmqpProtocolError(530, `channel ${number} beyond channel-max ${this.channelMax}`, { classId: 20, methodId: 10 });
+      this.channels.set(number, new AmqpChannel(number, this.channelHost()));
+      this.sendMethod(number, 'channel.open-ok', {});
+      return;
+    }
+    const channel = this.channels.get(number);
+    if (!channel) throw new AmqpProtocolError(504, `expected 'channel.open' on channel ${number}`, { classId: method.classId, methodId: method.methodId });
+    if (method.name === 'channel.close') {
+      this.channels.delete(number);
+      await channel.teardown();
+      this.sendMethod(number, 'channel.close-ok', {});
+      return;
+    }
+    if (method.name === 'channel.close-ok') {
+      if (channel.closing) this.channels.delete(number);
+      return;
+    }
+    if (channel.closing) return; // Everything but close-ok is dropped after we sent channel.close.
+    if (channel.expectsContent()) throw new AmqpProtocolError(505, `expected content header for class 60, got ${method.name}`, { classId: method.classId, methodId: method.methodId });
+    if (method.name === 'basic.publish' && this.blockedByAlarm) this.publishedWhileBlocked = true;
+    try {
+      await channel.handle(method);
+    } catch (error) {
+      this.fail(channel, toAmqpError(error, method.classId, method.methodId));
+    }
+  }
+
+  /** A channel error closes the channel; a connection error (by reply code) the connection. */
+  private fail(channel: AmqpChannel, error: AmqpProtocolError): void {
+    if (error.isConnectionError) {
+      this.connectionError(error);
+      return;
+    }
+    if (channel.closing) return;
+    channel.closing = true;
+    void channel.teardown();
+    this.sendMethod(channel.number, 'channel.close', { replyCode: error.replyCode, replyText: error.replyText, classId: error.classId, methodId: error.methodId });
+  }
+
+  private channelHost(): ChannelHost {
+    return {
+      connectionId: this.socket.id,
+      vhost: this.vhost!,
+      access: this.core.access,
+      principal: this.principal!,
+      replyTo: this.replyTo,
+      sendMethod: (channel, name, fields) => this.sendMethod(channel, name, fields),
+      sendContent: (channel, name, fields, properties, body) => this.sendContent(channel, name, fields, properties, body),
+      outgoingFull: () => this.outgoingBytes + this.socket.bufferedBytes() > this.limits.outgoingBytesMax,
+    };
+  }
+
+  // ---------------------------------------------------------------- output
+
+  /** Queues a method frame; frames of one turn go out in one socket write. */
+  sendMethod(channel: number, name: string, fields: Record<string, unknown>): void {
+    const spec = methodSpecByName(name)!;
+    this.queueBytes(encodeMethodFrame(channel, spec.classId, spec.methodId, fields as never, this.frameMax));
+  }
+
+  private sendContent(channel: number, name: string, fields: Record<string, unknown>, properties: Record<string, unknown>, body: Uint8Array): void {
+    const spec = methodSpecByName(name)!;
+    this.queueBytes(encodeContentFrames(channel, spec.classId, spec.methodId, fields as never, properties as never, body, this.frameMax));
+  }
+
+  private queueBytes(bytes: Uint8Array): void {
+    if (this.state === 'closed') return;
+    this.outgoing.push(bytes);
+    this.outgoingBytes += bytes.byteLength;
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.outgoing.length === 0 || this.state === 'closed') return;
+    const bytes = this.outgoing.length === 1 ? this.outgoing[0]! : concatenate(this.outgoing, this.outgoingBytes);
+    this.outgoing = [];
+    this.outgoingBytes = 0;
+    this.lastSentMs = this.clock.monotonicMs();
+    if (!this.socket.write(bytes)) for (const channel of this.channels.values()) channel.updateFlow();
+  }
+
+  private onDrain(): void {
+    for (const channel of this.channels.values()) channel.updateFlow();
+  }
+
+  // ---------------------------------------------------------------- heartbeats, alarms, close
+
+  private startHeartbeats(): void {
+    if (this.heartbeatSeconds === 0) return;
+    const intervalMs = (this.heartbeatSeconds * 1000) / 2;
+    const tick = () => {
+      if (this.state === 'closed') return;
+      const nowMs = this.clock.monotonicMs();
+      // A peer silent for two heartbeat intervals is gone (§4.2.7).
+      if (nowMs - this.lastReceivedMs > this.heartbeatSeconds * 2000) {
+        this.socket.destroy();
+        void this.teardown();
+        return;
+      }
+      if (nowMs - this.lastSentMs >= intervalMs) {
+        this.socket.write(encodeHeartbeatFrame());
+        this.lastSentMs = nowMs;
+      }
+      this.heartbeatTimer = this.clock.setTimer(intervalMs, tick);
+    };
+    this.heartbeatTimer = this.clock.setTimer(intervalMs, tick);
+  }
+
+  private watchAlarms(): void {
+    const apply = (blocked: boolean): void => {
+      if (blocked === this.blockedByAlarm) return;
+      this.blockedByAlarm = blocked;
+      if (blocked) {
+        // Publishers are blocked: tell clients that can hear it, and stop reading (TCP back pressure).
+        if (this.clientCapabilities['connection.blocked'] === true) {
+          const alarms = [...this.core.alarms.activeAlarms()].join(', ');
+          this.sendMethod(0, 'connection.blocked', { reason: `low on resources (${alarms} alarm)` });
+        }
+        this.socket.pause();
+      } else {
+        if (this.clientCapabilities['connection.blocked'] === true) this.sendMethod(0, 'connection.unblocked', {});
+        this.socket.resume();
+      }
+    };
+    apply(this.core.alarms.blocked());
+    this.unsubscribeAlarms = this.core.alarms.onChange((active) => apply(active.size > 0));
+  }
+
+  /** Sends connection.close with the error and waits (bounded) for close-ok. */
+  private connectionError(error: AmqpProtocolError): void {
+    if (this.state === 'closing' || this.state === 'closed') return;
+    if (this.state === 'awaiting-header') {
+      this.socket.destroy();
+      void this.teardown();
+      return;
+    }
+    this.sendMethod(0, 'connection.close', { replyCode: error.replyCode, replyText: error.replyText, classId: error.classId, methodId: error.methodId });
+    this.state = 'closing';
+    for (const channel of this.channels.values()) void channel.teardown();
+    this.armCloseTimer();
+  }
+
+  private armCloseTimer(): void {
+    this.closeTimer = this.clock.setTimer(3_000, () => {
+      this.socket.destroy();
+      void this.teardown();
+    });
+  }
+
+  /** Releases everything: channels (unacked deliveries requeued), exclusive queues, timers. */
+  private async teardown(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.flush();
+    this.state = 'closed';
+    this.heartbeatTimer?.cancel();
+    this.closeTimer?.cancel();
+    this.unsubscribeAlarms?.();
+    const channels = [...this.channels.values()];
+    this.channels.clear();
+    await Promise.all(channels.map((channel) => channel.teardown().catch(() => undefined)));
+    if (this.vhost) await this.vhost.deleteExclusiveQueues(this.socket.id).catch(() => undefined);
+  }
+
+  /** True once a publish arrived while an alarm blocked the connection (for tests and metrics). */
+  get publishedDuringAlarm(): boolean {
+    return this.publishedWhileBlocked;
+  }
+
+  /** Closes from the server side (shutdown), with reply code 320 CONNECTION_FORCED. */
+  close(reason: string): void {
+    if (this.state === 'closed') return;
+    if (this.state === 'open') {
+      this.sendMethod(0, 'connection.close', { replyCode: 320, replyText: `CONNECTION_FORCED - ${reason}`, classId: 0, methodId: 0 });
+      this.flush();
+    }
+    this.socket.end();
+    void this.teardown();
+  }
+}
+
+function capabilitiesOf(clientProperties: ReturnType<typeof decodeFieldTable>): Record<string, unknown> {
+  const table = fieldTableToHeaderTable(clientProperties);
+  const capabilities = table['capabilities'];
+  return capabilities && typeof capabilities === 'object' && !(capabilities instanceof Uint8Array) && !Array.isArray(capabilities)
+    ? (capabilities as Record<string, unknown>)
+    : {};
+}
+
+/** SASL PLAIN (`\0user\0password`) and RabbitMQ's AMQPLAIN (a field table without its length). */
+function parseCredentials(mechanism: string, response: Uint8Array): { user: string; password: string } | null {
+  if (mechanism === 'PLAIN') {
+    const parts = decoder.decode(response).split('\u0000');
+    if (parts.length !== 3) return null;
+    return { user: parts[1]!, password: parts[2]! };
+  }
+  if (mechanism === 'AMQPLAIN') {
+    const withLength = new Uint8Array(response.byteLength + 4);
+    new DataView(withLength.buffer).setUint32(0, response.byteLength);
+    withLength.set(response, 4);
+    try {
+      const table = fieldTableToHeaderTable(decodeFieldTable(withLength));
+      const user = table['LOGIN'];
+      const password = table['PASSWORD'];
+      if (typeof user === 'string' && typeof password === 'string') return { user, password };
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+function concatenate(chunks: readonly Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}
