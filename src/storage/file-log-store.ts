@@ -100,7 +100,7 @@ export interface RecoveryReport {
   readonly journalEntriesReplayed: number;
   /** Bytes cut from the journal's torn tail. */
   readonly journalTailBytesDropped: number;
-  /** Logs whose active segment was cut back to its valid prefix, with the bytes cut. */
+  /** Always empty since a short active segment is CORRUPT_DATA; kept for callers that log it. */
   readonly segmentsTruncated: ReadonlyArray<{ readonly log: string; readonly bytes: number }>;
   readonly durationMs: number;
 }
@@ -692,7 +692,7 @@ export class FileLogStore implements LogStore, FileLogHost {
     if (checkpoint) {
       this.nextLogId = checkpoint.nextLogId;
       for (const state of checkpoint.logs) {
-        const log = await this.loadLog(state, segmentsTruncated);
+        const log = await this.loadLog(state);
         if (log === null) {
           // Its directory is gone: fine only if the journal deletes the log. Nothing is created on disk for it.
           const directory = joinPath(this.logsDirectory, String(state.id));
@@ -758,7 +758,7 @@ export class FileLogStore implements LogStore, FileLogHost {
   }
 
   /** Loads a log recorded in the checkpoint; null when its directory is gone. */
-  private async loadLog(state: CheckpointLog, truncated: { log: string; bytes: number }[]): Promise<FileLog | null> {
+  private async loadLog(state: CheckpointLog): Promise<FileLog | null> {
     const directory = joinPath(this.logsDirectory, String(state.id));
     if (!(await this.fileSystem.exists(directory))) return null;
     const bases = new Map<number, { seg: boolean; idx: boolean }>();
@@ -788,7 +788,13 @@ export class FileLogStore implements LogStore, FileLogHost {
       const active = base === state.activeBaseOffset;
       if (active) {
         const { segment, scan } = await Segment.open(this.fileSystem, directory, base, this.indexIntervalBytes, { sealed: false, lengthBytes: state.activeBytes });
-        if (scan && scan.validBytes < state.activeBytes) truncated.push({ log: state.name, bytes: state.activeBytes - scan.validBytes });
+        // The checkpoint fsynced `activeBytes` of this segment before it was written: less is damage, not a torn tail.
+        if (scan && scan.validBytes < state.activeBytes) {
+          throw new FerryError(
+            'CORRUPT_DATA',
+            `${segment.path}: only ${scan.validBytes} of its ${state.activeBytes} checkpointed bytes are intact (${scan.stoppedBecause ?? 'file too short'})`,
+          );
+        }
         segments.push(segment);
       } else {
         const { segment } = await Segment.open(this.fileSystem, directory, base, this.indexIntervalBytes, { sealed: true });

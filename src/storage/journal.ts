@@ -9,7 +9,8 @@ import { checkBatch } from './record-batch.js';
  * the number of logs they touch; segment files are written later without fsync
  * and made durable at checkpoints, after which older journal files are deleted.
  *
- * Journal file, version 1: a 32-byte header, then entries back to back.
+ * Journal file, version 2: a 32-byte header, then entries back to back
+ * (version 1 checksummed whole append entries; it is refused, not misread).
  *
  *   0                 8          12         16               24               32
  *   +-----------------+----------+----------+----------------+----------------+
@@ -31,7 +32,7 @@ import { checkBatch } from './record-batch.js';
  */
 export const JOURNAL_HEADER_BYTES = 32;
 export const JOURNAL_ENTRY_HEADER_BYTES = 16;
-export const JOURNAL_FORMAT_VERSION = 1;
+export const JOURNAL_FORMAT_VERSION = 2;
 const JOURNAL_MAGIC = new Uint8Array([0x46, 0x52, 0x59, 0x4a, 0x4e, 0x4c, 0, 0]); // "FRYJNL\0\0"
 
 /** Kinds of journal entries. */

@@ -367,7 +367,6 @@ test('recovery ignores an active segment cut anywhere beyond its checkpointed le
 
 test(
   'an active segment cut below its checkpointed length fails to open with CORRUPT_DATA, even with no journal entries after it',
-  { todo: 'storage bug: recovery cuts the log back to the valid prefix and reports it only in recovery.segmentsTruncated; fsynced, acknowledged records vanish' },
   async () => {
     const random = randomFor('checkpointed segment cut');
     const state = pristine.checkpointLogs.get('events')!;
