@@ -37,7 +37,7 @@ export async function settle(turns = 4): Promise<void> {
  * Settles until `condition()` holds, for work that waits on real disk I/O;
  * gives up after `turnsMax` event-loop turns (the caller's assertion then fails).
  */
-export async function settleUntil(condition: () => boolean, turnsMax = 500): Promise<void> {
+export async function settleUntil(condition: () => boolean, turnsMax = 20_000): Promise<void> {
   for (let turn = 0; turn < turnsMax && !condition(); turn++) await settle(1);
 }
 

@@ -181,7 +181,9 @@ export class Broker {
     const grouped = new Map<Queue, number[]>();
     for (const delivery of list) {
       const queue = vhost.queue(delivery.queue);
-      grouped.set(queue, [...(grouped.get(queue) ?? []), delivery.id]);
+      const ids = grouped.get(queue);
+      if (ids) ids.push(delivery.id);
+      else grouped.set(queue, [delivery.id]);
     }
     return [...grouped];
   }

@@ -146,7 +146,8 @@ export class QueueStateStore {
   static async open(store: LogStore, queueLogName: string, messageLog: Log, options: QueueStateStoreOptions = {}): Promise<QueueStateStore> {
     const reclaimOffsetsMin = options.reclaimOffsetsMin ?? QUEUE_STATE_STORE_DEFAULTS.reclaimOffsetsMin;
     if (!(reclaimOffsetsMin >= 0)) throw new FerryError('INVALID_ARGUMENT', 'reclaimOffsetsMin must not be negative');
-    const stateLog = await StateLog.open(store, queueLogName, options);
+    // Queue state can be large (a million delayed messages): its snapshots are amortized.
+    const stateLog = await StateLog.open(store, queueLogName, { snapshotAmortized: 1, ...options });
     const { snapshot, events } = await stateLog.load();
     const state = new QueueStateStore(store, stateLog, messageLog, reclaimOffsetsMin);
     if (snapshot !== null) state.applySnapshot(snapshot);

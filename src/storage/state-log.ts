@@ -15,6 +15,11 @@ export interface StateLogOptions {
   readonly eventsPerSnapshotMax?: number;
   /** `shouldSnapshot()` turns true when events since the last snapshot hold more bytes than this. */
   readonly eventBytesPerSnapshotMax?: number;
+  /**
+   * With 1, a snapshot also waits until the events since the last one are at
+   * least as large as it, so a large state costs O(1) per event to snapshot.
+   */
+  readonly snapshotAmortized?: number;
   /** `load()` reads the log in chunks of about this many bytes. */
   readonly readBytesMax?: number;
   /** A snapshot is stored as records of at most this many bytes. */
@@ -32,6 +37,7 @@ export interface StateLogOptions {
 export const STATE_LOG_DEFAULTS = {
   eventsPerSnapshotMax: 10_000,
   eventBytesPerSnapshotMax: 8 * 1024 * 1024,
+  snapshotAmortized: 0,
   readBytesMax: 1024 * 1024,
   snapshotRecordBytesMax: 1024 * 1024,
   snapshotBatchBytesMax: 4 * 1024 * 1024,
@@ -82,6 +88,8 @@ export interface StateLogContents {
 export class StateLog {
   private eventsSinceSnapshot = 0;
   private eventBytesSinceSnapshot = 0;
+  /** Size of the last snapshot written or loaded: the next waits for at least as many event bytes. */
+  private lastSnapshotBytes = 0;
   private readonly settings: typeof STATE_LOG_DEFAULTS;
 
   private constructor(
@@ -168,6 +176,7 @@ export class StateLog {
     }
     this.eventsSinceSnapshot = events.length;
     this.eventBytesSinceSnapshot = eventBytes;
+    this.lastSnapshotBytes = snapshot?.byteLength ?? 0;
     return { snapshot, events };
   }
 
@@ -199,6 +208,7 @@ export class StateLog {
    * (events intact) or the new snapshot, never a mix.
    */
   async writeSnapshot(bytes: Uint8Array): Promise<void> {
+    this.lastSnapshotBytes = bytes.byteLength;
     const { snapshotRecordBytesMax, snapshotBatchBytesMax } = this.settings;
     const values: Uint8Array[] = [];
     for (let at = 0; at < bytes.byteLength; at += snapshotRecordBytesMax) values.push(bytes.subarray(at, at + snapshotRecordBytesMax));
@@ -234,8 +244,14 @@ export class StateLog {
   }
 
   /** True when the owner should write a snapshot: the policy's event count or bytes are exceeded. */
+  /**
+   * True when a snapshot is due: past the event count or byte limits, and
+   * only once the events since the last snapshot are at least as large as it,
+   * so that snapshotting a big state costs O(1) per event, amortized.
+   */
   shouldSnapshot(): boolean {
-    return this.eventsSinceSnapshot > this.settings.eventsPerSnapshotMax || this.eventBytesSinceSnapshot > this.settings.eventBytesPerSnapshotMax;
+    const due = this.eventsSinceSnapshot > this.settings.eventsPerSnapshotMax || this.eventBytesSinceSnapshot > this.settings.eventBytesPerSnapshotMax;
+    return due && (this.settings.snapshotAmortized === 0 || this.eventBytesSinceSnapshot >= this.lastSnapshotBytes);
   }
 
   /** Events appended (or loaded) since the last snapshot. */

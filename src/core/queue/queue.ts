@@ -49,6 +49,13 @@ interface Level {
   pending: RecordInput[];
   /** Settles the publishes of `pending` once their batch is written. */
   pendingDurable: Deferred<void> | null;
+  /**
+   * True for queues whose log is in memory (transient or exclusive): messages
+   * stay as objects in the buffer (unbounded: they are in memory anyway) and
+   * the log only holds empty records that keep offsets; delayed messages wait in `held`.
+   */
+  readonly inMemory: boolean;
+  readonly held: Map<number, StoredMessage>;
   refilling: Promise<void> | null;
 }
 
@@ -94,6 +101,8 @@ export interface PullOptions {
 }
 
 const BUFFER_MESSAGES_MAX = 512;
+/** What an in-memory queue's log stores per message: nothing but the offset. */
+const OFFSET_ONLY_RECORD: RecordInput = Object.freeze({ value: new Uint8Array(0) });
 const REFILL_BYTES_MAX = 256 * 1024;
 const NEVER = Number.POSITIVE_INFINITY;
 
@@ -167,6 +176,8 @@ export class Queue {
       transientOffsets: new Set<number>(),
       pending: [],
       pendingDurable: null,
+      inMemory: !config.durable || config.exclusiveOwner !== undefined,
+      held: new Map<number, StoredMessage>(),
       refilling: null,
     }));
     const queue = new Queue(config, host, levels);
@@ -264,7 +275,7 @@ export class Queue {
    * in the queue at once; `durable` resolves when it is written per the
    * store's durability (at once for transient messages).
    */
-  enqueue(message: StoredMessage): EnqueueOutcome {
+  enqueue(message: StoredMessage, record?: RecordInput): EnqueueOutcome {
     this.assertLive();
     const nowMs = this.host.clock.nowMs();
     const messageId = message.properties.messageId;
@@ -291,7 +302,7 @@ export class Queue {
     }
     const level = this.levelFor(message);
     const offset = level.log.endOffset() + level.pending.length;
-    level.pending.push(encodeMessage(message));
+    level.pending.push(level.inMemory ? OFFSET_ONLY_RECORD : (record ?? encodeMessage(message)));
     level.pendingDurable ??= deferred<void>();
     const durable = message.persistent && this.config.durable ? level.pendingDurable.promise : Promise.resolve();
     this.scheduleFlush();
@@ -301,13 +312,14 @@ export class Queue {
       const dueMs = nowMs + delayMs;
       this.flushPending(level); // The schedule entry names the offset: the record must exist first.
       void level.state.schedule(offset, dueMs).catch(() => undefined);
+      if (level.inMemory) level.held.set(offset, message);
       this.scheduled.push({ dueMs, level, offset });
       if (level.cursor === offset) level.cursor = offset + 1;
       this.armScheduleTimer();
       return { kind: 'accepted', durable };
     }
     this.readyCount++;
-    if (level.cursor === offset && level.refilling === null && level.buffer.length - level.bufferHead < BUFFER_MESSAGES_MAX) {
+    if (level.cursor === offset && level.refilling === null && (level.inMemory || level.buffer.length - level.bufferHead < BUFFER_MESSAGES_MAX)) {
       // Fast path: nothing unread before it, so it goes straight to the read-ahead buffer.
       level.buffer.push({ level, offset, message, deliveryCount: 0 });
       level.cursor = offset + 1;
@@ -762,14 +774,22 @@ export class Queue {
   /** Acknowledges deliveries; resolves when the acks are durable. UNKNOWN_DELIVERY when an id is not in flight. */
   ack(ids: readonly number[]): Promise<void> {
     const entries = this.takeInFlight(ids);
-    const writes: Promise<void>[] = [];
+    // One state write per level, whatever the number of deliveries.
+    const offsetsByLevel = new Map<Level, number[]>();
     for (const entry of entries) {
       this.counters.acked++;
-      writes.push(entry.candidate.level.state.ack([entry.candidate.offset]));
+      const level = entry.candidate.level;
+      const offsets = offsetsByLevel.get(level);
+      if (offsets) offsets.push(entry.candidate.offset);
+      else offsetsByLevel.set(level, [entry.candidate.offset]);
       this.released(entry);
     }
     this.dispatch();
-    return Promise.all(writes).then(() => undefined);
+    if (offsetsByLevel.size === 1) {
+      const [[level, offsets]] = offsetsByLevel;
+      return level.state.ack(offsets);
+    }
+    return Promise.all([...offsetsByLevel].map(([level, offsets]) => level.state.ack(offsets))).then(() => undefined);
   }
 
   /**
@@ -978,7 +998,9 @@ export class Queue {
    */
   private async releaseInOrder(due: ReadonlyArray<{ level: Level; offset: number }>): Promise<void> {
     for (const { level, offset } of due) {
-      const message = await this.readOne(level, offset).catch(() => undefined);
+      const held = level.held.get(offset);
+      if (held) level.held.delete(offset);
+      const message = held ?? (await this.readOne(level, offset).catch(() => undefined));
       if (this.deleted || !message || level.state.isAcked(offset) || level.state.isDeadLettered(offset)) continue;
       void level.state.unschedule(offset).catch(() => undefined);
       this.readyCount++;

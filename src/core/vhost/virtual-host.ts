@@ -1,7 +1,8 @@
 import { FerryError } from '../../lib/ferry-error.js';
 import type { Clock } from '../../platform/clock.js';
 import type { StoredMessage } from '../message/message.js';
-import type { CoreStorage, JsonValue, Log, QueueState } from '../ports.js';
+import { encodeMessage } from '../message/message-codec.js';
+import type { CoreStorage, JsonValue, Log, QueueState, RecordInput } from '../ports.js';
 import type { Destination } from '../routing/destination.js';
 import type { ExchangeDeclaration, ExchangeDescription } from '../routing/exchange.js';
 import type { HeaderTable } from '../routing/header-value.js';
@@ -298,10 +299,13 @@ export class VirtualHost {
     const writes: Promise<void>[] = [];
     const rejectedBy: string[] = [];
     let routed = false;
+    // Encoded once for every durable queue it reaches (fanout), not once per queue.
+    let record: RecordInput | undefined;
     for (const destination of outcome.destinations) {
       const queue = this.queues.get(destination.name);
       if (!queue) continue;
-      const result = queue.enqueue(stored);
+      if (record === undefined && queue.config.durable && queue.config.exclusiveOwner === undefined) record = encodeMessage(stored);
+      const result = queue.enqueue(stored, record);
       if (result.kind === 'accepted') {
         routed = true;
         writes.push(result.durable);
