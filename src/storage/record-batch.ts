@@ -93,7 +93,8 @@ export function encodeBatch(
   let lengthBytes = BATCH_HEADER_BYTES;
   for (const record of records) lengthBytes += encodedRecordBytes(record);
   // Headroom lets the caller put a frame header (the journal's) in front without copying.
-  const whole = new Uint8Array(headroomBytes + lengthBytes);
+  // From Node's pooled allocator: small batches share slabs instead of one malloc each.
+  const whole = Buffer.allocUnsafe(headroomBytes + lengthBytes) as Uint8Array;
   const bytes = headroomBytes === 0 ? whole : whole.subarray(headroomBytes);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const firstTimestampMs = records[0]!.timestampMs ?? nowMs;
@@ -140,6 +141,7 @@ export function encodeBatch(
   writeUint64(view, 8, baseOffset);
   bytes[16] = BATCH_FORMAT_VERSION;
   bytes[17] = attributes & 0xff;
+  view.setUint16(18, 0, true); // Reserved: the buffer is not zeroed.
   view.setUint32(20, records.length, true);
   writeUint64(view, 24, firstTimestampMs);
   writeUint64(view, 32, maxTimestampMs);
@@ -227,7 +229,7 @@ export function decodeBatch(bytes: Uint8Array, at = 0): StoredBatch {
     let key: Uint8Array | null = null;
     if (keyLength >= 0) {
       if (cursor + keyLength > recordEnd) throw corrupt(baseOffset, 'key overruns its record');
-      key = bytes.subarray(at + cursor, at + cursor + keyLength);
+      key = sliceView(bytes, at + cursor, at + cursor + keyLength);
       cursor += keyLength;
     }
     const headerCount = view.getUint16(cursor, true);
@@ -235,11 +237,11 @@ export function decodeBatch(bytes: Uint8Array, at = 0): StoredBatch {
     const headers: RecordHeader[] = [];
     for (let h = 0; h < headerCount; h++) {
       const nameLength = view.getUint16(cursor, true);
-      const name = textDecoder.decode(bytes.subarray(at + cursor + 2, at + cursor + 2 + nameLength));
+      const name = textDecoder.decode(sliceView(bytes, at + cursor + 2, at + cursor + 2 + nameLength));
       cursor += 2 + nameLength;
       const valueLength = view.getUint32(cursor, true);
       if (cursor + 4 + valueLength > recordEnd) throw corrupt(baseOffset, 'header overruns its record');
-      headers.push({ name, value: bytes.subarray(at + cursor + 4, at + cursor + 4 + valueLength) });
+      headers.push({ name, value: sliceView(bytes, at + cursor + 4, at + cursor + 4 + valueLength) });
       cursor += 4 + valueLength;
     }
     if (cursor > recordEnd) throw corrupt(baseOffset, 'record fields overrun');
@@ -247,7 +249,7 @@ export function decodeBatch(bytes: Uint8Array, at = 0): StoredBatch {
       offset: baseOffset + index,
       timestampMs,
       key,
-      value: bytes.subarray(at + cursor, at + recordEnd),
+      value: sliceView(bytes, at + cursor, at + recordEnd),
       headers,
     };
     position = recordEnd;
@@ -261,6 +263,11 @@ export function decodeBatch(bytes: Uint8Array, at = 0): StoredBatch {
         ? null
         : { producerId, producerEpoch: view.getUint32(48, true), baseSequence: view.getUint32(52, true) },
   };
+}
+
+/** A plain Uint8Array view (never a Buffer, whatever `bytes` is), so callers see one type. */
+function sliceView(bytes: Uint8Array, start: number, end: number): Uint8Array {
+  return new Uint8Array(bytes.buffer, bytes.byteOffset + start, end - start);
 }
 
 function corrupt(baseOffset: number, reason: string): FerryError {

@@ -8,6 +8,7 @@ import type { DeadLetterReason, Log, QueueState, RecordInput } from '../ports.js
 import type { HeaderTable, HeaderValue } from '../routing/header-value.js';
 import type { ConsumerOptions, Delivery } from './delivery.js';
 import { MinHeap } from './min-heap.js';
+import { ScheduleHeap } from './schedule-heap.js';
 import type { QueueConfig } from './queue-config.js';
 
 /** What a queue needs from its vhost. */
@@ -132,7 +133,7 @@ export class Queue {
   private pullWaiters: Array<() => void> = [];
   private readyCount = 0;
   private readyBytes = 0;
-  private readonly scheduled = new MinHeap<{ dueMs: number; level: Level; offset: number }>((entry) => entry.dueMs);
+  private readonly scheduled = new ScheduleHeap();
   private scheduleTimer: { handle: TimerHandle; dueMs: number } | null = null;
   private readonly visibility = new MinHeap<{ deadlineMs: number; id: number }>((entry) => entry.deadlineMs);
   private visibilityTimer: { handle: TimerHandle; dueMs: number } | null = null;
@@ -185,7 +186,7 @@ export class Queue {
       const end = level.log.endOffset();
       let scheduledInRange = 0;
       for (const [offset, dueMs] of level.state.scheduledEntries()) {
-        queue.scheduled.push({ dueMs, level, offset });
+        queue.scheduled.push(dueMs, level.priority, offset);
         if (offset >= level.cursor && offset < end) scheduledInRange++;
       }
       if (config.durable && (config.maxLength !== undefined || config.maxLengthBytes !== undefined)) {
@@ -313,7 +314,7 @@ export class Queue {
       this.flushPending(level); // The schedule entry names the offset: the record must exist first.
       void level.state.schedule(offset, dueMs).catch(() => undefined);
       if (level.inMemory) level.held.set(offset, message);
-      this.scheduled.push({ dueMs, level, offset });
+      this.scheduled.push(dueMs, level.priority, offset);
       if (level.cursor === offset) level.cursor = offset + 1;
       this.armScheduleTimer();
       return { kind: 'accepted', durable };
@@ -971,15 +972,15 @@ export class Queue {
   }
 
   private armScheduleTimer(): void {
-    const next = this.scheduled.peek();
-    if (!next) return;
-    if (this.scheduleTimer && this.scheduleTimer.dueMs <= next.dueMs) return;
+    const nextDueMs = this.scheduled.peekDueMs();
+    if (nextDueMs === undefined) return;
+    if (this.scheduleTimer && this.scheduleTimer.dueMs <= nextDueMs) return;
     this.scheduleTimer?.handle.cancel();
-    const handle = this.host.clock.setTimer(next.dueMs - this.host.clock.nowMs(), () => {
+    const handle = this.host.clock.setTimer(nextDueMs - this.host.clock.nowMs(), () => {
       this.scheduleTimer = null;
       this.releaseDue();
     });
-    this.scheduleTimer = { handle, dueMs: next.dueMs };
+    this.scheduleTimer = { handle, dueMs: nextDueMs };
   }
 
   /** Moves delayed messages that fell due into the ready set. */
@@ -987,7 +988,10 @@ export class Queue {
     if (this.deleted) return;
     const nowMs = this.host.clock.nowMs();
     const due: { level: Level; offset: number }[] = [];
-    while (this.scheduled.size > 0 && this.scheduled.peek()!.dueMs <= nowMs) due.push(this.scheduled.pop()!);
+    while (this.scheduled.size > 0 && this.scheduled.peekDueMs()! <= nowMs) {
+      const entry = this.scheduled.pop()!;
+      due.push({ level: this.levels[entry.level]!, offset: entry.offset });
+    }
     void this.releaseInOrder(due);
     this.armScheduleTimer();
   }
