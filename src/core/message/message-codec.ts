@@ -81,6 +81,54 @@ export function encodeMessage(message: StoredMessage): RecordInput {
 }
 
 function encodeEnvelope(message: StoredMessage): Uint8Array {
+  const headersEmpty = isEmpty(message.headers);
+  if (!headersEmpty) return encodeEnvelopeGeneral(message);
+  // Hot path (no headers): size exactly, one allocation, strings written in place.
+  const properties = message.properties as Record<string, string | number | undefined>;
+  let size = 1 + 1 + 4 + utf8Length(message.exchange) + 2 + 4;
+  let mask = 0;
+  for (let bit = 0; bit < PROPERTY_FIELDS.length; bit++) {
+    const [name, kind] = PROPERTY_FIELDS[bit]!;
+    const value = properties[name];
+    if (value === undefined) continue;
+    mask |= 1 << bit;
+    size += kind === 'string' ? 4 + utf8Length(value as string) : 8;
+  }
+  const bytes = new Uint8Array(size);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, size);
+  bytes[0] = ENVELOPE_VERSION;
+  bytes[1] = message.persistent ? 1 : 0;
+  let at = writeString(bytes, view, 2, message.exchange);
+  view.setUint16(at, mask, true);
+  at += 2;
+  for (const [name, kind] of PROPERTY_FIELDS) {
+    const value = properties[name];
+    if (value === undefined) continue;
+    if (kind === 'string') {
+      at = writeString(bytes, view, at, value as string);
+    } else {
+      view.setFloat64(at, value as number, true);
+      at += 8;
+    }
+  }
+  view.setUint32(at, 0, true); // An empty header table.
+  return bytes;
+}
+
+/** Bytes of `text` in UTF-8, without encoding it when it is ASCII. */
+function utf8Length(text: string): number {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return encoder.encode(text).byteLength;
+  return text.length;
+}
+
+/** Writes a u32 length and the UTF-8 bytes of `text` at `at`; returns the position after it. */
+function writeString(bytes: Uint8Array, view: DataView, at: number, text: string): number {
+  const { written } = encoder.encodeInto(text, bytes.subarray(at + 4));
+  view.setUint32(at, written, true);
+  return at + 4 + written;
+}
+
+function encodeEnvelopeGeneral(message: StoredMessage): Uint8Array {
   const writer = new ByteWriter();
   writer.u8(ENVELOPE_VERSION);
   writer.u8(message.persistent ? 1 : 0);

@@ -1,0 +1,53 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decodeMessage, encodeMessage } from './message-codec.js';
+import type { StoredMessage } from './message.js';
+import type { StoredRecord } from '../ports.js';
+
+function roundTrip(message: StoredMessage): StoredMessage {
+  const record = encodeMessage(message);
+  const stored: StoredRecord = { offset: 7, timestampMs: record.timestampMs!, key: record.key ?? null, value: record.value, headers: record.headers ?? [] };
+  return decodeMessage(stored);
+}
+
+const base: StoredMessage = { exchange: 'ex', routingKey: 'a.b', properties: {}, headers: {}, body: new Uint8Array([1, 2, 3]), persistent: true, arrivedAtMs: 1_700_000_000_123 };
+
+test('a message with every property round-trips through its stored record', () => {
+  const message: StoredMessage = {
+    ...base,
+    exchange: 'échange',
+    routingKey: 'clé.ü',
+    persistent: false,
+    properties: {
+      contentType: 'application/json',
+      contentEncoding: 'gzip',
+      messageId: 'id-ß-1',
+      correlationId: 'c',
+      replyTo: 'r',
+      timestampMs: 1234,
+      expirationMs: 60_000,
+      priority: 7,
+      type: 't',
+      userId: 'u',
+      appId: 'a',
+      groupId: 'g',
+      delayMs: 5,
+    },
+  };
+  assert.deepEqual(roundTrip(message), message);
+});
+
+test('headers of every neutral type round-trip, and an empty message stays empty', () => {
+  const message: StoredMessage = {
+    ...base,
+    properties: { messageId: 'm' },
+    headers: { s: 'text', n: 1.5, i: 42, b: true, z: null, big: 2n ** 60n, bytes: new Uint8Array([9]), list: [1, 'two', [false]], table: { nested: { x: 'y' } } },
+  };
+  assert.deepEqual(roundTrip(message), message);
+  const empty: StoredMessage = { ...base, routingKey: '', exchange: '', body: new Uint8Array(0) };
+  assert.deepEqual(roundTrip(empty), empty);
+});
+
+test('a record without an envelope is CORRUPT_DATA', () => {
+  assert.throws(() => decodeMessage({ offset: 1, timestampMs: 0, key: null, value: new Uint8Array(0), headers: [] }), (error: { code?: string }) => error.code === 'CORRUPT_DATA');
+});
