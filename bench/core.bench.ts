@@ -29,12 +29,11 @@
  * Units: MB is 2^20 bytes; rates are per second of wall time.
  */
 import { fork } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Delivery } from '../src/core/queue/delivery.js';
 import { Broker } from '../src/server/broker.js';
+import { runScenarios, scenarioWithTargets } from './scenario-runner.js';
 
 const MB = 1024 * 1024;
 const KIB = 1024;
@@ -346,17 +345,6 @@ interface BenchSettings {
 }
 
 /** A field of the result line and its full-size bound. */
-interface Target {
-  readonly field: string;
-  readonly atLeast?: number;
-  readonly atMost?: number;
-}
-
-interface Scenario {
-  readonly name: string;
-  readonly targets: readonly Target[];
-  run(settings: BenchSettings): Promise<Record<string, unknown>>;
-}
 
 /** Publishing time of a measured flow, and of the warm-up before it. */
 function durations(settings: BenchSettings): { warmupMs: number; measureMs: number } {
@@ -604,7 +592,7 @@ const CHILD_SCENARIOS: Readonly<Record<string, (directory: string, count: number
 
 async function runChild(scenario: string, directory: string, count: number): Promise<void> {
   const run = CHILD_SCENARIOS[scenario];
-  if (!run || !(count > 0)) usage();
+  if (!run || !(count > 0)) throw new Error(`unknown child scenario ${scenario} or count ${count}`);
   const report = await run(directory, count);
   if (process.send) {
     await new Promise<void>((resolve) => process.send!(report, () => resolve()));
@@ -614,101 +602,32 @@ async function runChild(scenario: string, directory: string, count: number): Pro
   }
 }
 
-const SCENARIOS: readonly Scenario[] = [
-  { name: 'queue-persistent', targets: [{ field: 'msgsPerSec', atLeast: 300_000 }], run: queuePersistent },
-  { name: 'queue-transient', targets: [{ field: 'msgsPerSec', atLeast: 1_000_000 }], run: queueTransient },
-  { name: 'fanout-100', targets: [{ field: 'deliveriesPerSec', atLeast: 1_000_000 }], run: fanout100 },
-  { name: 'queues-1000', targets: [{ field: 'ratioToSingleQueue', atLeast: 0.5 }], run: queues1000 },
-  {
-    name: 'backlog-2m',
-    targets: [
+const SCENARIOS = [
+  scenarioWithTargets('queue-persistent', [{ field: 'msgsPerSec', atLeast: 300_000 }], queuePersistent),
+  scenarioWithTargets('queue-transient', [{ field: 'msgsPerSec', atLeast: 1_000_000 }], queueTransient),
+  scenarioWithTargets('fanout-100', [{ field: 'deliveriesPerSec', atLeast: 1_000_000 }], fanout100),
+  scenarioWithTargets('queues-1000', [{ field: 'ratioToSingleQueue', atLeast: 0.5 }], queues1000),
+  scenarioWithTargets(
+    'backlog-2m',
+    [
       { field: 'rssMB', atMost: 250 },
       { field: 'drainMsgsPerSec', atLeast: 200_000 },
     ],
-    run: (settings) => inChild('backlog-2m', settings, settings.quick ? 20_000 : 2_000_000),
-  },
-  { name: 'delayed-1m', targets: [{ field: 'rssMB', atMost: 300 }], run: (settings) => inChild('delayed-1m', settings, settings.quick ? 10_000 : 1_000_000) },
+    (settings) => inChild('backlog-2m', settings, settings.quick ? 20_000 : 2_000_000),
+  ),
+  scenarioWithTargets('delayed-1m', [{ field: 'rssMB', atMost: 300 }], (settings) => inChild('delayed-1m', settings, settings.quick ? 10_000 : 1_000_000)),
 ];
-
-function describeTargets(targets: readonly Target[]): string {
-  return targets.map((target) => (target.atLeast !== undefined ? `${target.field} >= ${target.atLeast}` : `${target.field} <= ${target.atMost}`)).join(', ');
-}
-
-function targetsMet(targets: readonly Target[], fields: Record<string, unknown>): boolean {
-  return targets.every((target) => {
-    const value = fields[target.field];
-    if (typeof value !== 'number') return false;
-    if (target.atLeast !== undefined && value < target.atLeast) return false;
-    if (target.atMost !== undefined && value > target.atMost) return false;
-    return true;
-  });
-}
-
-// ---------------------------------------------------------------- main
-
-function usage(): never {
-  process.stderr.write(
-    `usage: node dist/bench/core.bench.js [--quick] [--scenario ${SCENARIOS.map((s) => s.name).join('|')}[,...]]\n` +
-      `       node dist/bench/core.bench.js --child ${Object.keys(CHILD_SCENARIOS).join('|')} <directory> <count>\n`,
-  );
-  process.exit(2);
-}
 
 async function main(argv: readonly string[]): Promise<void> {
   if (argv[0] === '--child') {
-    if (argv.length !== 4) usage();
+    if (argv.length !== 4) {
+      process.stderr.write(`usage: node dist/bench/core.bench.js --child ${Object.keys(CHILD_SCENARIOS).join('|')} <directory> <count>\n`);
+      process.exit(2);
+    }
     await runChild(argv[1]!, argv[2]!, Number(argv[3]));
     return;
   }
-  let quick = false;
-  const wanted = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    const argument = argv[i]!;
-    if (argument === '--quick') quick = true;
-    else if (argument === '--scenario' && argv[i + 1]) for (const name of argv[++i]!.split(',')) wanted.add(name);
-    else usage();
-  }
-  for (const name of wanted) if (!SCENARIOS.some((scenario) => scenario.name === name)) usage();
-  const chosen = SCENARIOS.filter((scenario) => wanted.size === 0 || wanted.has(scenario.name));
-
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-core-bench-'));
-  const cleanUp = (): void => fs.rmSync(root, { recursive: true, force: true });
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      cleanUp();
-      process.exit(130);
-    });
-  }
-  let failed = false;
-  try {
-    for (const scenario of chosen) {
-      const directory = path.join(root, scenario.name);
-      fs.mkdirSync(directory);
-      progress(`${scenario.name}: running${quick ? ' (quick)' : ''}`);
-      const startMs = performance.now();
-      try {
-        const fields = await scenario.run({ quick, directory });
-        const line = {
-          scenario: scenario.name,
-          cores: os.availableParallelism(),
-          quick,
-          ...fields,
-          target: describeTargets(scenario.targets),
-          met: quick ? null : targetsMet(scenario.targets, fields),
-        };
-        process.stdout.write(`${JSON.stringify(line)}\n`);
-      } catch (error) {
-        failed = true;
-        progress(`${scenario.name}: FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-      } finally {
-        fs.rmSync(directory, { recursive: true, force: true });
-        progress(`${scenario.name}: done in ${((performance.now() - startMs) / 1000).toFixed(1)} s`);
-      }
-    }
-  } finally {
-    cleanUp();
-  }
-  if (failed) process.exitCode = 1;
+  await runScenarios('core', SCENARIOS, argv);
 }
 
 await main(process.argv.slice(2));

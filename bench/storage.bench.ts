@@ -22,7 +22,6 @@
  */
 import { fork } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Durability, Log, RecordInput } from '../src/core/ports.js';
@@ -30,6 +29,7 @@ import { SystemClock } from '../src/platform/clock.js';
 import type { FileHandle, FileLock, FileSystem, OpenOptions } from '../src/platform/file-system.js';
 import { NodeFileSystem } from '../src/platform/node-file-system.js';
 import { FileLogStore, type FileLogStoreOptions } from '../src/storage/file-log-store.js';
+import { runScenarios, scenarioWithTargets } from './scenario-runner.js';
 
 const MB = 1024 * 1024;
 const KIB = 1024;
@@ -206,10 +206,6 @@ function openStore(directory: string, durability: Durability, fileSystem: FileSy
   return FileLogStore.open({ fileSystem, clock: new SystemClock(), directory, durability, flushIntervalMs: 200, ...extra });
 }
 
-function removeDirectory(directory: string): void {
-  fs.rmSync(directory, { recursive: true, force: true });
-}
-
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -297,17 +293,6 @@ interface BenchSettings {
 }
 
 /** A scenario's headline field and its full-size target. */
-interface Target {
-  readonly field: string;
-  readonly atLeast?: number;
-  readonly atMost?: number;
-}
-
-interface Scenario {
-  readonly name: string;
-  readonly target: Target;
-  run(settings: BenchSettings): Promise<Record<string, unknown>>;
-}
 
 /**
  * 64 appenders, each awaiting an append of one 1 KiB record before the next,
@@ -717,88 +702,21 @@ async function memoryChild(directory: string, records: number): Promise<void> {
   process.disconnect();
 }
 
-const SCENARIOS: readonly Scenario[] = [
-  { name: 'append-1k-always', target: { field: 'ratioToRaw', atLeast: 0.8 }, run: appendAlways },
-  { name: 'append-100b-batch', target: { field: 'recordsPerSec', atLeast: 1_000_000 }, run: appendBatch },
-  { name: 'append-1000-logs', target: { field: 'ratioToSingleLog', atLeast: 0.5 }, run: appendManyLogs },
-  { name: 'read-sequential', target: { field: 'MBPerSec', atLeast: 1000 }, run: readSequential },
-  { name: 'recovery-1g', target: { field: 'seconds', atMost: 2 }, run: recovery },
-  { name: 'memory-2m', target: { field: 'rssMB', atMost: 200 }, run: memory },
+const SCENARIOS = [
+  scenarioWithTargets('append-1k-always', [{ field: 'ratioToRaw', atLeast: 0.8 }], appendAlways),
+  scenarioWithTargets('append-100b-batch', [{ field: 'recordsPerSec', atLeast: 1_000_000 }], appendBatch),
+  scenarioWithTargets('append-1000-logs', [{ field: 'ratioToSingleLog', atLeast: 0.5 }], appendManyLogs),
+  scenarioWithTargets('read-sequential', [{ field: 'MBPerSec', atLeast: 1000 }], readSequential),
+  scenarioWithTargets('recovery-1g', [{ field: 'seconds', atMost: 2 }], recovery),
+  scenarioWithTargets('memory-2m', [{ field: 'rssMB', atMost: 200 }], memory),
 ];
-
-function describeTarget(target: Target): string {
-  return target.atLeast !== undefined ? `${target.field} >= ${target.atLeast}` : `${target.field} <= ${target.atMost}`;
-}
-
-function targetMet(target: Target, fields: Record<string, unknown>): boolean {
-  const value = fields[target.field];
-  if (typeof value !== 'number') return false;
-  if (target.atLeast !== undefined && value < target.atLeast) return false;
-  if (target.atMost !== undefined && value > target.atMost) return false;
-  return true;
-}
-
-// ---------------------------------------------------------------- main
-
-function usage(): never {
-  process.stderr.write(`usage: node dist/bench/storage.bench.js [--quick] [--scenario ${SCENARIOS.map((s) => s.name).join('|')}[,...]]\n`);
-  process.exit(2);
-}
 
 async function main(argv: readonly string[]): Promise<void> {
   if (argv[0] === '--memory-child') {
     await memoryChild(argv[1]!, Number(argv[2]));
     return;
   }
-  let quick = false;
-  const wanted = new Set<string>();
-  for (let i = 0; i < argv.length; i++) {
-    const argument = argv[i]!;
-    if (argument === '--quick') quick = true;
-    else if (argument === '--scenario' && argv[i + 1]) for (const name of argv[++i]!.split(',')) wanted.add(name);
-    else usage();
-  }
-  for (const name of wanted) if (!SCENARIOS.some((scenario) => scenario.name === name)) usage();
-  const chosen = SCENARIOS.filter((scenario) => wanted.size === 0 || wanted.has(scenario.name));
-
-  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'ferry-storage-bench-'));
-  const cleanUp = (): void => removeDirectory(root);
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-    process.once(signal, () => {
-      cleanUp();
-      process.exit(130);
-    });
-  }
-  let failed = false;
-  try {
-    for (const scenario of chosen) {
-      const directory = path.join(root, scenario.name);
-      fs.mkdirSync(directory);
-      progress(`${scenario.name}: running${quick ? ' (quick)' : ''}`);
-      const startMs = performance.now();
-      try {
-        const fields = await scenario.run({ quick, directory });
-        const line = {
-          scenario: scenario.name,
-          cores: os.availableParallelism(),
-          quick,
-          ...fields,
-          target: describeTarget(scenario.target),
-          met: quick ? null : targetMet(scenario.target, fields),
-        };
-        process.stdout.write(`${JSON.stringify(line)}\n`);
-      } catch (error) {
-        failed = true;
-        progress(`${scenario.name}: FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-      } finally {
-        removeDirectory(directory);
-        progress(`${scenario.name}: done in ${((performance.now() - startMs) / 1000).toFixed(1)} s`);
-      }
-    }
-  } finally {
-    cleanUp();
-  }
-  if (failed) process.exitCode = 1;
+  await runScenarios('storage', SCENARIOS, argv);
 }
 
 await main(process.argv.slice(2));

@@ -1,3 +1,4 @@
+import { concatenate } from '../lib/concatenate.js';
 import { assert } from '../lib/assert.js';
 import { crc32c } from '../lib/crc32c.js';
 import { deferred, type Deferred } from '../lib/deferred.js';
@@ -940,15 +941,6 @@ function decodeOptions(options: Record<string, number | null>): Required<LogOpti
   return out as Required<LogOptions>;
 }
 
-function concatenate(buffers: readonly Uint8Array[], totalBytes: number): Uint8Array {
-  const out = Buffer.allocUnsafeSlow(totalBytes);
-  let at = 0;
-  for (const buffer of buffers) {
-    out.set(buffer, at);
-    at += buffer.byteLength;
-  }
-  return out;
-}
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

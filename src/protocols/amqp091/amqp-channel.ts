@@ -1,3 +1,4 @@
+import { concatenate } from '../../lib/concatenate.js';
 import { FerryError } from '../../lib/ferry-error.js';
 import type { Principal } from '../../core/access/access-control.js';
 import type { Delivery } from '../../core/queue/delivery.js';
@@ -612,14 +613,4 @@ function randomToken(): string {
   let text = '';
   for (const byte of bytes.subarray(0, 22)) text += 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[byte % 64];
   return text;
-}
-
-function concatenate(chunks: readonly Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
 }

@@ -1,3 +1,4 @@
+import { concatenate } from '../../lib/concatenate.js';
 import { isFerryError } from '../../lib/ferry-error.js';
 import type { Clock, TimerHandle } from '../../platform/clock.js';
 import type { TcpConnection } from '../../platform/tcp-server.js';
@@ -468,14 +469,4 @@ function parseCredentials(mechanism: string, response: Uint8Array): { user: stri
     }
   }
   return null;
-}
-
-function concatenate(chunks: readonly Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
 }

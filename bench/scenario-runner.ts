@@ -1,0 +1,104 @@
+/**
+ * The shared driver of Ferry's macro benchmarks: parses `--quick` and
+ * `--scenario a,b`, runs each chosen scenario in its own temporary directory
+ * (removed afterwards, and on SIGINT/SIGTERM), and prints one JSON line per
+ * scenario on stdout; progress and failures go to stderr.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+/** What a scenario gets: the size to run at and its own directory. */
+export interface ScenarioSettings {
+  readonly quick: boolean;
+  readonly directory: string;
+}
+
+/** One benchmark scenario: its name, its work, and how its result meets its target. */
+export interface BenchScenario {
+  readonly name: string;
+  run(settings: ScenarioSettings): Promise<Record<string, unknown>>;
+  /** The target in words, printed with the result. */
+  readonly target: string;
+  /** Whether the full-size result meets the target. */
+  met(fields: Record<string, unknown>): boolean;
+}
+
+/** Writes a progress line to stderr. */
+export function progress(message: string): void {
+  process.stderr.write(`${message}\n`);
+}
+
+/** Runs the scenarios `argv` asks for (all by default); sets a non-zero exit code when one fails. */
+export async function runScenarios(benchmark: string, scenarios: readonly BenchScenario[], argv: readonly string[]): Promise<void> {
+  const usage = (): never => {
+    process.stderr.write(`usage: node dist/bench/${benchmark}.bench.js [--quick] [--scenario ${scenarios.map((scenario) => scenario.name).join('|')}[,...]]\n`);
+    process.exit(2);
+  };
+  let quick = false;
+  const wanted = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const argument = argv[i]!;
+    if (argument === '--quick') quick = true;
+    else if (argument === '--scenario' && argv[i + 1]) for (const name of argv[++i]!.split(',')) wanted.add(name);
+    else usage();
+  }
+  for (const name of wanted) if (!scenarios.some((scenario) => scenario.name === name)) usage();
+  const chosen = scenarios.filter((scenario) => wanted.size === 0 || wanted.has(scenario.name));
+
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), `ferry-${benchmark}-bench-`));
+  const cleanUp = (): void => fs.rmSync(root, { recursive: true, force: true });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      cleanUp();
+      process.exit(130);
+    });
+  }
+  let failed = false;
+  try {
+    for (const scenario of chosen) {
+      const directory = path.join(root, scenario.name);
+      fs.mkdirSync(directory);
+      progress(`${scenario.name}: running${quick ? ' (quick)' : ''}`);
+      const startMs = performance.now();
+      try {
+        const fields = await scenario.run({ quick, directory });
+        const line = { scenario: scenario.name, cores: os.availableParallelism(), quick, ...fields, target: scenario.target, met: quick ? null : scenario.met(fields) };
+        process.stdout.write(`${JSON.stringify(line)}\n`);
+      } catch (error) {
+        failed = true;
+        progress(`${scenario.name}: FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      } finally {
+        fs.rmSync(directory, { recursive: true, force: true });
+        progress(`${scenario.name}: done in ${((performance.now() - startMs) / 1000).toFixed(1)} s`);
+      }
+    }
+  } finally {
+    cleanUp();
+  }
+  if (failed) process.exitCode = 1;
+}
+
+/** A numeric bound on one field of a scenario's result. */
+export interface Target {
+  readonly field: string;
+  readonly atLeast?: number;
+  readonly atMost?: number;
+}
+
+/** A scenario whose target is a list of bounds that must all hold. */
+export function scenarioWithTargets(name: string, targets: readonly Target[], run: BenchScenario['run']): BenchScenario {
+  return {
+    name,
+    run,
+    target: targets.map((target) => (target.atLeast !== undefined ? `${target.field} >= ${target.atLeast}` : `${target.field} <= ${target.atMost}`)).join(', '),
+    met: (fields) =>
+      targets.every((target) => {
+        const value = fields[target.field];
+        if (typeof value !== 'number') return false;
+        if (target.atLeast !== undefined && value < target.atLeast) return false;
+        if (target.atMost !== undefined && value > target.atMost) return false;
+        return true;
+      }),
+  };
+}
