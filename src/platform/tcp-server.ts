@@ -80,7 +80,12 @@ export function listenTcp(options: TcpServerOptions, onConnection: (connection: 
         close: () =>
           new Promise<void>((done) => {
             server.close(() => done());
-            for (const socket of sockets) socket.destroy();
+            // Let what the protocol wrote last (a close frame) go out; then cut what is left.
+            for (const socket of sockets) socket.end();
+            const timer = setTimeout(() => {
+              for (const socket of sockets) socket.destroy();
+            }, 1_000);
+            timer.unref();
           }),
       });
     });

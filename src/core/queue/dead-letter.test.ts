@@ -120,7 +120,7 @@ test('after deliveryLimit deliveries a requeued message goes to the dead-letter 
   assert.deepEqual(bodies(await broker.get('jobs', { max: 10 })), ['fine']);
   const [dead] = await broker.get('dead');
   assert.deepEqual(bodies([dead!]), ['poison']);
-  assert.equal(deathRecords(dead!)[0]?.['reason'], 'delivery-limit');
+  assert.equal(deathRecords(dead!)[0]?.['reason'], 'delivery_limit');
   assert.equal(queue.counters.deadLettered, 1);
   await broker.close();
 });

@@ -27,6 +27,8 @@ export interface ConsumerOptions {
   readonly priority?: number;
   /** Refuse other consumers while this one is attached. */
   readonly exclusive?: boolean;
+  /** Starts paused (its connection's window is full); `Queue.setFlowing` resumes it. Default true. */
+  readonly flowing?: boolean;
   /** Called for each delivery, synchronously from the queue. */
   readonly onDelivery: (delivery: Delivery) => void;
   /** Called when the queue cancels the consumer (queue deleted). */

@@ -88,7 +88,7 @@ test('delivery limit, rejection and expiry each dead-letter with their reason th
   clock.advance(10_000);
   const dead = await broker.get('dead', { max: 10 });
   assert.deepEqual(bodies(dead), ['limit', 'reject', 'expire']);
-  assert.deepEqual(deathReasons(dead), ['delivery-limit', 'rejected', 'expired']);
+  assert.deepEqual(deathReasons(dead), ['delivery_limit', 'rejected', 'expired']);
   await broker.close();
 });
 

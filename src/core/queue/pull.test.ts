@@ -165,7 +165,7 @@ test('a message whose visibility keeps running out is dead-lettered at the deliv
   assert.deepEqual(await broker.get('jobs'), []);
   const [dead] = await broker.get('dead');
   assert.deepEqual(bodies([dead!]), ['poison']);
-  assert.equal(dead!.message.headers['x-first-death-reason'], 'delivery-limit');
+  assert.equal(dead!.message.headers['x-first-death-reason'], 'delivery_limit');
   await broker.close();
 });
 

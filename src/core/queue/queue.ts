@@ -102,6 +102,13 @@ export interface PullOptions {
 }
 
 const BUFFER_MESSAGES_MAX = 512;
+/** Reasons as RabbitMQ writes them in x-death, the format dead-letter consumers expect. */
+const DEATH_REASONS: Readonly<Record<DeadLetterReason, string>> = {
+  rejected: 'rejected',
+  expired: 'expired',
+  'max-length': 'maxlen',
+  'delivery-limit': 'delivery_limit',
+};
 /** What an in-memory queue's log stores per message: nothing but the offset. */
 const OFFSET_ONLY_RECORD: RecordInput = Object.freeze({ value: new Uint8Array(0) });
 const REFILL_BYTES_MAX = 256 * 1024;
@@ -483,12 +490,12 @@ export class Queue {
   consume(options: ConsumerOptions): void {
     this.assertLive();
     if (this.consumers.some((consumer) => consumer.options.exclusive) || (options.exclusive && this.consumers.length > 0)) {
-      throw new FerryError('RESOURCE_LOCKED', `queue ${this.name} has an exclusive consumer`);
+      throw new FerryError('CONSUMER_EXCLUSIVE', `queue '${this.name}' in exclusive use`);
     }
     if (this.consumers.some((consumer) => consumer.options.tag === options.tag)) {
       throw new FerryError('CONSUMER_TAG_IN_USE', `consumer tag ${options.tag} is in use on queue ${this.name}`);
     }
-    const consumer: Consumer = { options, sequence: this.consumerSequence++, inFlight: 0, flowing: true };
+    const consumer: Consumer = { options, sequence: this.consumerSequence++, inFlight: 0, flowing: options.flowing ?? true };
     this.consumers.push(consumer);
     this.hadConsumer = true;
     this.idleTimer?.cancel();
@@ -887,7 +894,7 @@ export class Queue {
       ...message,
       routingKey,
       properties,
-      headers: withDeathRecord(message, this.name, reason === 'max-length' ? 'maxlen' : reason, nowMs, deliveryCount),
+      headers: withDeathRecord(message, this.name, DEATH_REASONS[reason], nowMs, deliveryCount),
       arrivedAtMs: nowMs,
     });
   }

@@ -209,17 +209,17 @@ test('on a single-active-consumer queue only the first consumer receives, and th
   await broker.close();
 });
 
-test('an exclusive consumer refuses a second consumer with RESOURCE_LOCKED, and is refused when others exist', async () => {
+test('an exclusive consumer refuses a second consumer with CONSUMER_EXCLUSIVE, and is refused when others exist', async () => {
   const broker = await memoryBroker();
   await broker.declareQueue('solo');
   await broker.declareQueue('shared');
   const handle = broker.consume('solo', () => undefined, { exclusive: true });
-  assert.throws(() => broker.consume('solo', () => undefined), withCode('RESOURCE_LOCKED'));
+  assert.throws(() => broker.consume('solo', () => undefined), withCode('CONSUMER_EXCLUSIVE'));
   assert.equal(broker.vhost().queue('solo').consumerCount(), 1);
   handle.cancel();
   broker.consume('solo', () => undefined);
   broker.consume('shared', () => undefined);
-  assert.throws(() => broker.consume('shared', () => undefined, { exclusive: true }), withCode('RESOURCE_LOCKED'));
+  assert.throws(() => broker.consume('shared', () => undefined, { exclusive: true }), withCode('CONSUMER_EXCLUSIVE'));
   await broker.close();
 });
 

@@ -183,7 +183,7 @@ test('delivery counts survive a restart, so the delivery limit still dead-letter
   await broker.nack(second!, { requeue: true });
   const [dead] = await broker.get('dead');
   assert.deepEqual(bodies([dead!]), ['poison']);
-  assert.equal(deathRecords(dead!)[0]?.['reason'], 'delivery-limit');
+  assert.equal(deathRecords(dead!)[0]?.['reason'], 'delivery_limit');
 });
 
 test('maxLengthBytes still holds after a restart for the messages restored from disk', async (t) => {

@@ -67,6 +67,11 @@ export class VirtualHost {
     private readonly limits: VirtualHostLimits,
   ) {
     this.router = new Router({ findDestination: (queueName) => this.queueDestination(queueName) });
+    // The exchanges every vhost has (AMQP's amq.* set; other protocols may use them too).
+    for (const [name, type] of BUILT_IN_EXCHANGES) {
+      this.router.declareExchange(name, { type });
+      this.exchangeDurability.set(name, true);
+    }
     this.host = {
       clock,
       deadLetter: (exchange, message) => this.deadLetter(exchange, message),
@@ -365,6 +370,13 @@ export class VirtualHost {
 }
 
 const noQueues: readonly string[] = Object.freeze([]);
+const BUILT_IN_EXCHANGES: ReadonlyArray<readonly [string, 'direct' | 'fanout' | 'topic' | 'headers']> = [
+  ['amq.direct', 'direct'],
+  ['amq.fanout', 'fanout'],
+  ['amq.topic', 'topic'],
+  ['amq.headers', 'headers'],
+  ['amq.match', 'headers'],
+];
 const resolved = Promise.resolve();
 
 function bindingKey(vhost: string, source: string, destination: Destination, routingKey: string, bindingArguments: HeaderTable): string {

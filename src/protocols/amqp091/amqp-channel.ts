@@ -276,6 +276,7 @@ export class AmqpChannel {
         const queueName = this.resolveQueueName(method.fields.queue);
         access.authorize(principal, vhostName, 'read', queueName);
         const queue = vhost.queue(queueName);
+        this.checkExclusive(queue);
         const [delivery] = await queue.pull({ max: 1, autoAck: method.fields.noAck, visibilityTimeoutMs: Number.POSITIVE_INFINITY });
         if (!delivery) {
           this.host.sendMethod(this.number, 'basic.get-empty', {});
@@ -305,8 +306,8 @@ export class AmqpChannel {
         const { exchange, ifUnused, noWait: nowait } = method.fields;
         this.checkReservedName(exchange, 'exchange');
         access.authorize(principal, vhostName, 'configure', exchange);
-        if (!vhost.router.getExchange(exchange)) throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange '${exchange}' in vhost '${vhostName}'`);
-        await vhost.deleteExchange(exchange, { ifUnused });
+        // A missing exchange is deleted already: RabbitMQ answers delete-ok.
+        if (vhost.router.getExchange(exchange)) await vhost.deleteExchange(exchange, { ifUnused });
         if (!nowait) this.host.sendMethod(this.number, 'exchange.delete-ok', {});
         return;
       }
@@ -413,7 +414,8 @@ export class AmqpChannel {
     if (passive) {
       if (exchange !== '' && !vhost.router.getExchange(exchange)) throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange '${exchange}' in vhost '${vhost.name}'`);
     } else {
-      this.checkReservedName(exchange, 'exchange');
+      // The amq. prefix is reserved for new exchanges; redeclaring an existing one (amq.direct, ...) is fine.
+      if (!vhost.router.getExchange(exchange)) this.checkReservedName(exchange, 'exchange');
       this.host.access.authorize(this.host.principal, vhost.name, 'configure', exchange);
       const exchangeArguments = fieldTableToHeaderTable(fields.arguments);
       const alternate = exchangeArguments['alternate-exchange'];
@@ -487,6 +489,7 @@ export class AmqpChannel {
         autoAck: fields.noAck,
         priority: typeof priority === 'number' ? priority : 0,
         exclusive: fields.exclusive,
+        flowing: !this.paused(),
         onDelivery: (delivery) => this.deliver(consumer, delivery),
         onCancelled: () => {
           // Consumer cancel notification (RabbitMQ extension): the queue went away.
@@ -520,8 +523,12 @@ export class AmqpChannel {
    * channel-wide (global) prefetch, or a full socket buffer.
    */
   updateFlow(): void {
-    const paused = this.flowPaused || (this.globalPrefetch > 0 && this.unacked.size >= this.globalPrefetch) || this.host.outgoingFull();
+    const paused = this.paused();
     for (const consumer of this.consumers.values()) consumer.queue.setFlowing(`${this.host.connectionId}/${this.number}/${consumer.tag}`, !paused);
+  }
+
+  private paused(): boolean {
+    return this.flowPaused || (this.globalPrefetch > 0 && this.unacked.size >= this.globalPrefetch) || this.host.outgoingFull();
   }
 
   private cancelConsumer(consumer: ChannelConsumer, requeueUnsettled: boolean): void {
@@ -542,6 +549,15 @@ export class AmqpChannel {
 
   /** Settles deliveries queue by queue (in a transaction: at commit). */
   private async settle(tags: number[], action: (queue: Queue, ids: number[]) => Promise<void>): Promise<void> {
+    if (this.transactional) {
+      // In a transaction the deliveries stay unacknowledged until commit; a rollback leaves them so.
+      this.txSettlements.push(() => this.settleNow(tags, action));
+      return;
+    }
+    await this.settleNow(tags, action);
+  }
+
+  private async settleNow(tags: number[], action: (queue: Queue, ids: number[]) => Promise<void>): Promise<void> {
     const byQueue = new Map<Queue, number[]>();
     for (const tag of tags) {
       const entry = this.unacked.get(tag);
@@ -551,15 +567,8 @@ export class AmqpChannel {
       if (ids) ids.push(entry.deliveryId);
       else byQueue.set(entry.queue, [entry.deliveryId]);
     }
-    const run = async () => {
-      await Promise.all([...byQueue].map(([queue, ids]) => (queue.isDeleted() ? Promise.resolve() : action(queue, ids))));
-    };
     if (this.globalPrefetch > 0) this.updateFlow();
-    if (this.transactional) {
-      this.txSettlements.push(run);
-      return;
-    }
-    await run();
+    await Promise.all([...byQueue].map(([queue, ids]) => (queue.isDeleted() ? Promise.resolve() : action(queue, ids))));
   }
 
   private resolveQueueName(name: string): string {

@@ -56,6 +56,8 @@ export class AmqpConnection {
   private heartbeatTimer: TimerHandle | null = null;
   private closeTimer: TimerHandle | null = null;
   private blockedByAlarm = false;
+  private hasPublished = false;
+  private readingPaused = false;
   private publishedWhileBlocked = false;
   private unsubscribeAlarms: (() => void) | null = null;
   /** Channel work runs in order per connection; async handlers (declarations) finish before the next method. */
@@ -275,7 +277,20 @@ export class AmqpConnection {
     }
     if (channel.closing) return; // Everything but close-ok is dropped after we sent channel.close.
     if (channel.expectsContent()) throw new AmqpProtocolError(505, `expected content header for class 60, got ${method.name}`, { classId: method.classId, methodId: method.methodId });
-    if (method.name === 'basic.publish' && this.blockedByAlarm) this.publishedWhileBlocked = true;
+    if (method.name === 'basic.publish') {
+      this.hasPublished = true;
+      if (this.blockedByAlarm) {
+        // A publisher during an alarm: stop reading it (TCP back pressure), and hold this publish
+        // (and the frames behind it) until the alarm clears.
+        this.publishedWhileBlocked = true;
+        if (!this.readingPaused) {
+          this.readingPaused = true;
+          this.socket.pause();
+        }
+        await this.core.alarms.whenClear();
+        if (this.state !== 'open') return;
+      }
+    }
     try {
       await channel.handle(method);
     } catch (error) {
@@ -304,7 +319,11 @@ export class AmqpConnection {
       replyTo: this.replyTo,
       sendMethod: (channel, name, fields) => this.sendMethod(channel, name, fields),
       sendContent: (channel, name, fields, properties, body) => this.sendContent(channel, name, fields, properties, body),
-      outgoingFull: () => this.outgoingBytes + this.socket.bufferedBytes() > this.limits.outgoingBytesMax,
+      outgoingFull: () => {
+        const full = this.outgoingBytes + this.socket.bufferedBytes() > this.limits.outgoingBytesMax;
+        if (full) this.deliveriesMayBePaused = true;
+        return full;
+      },
     };
   }
 
@@ -338,8 +357,16 @@ export class AmqpConnection {
     this.outgoing = [];
     this.outgoingBytes = 0;
     this.lastSentMs = this.clock.monotonicMs();
-    if (!this.socket.write(bytes)) for (const channel of this.channels.values()) channel.updateFlow();
+    const accepted = this.socket.write(bytes);
+    // Deliveries may have paused while output piled up in this turn; once it is handed over
+    // (or the socket drains later) they resume.
+    if (!accepted || this.deliveriesMayBePaused) {
+      this.deliveriesMayBePaused = !accepted;
+      for (const channel of this.channels.values()) channel.updateFlow();
+    }
   }
+
+  private deliveriesMayBePaused = false;
 
   private onDrain(): void {
     for (const channel of this.channels.values()) channel.updateFlow();
@@ -373,15 +400,22 @@ export class AmqpConnection {
       if (blocked === this.blockedByAlarm) return;
       this.blockedByAlarm = blocked;
       if (blocked) {
-        // Publishers are blocked: tell clients that can hear it, and stop reading (TCP back pressure).
+        // Publishers are blocked, as in RabbitMQ: clients that can hear it are told; a connection that
+        // publishes stops being read, while consume-only ones keep working (their acks drain queues).
         if (this.clientCapabilities['connection.blocked'] === true) {
           const alarms = [...this.core.alarms.activeAlarms()].join(', ');
           this.sendMethod(0, 'connection.blocked', { reason: `low on resources (${alarms} alarm)` });
         }
-        this.socket.pause();
+        if (this.hasPublished) {
+          this.readingPaused = true;
+          this.socket.pause();
+        }
       } else {
         if (this.clientCapabilities['connection.blocked'] === true) this.sendMethod(0, 'connection.unblocked', {});
-        this.socket.resume();
+        if (this.readingPaused) {
+          this.readingPaused = false;
+          this.socket.resume();
+        }
       }
     };
     apply(this.core.alarms.blocked());

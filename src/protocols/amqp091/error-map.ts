@@ -14,6 +14,7 @@ export function replyCodeFor(code: string): ErrorReplyCode {
     case 'DESTINATION_NOT_FOUND':
       return 404;
     case 'ACCESS_REFUSED':
+    case 'CONSUMER_EXCLUSIVE':
     case 'DEFAULT_EXCHANGE_RESERVED':
     case 'EXCHANGE_INTERNAL':
       return 403;

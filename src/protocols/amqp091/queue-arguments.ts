@@ -58,7 +58,8 @@ export function queueConfigFromArguments(queueArguments: HeaderTable): Partial<Q
         config['singleActiveConsumer'] = value;
         break;
       case 'x-delivery-limit':
-        config['deliveryLimit'] = integer(name, value, 1);
+        // RabbitMQ's limit counts returns: limit N allows N + 1 deliveries; the core counts deliveries.
+        config['deliveryLimit'] = integer(name, value, 0) + 1;
         break;
       case 'x-queue-type':
         queueType = text(name, value);
@@ -70,17 +71,15 @@ export function queueConfigFromArguments(queueArguments: HeaderTable): Partial<Q
       case 'x-deduplication-window':
         config['deduplicationWindowMs'] = integer(name, value, 1);
         break;
-      case 'x-queue-mode':
-      case 'x-queue-version':
-      case 'x-quorum-initial-group-size':
-        break; // Accepted for compatibility; storage is the same for every queue.
       default:
-        if (name.startsWith('x-')) throw new FerryError('PRECONDITION_FAILED', `unknown queue argument '${name}'`);
+        // Other arguments (x-queue-mode, x-queue-leader-locator, x-dead-letter-strategy, ...) are
+        // accepted and ignored, as RabbitMQ accepts arguments it has no use for.
+        break;
     }
   }
   if (queueType === 'quorum') {
     config['durable'] = true;
-    config['deliveryLimit'] ??= 20;
+    config['deliveryLimit'] ??= 21; // RabbitMQ 4's default quorum limit of 20 returns.
   }
   return config as Partial<QueueConfig>;
 }
