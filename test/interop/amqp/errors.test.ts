@@ -125,7 +125,7 @@ test('405 RESOURCE_LOCKED: another connection cannot use an exclusive queue', as
   await owner.close();
 });
 
-test('405 RESOURCE_LOCKED: basic.get from an exclusive queue of another connection', { todo: "bug: basic.get skips the exclusive-owner check: another connection reads an exclusive queue's messages" }, async () => {
+test('405 RESOURCE_LOCKED: basic.get from an exclusive queue of another connection', async () => {
   const owner = await ferry.connect();
   const ownerChannel = await owner.createChannel();
   await ownerChannel.assertQueue('exclusive-get', { exclusive: true });
@@ -152,7 +152,7 @@ test('an exclusive consumer keeps other consumers off the queue, and an exclusiv
   await shared.close();
 });
 
-test('403 ACCESS_REFUSED: an exclusive consumer keeps other consumers off the queue', { todo: 'bug: consuming from a queue with an exclusive consumer is 405 RESOURCE_LOCKED; RabbitMQ answers 403 ACCESS_REFUSED ("in exclusive use")' }, async () => {
+test('403 ACCESS_REFUSED: an exclusive consumer keeps other consumers off the queue', async () => {
   const target = await channel();
   await target.assertQueue('exclusive-consumer');
   await target.consume('exclusive-consumer', () => undefined, { exclusive: true });
