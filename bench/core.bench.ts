@@ -33,7 +33,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Delivery } from '../src/core/queue/delivery.js';
 import { Broker } from '../src/server/broker.js';
-import { runScenarios, scenarioWithTargets } from './scenario-runner.js';
+import { patternBytes, progress, round, runScenarios, scenarioWithTargets } from './scenario-runner.js';
 
 const MB = 1024 * 1024;
 const KIB = 1024;
@@ -49,22 +49,6 @@ const DRAIN_TIMEOUT_MS = 60_000;
 
 // ---------------------------------------------------------------- helpers
 
-/** Progress for the human watching; stdout is reserved for result lines. */
-function progress(message: string): void {
-  process.stderr.write(`[core.bench] ${message}\n`);
-}
-
-function round(value: number, digits = 3): number {
-  const scale = 10 ** digits;
-  return Math.round(value * scale) / scale;
-}
-
-/** Bytes that differ a little from position to position, so nothing compresses them away. */
-function patternBytes(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  for (let i = 0; i < length; i++) bytes[i] = (i * 31 + seed * 7) & 0xff;
-  return bytes;
-}
 
 function startBroker(directory: string): Promise<Broker> {
   return Broker.start({ dataDir: directory, durability: 'always' });

@@ -24,9 +24,22 @@ export interface BenchScenario {
   met(fields: Record<string, unknown>): boolean;
 }
 
-/** Writes a progress line to stderr. */
+/** Progress for the human watching, on stderr: stdout is reserved for result lines. */
 export function progress(message: string): void {
-  process.stderr.write(`${message}\n`);
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+/** `value` rounded to `digits` decimals, for result lines. */
+export function round(value: number, digits = 3): number {
+  const scale = 10 ** digits;
+  return Math.round(value * scale) / scale;
+}
+
+/** Bytes that differ a little from position to position, so nothing compresses them away. */
+export function patternBytes(length: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  for (let i = 0; i < length; i++) bytes[i] = (i * 31 + seed * 7) & 0xff;
+  return bytes;
 }
 
 /** Runs the scenarios `argv` asks for (all by default); sets a non-zero exit code when one fails. */

@@ -29,7 +29,7 @@ import { SystemClock } from '../src/platform/clock.js';
 import type { FileHandle, FileLock, FileSystem, OpenOptions } from '../src/platform/file-system.js';
 import { NodeFileSystem } from '../src/platform/node-file-system.js';
 import { FileLogStore, type FileLogStoreOptions } from '../src/storage/file-log-store.js';
-import { runScenarios, scenarioWithTargets } from './scenario-runner.js';
+import { patternBytes, progress, round, runScenarios, scenarioWithTargets } from './scenario-runner.js';
 
 const MB = 1024 * 1024;
 const KIB = 1024;
@@ -180,22 +180,6 @@ class CountingFileSystem implements FileSystem {
 
 // ---------------------------------------------------------------- helpers
 
-/** Progress for the human watching; stdout is reserved for result lines. */
-function progress(message: string): void {
-  process.stderr.write(`[storage.bench] ${message}\n`);
-}
-
-function round(value: number, digits = 3): number {
-  const scale = 10 ** digits;
-  return Math.round(value * scale) / scale;
-}
-
-/** Bytes that differ from record to record a little, so nothing compresses them away. */
-function patternBytes(length: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(length);
-  for (let i = 0; i < length; i++) bytes[i] = (i * 31 + seed * 7) & 0xff;
-  return bytes;
-}
 
 function recordsOf(count: number, valueBytes: number): RecordInput[] {
   const value = patternBytes(valueBytes, 1);

@@ -1,57 +1,17 @@
+import { memoryHarness, simulatedFileHarness, withHarnessStore, type StoreHarness } from './store-harness.js';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Durability, LogStore } from '../core/ports.js';
-import { ManualClock } from '../platform/clock.js';
-import { SeededRandom } from '../platform/random.js';
-import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
-import { FileLogStore } from './file-log-store.js';
-import { MemoryLogStore } from './memory-log-store.js';
+import type { LogStore } from '../core/ports.js';
 import { METADATA_LOG_NAME, MetadataStore, type JsonValue, type MetadataKind } from './metadata-store.js';
 
 /** Opens, restarts and crashes one kind of store. */
-interface Harness {
-  open(): Promise<LogStore>;
-  /** A clean restart; the memory store keeps nothing, so its "restart" rebuilds from the same store. */
-  reopen(store: LogStore): Promise<LogStore>;
-  /** Power loss (torn writes) and reopen; only where it can be simulated. */
-  crash?(store: LogStore): Promise<LogStore>;
-  readonly fileSystem?: SimulatedFileSystem;
-}
-
-function fileHarness(durability: Durability): () => Harness {
-  return () => {
-    let clock = new ManualClock();
-    const fileSystem = new SimulatedFileSystem();
-    const random = new SeededRandom(9);
-    const open = () => FileLogStore.open({ fileSystem, clock, directory: 'data', durability });
-    return {
-      fileSystem,
-      open,
-      reopen: async (store) => {
-        await store.close();
-        return open();
-      },
-      crash: async (store) => {
-        (store as FileLogStore).abandon();
-        fileSystem.crash(random);
-        clock = new ManualClock(clock.nowMs());
-        return open();
-      },
-    };
-  };
-}
+type Harness = StoreHarness;
 
 const stores: Array<{ name: string; make: () => Harness }> = [
-  {
-    name: 'memory',
-    make: () => {
-      const clock = new ManualClock();
-      return { open: async () => new MemoryLogStore({ clock }), reopen: async (store) => store };
-    },
-  },
-  { name: 'file on the simulated disk (durability always)', make: fileHarness('always') },
+  { name: 'memory', make: () => memoryHarness() },
+  { name: 'file on the simulated disk (durability always)', make: () => simulatedFileHarness({ durability: 'always', seed: 9 }) },
   // Definitions are fsynced before they are confirmed even when the store's appends are not.
-  { name: 'file on the simulated disk (durability never)', make: fileHarness('never') },
+  { name: 'file on the simulated disk (durability never)', make: () => simulatedFileHarness({ durability: 'never', seed: 9 }) },
 ];
 
 /** Every definition, for comparing two stores. */
@@ -62,15 +22,7 @@ function dump(metadata: MetadataStore): Record<string, Array<[string, JsonValue]
 
 for (const { name, make } of stores) {
   describe(`MetadataStore on ${name}`, () => {
-    const withStore = async (run: (store: LogStore, harness: Harness) => Promise<LogStore | void>): Promise<void> => {
-      const harness = make();
-      let store = await harness.open();
-      try {
-        store = (await run(store, harness)) ?? store;
-      } finally {
-        await store.close().catch(() => undefined);
-      }
-    };
+    const withStore = (run: (store: LogStore, harness: Harness) => Promise<LogStore | void>): Promise<void> => withHarnessStore(make(), run);
 
     test('put, get, list and delete keep one keyed map per kind', () =>
       withStore(async (store) => {

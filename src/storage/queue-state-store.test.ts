@@ -1,52 +1,16 @@
+import { memoryHarness, simulatedFileHarness, withHarnessStore, type StoreHarness } from './store-harness.js';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Log, LogStore } from '../core/ports.js';
-import { ManualClock } from '../platform/clock.js';
 import { SeededRandom } from '../platform/random.js';
-import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
-import { FileLogStore } from './file-log-store.js';
-import { MemoryLogStore } from './memory-log-store.js';
 import { QueueStateStore, type QueueStateStoreOptions } from './queue-state-store.js';
 
 /** Opens, restarts and crashes one kind of store. */
-interface Harness {
-  open(): Promise<LogStore>;
-  /** A clean restart; the memory store keeps nothing, so its "restart" rebuilds from the same store. */
-  reopen(store: LogStore): Promise<LogStore>;
-  /** Power loss (torn writes) and reopen; only where it can be simulated. */
-  crash?(store: LogStore): Promise<LogStore>;
-}
+type Harness = StoreHarness;
 
 const stores: Array<{ name: string; make: (seed?: number) => Harness }> = [
-  {
-    name: 'memory',
-    make: () => {
-      const clock = new ManualClock();
-      return { open: async () => new MemoryLogStore({ clock }), reopen: async (store) => store };
-    },
-  },
-  {
-    name: 'file on the simulated disk',
-    make: (seed = 42) => {
-      let clock = new ManualClock();
-      const fileSystem = new SimulatedFileSystem();
-      const random = new SeededRandom(seed);
-      const open = () => FileLogStore.open({ fileSystem, clock, directory: 'data', durability: 'always' });
-      return {
-        open,
-        reopen: async (store) => {
-          await store.close();
-          return open();
-        },
-        crash: async (store) => {
-          (store as FileLogStore).abandon();
-          fileSystem.crash(random);
-          clock = new ManualClock(clock.nowMs());
-          return open();
-        },
-      };
-    },
-  },
+  { name: 'memory', make: () => memoryHarness() },
+  { name: 'file on the simulated disk', make: (seed = 42) => simulatedFileHarness({ seed }) },
 ];
 
 const MESSAGES = 'orders';
@@ -80,15 +44,7 @@ function view(state: QueueStateStore, end: number) {
 
 for (const { name, make } of stores) {
   describe(`QueueStateStore on ${name}`, () => {
-    const withStore = async (run: (store: LogStore, harness: Harness) => Promise<LogStore | void>, seed?: number): Promise<void> => {
-      const harness = make(seed);
-      let store = await harness.open();
-      try {
-        store = (await run(store, harness)) ?? store;
-      } finally {
-        await store.close().catch(() => undefined);
-      }
-    };
+    const withStore = (run: (store: LogStore, harness: Harness) => Promise<LogStore | void>, seed?: number): Promise<void> => withHarnessStore(make(seed), run);
 
     test('acks in any order settle messages and move the low watermark over the acked prefix', () =>
       withStore(async (store) => {

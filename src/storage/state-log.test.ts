@@ -1,53 +1,16 @@
+import { memoryHarness, simulatedFileHarness, withHarnessStore, type StoreHarness } from './store-harness.js';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { LogStore } from '../core/ports.js';
-import { ManualClock } from '../platform/clock.js';
-import { SeededRandom } from '../platform/random.js';
-import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
-import { FileLogStore } from './file-log-store.js';
-import { MemoryLogStore } from './memory-log-store.js';
 import { SNAPSHOT_ATTRIBUTE, SNAPSHOT_END_ATTRIBUTE, SNAPSHOT_START_ATTRIBUTE, StateLog } from './state-log.js';
 
 /** Opens, restarts and crashes one kind of store. */
-interface Harness {
-  open(): Promise<LogStore>;
-  /** A clean restart; the memory store keeps nothing, so its "restart" rebuilds from the same store. */
-  reopen(store: LogStore): Promise<LogStore>;
-  /** Power loss (torn writes) and reopen; only where it can be simulated. */
-  crash?(store: LogStore): Promise<LogStore>;
-}
+type Harness = StoreHarness;
 
 const stores: Array<{ name: string; make: () => Harness }> = [
-  {
-    name: 'memory',
-    make: () => {
-      const clock = new ManualClock();
-      return { open: async () => new MemoryLogStore({ clock, logDefaults: { retentionRecords: 1 } }), reopen: async (store) => store };
-    },
-  },
-  {
-    name: 'file on the simulated disk',
-    make: () => {
-      let clock = new ManualClock();
-      const fileSystem = new SimulatedFileSystem();
-      const random = new SeededRandom(42);
-      // Store-wide retention must not reach state logs: retentionRecords 1 would delete snapshots.
-      const open = () => FileLogStore.open({ fileSystem, clock, directory: 'data', durability: 'always', logDefaults: { retentionRecords: 1 } });
-      return {
-        open,
-        reopen: async (store) => {
-          await store.close();
-          return open();
-        },
-        crash: async (store) => {
-          (store as FileLogStore).abandon();
-          fileSystem.crash(random);
-          clock = new ManualClock(clock.nowMs());
-          return open();
-        },
-      };
-    },
-  },
+  { name: 'memory', make: () => memoryHarness({ retentionRecords: 1 }) },
+  // Store-wide retention must not reach state logs: retentionRecords 1 would delete snapshots.
+  { name: 'file on the simulated disk', make: () => simulatedFileHarness({ logDefaults: { retentionRecords: 1 } }) },
 ];
 
 const text = (value: string): Uint8Array => new TextEncoder().encode(value);
@@ -55,15 +18,7 @@ const read = (bytes: Uint8Array | null): string | null => (bytes === null ? null
 
 for (const { name, make } of stores) {
   describe(`StateLog on ${name}`, () => {
-    const withStore = async (run: (store: LogStore, harness: Harness) => Promise<LogStore | void>): Promise<void> => {
-      const harness = make();
-      let store = await harness.open();
-      try {
-        store = (await run(store, harness)) ?? store;
-      } finally {
-        await store.close().catch(() => undefined);
-      }
-    };
+    const withStore = (run: (store: LogStore, harness: Harness) => Promise<LogStore | void>): Promise<void> => withHarnessStore(make(), run);
 
     test('a new state log loads as no snapshot and no events', () =>
       withStore(async (store) => {

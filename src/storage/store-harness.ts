@@ -1,0 +1,58 @@
+import type { Durability, LogOptions, LogStore } from '../core/ports.js';
+import { ManualClock } from '../platform/clock.js';
+import { SeededRandom } from '../platform/random.js';
+import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
+import { FileLogStore } from './file-log-store.js';
+import { MemoryLogStore } from './memory-log-store.js';
+
+/**
+ * Test support: a LogStore to run a suite against, with restart and (where it
+ * can be simulated) power loss. Used by the tests of everything built on logs.
+ */
+export interface StoreHarness {
+  open(): Promise<LogStore>;
+  /** A clean restart; the memory store keeps nothing, so its "restart" is the same store. */
+  reopen(store: LogStore): Promise<LogStore>;
+  /** Power loss (torn writes) and reopen; only where it can be simulated. */
+  crash?(store: LogStore): Promise<LogStore>;
+  readonly fileSystem?: SimulatedFileSystem;
+}
+
+/** A memory store. */
+export function memoryHarness(logDefaults?: LogOptions): StoreHarness {
+  const clock = new ManualClock();
+  return { open: async () => new MemoryLogStore({ clock, ...(logDefaults ? { logDefaults } : {}) }), reopen: async (store) => store };
+}
+
+/** A file store on a simulated disk whose crashes tear writes, seeded. */
+export function simulatedFileHarness(options: { durability?: Durability; seed?: number; logDefaults?: LogOptions } = {}): StoreHarness {
+  let clock = new ManualClock();
+  const fileSystem = new SimulatedFileSystem();
+  const random = new SeededRandom(options.seed ?? 42);
+  const open = () =>
+    FileLogStore.open({ fileSystem, clock, directory: 'data', durability: options.durability ?? 'always', ...(options.logDefaults ? { logDefaults: options.logDefaults } : {}) });
+  return {
+    fileSystem,
+    open,
+    reopen: async (store) => {
+      await store.close();
+      return open();
+    },
+    crash: async (store) => {
+      (store as FileLogStore).abandon();
+      fileSystem.crash(random);
+      clock = new ManualClock(clock.nowMs());
+      return open();
+    },
+  };
+}
+
+/** Opens a store from `harness`, runs `run`, and closes whatever store `run` ends with. */
+export async function withHarnessStore(harness: StoreHarness, run: (store: LogStore, harness: StoreHarness) => Promise<LogStore | void>): Promise<void> {
+  let store = await harness.open();
+  try {
+    store = (await run(store, harness)) ?? store;
+  } finally {
+    await store.close().catch(() => undefined);
+  }
+}
