@@ -13,6 +13,8 @@ import { resolveQueueConfig, sameQueueConfig, type QueueConfig } from '../queue/
 /** An exchange as the vhost keeps it: the router's declaration plus lifetime flags. */
 export interface ExchangeDefinition extends ExchangeDeclaration {
   readonly durable?: boolean;
+  /** Deleted when the last binding from it goes (after it had one), as in RabbitMQ. */
+  readonly autoDelete?: boolean;
 }
 
 /** The outcome of a publish. */
@@ -56,6 +58,7 @@ export class VirtualHost {
   readonly router: Router;
   private readonly queues = new Map<string, Queue>();
   private readonly exchangeDurability = new Map<string, boolean>();
+  private readonly autoDeleteExchanges = new Set<string>();
   private readonly queueOpening = new Map<string, Promise<Queue>>();
   private readonly queueDestinations = new Map<string, Destination>();
   private readonly host: QueueHost;
@@ -96,7 +99,7 @@ export class VirtualHost {
    * others EXCHANGE_DECLARATION_MISMATCH. Durable ones are stored before resolving.
    */
   async declareExchange(name: string, definition: ExchangeDefinition): Promise<ExchangeDescription> {
-    const { durable = true, ...declaration } = definition;
+    const { durable = true, autoDelete = false, ...declaration } = definition;
     const existing = this.router.getExchange(name);
     if (existing && this.exchangeDurability.get(name) !== durable && name !== '') {
       throw new FerryError('EXCHANGE_DECLARATION_MISMATCH', `exchange ${name} exists with durable=${String(this.exchangeDurability.get(name))}`);
@@ -104,7 +107,8 @@ export class VirtualHost {
     const created = this.router.declareExchange(name, declaration);
     if (created) {
       this.exchangeDurability.set(name, durable);
-      if (durable) await this.storage.definitions.put('exchange', `${this.name}\u0000${name}`, { vhost: this.name, name, ...declaration } as JsonValue);
+      if (autoDelete) this.autoDeleteExchanges.add(name);
+      if (durable) await this.storage.definitions.put('exchange', `${this.name}\u0000${name}`, { vhost: this.name, name, autoDelete, ...declaration } as JsonValue);
     }
     return this.router.getExchange(name)!;
   }
@@ -116,6 +120,7 @@ export class VirtualHost {
     const deleted = this.router.deleteExchange(name, options);
     if (deleted) {
       this.exchangeDurability.delete(name);
+      this.autoDeleteExchanges.delete(name);
       if (durable) await this.storage.definitions.delete('exchange', `${this.name}\u0000${name}`);
       for (const binding of removedBindings) await this.forgetBinding(binding.source, binding.destination, binding.routingKey, binding.arguments);
     }
@@ -212,6 +217,7 @@ export class VirtualHost {
     this.router.unbindAllTo(destination);
     this.queueDestinations.delete(name);
     for (const binding of bindings) await this.forgetBinding(binding.source, binding.destination, binding.routingKey, binding.arguments);
+    await this.deleteIfUnusedAutoDelete(bindings.map((binding) => binding.source));
     if (queue.config.durable && queue.config.exclusiveOwner === undefined) await this.storage.definitions.delete('queue', `${this.name}\u0000${name}`);
     const logStore = this.storeFor(queue.config);
     for (const state of queue.states()) await state.close();
@@ -252,8 +258,21 @@ export class VirtualHost {
   async unbind(source: string, destination: Destination, routingKey: string, bindingArguments: HeaderTable = {}): Promise<boolean> {
     const interned = destination.kind === 'queue' ? this.queueDestination(destination.name) ?? destination : destination;
     const removed = this.router.unbind(source, interned, routingKey, bindingArguments);
-    if (removed) await this.forgetBinding(source, destination, routingKey, bindingArguments);
+    if (removed) {
+      await this.forgetBinding(source, destination, routingKey, bindingArguments);
+      await this.deleteIfUnusedAutoDelete([source]);
+    }
     return removed;
+  }
+
+  /** Deletes auto-delete exchanges among `names` that have no binding from them left. */
+  private async deleteIfUnusedAutoDelete(names: Iterable<string>): Promise<void> {
+    for (const name of new Set(names)) {
+      if (this.autoDeleteExchanges.has(name) && this.router.getExchange(name) && this.router.bindingsFrom(name).length === 0) {
+        this.autoDeleteExchanges.delete(name);
+        await this.deleteExchange(name);
+      }
+    }
   }
 
   private bindingIsDurable(source: string, destination: Destination): boolean {
@@ -335,10 +354,11 @@ export class VirtualHost {
   async restore(): Promise<void> {
     const definitions = this.storage.definitions;
     for (const [, value] of definitions.list('exchange')) {
-      const { vhost, name, ...declaration } = value as unknown as { vhost: string; name: string } & ExchangeDeclaration;
+      const { vhost, name, autoDelete, ...declaration } = value as unknown as { vhost: string; name: string; autoDelete?: boolean } & ExchangeDeclaration;
       if (vhost !== this.name) continue;
       this.router.declareExchange(name, declaration);
       this.exchangeDurability.set(name, true);
+      if (autoDelete) this.autoDeleteExchanges.add(name);
     }
     for (const [, value] of definitions.list('queue')) {
       const { vhost, ...config } = value as unknown as { vhost: string } & QueueConfig;

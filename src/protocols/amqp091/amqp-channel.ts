@@ -409,7 +409,7 @@ export class AmqpChannel {
   }
 
   private async declareExchange(fields: Extract<AnyDecodedMethod, { name: 'exchange.declare' }>['fields']): Promise<void> {
-    const { exchange, type, passive, durable, internal, noWait: nowait } = fields;
+    const { exchange, type, passive, durable, autoDelete, internal, noWait: nowait } = fields;
     const vhost = this.host.vhost;
     if (passive) {
       if (exchange !== '' && !vhost.router.getExchange(exchange)) throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange '${exchange}' in vhost '${vhost.name}'`);
@@ -423,6 +423,7 @@ export class AmqpChannel {
       await vhost.declareExchange(exchange, {
         type: type as 'direct' | 'fanout' | 'topic' | 'headers',
         durable,
+        autoDelete,
         internal,
         ...(typeof alternate === 'string' ? { alternateExchange: alternate } : {}),
       });
