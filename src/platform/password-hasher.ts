@@ -1,9 +1,10 @@
-import { randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
+import { randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
 
 /** Hashes and checks passwords; the hash string carries its own salt and parameters. */
 export interface PasswordHasher {
   hash(password: string): string;
-  verify(password: string, hash: string): boolean;
+  /** May answer later: a real hash takes tens of milliseconds, off the event loop. */
+  verify(password: string, hash: string): boolean | Promise<boolean>;
 }
 
 /**
@@ -17,11 +18,15 @@ export class ScryptPasswordHasher implements PasswordHasher {
     return `scrypt$${salt.toString('hex')}$${key.toString('hex')}`;
   }
 
-  verify(password: string, hash: string): boolean {
+  /** Runs scrypt in the thread pool, so logins do not stall the event loop (~50 ms each). */
+  verify(password: string, hash: string): Promise<boolean> {
     const [scheme, saltHex, keyHex] = hash.split('$');
-    if (scheme !== 'scrypt' || !saltHex || !keyHex) return false;
+    if (scheme !== 'scrypt' || !saltHex || !keyHex) return Promise.resolve(false);
     const expected = Buffer.from(keyHex, 'hex');
-    const actual = scryptSync(password, Buffer.from(saltHex, 'hex'), expected.length);
-    return actual.length === expected.length && timingSafeEqual(actual, expected);
+    return new Promise((resolve) =>
+      scrypt(password, Buffer.from(saltHex, 'hex'), expected.length, (error, actual) =>
+        resolve(!error && actual.length === expected.length && timingSafeEqual(actual, expected)),
+      ),
+    );
   }
 }

@@ -12,32 +12,32 @@ async function open() {
   return { definitions, access: await AccessControl.open(definitions, new ScryptPasswordHasher()) };
 }
 
-const refused = (run: () => unknown) =>
-  assert.throws(run, (error: { code?: string }) => {
+const refused = async (run: () => unknown) =>
+  assert.rejects(async () => run(), (error: { code?: string }) => {
     assert.equal(error.code, 'ACCESS_REFUSED');
     return true;
   });
 
 test('the default guest user logs in from loopback only', async () => {
   const { access } = await open();
-  assert.equal(access.authenticate('guest', 'guest', '127.0.0.1').user, 'guest');
-  assert.equal(access.authenticate('guest', 'guest', '::1').user, 'guest');
-  refused(() => access.authenticate('guest', 'guest', '10.1.2.3'));
-  refused(() => access.authenticate('guest', 'wrong', '127.0.0.1'));
-  refused(() => access.authenticate('nobody', 'guest', '127.0.0.1'));
+  assert.equal((await access.authenticate('guest', 'guest', '127.0.0.1')).user, 'guest');
+  assert.equal((await access.authenticate('guest', 'guest', '::1')).user, 'guest');
+  await refused(() => access.authenticate('guest', 'guest', '10.1.2.3'));
+  await refused(() => access.authenticate('guest', 'wrong', '127.0.0.1'));
+  await refused(() => access.authenticate('nobody', 'guest', '127.0.0.1'));
 });
 
 test('permissions check configure, write and read patterns per vhost', async () => {
   const { access } = await open();
   await access.putUser('app', 's3cret');
   await access.setPermissions('app', '/', { configure: '^app\\..*', write: '^(app\\..*|amq\\.default)$', read: '.*' });
-  const app = access.authenticate('app', 's3cret', '192.168.1.9');
+  const app = await access.authenticate('app', 's3cret', '192.168.1.9');
   access.authorize(app, '/', 'configure', 'app.orders');
-  refused(() => access.authorize(app, '/', 'configure', 'billing'));
+  await refused(() => access.authorize(app, '/', 'configure', 'billing'));
   access.authorize(app, '/', 'write', '');
-  refused(() => access.authorize(app, '/', 'write', 'billing'));
+  await refused(() => access.authorize(app, '/', 'write', 'billing'));
   access.authorize(app, '/', 'read', 'anything');
-  refused(() => access.authorizeVhost(app, '/other'));
+  await refused(() => access.authorizeVhost(app, '/other'));
 });
 
 test('users and permissions survive a reload of the definitions', async () => {
@@ -46,12 +46,12 @@ test('users and permissions survive a reload of the definitions', async () => {
   await first.putUser('ops', 'pw', { tags: ['administrator'] });
   await first.setPermissions('ops', '/', { configure: '', write: '', read: '^metrics$' });
   const second = await AccessControl.open(definitions, new ScryptPasswordHasher());
-  const ops = second.authenticate('ops', 'pw', '10.0.0.1');
+  const ops = await second.authenticate('ops', 'pw', '10.0.0.1');
   assert.deepEqual(ops.tags, ['administrator']);
   second.authorize(ops, '/', 'read', 'metrics');
-  refused(() => second.authorize(ops, '/', 'write', 'metrics'));
+  await refused(() => second.authorize(ops, '/', 'write', 'metrics'));
   assert.equal(await second.deleteUser('ops'), true);
-  refused(() => second.authenticate('ops', 'pw', '10.0.0.1'));
+  await refused(() => second.authenticate('ops', 'pw', '10.0.0.1'));
 });
 
 test('loopback detection covers IPv4, IPv6 and mapped addresses', () => {

@@ -94,9 +94,9 @@ export class AccessControl {
    * Checks a login. ACCESS_REFUSED for an unknown user, a wrong password, or a
    * loopback-only user connecting from elsewhere; the message does not say which.
    */
-  authenticate(user: string, password: string, remoteAddress: string | undefined): Principal {
+  async authenticate(user: string, password: string, remoteAddress: string | undefined): Promise<Principal> {
     const record = this.users.get(user);
-    const passwordOk = record !== undefined && this.hasher.verify(password, record.passwordHash);
+    const passwordOk = record !== undefined && (await this.hasher.verify(password, record.passwordHash));
     if (!record || !passwordOk) throw new FerryError('ACCESS_REFUSED', `login refused for user ${user}`);
     if (record.loopbackOnly && !isLoopback(remoteAddress)) {
       throw new FerryError('ACCESS_REFUSED', `user ${user} may only connect from loopback`);

@@ -102,6 +102,10 @@ export class AmqpConnection {
         return;
       }
       this.connectionError(toAmqpError(error, 0, 0));
+      // The decoder is spent after a framing error, so no close-ok could be read: close now.
+      this.flush();
+      this.socket.end();
+      void this.teardown();
       return;
     }
     if (this.state === 'awaiting-header' && this.decoder.protocolHeaderReceived) {
@@ -182,7 +186,7 @@ export class AmqpConnection {
           return;
         }
         try {
-          this.principal = this.core.access.authenticate(credentials.user, credentials.password, this.socket.remoteAddress);
+          this.principal = await this.core.access.authenticate(credentials.user, credentials.password, this.socket.remoteAddress);
         } catch (error) {
           this.refuseLogin(error instanceof Error ? error.message.replace(/^[A-Z_]+: /, '') : 'login refused');
           return;
