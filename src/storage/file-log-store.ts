@@ -151,7 +151,6 @@ export class FileLogStore implements LogStore, FileLogHost {
   private unsyncedJournalBytes = 0;
   private checkpointRunning: Promise<void> | null = null;
   private checkpointRequest: Deferred<void> | null = null;
-  private lastCheckpointMs = 0;
   /** Logs written since the last checkpoint. */
   private readonly dirtyLogs = new Set<FileLog>();
   /** Logs whose active segment holds bytes not yet written to its file. */
@@ -640,7 +639,6 @@ export class FileLogStore implements LogStore, FileLogHost {
       const sequence = parseJournalFileName(name);
       if (sequence !== undefined && sequence < checkpoint.journalSequence) await this.fileSystem.unlink(joinPath(this.journalDirectory, name));
     }
-    this.lastCheckpointMs = this.clock.monotonicMs();
     this.stats.checkpoints++;
   }
 
@@ -923,10 +921,6 @@ export class FileLogStore implements LogStore, FileLogHost {
     return this.logsByName.size;
   }
 
-  /** Monotonic time of the last completed checkpoint. */
-  lastCheckpointAtMs(): number {
-    return this.lastCheckpointMs;
-  }
 }
 
 function encodeOptions(options: Required<LogOptions>): Record<string, number | null> {
@@ -940,7 +934,6 @@ function decodeOptions(options: Record<string, number | null>): Required<LogOpti
   for (const [key, value] of Object.entries(options)) out[key] = value === null ? Number.POSITIVE_INFINITY : value;
   return out as Required<LogOptions>;
 }
-
 
 function describe(error: unknown): string {
   return error instanceof Error ? error.message : String(error);

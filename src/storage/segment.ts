@@ -350,11 +350,6 @@ export class Segment {
     }
   }
 
-  /** Bytes of batches held in memory. */
-  cachedBytes(): number {
-    return this.memoryBytes;
-  }
-
   /** Makes written bytes durable. */
   async sync(): Promise<void> {
     if (!this.dirty || this.dropped) return;

@@ -437,6 +437,7 @@ export class AmqpChannel {
     if (fields.passive) {
       const queue = vhost.queue(this.resolveQueueName(queueName));
       this.checkExclusive(queue);
+      this.lastDeclaredQueue = queue.name;
       if (!fields.noWait) this.host.sendMethod(this.number, 'queue.declare-ok', { queue: queue.name, messageCount: queue.messageCount(), consumerCount: queue.consumerCount() });
       return;
     }
@@ -452,6 +453,7 @@ export class AmqpChannel {
       ...(fields.exclusive ? { exclusiveOwner: this.host.connectionId } : {}),
     });
     this.checkExclusive(queue);
+    this.lastDeclaredQueue = queue.name;
     if (!fields.noWait) this.host.sendMethod(this.number, 'queue.declare-ok', { queue: queue.name, messageCount: queue.messageCount(), consumerCount: queue.consumerCount() });
   }
 
@@ -573,19 +575,18 @@ export class AmqpChannel {
   }
 
   private resolveQueueName(name: string): string {
-    // An empty queue name means the last queue declared on the channel in AMQP; RabbitMQ does the same.
-    if (name === '' && this.lastQueue) return this.lastQueue;
+    // An empty queue name means the last queue declared on the channel (AMQP 0-9-1 §1.7.2.1).
+    if (name === '' && this.lastDeclaredQueue) return this.lastDeclaredQueue;
     return name;
   }
 
-  private lastQueue: string | null = null;
+  private lastDeclaredQueue: string | null = null;
 
   private checkExclusive(queue: Queue): void {
     const owner = queue.config.exclusiveOwner;
     if (owner !== undefined && owner !== this.host.connectionId) {
       throw new FerryError('RESOURCE_LOCKED', `cannot obtain exclusive access to locked queue '${queue.name}' in vhost '${this.host.vhost.name}'`);
     }
-    this.lastQueue = queue.name;
   }
 
   private checkReservedName(name: string, kind: 'exchange' | 'queue'): void {

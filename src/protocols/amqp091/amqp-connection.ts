@@ -58,7 +58,6 @@ export class AmqpConnection {
   private blockedByAlarm = false;
   private hasPublished = false;
   private readingPaused = false;
-  private publishedWhileBlocked = false;
   private unsubscribeAlarms: (() => void) | null = null;
   /** Channel work runs in order per connection; async handlers (declarations) finish before the next method. */
   private work: Promise<void> = Promise.resolve();
@@ -286,7 +285,6 @@ export class AmqpConnection {
       if (this.blockedByAlarm) {
         // A publisher during an alarm: stop reading it (TCP back pressure), and hold this publish
         // (and the frames behind it) until the alarm clears.
-        this.publishedWhileBlocked = true;
         if (!this.readingPaused) {
           this.readingPaused = true;
           this.socket.pause();
@@ -459,11 +457,6 @@ export class AmqpConnection {
     this.channels.clear();
     await Promise.all(channels.map((channel) => channel.teardown().catch(() => undefined)));
     if (this.vhost) await this.vhost.deleteExclusiveQueues(this.socket.id).catch(() => undefined);
-  }
-
-  /** True once a publish arrived while an alarm blocked the connection (for tests and metrics). */
-  get publishedDuringAlarm(): boolean {
-    return this.publishedWhileBlocked;
   }
 
   /** Closes from the server side (shutdown), with reply code 320 CONNECTION_FORCED. */
