@@ -42,6 +42,11 @@ export interface FileLogStoreOptions extends LogStoreOptions {
   readonly cacheBytesMax?: number;
   /** How often retention runs. */
   readonly retentionCheckIntervalMs?: number;
+  /**
+   * Told how long each journal fsync took, in milliseconds, counted from the start of the
+   * write it makes durable (with durability `always` the write itself syncs); for metrics, must not throw.
+   */
+  readonly onSync?: (durationMs: number) => void;
 }
 
 /** Defaults of {@link FileLogStoreOptions}. */
@@ -84,6 +89,8 @@ interface CommitGroup {
   buffers: Uint8Array[];
   bytes: number;
   forceSync: boolean;
+  /** Segments dropped by entries of this group: deleted only once the group is written and synced. */
+  readonly deletions: Segment[];
   readonly done: Deferred<void>;
 }
 
@@ -91,7 +98,7 @@ function newGroup(): CommitGroup {
   const done = deferred<void>();
   // A group may fail with nobody waiting on it (a forced sync, say); callers still see the rejection.
   done.promise.catch(() => undefined);
-  return { buffers: [], bytes: 0, forceSync: false, done };
+  return { buffers: [], bytes: 0, forceSync: false, deletions: [], done };
 }
 
 /** Facts about the last recovery, for logs and tests. */
@@ -162,10 +169,17 @@ export class FileLogStore implements LogStore, FileLogHost {
   private readonly dirtyDirectories = new Set<string>();
   /** Sealed segments whose flush and index file are still to be written. */
   private readonly sealedPending = new Set<{ log: FileLog; segment: Segment }>();
-  /** Segments to delete once the journal entry that dropped them is durable. */
+  /**
+   * Segments whose dropping entry is written but not yet fsynced: deleted at
+   * the next journal sync. (Segments whose entry is still in the gathering
+   * group wait in that group, so a sync of an earlier group cannot delete them.)
+   */
   private deletionsAwaitingSync: Segment[] = [];
   private readonly timers: TimerHandle[] = [];
   private readonly backgroundWork = new Set<Promise<void>>();
+  private readonly onSync: ((durationMs: number) => void) | undefined;
+  /** During recovery: per log, segment files that replay replaced, to delete once the log checks out. */
+  private readonly superseded = new Map<FileLog, { paths: string[]; shortActive: string | null }>();
   /** Facts about the recovery done by `open`. */
   recovery: RecoveryReport | null = null;
   /** Counters for tests and metrics. */
@@ -174,6 +188,7 @@ export class FileLogStore implements LogStore, FileLogHost {
   private constructor(options: FileLogStoreOptions) {
     this.fileSystem = new FencedFileSystem(options.fileSystem);
     this.clock = options.clock;
+    this.onSync = options.onSync;
     this.directory = options.directory;
     this.journalDirectory = joinPath(options.directory, 'journal');
     this.logsDirectory = joinPath(options.directory, 'logs');
@@ -317,7 +332,8 @@ export class FileLogStore implements LogStore, FileLogHost {
   }
 
   segmentsDropped(_log: FileLog, segments: Segment[]): void {
-    this.deletionsAwaitingSync.push(...segments);
+    // The truncatePrefix entry that dropped them was just added to the gathering group.
+    this.group.deletions.push(...segments);
   }
 
   appended(log: FileLog): void {
@@ -373,6 +389,8 @@ export class FileLogStore implements LogStore, FileLogHost {
         this.group = newGroup();
         const journal = this.journal!;
         try {
+          // With durability `always` the journal is opened for synchronous writes: the write is the fsync.
+          const startMs = this.onSync ? this.clock.monotonicMs() : 0;
           if (group.bytes > 0) {
             // One contiguous buffer: a native copy is cheaper than handing writev many small views.
             const buffers = group.buffers.length > 1 ? [concatenate(group.buffers, group.bytes)] : group.buffers;
@@ -380,7 +398,8 @@ export class FileLogStore implements LogStore, FileLogHost {
             this.stats.journalWrites++;
             this.unsyncedJournalBytes += group.bytes;
           }
-          if (this.durability === 'always' || group.forceSync) await this.syncJournal(journal);
+          this.deletionsAwaitingSync.push(...group.deletions);
+          if (this.durability === 'always' || group.forceSync) await this.syncJournal(journal, startMs);
         } catch (error) {
           this.fail(error);
           group.done.reject(error);
@@ -408,10 +427,12 @@ export class FileLogStore implements LogStore, FileLogHost {
     return this.checkpointRequest !== null || this.journal.sizeBytes >= this.settings.journalBytesMax;
   }
 
-  private async syncJournal(journal: JournalFile): Promise<void> {
+  /** Fsyncs the journal; `startMs` (monotonic) is when the write being made durable began, for `onSync`. */
+  private async syncJournal(journal: JournalFile, startMs = this.onSync ? this.clock.monotonicMs() : 0): Promise<void> {
     const deletions = this.deletionsAwaitingSync;
     this.deletionsAwaitingSync = [];
     await journal.sync();
+    this.onSync?.(this.clock.monotonicMs() - startMs);
     this.stats.journalSyncs++;
     this.unsyncedJournalBytes = 0;
     // Entries that dropped these segments are durable now, so the files may go.
@@ -734,6 +755,14 @@ export class FileLogStore implements LogStore, FileLogHost {
       throw new FerryError('CORRUPT_DATA', `the data of log(s) ${names} is missing from ${this.logsDirectory}`);
     }
     for (const log of this.logsByName.values()) this.checkContiguous(log);
+    for (const [log, { paths }] of this.superseded) {
+      if (log.deleted) continue;
+      for (const path of paths) {
+        await this.fileSystem.unlink(`${path}.seg`);
+        await this.fileSystem.unlink(`${path}.idx`);
+      }
+    }
+    this.superseded.clear();
     const lastSequence = Math.max(firstSequence - 1, ...sequences);
     this.journal = await JournalFile.create(this.fileSystem, this.journalDirectory, lastSequence + 1, this.durability === 'always');
     // Make what was replayed durable in segments, and drop the old journal files.
@@ -772,6 +801,9 @@ export class FileLogStore implements LogStore, FileLogHost {
       bases.set(base, entry);
     }
     const segments: Segment[] = [];
+    /** Files (paths without extension) replaced by replay; deleted once recovery checked the log. */
+    const superseded: string[] = [];
+    let shortActive: string | null = null;
     const sorted = [...bases.entries()].sort((a, b) => a[0] - b[0]);
     for (const [base, files] of sorted) {
       const path = joinPath(directory, `${String(base).padStart(20, '0')}`);
@@ -787,12 +819,15 @@ export class FileLogStore implements LogStore, FileLogHost {
       const active = base === state.activeBaseOffset;
       if (active) {
         const { segment, scan } = await Segment.open(this.fileSystem, directory, base, this.indexIntervalBytes, { sealed: false, lengthBytes: state.activeBytes });
-        // The checkpoint fsynced `activeBytes` of this segment before it was written: less is damage, not a torn tail.
         if (scan && scan.validBytes < state.activeBytes) {
-          throw new FerryError(
-            'CORRUPT_DATA',
-            `${segment.path}: only ${scan.validBytes} of its ${state.activeBytes} checkpointed bytes are intact (${scan.stoppedBecause ?? 'file too short'})`,
-          );
+          // A checkpoint fsyncs `activeBytes` of its active segment, unless a truncatePrefix dropped
+          // the segment between the checkpoint's start and its end (dropped segments are neither
+          // written nor synced). Replay decides: the journal then moves the start past it; anything
+          // else is damage, which checkContiguous reports before a file is deleted.
+          shortActive = `${segment.path}: only ${scan.validBytes} of its ${state.activeBytes} checkpointed bytes are intact (${scan.stoppedBecause ?? 'file too short'})`;
+          await segment.close();
+          superseded.push(path);
+          continue;
         }
         segments.push(segment);
       } else {
@@ -801,15 +836,19 @@ export class FileLogStore implements LogStore, FileLogHost {
       }
     }
     if (segments.length === 0 || segments[segments.length - 1]!.sealed) {
-      // The checkpoint's active segment is gone: it was sealed and dropped by a durable truncatePrefix
-      // after the checkpoint, so every older segment was dropped too (its unlink may not have happened).
-      // Replay rebuilds everything from the checkpoint's end offset and moves the start offset.
-      for (const segment of segments) await segment.remove();
-      segments.length = 0;
+      // The checkpoint's active segment is gone (or short): it was sealed and dropped by a
+      // truncatePrefix after the checkpoint, so every older segment was dropped too (their unlink
+      // may not have happened). Replay rebuilds everything from the checkpoint's end offset and
+      // moves the start offset; the old files go once checkContiguous has confirmed that.
+      for (const segment of segments.splice(0)) {
+        await segment.close();
+        superseded.push(segment.path.replace(/\.seg$/, ''));
+      }
       segments.push(Segment.create(this.fileSystem, directory, state.endOffset, this.indexIntervalBytes));
     }
     const log = new FileLog(this, state.id, state.name, directory, decodeOptions(state.options), segments, state.startOffset);
     this.register(log);
+    if (superseded.length > 0) this.superseded.set(log, { paths: superseded, shortActive });
     return log;
   }
 
@@ -862,7 +901,8 @@ export class FileLogStore implements LogStore, FileLogHost {
 
   private checkContiguous(log: FileLog): void {
     if (log.startOffset() < log.segments[0]!.baseOffset) {
-      throw new FerryError('CORRUPT_DATA', `log ${log.name}: records from ${log.startOffset()} to ${log.segments[0]!.baseOffset} are missing`);
+      const why = this.superseded.get(log)?.shortActive;
+      throw new FerryError('CORRUPT_DATA', `log ${log.name}: records from ${log.startOffset()} to ${log.segments[0]!.baseOffset} are missing${why ? ` (${why})` : ''}`);
     }
     for (let i = 1; i < log.segments.length; i++) {
       const previous = log.segments[i - 1]!;

@@ -18,14 +18,15 @@
  *
  * Then the child runs again on the same directory, for CRASH_ROUNDS rounds
  * (default 12). Replay a failure's random choices with SEED=<n> (printed at
- * the start); KEEP_DATA_DIR=1 keeps the data directory for inspection. Kill
- * instants are wall-clock delays, so a replay draws the same delays but lands
+ * the start); KEEP_DATA_DIR=1 keeps the data directory for inspection, and
+ * with KEEP_KILLED_COPY=1 also a copy of it as the last kill left it, before
+ * recovery (<dir>-killed). Kill instants are wall-clock delays, so a replay draws the same delays but lands
  * them on whatever the child is doing by then.
  */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -49,6 +50,8 @@ const KILL_DELAY_MS_MAX = 1_500;
 const FIRST_CONFIRM_TIMEOUT_MS = 15_000;
 const GET_BATCH_MAX = 1_000;
 const KEEP_DATA_DIR = process.env['KEEP_DATA_DIR'] === '1';
+/** With KEEP_DATA_DIR=1: also keep a copy of the directory as the kill left it, before recovery changes it. */
+const KEEP_KILLED_COPY = KEEP_DATA_DIR && process.env['KEEP_KILLED_COPY'] === '1';
 const CHILD_PATH = fileURLToPath(new URL('./broker-crash-child.js', import.meta.url));
 
 const directories: string[] = [];
@@ -252,6 +255,10 @@ test(
     totals.sent += output.sent.size;
     totals.confirmed += output.confirmed.size;
 
+    if (KEEP_KILLED_COPY) {
+      rmSync(`${directory}-killed`, { recursive: true, force: true });
+      cpSync(directory, `${directory}-killed`, { recursive: true });
+    }
     const found = await readBroker(directory, sentEver, context);
     totals.recoveryMsMax = Math.max(totals.recoveryMsMax, found.recoveryMs);
     for (const queue of CRASH_QUEUES) {

@@ -1,0 +1,169 @@
+/**
+ * A segment dropped by truncatePrefix may be deleted only once the journal
+ * entry that dropped it is written and synced. These tests hold journal
+ * writes at chosen moments, so the drop lands while an earlier group is being
+ * written, then kill the process (nothing volatile is lost) and reopen.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { FileHandle, FileLock, FileSystem, OpenOptions } from '../platform/file-system.js';
+import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
+import { ManualClock } from '../platform/clock.js';
+import { FileLogStore } from './file-log-store.js';
+
+/** Passes everything through, but journal writes wait while `holding` is set. */
+class HoldingFileSystem implements FileSystem {
+  holding = false;
+  /** Journal writes started so far. */
+  journalWrites = 0;
+  private readonly waiting: Array<() => void> = [];
+
+  constructor(private readonly inner: FileSystem) {}
+
+  /** Lets the oldest held journal write go on. */
+  releaseOne(): void {
+    this.waiting.shift()?.();
+  }
+
+  heldCount(): number {
+    return this.waiting.length;
+  }
+
+  mkdir(path: string): Promise<void> {
+    return this.inner.mkdir(path);
+  }
+  readdir(path: string): Promise<string[]> {
+    return this.inner.readdir(path);
+  }
+  exists(path: string): Promise<boolean> {
+    return this.inner.exists(path);
+  }
+  readFile(path: string): Promise<Uint8Array> {
+    return this.inner.readFile(path);
+  }
+  unlink(path: string): Promise<void> {
+    return this.inner.unlink(path);
+  }
+  removeTree(path: string): Promise<void> {
+    return this.inner.removeTree(path);
+  }
+  rename(source: string, target: string): Promise<void> {
+    return this.inner.rename(source, target);
+  }
+  syncDirectory(path: string): Promise<void> {
+    return this.inner.syncDirectory(path);
+  }
+  lock(path: string): Promise<FileLock> {
+    return this.inner.lock(path);
+  }
+  async open(path: string, options: OpenOptions): Promise<FileHandle> {
+    const handle = await this.inner.open(path, options);
+    if (!path.includes('journal/')) return handle;
+    const write: FileHandle['write'] = async (buffers, position) => {
+      this.journalWrites++;
+      if (this.holding) await new Promise<void>((resolve) => this.waiting.push(resolve));
+      return handle.write(buffers, position);
+    };
+    return Object.assign(Object.create(Object.getPrototypeOf(handle) as object) as FileHandle, handle, {
+      path: handle.path,
+      size: () => handle.size(),
+      read: handle.read.bind(handle),
+      write,
+      sync: () => handle.sync(),
+      truncate: (length: number) => handle.truncate(length),
+      close: () => handle.close(),
+    });
+  }
+}
+
+async function turns(count: number): Promise<void> {
+  for (let i = 0; i < count; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+const SEGMENT_BYTES = 4096;
+const record = (index: number) => ({ value: new TextEncoder().encode(`record ${index} `.padEnd(200, '.')) });
+
+test('a segment dropped while an earlier journal group is being written survives until its own entry is durable', async () => {
+  const simulated = new SimulatedFileSystem();
+  const fileSystem = new HoldingFileSystem(simulated);
+  const clock = new ManualClock();
+  const open = () => FileLogStore.open({ fileSystem, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
+  const store = await open();
+  const log = await store.openLog('queue', { segmentBytesMax: SEGMENT_BYTES });
+  let next = 0;
+  while (log.endOffset() < 60) await log.append([record(next++)]);
+  const firstSegmentEnd = (await firstSegmentBases(simulated))[1]!;
+  assert.ok(firstSegmentEnd > 0, 'the log rolled at least once');
+
+  // Group 1 (one append) is held in its journal write; the drop lands in group 2.
+  fileSystem.holding = true;
+  const appended = log.append([record(next++)]);
+  await turns(3);
+  assert.equal(fileSystem.heldCount(), 1, 'the append is in its journal write');
+  const truncated = log.truncatePrefix(firstSegmentEnd);
+  // Group 1 completes; group 2 (the truncatePrefix entry) is then held in its write.
+  fileSystem.releaseOne();
+  await appended;
+  await turns(10);
+  assert.equal(fileSystem.heldCount(), 1, 'the truncatePrefix entry is held in its journal write');
+  const bases = await firstSegmentBases(simulated);
+  assert.equal(bases[0], 0, `the dropped segment file is still there while its entry is not durable (files: ${bases.join(', ')})`);
+
+  // kill -9 now: the entry never reached the journal, so the segment must still be readable.
+  store.abandon();
+  simulated.crashAfterKill();
+  fileSystem.holding = false;
+  fileSystem.releaseOne();
+  void truncated.catch(() => undefined);
+  const reopened = await open();
+  try {
+    const again = reopened.getLog('queue')!;
+    assert.equal(again.startOffset(), 0, 'the truncation was never durable');
+    const records = await again.read(0, { recordsMax: 1_000 });
+    assert.equal(records.length, next, 'every appended record reads back');
+    assert.deepEqual(records.map((entry) => entry.offset), Array.from({ length: next }, (_, index) => index));
+  } finally {
+    await reopened.close();
+  }
+});
+
+test('a checkpoint whose active segment is dropped before the checkpoint completes still recovers', async () => {
+  const simulated = new SimulatedFileSystem();
+  const fileSystem = new HoldingFileSystem(simulated);
+  const clock = new ManualClock();
+  const open = () => FileLogStore.open({ fileSystem, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
+  const store = await open();
+  const log = await store.openLog('queue', { segmentBytesMax: SEGMENT_BYTES });
+  let next = 0;
+  while (log.endOffset() < 10) await log.append([record(next++)]);
+  // The checkpoint records the active segment (base 0) at its start; then the log rolls and
+  // a truncatePrefix drops that segment before the checkpoint writes its file.
+  const checkpointed = store.checkpoint();
+  const checkpointStart = log.endOffset();
+  while (log.endOffset() < checkpointStart + 40) await log.append([record(next++)]);
+  const bases = await firstSegmentBases(simulated);
+  const target = bases[bases.length - 1]!;
+  assert.ok(target > 0, 'the log rolled after the checkpoint started');
+  await log.truncatePrefix(target);
+  await checkpointed;
+  await turns(10);
+  store.abandon();
+  simulated.crashAfterKill();
+  const reopened = await open();
+  try {
+    const again = reopened.getLog('queue')!;
+    assert.equal(again.startOffset(), target);
+    const records = await again.read(target, { recordsMax: 1_000 });
+    assert.deepEqual(records.map((entry) => entry.offset), Array.from({ length: next - target }, (_, index) => target + index));
+  } finally {
+    await reopened.close();
+  }
+});
+
+/** Base offsets of the segment files of the only log, ascending. */
+async function firstSegmentBases(fileSystem: SimulatedFileSystem): Promise<number[]> {
+  const logs = await fileSystem.readdir('data/logs');
+  assert.equal(logs.length, 1);
+  const names = await fileSystem.readdir(`data/logs/${logs[0]}`);
+  return names.filter((name) => name.endsWith('.seg')).map((name) => Number(name.slice(0, 20))).sort((a, b) => a - b);
+}
