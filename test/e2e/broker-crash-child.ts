@@ -7,8 +7,8 @@
  * three deliveries in four (in batches of random size) and leaving the rest
  * unsettled, so they must come back after the crash.
  *
- * It prints one line per fact, each written before the next step runs (pipe
- * writes are synchronous on Linux), so every printed line is true:
+ * It prints one line per fact, each in the pipe before the next step runs
+ * (report-synchronously.ts), so every printed line is true:
  *
  *   ready <queue>=<ready count> ...   after start and declarations
  *   sent <id>                         just before publish() is called
@@ -26,6 +26,7 @@ import { pathToFileURL } from 'node:url';
 import { Broker } from '../../src/server/broker.js';
 import type { Delivery } from '../../src/core/queue/delivery.js';
 import { SeededRandom } from '../../src/platform/random.js';
+import { reportErrorSynchronously, reportSynchronously } from './report-synchronously.js';
 
 /** The durable queue the child publishes to through the default exchange. */
 export const CRASH_WORK_QUEUE = 'work';
@@ -89,10 +90,10 @@ async function main(directory: string, run: number, seed: number): Promise<void>
     await broker.declareQueue(queue, { durable: true });
     await broker.bind(CRASH_FANOUT_EXCHANGE, queue, '');
   }
-  process.stdout.write(`ready ${CRASH_QUEUES.map((queue) => `${queue}=${broker.vhost().queue(queue).messageCount()}`).join(' ')}\n`);
+  reportSynchronously(`ready ${CRASH_QUEUES.map((queue) => `${queue}=${broker.vhost().queue(queue).messageCount()}`).join(' ')}\n`);
 
   const fail = (error: unknown): never => {
-    process.stderr.write(`child failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    reportErrorSynchronously(`child failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exit(1);
   };
 
@@ -106,10 +107,10 @@ async function main(directory: string, run: number, seed: number): Promise<void>
     for (let at = 0; at < deliveries.length; ) {
       const batch = deliveries.slice(at, at + 1 + random.int(ACK_BATCH_MAX));
       at += batch.length;
-      process.stdout.write(batch.map((delivery) => `acking ${delivery.queue} ${delivery.message.properties.messageId}\n`).join(''));
+      reportSynchronously(batch.map((delivery) => `acking ${delivery.queue} ${delivery.message.properties.messageId}\n`).join(''));
       const settled = batch.length === 1 ? broker.ack(batch[0]!) : broker.ack(batch);
       settled.then(
-        () => process.stdout.write(batch.map((delivery) => `acked ${delivery.queue} ${delivery.message.properties.messageId}\n`).join('')),
+        () => reportSynchronously(batch.map((delivery) => `acked ${delivery.queue} ${delivery.message.properties.messageId}\n`).join('')),
         fail,
       );
     }
@@ -136,7 +137,7 @@ async function main(directory: string, run: number, seed: number): Promise<void>
       if (sequence >= RUN_ID_STRIDE) return;
       const id = run * RUN_ID_STRIDE + sequence++;
       const fanout = crashDestinations(id).length > 1;
-      process.stdout.write(`sent ${id}\n`);
+      reportSynchronously(`sent ${id}\n`);
       await broker.publish(fanout ? CRASH_FANOUT_EXCHANGE : '', {
         body: crashBody(id),
         routingKey: fanout ? '' : CRASH_WORK_QUEUE,
@@ -144,7 +145,7 @@ async function main(directory: string, run: number, seed: number): Promise<void>
         headers: { [RUN_HEADER]: run },
         properties: { messageId: String(id) },
       });
-      process.stdout.write(`confirmed ${id}\n`);
+      reportSynchronously(`confirmed ${id}\n`);
     }
   };
   await Promise.all(Array.from({ length: PUBLISHES_IN_FLIGHT }, publisher)).catch(fail);
@@ -153,11 +154,11 @@ async function main(directory: string, run: number, seed: number): Promise<void>
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const [directory, run, seed] = process.argv.slice(2);
   if (directory === undefined || run === undefined || seed === undefined) {
-    process.stderr.write('usage: broker-crash-child.js <directory> <run> <seed>\n');
+    reportErrorSynchronously('usage: broker-crash-child.js <directory> <run> <seed>\n');
     process.exit(2);
   }
   main(directory, Number(run), Number(seed)).catch((error: unknown) => {
-    process.stderr.write(`child failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    reportErrorSynchronously(`child failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exit(1);
   });
 }

@@ -21,6 +21,7 @@ import { NodeFileSystem } from '../../src/platform/node-file-system.js';
 import { SystemClock } from '../../src/platform/clock.js';
 import { SeededRandom } from '../../src/platform/random.js';
 import type { Log, LogOptions, RecordInput } from '../../src/core/ports.js';
+import { reportErrorSynchronously, reportSynchronously } from './report-synchronously.js';
 
 /** The logs the child writes; the index is stamped into each value. */
 export const CRASH_LOG_NAMES = ['orders', 'payments', 'audit'] as const;
@@ -107,7 +108,7 @@ async function main(directory: string, run: number, seed: number): Promise<void>
     logs.push(log);
     nextSequence.push(await sequenceAfterLastRecord(log));
   }
-  process.stdout.write(`ready ${logs.map((log, index) => `${log.name}=${log.startOffset()}..${log.endOffset()}:${nextSequence[index]}`).join(' ')}\n`);
+  reportSynchronously(`ready ${logs.map((log, index) => `${log.name}=${log.startOffset()}..${log.endOffset()}:${nextSequence[index]}`).join(' ')}\n`);
 
   const appender = async (): Promise<void> => {
     for (;;) {
@@ -122,7 +123,7 @@ async function main(directory: string, run: number, seed: number): Promise<void>
         records.push(crashRecord({ logIndex, run, sequence }));
       }
       const { baseOffset } = await log.append(records);
-      process.stdout.write(sequences.map((sequence, i) => `ack ${log.name} ${baseOffset + i} ${sequence}\n`).join(''));
+      reportSynchronously(sequences.map((sequence, i) => `ack ${log.name} ${baseOffset + i} ${sequence}\n`).join(''));
     }
   };
   await Promise.all(Array.from({ length: APPENDERS }, appender));
@@ -144,11 +145,11 @@ async function sequenceAfterLastRecord(log: Log): Promise<number> {
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const [directory, run, seed] = process.argv.slice(2);
   if (directory === undefined || run === undefined || seed === undefined) {
-    process.stderr.write('usage: storage-crash-child.js <directory> <run> <seed>\n');
+    reportErrorSynchronously('usage: storage-crash-child.js <directory> <run> <seed>\n');
     process.exit(2);
   }
   main(directory, Number(run), Number(seed)).catch((error: unknown) => {
-    process.stderr.write(`child failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    reportErrorSynchronously(`child failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
     process.exit(1);
   });
 }
