@@ -24,8 +24,8 @@ Run "ferry serve --help" for the server's flags.
 function serveUsage(): string {
   const width = Math.max(...SETTINGS.map((setting) => setting.name.length)) + 8;
   const lines = SETTINGS.map((setting) => {
-    const flag = `--${setting.name}${setting.kind === 'boolean' ? '' : ' VALUE'}`.padEnd(width + 6);
-    const defaultText = setting.kind === 'boolean' ? '' : ` (default ${String(setting.defaultValue)})`;
+    const flag = `--${setting.name}${setting.kind === 'boolean' ? '' : setting.kind === 'optional-path' ? ' FILE' : ' VALUE'}`.padEnd(width + 6);
+    const defaultText = setting.kind === 'boolean' || setting.defaultValue === '' ? '' : ` (default ${String(setting.defaultValue)})`;
     return `  ${flag} ${setting.description}${defaultText}; env ${environmentVariableOf(setting.name)}`;
   });
   return `Usage: ferry serve [flags]

@@ -179,7 +179,7 @@ export interface QueueState {
 export type JsonValue = null | boolean | number | string | readonly JsonValue[] | { readonly [key: string]: JsonValue };
 
 /** Kinds of definitions. */
-export type DefinitionKind = 'vhost' | 'exchange' | 'queue' | 'binding' | 'user' | 'permission' | 'policy';
+export type DefinitionKind = 'vhost' | 'exchange' | 'queue' | 'stream' | 'binding' | 'user' | 'permission' | 'policy';
 
 /** Durable definitions (storage's MetadataStore): every change is durable before it resolves. */
 export interface DefinitionStore {

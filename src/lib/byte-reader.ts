@@ -7,21 +7,21 @@ export class ByteReader {
   private readonly view: DataView;
   position = 0;
 
-  constructor(private readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  constructor(private readonly source: Uint8Array) {
+    this.view = new DataView(source.buffer, source.byteOffset, source.byteLength);
   }
 
   private need(count: number): void {
-    if (this.position + count > this.bytes.byteLength) throw new FerryError('CORRUPT_DATA', 'encoded value is truncated');
+    if (this.position + count > this.source.byteLength) throw new FerryError('CORRUPT_DATA', 'encoded value is truncated');
   }
 
   remaining(): number {
-    return this.bytes.byteLength - this.position;
+    return this.source.byteLength - this.position;
   }
 
   u8(): number {
     this.need(1);
-    return this.bytes[this.position++]!;
+    return this.source[this.position++]!;
   }
 
   u16(): number {
@@ -54,12 +54,17 @@ export class ByteReader {
 
   raw(count: number): Uint8Array {
     this.need(count);
-    const value = this.bytes.subarray(this.position, this.position + count);
+    const value = this.source.subarray(this.position, this.position + count);
     this.position += count;
     return value;
   }
 
   string(): string {
     return decoder.decode(this.raw(this.u32()));
+  }
+
+  /** Bytes with a u32 length (a view, not a copy). */
+  bytes(): Uint8Array {
+    return this.raw(this.u32());
   }
 }

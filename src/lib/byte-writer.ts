@@ -2,23 +2,23 @@ const encoder = new TextEncoder();
 
 /** A growable byte buffer for encoders. */
 export class ByteWriter {
-  private bytes = new Uint8Array(256);
-  private view = new DataView(this.bytes.buffer);
+  private buffer = new Uint8Array(256);
+  private view = new DataView(this.buffer.buffer);
   length = 0;
 
   private reserve(extra: number): void {
-    if (this.length + extra <= this.bytes.byteLength) return;
-    let capacity = this.bytes.byteLength * 2;
+    if (this.length + extra <= this.buffer.byteLength) return;
+    let capacity = this.buffer.byteLength * 2;
     while (capacity < this.length + extra) capacity *= 2;
     const next = new Uint8Array(capacity);
-    next.set(this.bytes.subarray(0, this.length));
-    this.bytes = next;
+    next.set(this.buffer.subarray(0, this.length));
+    this.buffer = next;
     this.view = new DataView(next.buffer);
   }
 
   u8(value: number): void {
     this.reserve(1);
-    this.bytes[this.length++] = value;
+    this.buffer[this.length++] = value;
   }
 
   u16(value: number): void {
@@ -47,7 +47,7 @@ export class ByteWriter {
 
   raw(bytes: Uint8Array): void {
     this.reserve(bytes.byteLength);
-    this.bytes.set(bytes, this.length);
+    this.buffer.set(bytes, this.length);
     this.length += bytes.byteLength;
   }
 
@@ -58,8 +58,14 @@ export class ByteWriter {
     this.raw(bytes);
   }
 
+  /** Bytes with a u32 length. */
+  bytes(value: Uint8Array): void {
+    this.u32(value.byteLength);
+    this.raw(value);
+  }
+
   /** A copy of what was written. */
   finish(): Uint8Array {
-    return this.bytes.slice(0, this.length);
+    return this.buffer.slice(0, this.length);
   }
 }

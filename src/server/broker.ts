@@ -7,13 +7,18 @@ import type { AlarmSettings } from '../core/alarms/resource-alarms.js';
 import { totalmem } from 'node:os';
 import { BrokerCore, DEFAULT_VHOST, type BrokerLimits } from '../core/broker/broker-core.js';
 import type { MessageProperties } from '../core/message/message.js';
-import type { Durability } from '../core/ports.js';
+import type { Durability, LogStore } from '../core/ports.js';
 import type { ConsumerOptions, Delivery } from '../core/queue/delivery.js';
 import type { PullOptions, Queue } from '../core/queue/queue.js';
 import type { QueueConfig } from '../core/queue/queue-config.js';
 import type { Destination } from '../core/routing/destination.js';
 import type { HeaderTable } from '../core/routing/header-value.js';
-import type { DeleteQueueOptions, ExchangeDefinition, PublishOutcome, VirtualHost } from '../core/vhost/virtual-host.js';
+import type { DeleteQueueOptions, ExchangeDefinition, PublishOutcome, ShareGroupOptions, VirtualHost } from '../core/vhost/virtual-host.js';
+import type { ShareGroup } from '../core/stream/share-group.js';
+import type { ConsumerGroup } from '../core/stream/consumer-group.js';
+import type { StoredMessage } from '../core/message/message.js';
+import type { OffsetSpec, ProducerStampInput, Stream, StreamAppendResult, StreamEntry } from '../core/stream/stream.js';
+import type { StreamConfig } from '../core/stream/stream-config.js';
 import { openCoreStorage } from './core-storage.js';
 
 /** How to start an embedded broker. */
@@ -32,6 +37,8 @@ export interface BrokerStartOptions {
   readonly passwordHasher?: PasswordHasher;
   /** Watermarks: memory defaults to 40% of the machine's memory, free disk to 50 MiB. */
   readonly alarms?: Partial<AlarmSettings>;
+  /** Told how long each journal fsync of the file storage took, in milliseconds (metrics). */
+  readonly onSync?: (durationMs: number) => void;
 }
 
 /** What to publish. */
@@ -72,7 +79,10 @@ let consumerSequence = 0;
  * confirmed (durable per the durability setting); acks once durable.
  */
 export class Broker {
-  private constructor(readonly core: BrokerCore) {}
+  private constructor(
+    readonly core: BrokerCore,
+    private readonly logStore: LogStore,
+  ) {}
 
   /** Starts a broker on embedded storage (on disk in `dataDir`, or in memory). */
   static async start(options: BrokerStartOptions = {}): Promise<Broker> {
@@ -80,7 +90,13 @@ export class Broker {
     const storage = await openCoreStorage(
       options.memory
         ? { kind: 'memory' }
-        : { kind: 'file', directory: options.dataDir ?? 'data', fileSystem: options.fileSystem ?? new NodeFileSystem(), durability: options.durability ?? 'always' },
+        : {
+            kind: 'file',
+            directory: options.dataDir ?? 'data',
+            fileSystem: options.fileSystem ?? new NodeFileSystem(),
+            durability: options.durability ?? 'always',
+            ...(options.onSync ? { onSync: options.onSync } : {}),
+          },
       clock,
     );
     try {
@@ -93,7 +109,7 @@ export class Broker {
         dataDirectory: options.memory ? null : (options.dataDir ?? 'data'),
         alarms: { memoryHighWatermarkBytes: Math.floor(totalmem() * 0.4), ...options.alarms },
       });
-      return new Broker(core);
+      return new Broker(core, storage.logStore);
     } catch (error) {
       await storage.close().catch(() => undefined);
       throw error;
@@ -126,13 +142,94 @@ export class Broker {
     return this.vhost(options.vhost).queue(name).purge();
   }
 
-  /** Binds a queue (or, with `destinationKind: 'exchange'`, an exchange) to an exchange. */
+  /**
+   * Binds a queue or stream (found by name; with `destinationKind: 'exchange'`,
+   * an exchange) to an exchange.
+   */
   bind(source: string, destination: string, routingKey = '', options: { vhost?: string; arguments?: HeaderTable; destinationKind?: Destination['kind'] } = {}): Promise<void> {
-    return this.vhost(options.vhost).bind(source, { kind: options.destinationKind ?? 'queue', name: destination }, routingKey, options.arguments ?? {});
+    const vhost = this.vhost(options.vhost);
+    return vhost.bind(source, { kind: options.destinationKind ?? this.kindOf(vhost, destination), name: destination }, routingKey, options.arguments ?? {});
   }
 
   unbind(source: string, destination: string, routingKey = '', options: { vhost?: string; arguments?: HeaderTable; destinationKind?: Destination['kind'] } = {}): Promise<boolean> {
-    return this.vhost(options.vhost).unbind(source, { kind: options.destinationKind ?? 'queue', name: destination }, routingKey, options.arguments ?? {});
+    const vhost = this.vhost(options.vhost);
+    return vhost.unbind(source, { kind: options.destinationKind ?? this.kindOf(vhost, destination), name: destination }, routingKey, options.arguments ?? {});
+  }
+
+  private kindOf(vhost: VirtualHost, name: string): 'queue' | 'stream' {
+    return vhost.findStream(name) ? 'stream' : 'queue';
+  }
+
+  // ------------------------------------------------------------------ streams
+
+  /** Declares a stream (partitions, retention, in memory with `durable: false`). */
+  declareStream(name: string, config: Partial<Omit<StreamConfig, 'name'>> = {}, options: { vhost?: string } = {}): Promise<Stream> {
+    return this.vhost(options.vhost).declareStream({ ...config, name });
+  }
+
+  /** Deletes a stream with its data and committed offsets; resolves with the number of messages it held. */
+  deleteStream(name: string, options: { vhost?: string } = {}): Promise<number> {
+    return this.vhost(options.vhost).deleteStream(name);
+  }
+
+  /**
+   * Appends messages to a stream directly (one batch per partition) and
+   * resolves once they are durable. With `producer`, the append is
+   * idempotent: a retry with the same sequence is stored once.
+   */
+  async appendToStream(
+    name: string,
+    inputs: PublishInput | readonly PublishInput[],
+    options: { vhost?: string; partition?: number; producer?: ProducerStampInput } = {},
+  ): Promise<StreamAppendResult[]> {
+    if (this.core.alarms.blocked()) await this.core.alarms.whenClear();
+    const nowMs = this.core.clock.nowMs();
+    const list = Array.isArray(inputs) ? (inputs as readonly PublishInput[]) : [inputs as PublishInput];
+    const messages: StoredMessage[] = list.map((input) => ({
+      exchange: '',
+      routingKey: input.routingKey ?? name,
+      body: typeof input.body === 'string' ? encoder.encode(input.body) : input.body,
+      headers: input.headers ?? {},
+      properties: input.properties ?? {},
+      persistent: input.persistent ?? true,
+      arrivedAtMs: nowMs,
+    }));
+    const stream = this.vhost(options.vhost).stream(name);
+    return stream.append(messages, { ...(options.partition !== undefined ? { partition: options.partition } : {}), ...(options.producer ? { producer: options.producer } : {}) });
+  }
+
+  /** The consumer group `group` of a stream (offset consumption with cooperative partition assignment and durable commits). */
+  consumerGroup(stream: string, group: string, options: { vhost?: string } = {}): ConsumerGroup {
+    return this.vhost(options.vhost).stream(stream).consumerGroup(group);
+  }
+
+  /**
+   * The share group `group` of a stream: queue-style consumption (each
+   * message to one member, acks, redelivery, delivery limit, dead-lettering)
+   * beside offset readers. Opened on first use.
+   */
+  shareGroup(stream: string, group: string, options: ShareGroupOptions & { vhost?: string } = {}): Promise<ShareGroup> {
+    const { vhost, ...groupOptions } = options;
+    return this.vhost(vhost).shareGroup(stream, group, groupOptions);
+  }
+
+  /**
+   * Reads up to `max` messages of one partition from `from` (an offset or
+   * 'first' / 'last' / 'next' / { timestampMs }), waiting up to `waitMs` for
+   * the first one. Nothing is removed: streams are replayed, not consumed.
+   */
+  async readStream(
+    name: string,
+    options: { vhost?: string; partition?: number; from?: OffsetSpec | number; max?: number; waitMs?: number } = {},
+  ): Promise<StreamEntry[]> {
+    const stream = this.vhost(options.vhost).stream(name);
+    const partition = options.partition ?? 0;
+    const from = options.from ?? 'first';
+    const offset = typeof from === 'number' ? from : await stream.offsetFor(partition, from);
+    const entries = await stream.read(partition, offset, options.max !== undefined ? { max: options.max } : {});
+    if (entries.length > 0 || !(options.waitMs && options.waitMs > 0)) return entries;
+    if (!(await stream.waitForMessages(partition, offset, options.waitMs))) return [];
+    return stream.read(partition, offset, options.max !== undefined ? { max: options.max } : {});
   }
 
   /**
@@ -186,6 +283,13 @@ export class Broker {
       else grouped.set(queue, [delivery.id]);
     }
     return [...grouped];
+  }
+
+  /** Bytes of every log in the durable store (queue messages, delivery state, definitions); in memory with `memory`. */
+  storageBytes(): number {
+    let bytes = 0;
+    for (const name of this.logStore.logNames()) bytes += this.logStore.getLog(name)?.sizeBytes() ?? 0;
+    return bytes;
   }
 
   /** Stops at once, as a kill -9 would: no flush, no checkpoint (tests and simulation). */

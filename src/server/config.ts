@@ -14,7 +14,7 @@ export interface ServerConfig {
   readonly memory: boolean;
   /** Interface every listener binds to. */
   readonly host: string;
-  /** Port of health, readiness (and later the admin API); 0 picks a free port. */
+  /** Port of health, readiness, metrics and the management API; 0 picks a free port. */
   readonly httpPort: number;
   /** AMQP 0-9-1 port; 0 picks a free port. */
   readonly amqpPort: number;
@@ -48,6 +48,8 @@ export interface ServerConfig {
   readonly amqpChannelMax: number;
   /** AMQP heartbeat interval offered, in seconds. */
   readonly amqpHeartbeatSeconds: number;
+  /** A definitions document (JSON, as `GET /api/definitions` exports it) imported at start, after recovery; null for none. */
+  readonly definitionsFile: string | null;
   /** The JSON config file read, if any. */
   readonly configFile: string | null;
   /** Where each setting's value came from: `default`, `--flag`, `FERRY_…` or `config file PATH`. */
@@ -75,9 +77,10 @@ export type SettingName =
   | 'connections-max'
   | 'amqp-frame-max'
   | 'amqp-channel-max'
-  | 'amqp-heartbeat-seconds';
+  | 'amqp-heartbeat-seconds'
+  | 'definitions';
 
-type SettingKind = 'path' | 'boolean' | 'host' | 'port' | 'durability' | 'log-level' | 'count';
+type SettingKind = 'path' | 'optional-path' | 'boolean' | 'host' | 'port' | 'durability' | 'log-level' | 'count';
 
 interface SettingSpecification {
   readonly name: SettingName;
@@ -97,7 +100,7 @@ export const SETTINGS: readonly SettingSpecification[] = [
   { name: 'data-dir', kind: 'path', defaultValue: './data', description: 'directory of the on-disk storage' },
   { name: 'memory', kind: 'boolean', defaultValue: false, description: 'keep everything in memory (nothing on disk)' },
   { name: 'host', kind: 'host', defaultValue: '127.0.0.1', description: 'interface the listeners bind to' },
-  { name: 'http-port', kind: 'port', defaultValue: 15672, description: 'health and readiness port; 0 picks a free port' },
+  { name: 'http-port', kind: 'port', defaultValue: 15672, description: 'HTTP port: health, readiness, metrics, management API; 0 picks a free port' },
   { name: 'amqp-port', kind: 'port', defaultValue: 5672, description: 'AMQP 0-9-1 port; 0 picks a free port' },
   { name: 'native-port', kind: 'port', defaultValue: 7420, description: 'native protocol port (listener not yet available)' },
   { name: 'mqtt-port', kind: 'port', defaultValue: 1883, description: 'MQTT port (listener not yet available)' },
@@ -114,6 +117,7 @@ export const SETTINGS: readonly SettingSpecification[] = [
   { name: 'amqp-frame-max', kind: 'count', defaultValue: 131_072, description: 'largest AMQP frame offered in connection.tune (4096 or more)' },
   { name: 'amqp-channel-max', kind: 'count', defaultValue: 2047, description: 'most channels per AMQP connection' },
   { name: 'amqp-heartbeat-seconds', kind: 'count', defaultValue: 60, description: 'AMQP heartbeat interval offered; 0 disables' },
+  { name: 'definitions', kind: 'optional-path', defaultValue: '', description: 'definitions JSON file (as GET /api/definitions exports) imported at start' },
 ];
 
 /** The environment variable naming the config file (the `--config` flag wins over it). */
@@ -214,6 +218,7 @@ export function loadConfig(
     amqpFrameMax: Math.max(4096, value<number>('amqp-frame-max')),
     amqpChannelMax: value<number>('amqp-channel-max'),
     amqpHeartbeatSeconds: value<number>('amqp-heartbeat-seconds'),
+    definitionsFile: value<string>('definitions') === '' ? null : value<string>('definitions'),
     configFile,
     sources: Object.fromEntries(sources) as Record<SettingName, string>,
   };
@@ -292,6 +297,10 @@ function parseValue(setting: SettingSpecification, raw: unknown, source: string)
     case 'path': {
       if (typeof raw === 'string' && raw.length > 0) return raw;
       return fail('is not a directory path');
+    }
+    case 'optional-path': {
+      if (typeof raw === 'string') return raw;
+      return fail('is not a file path');
     }
     case 'host': {
       if (typeof raw === 'string' && raw.length > 0 && !/\s/.test(raw)) return raw;

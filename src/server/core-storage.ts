@@ -9,7 +9,14 @@ import { QueueStateStore } from '../storage/queue-state-store.js';
 /** Where the core keeps its data. */
 export type StorageSettings =
   | { readonly kind: 'memory' }
-  | { readonly kind: 'file'; readonly directory: string; readonly fileSystem: FileSystem; readonly durability: Durability };
+  | {
+      readonly kind: 'file';
+      readonly directory: string;
+      readonly fileSystem: FileSystem;
+      readonly durability: Durability;
+      /** Told how long each journal fsync took (metrics). */
+      readonly onSync?: (durationMs: number) => void;
+    };
 
 /**
  * Wires storage implementations into the ports the core asks for: a durable
@@ -22,7 +29,13 @@ export async function openCoreStorage(settings: StorageSettings, clock: Clock): 
   const durable: LogStore =
     settings.kind === 'memory'
       ? new MemoryLogStore({ clock })
-      : await FileLogStore.open({ fileSystem: settings.fileSystem, clock, directory: settings.directory, durability: settings.durability });
+      : await FileLogStore.open({
+          fileSystem: settings.fileSystem,
+          clock,
+          directory: settings.directory,
+          durability: settings.durability,
+          ...(settings.onSync ? { onSync: settings.onSync } : {}),
+        });
   let definitions: DefinitionStore;
   try {
     definitions = await MetadataStore.open(durable);

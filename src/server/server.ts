@@ -1,16 +1,19 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { startAdminServer, type AdminServer } from '../admin/admin-server.js';
+import { importDefinitions, parseDefinitions } from '../admin/definitions-document.js';
+import { FerryMetrics } from '../admin/ferry-metrics.js';
 import { FerryError, isFerryError } from '../lib/ferry-error.js';
 import { SystemClock } from '../platform/clock.js';
 import { NodeFileSystem } from '../platform/node-file-system.js';
 import { startAmqpServer, type AmqpServer } from '../protocols/amqp091/amqp-server.js';
 import { Broker } from './broker.js';
-import type { ServerConfig } from './config.js';
+import { ConfigError, type ServerConfig } from './config.js';
 import { Logger } from './logger.js';
 
 /** One listener the server bound, with the port actually bound (not 0). */
 export interface ListenerAddress {
-  /** What the listener speaks; only `http` so far. */
+  /** What the listener speaks. */
   readonly protocol: 'http' | 'amqp';
   readonly host: string;
   readonly port: number;
@@ -41,23 +44,28 @@ type ServerState = 'starting' | 'ready' | 'stopping' | 'stopped';
 
 /**
  * Starts Ferry: opens the broker on its storage (files in `config.dataDirectory`,
- * or memory with `config.memory`), then binds the HTTP
- * listener serving `GET /healthz` and `GET /readyz`. Resolves once every
+ * or memory with `config.memory`), imports `config.definitionsFile` when set,
+ * then binds the AMQP listener and the HTTP listener (health, readiness,
+ * metrics and the management API, see src/admin). Resolves once every
  * listener is bound. On failure, whatever was opened is closed again and the
  * promise rejects with a FerryError: `DATA_DIR_LOCKED` when another process
  * owns the data directory, `PORT_IN_USE` or `LISTEN_FAILED` when a port
- * cannot be bound, or a storage code when recovery fails.
+ * cannot be bound, `INVALID_CONFIG` or `INVALID_DEFINITIONS` for a bad
+ * definitions file, or a storage code when recovery fails.
  */
 export async function startServer(config: ServerConfig, options: StartServerOptions = {}): Promise<RunningServer> {
   const logger = options.logger ?? new Logger({ level: config.logLevel });
   const shutdownGraceMs = options.shutdownGraceMs ?? 5_000;
   let state: ServerState = 'starting';
 
-  const storage = await openStorage(config, logger);
-  const http = createServer((request, response) => handleHttp(request, response, state));
-  let httpAddress: ListenerAddress;
+  // Created before storage opens: storage reports each fsync's latency to it.
+  const metrics = new FerryMetrics();
+  const storage = await openStorage(config, logger, metrics);
   let amqp: AmqpServer | null = null;
+  let admin: AdminServer | null = null;
+  let addresses: ListenerAddress[] = [];
   try {
+    if (config.definitionsFile !== null) await loadDefinitions(storage, config, logger);
     amqp = await startAmqpServer(storage.core, {
       host: config.host,
       port: config.amqpPort,
@@ -66,14 +74,27 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       connectionsMax: config.connectionsMax,
       limits: { frameMax: config.amqpFrameMax, channelMax: config.amqpChannelMax, heartbeatSeconds: config.amqpHeartbeatSeconds },
     });
-    httpAddress = await listen(http, config);
+    admin = await listenAdmin(config, {
+      core: storage.core,
+      host: config.host,
+      port: config.httpPort,
+      version: ferryVersion(),
+      metrics,
+      readiness: () => state,
+      listeners: () => addresses,
+      storageBytes: () => storage.storageBytes(),
+      logger,
+      // A message body travels base64 in a publish request, with room for its properties.
+      requestBytesMax: Math.max(16 * 1024 * 1024, Math.ceil(config.messageBytesMax * 1.4) + 1024 * 1024),
+    });
   } catch (error) {
     await amqp?.close().catch(() => undefined);
     await storage.close().catch((closeError: unknown) => logger.error('storage close failed', { error: closeError }));
     throw error;
   }
-  const urlHost = config.host.includes(':') ? `[${config.host}]` : config.host;
-  const amqpAddress: ListenerAddress = { protocol: 'amqp', host: config.host, port: amqp.port, url: `amqp://${urlHost}:${amqp.port}` };
+  const amqpAddress: ListenerAddress = { protocol: 'amqp', host: config.host, port: amqp.port, url: `amqp://${urlHost(config.host)}:${amqp.port}` };
+  const httpAddress: ListenerAddress = { protocol: 'http', host: admin.host, port: admin.port, url: `http://${urlHost(admin.host)}:${admin.port}` };
+  addresses = [amqpAddress, httpAddress];
   state = 'ready';
   logger.info('server ready', { storage: config.memory ? 'memory' : config.dataDirectory, http: httpAddress.url, amqp: amqpAddress.url });
 
@@ -81,12 +102,8 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   const close = async (): Promise<void> => {
     state = 'stopping';
     logger.info('server stopping');
-    // Stop accepting; idle keep-alive connections would otherwise hold close() open.
-    const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
-    http.closeIdleConnections();
-    const grace = setTimeout(() => http.closeAllConnections(), shutdownGraceMs);
-    await httpClosed;
-    clearTimeout(grace);
+    // Stop accepting HTTP first: in-flight requests get `shutdownGraceMs`, idle keep-alive connections go at once.
+    await admin!.close(shutdownGraceMs);
     await amqp!.close();
     // Storage closes last: it flushes and writes a checkpoint.
     await storage.close();
@@ -95,12 +112,12 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   };
 
   return {
-    addresses: [amqpAddress, httpAddress],
+    addresses,
     close: () => (closing ??= close()),
   };
 }
 
-async function openStorage(config: ServerConfig, logger: Logger): Promise<Broker> {
+async function openStorage(config: ServerConfig, logger: Logger, metrics: FerryMetrics): Promise<Broker> {
   logger.debug('storage opening', config.memory ? { storage: 'memory' } : { directory: config.dataDirectory, durability: config.durability });
   try {
     const limits = { messageBytesMax: config.messageBytesMax, queuesMax: config.queuesMax, vhostsMax: config.vhostsMax };
@@ -111,7 +128,15 @@ async function openStorage(config: ServerConfig, logger: Logger): Promise<Broker
     const broker = await Broker.start(
       config.memory
         ? { memory: true, limits, alarms }
-        : { dataDir: config.dataDirectory, durability: config.durability, fileSystem: new NodeFileSystem(), clock: new SystemClock(), limits, alarms },
+        : {
+            dataDir: config.dataDirectory,
+            durability: config.durability,
+            fileSystem: new NodeFileSystem(),
+            clock: new SystemClock(),
+            limits,
+            alarms,
+            onSync: (durationMs) => metrics.observeSync(durationMs),
+          },
     );
     logger.debug('storage opened', { vhosts: broker.core.vhostNames() });
     return broker;
@@ -128,46 +153,61 @@ async function openStorage(config: ServerConfig, logger: Logger): Promise<Broker
   }
 }
 
-function listen(http: Server, config: ServerConfig): Promise<ListenerAddress> {
-  return new Promise((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException): void => {
-      const setting = `http-port ${config.httpPort} (from ${config.sources['http-port']}) on host ${config.host}`;
-      if (error.code === 'EADDRINUSE') {
-        reject(new FerryError('PORT_IN_USE', `${setting} is already in use; free it or choose another --http-port`, { cause: error }));
-      } else {
-        reject(new FerryError('LISTEN_FAILED', `cannot listen on ${setting}: ${error.message}`, { cause: error }));
-      }
-    };
-    http.once('error', onError);
-    http.listen(config.httpPort, config.host, () => {
-      http.off('error', onError);
-      const bound = http.address() as AddressInfo;
-      const urlHost = bound.family === 'IPv6' ? `[${bound.address}]` : bound.address;
-      resolve({ protocol: 'http', host: bound.address, port: bound.port, url: `http://${urlHost}:${bound.port}` });
-    });
-  });
-}
-
-function handleHttp(request: IncomingMessage, response: ServerResponse, state: ServerState): void {
-  const path = (request.url ?? '/').split('?')[0];
-  const isRead = request.method === 'GET' || request.method === 'HEAD';
-  if (path === '/healthz' && isRead) {
-    // Alive: the process answers. Readiness is the separate question below.
-    sendJson(response, 200, { status: 'ok' }, state);
-  } else if (path === '/readyz' && isRead) {
-    if (state === 'ready') sendJson(response, 200, { status: 'ready' }, state);
-    else sendJson(response, 503, { status: state }, state);
-  } else {
-    sendJson(response, 404, { error: { code: 'NOT_FOUND', message: `no resource at ${request.method ?? 'GET'} ${path}` } }, state);
+/** Imports the definitions file (after recovery, before listeners open, so clients find the topology in place). */
+async function loadDefinitions(broker: Broker, config: ServerConfig, logger: Logger): Promise<void> {
+  const path = config.definitionsFile!;
+  const source = config.sources['definitions'];
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError('definitions', source, `cannot read file ${JSON.stringify(path)}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new FerryError('INVALID_DEFINITIONS', `definitions file ${path} (from ${source}) is not valid JSON: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  try {
+    const imported = await importDefinitions(broker.core, parseDefinitions(parsed));
+    logger.info('definitions imported', { file: path, ...imported });
+  } catch (error) {
+    if (isFerryError(error)) {
+      throw new FerryError(error.code, `definitions file ${path} (from ${source}): ${error.message.replace(/^[A-Z0-9_]+: /, '')}`, { cause: error });
+    }
+    throw error;
   }
 }
 
-function sendJson(response: ServerResponse, status: number, body: unknown, state: ServerState): void {
-  const text = `${JSON.stringify(body)}\n`;
-  response.statusCode = status;
-  response.setHeader('content-type', 'application/json');
-  response.setHeader('content-length', Buffer.byteLength(text));
-  // While stopping, ask keep-alive clients to go away so close() can finish.
-  if (state !== 'ready') response.setHeader('connection', 'close');
-  response.end(response.req.method === 'HEAD' ? undefined : text);
+async function listenAdmin(config: ServerConfig, options: Parameters<typeof startAdminServer>[0]): Promise<AdminServer> {
+  try {
+    return await startAdminServer(options);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const setting = `http-port ${config.httpPort} (from ${config.sources['http-port']}) on host ${config.host}`;
+    if (code === 'EADDRINUSE') {
+      throw new FerryError('PORT_IN_USE', `${setting} is already in use; free it or choose another --http-port`, { cause: error });
+    }
+    throw new FerryError('LISTEN_FAILED', `cannot listen on ${setting}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}
+
+function urlHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+let version: string | null = null;
+
+/** Ferry's version from package.json at the package root (dist/src/server/ is three folders below it). */
+function ferryVersion(): string {
+  if (version === null) {
+    try {
+      const manifest = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+      version = typeof manifest.version === 'string' ? manifest.version : 'unknown';
+    } catch {
+      version = 'unknown';
+    }
+  }
+  return version;
 }

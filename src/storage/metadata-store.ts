@@ -6,7 +6,7 @@ import { StateLog, type StateLogOptions } from './state-log.js';
 export const METADATA_LOG_NAME = '$metadata';
 
 /** The kinds of definitions the store keeps; each is its own keyed map. */
-export const METADATA_KINDS = ['vhost', 'exchange', 'queue', 'binding', 'user', 'permission', 'policy'] as const;
+export const METADATA_KINDS = ['vhost', 'exchange', 'queue', 'stream', 'binding', 'user', 'permission', 'policy'] as const;
 
 /** One kind of definition. */
 export type MetadataKind = (typeof METADATA_KINDS)[number];

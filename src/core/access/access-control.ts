@@ -1,7 +1,7 @@
 import { FerryError } from '../../lib/ferry-error.js';
 import type { PasswordHasher } from '../../platform/password-hasher.js';
 import type { DefinitionStore, JsonValue } from '../ports.js';
-import { Permissions, type PermissionKind, type PermissionPatterns } from '../routing/permissions.js';
+import { Permissions, type PermissionEntry, type PermissionKind, type PermissionPatterns } from '../routing/permissions.js';
 
 /** A user as stored: a password hash, tags (e.g. `administrator`) and whether it may log in from loopback only. */
 export interface UserRecord {
@@ -75,6 +75,24 @@ export class AccessControl {
   /** Users, without their password hashes. */
   listUsers(): Array<Omit<UserRecord, 'passwordHash'>> {
     return [...this.users.values()].map(({ passwordHash: _hash, ...rest }) => rest);
+  }
+
+  /** Users with their password hashes, for a definitions export. */
+  listUserRecords(): UserRecord[] {
+    return [...this.users.values()];
+  }
+
+  /** Creates or replaces a user from a stored record (a definitions import: the hash is kept as it is). */
+  async putUserRecord(record: UserRecord): Promise<void> {
+    if (record.name.length === 0) throw new FerryError('INVALID_ARGUMENT', 'a user name cannot be empty');
+    const copy: UserRecord = { name: record.name, passwordHash: record.passwordHash, tags: [...record.tags], loopbackOnly: record.loopbackOnly };
+    await this.definitions.put('user', copy.name, copy as unknown as JsonValue);
+    this.users.set(copy.name, copy);
+  }
+
+  /** Every user's patterns in every vhost. */
+  listPermissions(): PermissionEntry[] {
+    return this.permissions.list();
   }
 
   /** Sets a user's patterns in a vhost. */

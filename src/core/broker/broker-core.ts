@@ -4,6 +4,7 @@ import type { PasswordHasher } from '../../platform/password-hasher.js';
 import type { ResourceProbe } from '../../platform/resource-probe.js';
 import { AccessControl } from '../access/access-control.js';
 import { ALARM_DEFAULTS, ResourceAlarms, type AlarmSettings } from '../alarms/resource-alarms.js';
+import { ConnectionRegistry } from '../connections/connection-registry.js';
 import type { CoreStorage } from '../ports.js';
 import { VirtualHost, type VirtualHostLimits } from '../vhost/virtual-host.js';
 
@@ -40,10 +41,15 @@ export class BrokerCore {
   private closed = false;
   /** Memory and disk alarms that block publishers. */
   readonly alarms: ResourceAlarms;
+  /** The clock every vhost uses. */
+  readonly clock: Clock;
   /** Users and permissions. */
   access!: AccessControl;
+  /** Open client connections of every protocol front end. */
+  readonly connections = new ConnectionRegistry();
 
   private constructor(private readonly options: BrokerCoreOptions) {
+    this.clock = options.clock;
     this.limits = { ...BROKER_LIMIT_DEFAULTS, ...options.limits };
     this.alarms = new ResourceAlarms(options.resourceProbe, options.clock, options.dataDirectory, { ...ALARM_DEFAULTS, ...options.alarms });
   }

@@ -14,14 +14,15 @@ import type { MessageProperties, StoredMessage } from './message.js';
  *   envelope: u8 version (1) | u8 flags (bit 0 persistent) | string exchange
  *             | u16 property mask | properties in mask-bit order | header table
  *
- * Strings are u32 length + UTF-8; numeric properties are f64.
+ * Strings are u32 length + UTF-8, byte properties u32 length + bytes;
+ * numeric properties are f64.
  */
 const ENVELOPE_VERSION = 1;
 const ENVELOPE_HEADER = 'm';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-type PropertyKind = 'string' | 'number';
+type PropertyKind = 'string' | 'number' | 'bytes';
 const PROPERTY_FIELDS: ReadonlyArray<readonly [keyof MessageProperties, PropertyKind]> = [
   ['contentType', 'string'],
   ['contentEncoding', 'string'],
@@ -36,6 +37,7 @@ const PROPERTY_FIELDS: ReadonlyArray<readonly [keyof MessageProperties, Property
   ['appId', 'string'],
   ['groupId', 'string'],
   ['delayMs', 'number'],
+  ['key', 'bytes'],
 ];
 
 /** Envelopes of messages with no properties and no headers, by exchange and persistence: the common case. */
@@ -84,7 +86,7 @@ function encodeEnvelope(message: StoredMessage): Uint8Array {
   const headersEmpty = isEmpty(message.headers);
   if (!headersEmpty) return encodeEnvelopeGeneral(message);
   // Hot path (no headers): size exactly, one allocation, strings written in place.
-  const properties = message.properties as Record<string, string | number | undefined>;
+  const properties = message.properties as Record<string, string | number | Uint8Array | undefined>;
   let size = 1 + 1 + 4 + utf8Length(message.exchange) + 2 + 4;
   let mask = 0;
   for (let bit = 0; bit < PROPERTY_FIELDS.length; bit++) {
@@ -92,7 +94,7 @@ function encodeEnvelope(message: StoredMessage): Uint8Array {
     const value = properties[name];
     if (value === undefined) continue;
     mask |= 1 << bit;
-    size += kind === 'string' ? 4 + utf8Length(value as string) : 8;
+    size += kind === 'string' ? 4 + utf8Length(value as string) : kind === 'bytes' ? 4 + (value as unknown as Uint8Array).byteLength : 8;
   }
   const bytes = new Uint8Array(size);
   const view = new DataView(bytes.buffer, bytes.byteOffset, size);
@@ -106,6 +108,11 @@ function encodeEnvelope(message: StoredMessage): Uint8Array {
     if (value === undefined) continue;
     if (kind === 'string') {
       at = writeString(bytes, view, at, value as string);
+    } else if (kind === 'bytes') {
+      const raw = value as Uint8Array;
+      view.setUint32(at, raw.byteLength, true);
+      bytes.set(raw, at + 4);
+      at += 4 + raw.byteLength;
     } else {
       view.setFloat64(at, value as number, true);
       at += 8;
@@ -142,6 +149,7 @@ function encodeEnvelopeGeneral(message: StoredMessage): Uint8Array {
     const value = message.properties[name];
     if (value === undefined) continue;
     if (kind === 'string') writer.string(value as string);
+    else if (kind === 'bytes') writer.bytes(value as Uint8Array);
     else writer.f64(value as number);
   }
   writeHeaderTable(writer, message.headers);
@@ -158,10 +166,10 @@ export function decodeMessage(record: StoredRecord): StoredMessage {
   const flags = reader.u8();
   const exchange = reader.string();
   const mask = reader.u16();
-  const properties: Record<string, string | number> = {};
+  const properties: Record<string, string | number | Uint8Array> = {};
   PROPERTY_FIELDS.forEach(([name, kind], bit) => {
     if ((mask & (1 << bit)) === 0) return;
-    properties[name] = kind === 'string' ? reader.string() : reader.f64();
+    properties[name] = kind === 'string' ? reader.string() : kind === 'bytes' ? reader.bytes() : reader.f64();
   });
   const headers = readHeaderTable(reader);
   return {

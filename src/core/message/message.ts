@@ -24,6 +24,12 @@ export interface MessageProperties {
   readonly groupId?: string;
   /** Delay before the message becomes ready, in milliseconds. */
   readonly delayMs?: number;
+  /**
+   * The record key of a stream message (Kafka's record key): keyed messages of
+   * a stream go to the partition the key hashes to, and compaction keeps the
+   * latest message per key. Queues carry it without using it.
+   */
+  readonly key?: Uint8Array;
 }
 
 /** A message as published: where it goes, what it carries. */

@@ -58,6 +58,14 @@ interface Level {
   readonly inMemory: boolean;
   readonly held: Map<number, StoredMessage>;
   refilling: Promise<void> | null;
+  /**
+   * True when the log belongs to someone else (a stream read by a share
+   * group): the queue never appends to it, learns of new records through
+   * {@link Queue.notifyAppended}, and its transient messages are not dropped.
+   */
+  readonly external: boolean;
+  /** For an external log: the end offset the queue has counted up to. */
+  knownEnd: number;
 }
 
 /** A ready message held in memory. */
@@ -87,6 +95,29 @@ export type EnqueueOutcome =
   | { readonly kind: 'accepted'; readonly durable: Promise<void> }
   | { readonly kind: 'duplicate' }
   | { readonly kind: 'rejected'; readonly reason: 'max-length' };
+
+/** A consumer as {@link Queue.consumerDetails} reports it. */
+export interface ConsumerDetails {
+  readonly tag: string;
+  readonly prefetch: number;
+  readonly autoAck: boolean;
+  readonly priority: number;
+  readonly exclusive: boolean;
+  /** Deliveries to it not yet settled. */
+  readonly inFlight: number;
+  /** False while its connection paused it. */
+  readonly flowing: boolean;
+  /** False for the waiting consumers of a single-active-consumer queue. */
+  readonly active: boolean;
+}
+
+/** A ready message as {@link Queue.peek} returns it. */
+export interface PeekedMessage {
+  readonly message: StoredMessage;
+  readonly priority: number;
+  /** Deliveries so far (returned ones count). */
+  readonly deliveryCount: number;
+}
 
 /** Options of {@link Queue.pull}. */
 export interface PullOptions {
@@ -167,7 +198,7 @@ export class Queue {
    * Opens a queue over its logs (one per priority level, highest last) and
    * restores what was ready and scheduled. `states[i]` belongs to `logs[i]`.
    */
-  static async open(config: QueueConfig, host: QueueHost, logs: Log[], states: QueueState[]): Promise<Queue> {
+  static async open(config: QueueConfig, host: QueueHost, logs: Log[], states: QueueState[], options: { readonly externalLog?: boolean } = {}): Promise<Queue> {
     assert(logs.length === states.length && logs.length >= 1, 'one state per log');
     const levels: Level[] = logs.map((log, priority) => ({
       priority,
@@ -187,7 +218,10 @@ export class Queue {
       inMemory: !config.durable || config.exclusiveOwner !== undefined,
       held: new Map<number, StoredMessage>(),
       refilling: null,
+      external: options.externalLog === true,
+      knownEnd: log.endOffset(),
     }));
+    assert(options.externalLog !== true || logs.length === 1, 'a queue over an external log has one level');
     const queue = new Queue(config, host, levels);
     for (const level of levels) {
       const end = level.log.endOffset();
@@ -245,6 +279,7 @@ export class Queue {
 
   /** True when an unread message's bytes are in its level's `unreadBytes`. */
   private counted(level: Level, offset: number): boolean {
+    if (level.external) return false;
     return offset >= level.restartEndOffset || level.scanned;
   }
 
@@ -285,6 +320,7 @@ export class Queue {
    */
   enqueue(message: StoredMessage, record?: RecordInput): EnqueueOutcome {
     this.assertLive();
+    assert(!this.levels[0]!.external, 'a queue over an external log takes no publishes');
     const nowMs = this.host.clock.nowMs();
     const messageId = message.properties.messageId;
     const deduplicate = this.config.deduplicationWindowMs !== undefined && messageId !== undefined;
@@ -670,7 +706,7 @@ export class Queue {
           level.cursor = offset + 1;
           if (level.state.isAcked(offset) || level.state.isDeadLettered(offset) || level.state.scheduledAt(offset) !== undefined) continue;
           const message = decodeMessage(record);
-          if (!message.persistent && offset < level.restartEndOffset && this.config.durable) {
+          if (!message.persistent && offset < level.restartEndOffset && this.config.durable && !level.external) {
             // A transient message from before the restart: it does not survive one.
             this.readyCount--;
             void level.state.ack([offset]).catch(() => undefined);
@@ -681,6 +717,8 @@ export class Queue {
           this.readyBytes += message.body.byteLength;
         }
         if (records.length === 0 && level.cursor < level.log.startOffset()) level.cursor = level.log.startOffset();
+        // The owner's retention removed unread records: they are no longer ready.
+        if (level.external && (records.length > 0 ? records[0]!.offset > from : level.cursor > from)) this.recountExternal(level);
       })
       .finally(() => {
         level.refilling = null;
@@ -688,6 +726,36 @@ export class Queue {
         this.armExpiryTimer();
       });
     return level.refilling;
+  }
+
+  /**
+   * For a queue over an external log (a stream's share group): counts the
+   * records its owner appended since the last call as ready, and delivers
+   * them. Call it after each durable append to the log.
+   */
+  notifyAppended(): void {
+    if (this.deleted) return;
+    let added = false;
+    for (const level of this.levels) {
+      if (!level.external) continue;
+      const end = level.log.endOffset();
+      if (end <= level.knownEnd) continue;
+      this.readyCount += end - level.knownEnd;
+      level.knownEnd = end;
+      added = true;
+    }
+    if (added) this.dispatch();
+  }
+
+  /** Recounts the ready messages of an external level after its owner's retention moved its start. */
+  private recountExternal(level: Level): void {
+    let ready = level.returned.size + level.due.length + (level.buffer.length - level.bufferHead);
+    for (const waiting of this.groupsWaiting.values()) for (const candidate of waiting) if (candidate.level === level) ready++;
+    const end = level.log.endOffset();
+    for (let offset = level.state.nextUnacked(level.cursor); offset < end; offset = level.state.nextUnacked(offset + 1)) {
+      if (level.state.scheduledAt(offset) === undefined) ready++;
+    }
+    this.readyCount = ready;
   }
 
   private deliver(candidate: Candidate, consumer: Consumer | null, visibilityTimeoutMs: number | undefined, autoAck: boolean): Delivery {
@@ -1105,6 +1173,72 @@ export class Queue {
   /** Consumer tags, with the active one first on a single-active-consumer queue. */
   consumerTags(): string[] {
     return this.consumers.map((consumer) => consumer.options.tag);
+  }
+
+  /** The attached consumers' settings and state (monitoring), the active one first on a single-active-consumer queue. */
+  consumerDetails(): ConsumerDetails[] {
+    return this.consumers.map((consumer, index) => ({
+      tag: consumer.options.tag,
+      prefetch: consumer.options.prefetch,
+      autoAck: consumer.options.autoAck,
+      priority: consumer.options.priority ?? 0,
+      exclusive: consumer.options.exclusive ?? false,
+      inFlight: consumer.inFlight,
+      flowing: consumer.flowing,
+      active: !this.config.singleActiveConsumer || index === 0,
+    }));
+  }
+
+  /**
+   * Bytes of message bodies held in memory: ready messages read ahead or
+   * returned, deliveries in flight and delayed messages of in-memory queues.
+   * Walks the deliveries in flight: for monitoring, not for hot paths.
+   */
+  memoryBytes(): number {
+    let bytes = this.readyBytes;
+    for (const entry of this.inFlight.values()) bytes += entry.candidate.message.body.byteLength;
+    for (const level of this.levels) for (const message of level.held.values()) bytes += message.body.byteLength;
+    return bytes;
+  }
+
+  /**
+   * Up to `max` ready messages, highest priority first and within a priority
+   * in about the order they would be delivered, left where they are: nothing
+   * is delivered, counted or written (management "peek"). Reads unread
+   * messages from the log without moving the read cursor.
+   */
+  async peek(max: number): Promise<PeekedMessage[]> {
+    this.assertLive();
+    this.flushAllPending();
+    const out: PeekedMessage[] = [];
+    for (let index = this.levels.length - 1; index >= 0 && out.length < max; index--) {
+      const level = this.levels[index]!;
+      const held = [...level.returned.values(), ...level.buffer.slice(level.bufferHead)];
+      for (const waiting of this.groupsWaiting.values()) for (const candidate of waiting) if (candidate.level === level) held.push(candidate);
+      held.sort((left, right) => left.offset - right.offset);
+      for (const candidate of [...level.due, ...held]) {
+        if (out.length >= max) break;
+        out.push({ message: candidate.message, priority: level.priority, deliveryCount: candidate.deliveryCount });
+      }
+      // In-memory levels hold every ready message in memory; their log records are empty.
+      if (level.inMemory) continue;
+      let from = level.cursor;
+      const end = level.log.endOffset();
+      while (out.length < max && from < end) {
+        const records = await level.log.read(from, { recordsMax: BUFFER_MESSAGES_MAX, bytesMax: REFILL_BYTES_MAX });
+        if (records.length === 0) break;
+        for (const record of records) {
+          const offset = record.offset;
+          from = offset + 1;
+          if (out.length >= max) break;
+          if (level.state.isAcked(offset) || level.state.isDeadLettered(offset) || level.state.scheduledAt(offset) !== undefined) continue;
+          const message = decodeMessage(record);
+          if (!message.persistent && offset < level.restartEndOffset && this.config.durable && !level.external) continue;
+          out.push({ message, priority: level.priority, deliveryCount: level.state.deliveryCount(offset) });
+        }
+      }
+    }
+    return out;
   }
 
   /** Settles every ready message; returns how many. In-flight ones stay. */

@@ -9,6 +9,10 @@ import type { HeaderTable } from '../routing/header-value.js';
 import { Router } from '../routing/router.js';
 import { Queue, type QueueHost } from '../queue/queue.js';
 import { resolveQueueConfig, sameQueueConfig, type QueueConfig } from '../queue/queue-config.js';
+import { Stream } from '../stream/stream.js';
+import { partitionLogOptions, resolveStreamConfig, sameStreamConfig, type StreamConfig } from '../stream/stream-config.js';
+import { StreamState } from '../stream/stream-state.js';
+import { ShareGroup } from '../stream/share-group.js';
 
 /** An exchange as the vhost keeps it: the router's declaration plus lifetime flags. */
 export interface ExchangeDefinition extends ExchangeDeclaration {
@@ -39,6 +43,15 @@ export interface DeleteQueueOptions {
   readonly ifEmpty?: boolean;
 }
 
+/** Delivery policies of a share group (queue-style consumption of a stream). */
+export interface ShareGroupOptions {
+  readonly deliveryLimit?: number;
+  readonly deadLetterExchange?: string;
+  readonly deadLetterRoutingKey?: string;
+  /** How long a pulled message stays invisible (default 30 s). */
+  readonly visibilityTimeoutMs?: number;
+}
+
 /** Limits of one vhost. */
 export interface VirtualHostLimits {
   readonly queuesMax: number;
@@ -57,11 +70,17 @@ export interface VirtualHostLimits {
 export class VirtualHost {
   readonly router: Router;
   private readonly queues = new Map<string, Queue>();
+  private readonly streams = new Map<string, Stream>();
+  private readonly streamOpening = new Map<string, Promise<Stream>>();
+  /** Share groups by `<stream>\u0000<group>`, with the options they were opened with. */
+  private readonly shareGroups = new Map<string, { readonly options: ShareGroupOptions; readonly group: Promise<ShareGroup> }>();
   private readonly exchangeDurability = new Map<string, boolean>();
   private readonly autoDeleteExchanges = new Set<string>();
   private readonly queueOpening = new Map<string, Promise<Queue>>();
   private readonly queueDestinations = new Map<string, Destination>();
   private readonly host: QueueHost;
+  /** Client publishes to this vhost's exchanges and those routed nowhere, since start (for rates). */
+  readonly counters = { published: 0, unroutable: 0 };
 
   constructor(
     readonly name: string,
@@ -82,13 +101,14 @@ export class VirtualHost {
     };
   }
 
+  /** The destination named `name` for the default exchange: a queue or a stream (one namespace). */
   private queueDestination(name: string): Destination | undefined {
-    if (!this.queues.has(name)) return undefined;
     let destination = this.queueDestinations.get(name);
-    if (!destination) {
-      destination = Object.freeze({ kind: 'queue' as const, name });
-      this.queueDestinations.set(name, destination);
-    }
+    if (destination && (destination.kind === 'queue' ? this.queues.has(name) : this.streams.has(name))) return destination;
+    const kind = this.queues.has(name) ? 'queue' : this.streams.has(name) ? 'stream' : undefined;
+    if (kind === undefined) return undefined;
+    destination = Object.freeze({ kind, name });
+    this.queueDestinations.set(name, destination);
     return destination;
   }
 
@@ -111,6 +131,12 @@ export class VirtualHost {
       if (durable) await this.storage.definitions.put('exchange', `${this.name}\u0000${name}`, { vhost: this.name, name, autoDelete, ...declaration } as JsonValue);
     }
     return this.router.getExchange(name)!;
+  }
+
+  /** Lifetime flags of exchange `name` (the default exchange is durable), or undefined when there is none. */
+  exchangeFlags(name: string): { readonly durable: boolean; readonly autoDelete: boolean } | undefined {
+    if (!this.router.getExchange(name)) return undefined;
+    return { durable: name === '' || this.exchangeDurability.get(name) === true, autoDelete: this.autoDeleteExchanges.has(name) };
   }
 
   /** Deletes an exchange and its bindings. */
@@ -136,6 +162,9 @@ export class VirtualHost {
    */
   async declareQueue(input: Partial<QueueConfig> & { readonly name: string }): Promise<Queue> {
     const config = resolveQueueConfig(input);
+    if (this.streams.has(config.name) || this.streamOpening.has(config.name)) {
+      throw new FerryError('PRECONDITION_FAILED', `${config.name} is a stream, not a queue`);
+    }
     const existing = this.queues.get(config.name) ?? (await this.queueOpening.get(config.name));
     if (existing) {
       if (existing.config.exclusiveOwner !== undefined && existing.config.exclusiveOwner !== config.exclusiveOwner) {
@@ -236,11 +265,133 @@ export class VirtualHost {
     }
   }
 
+  // ------------------------------------------------------------------ streams
+
+  /**
+   * Declares a stream: creates it, or checks that an existing one has the
+   * same settings (PRECONDITION_FAILED otherwise). Streams and queues share
+   * one namespace. Resolves once a durable stream is stored.
+   */
+  async declareStream(input: Partial<StreamConfig> & { readonly name: string }): Promise<Stream> {
+    const config = resolveStreamConfig(input);
+    if (this.queues.has(config.name) || this.queueOpening.has(config.name)) {
+      throw new FerryError('PRECONDITION_FAILED', `${config.name} is a queue, not a stream`);
+    }
+    const existing = this.streams.get(config.name) ?? (await this.streamOpening.get(config.name));
+    if (existing) {
+      if (!sameStreamConfig(existing.config, config)) throw new FerryError('PRECONDITION_FAILED', `stream ${config.name} exists with different settings`);
+      return existing;
+    }
+    if (this.queues.size + this.streams.size >= this.limits.queuesMax) {
+      throw new FerryError('QUEUE_LIMIT_REACHED', `vhost ${this.name} has ${this.limits.queuesMax} queues and streams, its limit`);
+    }
+    const opening = this.openStream(config, true);
+    this.streamOpening.set(config.name, opening);
+    try {
+      return await opening;
+    } finally {
+      this.streamOpening.delete(config.name);
+    }
+  }
+
+  /** Opens a stream's partition logs and state; `store` writes the definition (false when restoring). */
+  private async openStream(config: StreamConfig, store: boolean): Promise<Stream> {
+    const logStore = config.durable ? this.storage.durable : this.storage.transient;
+    const logs: Log[] = [];
+    for (let partition = 0; partition < config.partitions; partition++) {
+      logs.push(await logStore.openLog(`stream/${this.name}/${config.name}/${partition}`, partitionLogOptions(config)));
+    }
+    const state = await StreamState.open(await logStore.openLog(`stream-state/${this.name}/${config.name}`, { retentionMs: Number.POSITIVE_INFINITY, retentionBytes: Number.POSITIVE_INFINITY, retentionRecords: Number.POSITIVE_INFINITY, segmentBytesMax: 1024 * 1024 }));
+    if (store && config.durable) await this.storage.definitions.put('stream', `${this.name}\u0000${config.name}`, { vhost: this.name, ...config } as unknown as JsonValue);
+    const stream = await Stream.open(config, { clock: this.clock, messageBytesMax: this.limits.messageBytesMax }, logs, state);
+    this.streams.set(config.name, stream);
+    return stream;
+  }
+
+  /** The stream named `name`; STREAM_NOT_FOUND when there is none. */
+  stream(name: string): Stream {
+    const stream = this.streams.get(name);
+    if (!stream) throw new FerryError('STREAM_NOT_FOUND', `no stream ${name} in vhost ${this.name}`);
+    return stream;
+  }
+
+  /** The stream named `name`, or undefined. */
+  findStream(name: string): Stream | undefined {
+    return this.streams.get(name);
+  }
+
+  /** Every stream of the vhost. */
+  listStreams(): Stream[] {
+    return [...this.streams.values()];
+  }
+
+  /**
+   * The share group `group` of stream `streamName`, opened on first use with
+   * `options` (PRECONDITION_FAILED when reopened with different ones). Its
+   * delivery state is durable with the stream.
+   */
+  shareGroup(streamName: string, group: string, options: ShareGroupOptions = {}): Promise<ShareGroup> {
+    const stream = this.streams.get(streamName);
+    if (!stream) return Promise.reject(new FerryError('STREAM_NOT_FOUND', `no stream ${streamName} in vhost ${this.name}`));
+    if (group.length === 0) return Promise.reject(new FerryError('INVALID_ARGUMENT', 'a share group needs a name'));
+    const key = `${streamName}\u0000${group}`;
+    const existing = this.shareGroups.get(key);
+    if (existing) {
+      if (JSON.stringify(existing.options) !== JSON.stringify(options)) {
+        return Promise.reject(new FerryError('PRECONDITION_FAILED', `share group ${group} of stream ${streamName} is open with other settings`));
+      }
+      return existing.group;
+    }
+    const opening = this.openShareGroup(stream, group, options);
+    this.shareGroups.set(key, { options, group: opening });
+    opening.catch(() => this.shareGroups.delete(key));
+    return opening;
+  }
+
+  private async openShareGroup(stream: Stream, group: string, options: ShareGroupOptions): Promise<ShareGroup> {
+    const logStore = stream.config.durable ? this.storage.durable : this.storage.transient;
+    const queues: Queue[] = [];
+    for (let partition = 0; partition < stream.partitionCount(); partition++) {
+      const view = stream.partitionView(partition);
+      const state = await this.storage.openQueueState(logStore, `${shareStatePrefix(this.name, stream.name)}${group}/${partition}`, view);
+      const config = resolveQueueConfig({ ...options, name: `${stream.name}#${group}#${partition}`, durable: stream.config.durable });
+      queues.push(await Queue.open(config, this.host, [view], [state], { externalLog: true }));
+    }
+    return new ShareGroup(group, stream, queues);
+  }
+
+  /** Deletes a stream, its bindings, committed offsets, share groups and data; resolves with the number of messages it held. */
+  async deleteStream(name: string): Promise<number> {
+    const stream = this.stream(name);
+    const count = stream.messageCount();
+    this.streams.delete(name);
+    stream.markDeleted();
+    for (const [key, entry] of [...this.shareGroups]) {
+      if (!key.startsWith(`${name}\u0000`)) continue;
+      this.shareGroups.delete(key);
+      await (await entry.group).close();
+    }
+    const destination = this.queueDestinations.get(name) ?? { kind: 'stream' as const, name };
+    const bindings = this.router.bindingsTo(destination);
+    this.router.unbindAllTo(destination);
+    this.queueDestinations.delete(name);
+    for (const binding of bindings) await this.forgetBinding(binding.source, binding.destination, binding.routingKey, binding.arguments);
+    await this.deleteIfUnusedAutoDelete(bindings.map((binding) => binding.source));
+    if (stream.config.durable) await this.storage.definitions.delete('stream', `${this.name}\u0000${name}`);
+    const logStore = stream.config.durable ? this.storage.durable : this.storage.transient;
+    for (const log of stream.logs()) await logStore.deleteLog(log.name);
+    await logStore.deleteLog(`stream-state/${this.name}/${name}`);
+    const sharePrefix = shareStatePrefix(this.name, name);
+    for (const logName of logStore.logNames()) if (logName.startsWith(sharePrefix)) await logStore.deleteLog(logName);
+    return count;
+  }
+
   // ------------------------------------------------------------------ bindings
 
   /** Binds a queue or exchange to an exchange; durable when both ends are. */
   async bind(source: string, destination: Destination, routingKey: string, bindingArguments: HeaderTable = {}): Promise<void> {
-    const interned = destination.kind === 'queue' ? this.queueDestination(destination.name) ?? destination : destination;
+    const interned = destination.kind !== 'exchange' ? this.queueDestination(destination.name) ?? destination : destination;
+    if (interned.kind !== destination.kind) throw new FerryError('PRECONDITION_FAILED', `${destination.name} is a ${interned.kind}, not a ${destination.kind}`);
     const created = this.router.bind(source, interned, routingKey, bindingArguments);
     if (created && this.bindingIsDurable(source, destination)) {
       await this.storage.definitions.put('binding', bindingKey(this.name, source, destination, routingKey, bindingArguments), {
@@ -256,7 +407,7 @@ export class VirtualHost {
 
   /** Removes a binding; false when there was none. */
   async unbind(source: string, destination: Destination, routingKey: string, bindingArguments: HeaderTable = {}): Promise<boolean> {
-    const interned = destination.kind === 'queue' ? this.queueDestination(destination.name) ?? destination : destination;
+    const interned = destination.kind !== 'exchange' ? this.queueDestination(destination.name) ?? destination : destination;
     const removed = this.router.unbind(source, interned, routingKey, bindingArguments);
     if (removed) {
       await this.forgetBinding(source, destination, routingKey, bindingArguments);
@@ -280,7 +431,9 @@ export class VirtualHost {
     const destinationDurable =
       destination.kind === 'queue'
         ? (this.queues.get(destination.name)?.config.durable ?? false) && this.queues.get(destination.name)?.config.exclusiveOwner === undefined
-        : (this.exchangeDurability.get(destination.name) ?? true);
+        : destination.kind === 'stream'
+          ? (this.streams.get(destination.name)?.config.durable ?? false)
+          : (this.exchangeDurability.get(destination.name) ?? true);
     return sourceDurable && destinationDurable;
   }
 
@@ -300,7 +453,11 @@ export class VirtualHost {
       throw new FerryError('MESSAGE_TOO_LARGE', `message of ${message.body.byteLength} bytes exceeds message-bytes-max ${this.limits.messageBytesMax}`);
     }
     const outcome = this.router.route(exchange, message.routingKey, message.headers, { internalAllowed: options.internal ?? false });
-    if (outcome.unroutable) return { routed: false, rejectedBy: [], durable: Promise.resolve() };
+    if (options.internal !== true) this.counters.published++;
+    if (outcome.unroutable) {
+      this.counters.unroutable++;
+      return { routed: false, rejectedBy: [], durable: Promise.resolve() };
+    }
     const stored: StoredMessage = {
       routingKey: message.routingKey,
       properties: message.properties,
@@ -310,7 +467,7 @@ export class VirtualHost {
       exchange,
       arrivedAtMs: this.clock.nowMs(),
     };
-    if (outcome.destinations.length === 1) {
+    if (outcome.destinations.length === 1 && outcome.destinations[0]!.kind === 'queue') {
       // The common case, without the arrays.
       const queue = this.queues.get(outcome.destinations[0]!.name);
       if (queue) {
@@ -326,6 +483,14 @@ export class VirtualHost {
     // Encoded once for every durable queue it reaches (fanout), not once per queue.
     let record: RecordInput | undefined;
     for (const destination of outcome.destinations) {
+      if (destination.kind === 'stream') {
+        const stream = this.streams.get(destination.name);
+        if (!stream) continue;
+        record ??= encodeMessage(stored);
+        writes.push(stream.appendRouted(stored, record).durable);
+        routed = true;
+        continue;
+      }
       const queue = this.queues.get(destination.name);
       if (!queue) continue;
       if (record === undefined && queue.config.durable && queue.config.exclusiveOwner === undefined) record = encodeMessage(stored);
@@ -365,11 +530,16 @@ export class VirtualHost {
       if (vhost !== this.name) continue;
       await this.openQueue(resolveQueueConfig(config), false);
     }
+    for (const [, value] of definitions.list('stream')) {
+      const { vhost, ...config } = value as unknown as { vhost: string } & StreamConfig;
+      if (vhost !== this.name) continue;
+      await this.openStream(resolveStreamConfig(config), false);
+    }
     for (const [, value] of definitions.list('binding')) {
       const binding = value as unknown as { vhost: string; source: string; destinationKind: Destination['kind']; destination: string; routingKey: string; arguments: HeaderTable };
       if (binding.vhost !== this.name) continue;
       const destination: Destination =
-        binding.destinationKind === 'queue' ? this.queueDestination(binding.destination) ?? { kind: 'queue', name: binding.destination } : { kind: binding.destinationKind, name: binding.destination };
+        binding.destinationKind !== 'exchange' ? this.queueDestination(binding.destination) ?? { kind: binding.destinationKind, name: binding.destination } : { kind: binding.destinationKind, name: binding.destination };
       try {
         this.router.bind(binding.source, destination, binding.routingKey, binding.arguments);
       } catch {
@@ -378,18 +548,27 @@ export class VirtualHost {
     }
   }
 
-  /** Marks every queue deleted in memory (broker shutdown); nothing is removed from storage. */
+  /** Marks every queue and stream deleted in memory (broker shutdown); nothing is removed from storage. */
   shutdown(): void {
     for (const queue of this.queues.values()) queue.markDeleted('broker shutting down', { shutdown: true });
+    for (const stream of this.streams.values()) stream.markDeleted();
+    for (const { group } of this.shareGroups.values()) void group.then((opened) => opened.close({ shutdown: true })).catch(() => undefined);
   }
 
-  /** Closes every queue cleanly (transient messages settled, state flushed). */
+  /** Closes every queue and stream cleanly (transient messages settled, state flushed). */
   async close(): Promise<void> {
     for (const queue of this.queues.values()) await queue.close();
+    for (const { group } of this.shareGroups.values()) await (await group.catch(() => undefined))?.close();
+    for (const stream of this.streams.values()) await stream.close();
   }
 }
 
 const noQueues: readonly string[] = Object.freeze([]);
+
+/** Names of share-group state logs of a stream start with this (a NUL ends the stream name, so no other stream's prefix matches). */
+function shareStatePrefix(vhost: string, stream: string): string {
+  return `share/${vhost}/${stream}\u0000`;
+}
 const BUILT_IN_EXCHANGES: ReadonlyArray<readonly [string, 'direct' | 'fanout' | 'topic' | 'headers']> = [
   ['amq.direct', 'direct'],
   ['amq.fanout', 'fanout'],

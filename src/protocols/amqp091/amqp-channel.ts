@@ -1,6 +1,7 @@
 import { concatenate } from '../../lib/concatenate.js';
 import { FerryError } from '../../lib/ferry-error.js';
 import type { Principal } from '../../core/access/access-control.js';
+import type { ChannelDescription } from '../../core/connections/connection-registry.js';
 import type { Delivery } from '../../core/queue/delivery.js';
 import type { Queue } from '../../core/queue/queue.js';
 import type { VirtualHost } from '../../core/vhost/virtual-host.js';
@@ -114,6 +115,22 @@ export class AmqpChannel {
   ) {}
 
   // ---------------------------------------------------------------- content assembly
+
+  /** The channel as operators see it (management API). */
+  describe(): ChannelDescription {
+    return {
+      number: this.number,
+      consumers: [...this.consumers.values()].map((consumer) => ({
+        tag: consumer.tag,
+        queue: consumer.queue.name,
+        queueTag: `${this.host.connectionId}/${this.number}/${consumer.tag}`,
+      })),
+      unacknowledged: this.unacked.size,
+      prefetch: this.prefetchCount,
+      confirm: this.confirming,
+      transactional: this.transactional,
+    };
+  }
 
   /** True while a publish waits for its header or body frames. */
   expectsContent(): boolean {

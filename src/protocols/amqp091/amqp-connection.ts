@@ -4,6 +4,7 @@ import type { Clock, TimerHandle } from '../../platform/clock.js';
 import type { TcpConnection } from '../../platform/tcp-server.js';
 import type { Principal } from '../../core/access/access-control.js';
 import type { BrokerCore } from '../../core/broker/broker-core.js';
+import type { ConnectionDescription } from '../../core/connections/connection-registry.js';
 import type { VirtualHost } from '../../core/vhost/virtual-host.js';
 import { AmqpChannel, type ChannelHost, type DirectReplyTo } from './amqp-channel.js';
 import { AmqpProtocolError } from './codec/amqp-protocol-error.js';
@@ -59,6 +60,7 @@ export class AmqpConnection {
   private hasPublished = false;
   private readingPaused = false;
   private unsubscribeAlarms: (() => void) | null = null;
+  private readonly connectedAtMs: number;
   /** Channel work runs in order per connection; async handlers (declarations) finish before the next method. */
   private work: Promise<void> = Promise.resolve();
 
@@ -72,11 +74,27 @@ export class AmqpConnection {
   ) {
     this.decoder = new FrameDecoder({ expectProtocolHeader: true, frameMax: 4096 });
     this.channelMax = limits.channelMax;
+    this.connectedAtMs = clock.nowMs();
     this.lastReceivedMs = clock.monotonicMs();
     this.lastSentMs = this.lastReceivedMs;
     socket.onData((chunk) => this.onData(chunk));
     socket.onDrain(() => this.onDrain());
     socket.onClose(() => void this.teardown());
+  }
+
+  /** The connection as operators see it (management API). */
+  describe(): ConnectionDescription {
+    return {
+      name: this.socket.id,
+      protocol: 'amqp091',
+      peerAddress: this.socket.remoteAddress,
+      peerPort: this.socket.remotePort,
+      user: this.principal?.user ?? null,
+      vhost: this.vhost?.name ?? null,
+      connectedAtMs: this.connectedAtMs,
+      state: this.state,
+      channels: [...this.channels.values()].map((channel) => channel.describe()),
+    };
   }
 
   /** The connection's id, owner of its exclusive queues. */

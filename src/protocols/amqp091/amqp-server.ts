@@ -36,7 +36,17 @@ export async function startAmqpServer(core: BrokerCore, options: AmqpServerOptio
     (socket) => {
       const connection = new AmqpConnection(socket, core, options.clock, limits, replyTo, options.messageBytesMax);
       connections.add(connection);
-      socket.onClose(() => connections.delete(connection));
+      // Listed by the management API, which may close it (320 CONNECTION_FORCED).
+      const unregister = core.connections.register({
+        name: connection.id,
+        protocol: 'amqp091',
+        describe: () => connection.describe(),
+        close: (reason) => connection.close(reason),
+      });
+      socket.onClose(() => {
+        connections.delete(connection);
+        unregister();
+      });
     },
   );
   return {

@@ -1,0 +1,586 @@
+import { FerryError } from '../../lib/ferry-error.js';
+import { deferred, type Deferred } from '../../lib/deferred.js';
+import type { Clock } from '../../platform/clock.js';
+import type { StoredMessage } from '../message/message.js';
+import { decodeMessage, encodeMessage } from '../message/message-codec.js';
+import type { AppendResult, Log, ReadLimits, RecordInput, StoredRecord } from '../ports.js';
+import { ConsumerGroup } from './consumer-group.js';
+import { partitionForKey } from './partitioner.js';
+import type { StreamConfig } from './stream-config.js';
+import type { ProducerEntry, StreamState } from './stream-state.js';
+
+/** A message read from a stream, with where it is. */
+export interface StreamEntry {
+  readonly partition: number;
+  readonly offset: number;
+  /** When the stream stored it (ms since the epoch). */
+  readonly timestampMs: number;
+  /** The message, decoded on first access (readers that only count or forward pay nothing). */
+  readonly message: StoredMessage;
+  /** The stored record as read from the log (key, value, headers), for forwarding without decoding. */
+  readonly record: StoredRecord;
+}
+
+/** A {@link StreamEntry} that decodes its message when first asked. */
+class LazyStreamEntry implements StreamEntry {
+  private decoded: StoredMessage | undefined;
+
+  constructor(
+    readonly partition: number,
+    readonly record: StoredRecord,
+  ) {}
+
+  get offset(): number {
+    return this.record.offset;
+  }
+
+  get timestampMs(): number {
+    return this.record.timestampMs;
+  }
+
+  get message(): StoredMessage {
+    return (this.decoded ??= decodeMessage(this.record));
+  }
+}
+
+/** Where a reader starts: RabbitMQ stream / Kafka offset specifications. */
+export type OffsetSpec =
+  | 'first'
+  | 'last'
+  | 'next'
+  | { readonly offset: number }
+  | { readonly timestampMs: number };
+
+/** Identity of an idempotent producer's append: its id, epoch and the sequence of the first message. */
+export interface ProducerStampInput {
+  readonly producerId: number;
+  readonly epoch: number;
+  readonly sequence: number;
+}
+
+/** Options of {@link Stream.append}. */
+export interface StreamAppendOptions {
+  /** The partition; by default keyed messages hash their key and unkeyed ones go round-robin. */
+  readonly partition?: number;
+  /** Makes the append idempotent (needs `partition` when the stream has several). */
+  readonly producer?: ProducerStampInput;
+}
+
+/** Where an append landed. */
+export interface StreamAppendResult {
+  readonly partition: number;
+  readonly baseOffset: number;
+  readonly lastOffset: number;
+  /** True when an idempotent producer's retry was recognised and nothing new was stored. */
+  readonly duplicate: boolean;
+}
+
+/** Limits of one read. */
+export interface StreamReadLimits {
+  /** At most this many messages (default 1,000). */
+  readonly max?: number;
+  /** About this many bytes at most (the first message is always returned). */
+  readonly bytesMax?: number;
+}
+
+/** What a stream needs from its vhost. */
+export interface StreamHost {
+  readonly clock: Clock;
+  /** Largest message body accepted. */
+  readonly messageBytesMax: number;
+}
+
+/** A recent batch of one producer, kept to recognise retries. */
+interface RecentBatch {
+  readonly firstSequence: number;
+  readonly lastSequence: number;
+  readonly baseOffset: number;
+  readonly durable: Promise<void>;
+}
+
+interface ProducerState {
+  epoch: number;
+  lastSequence: number;
+  lastOffset: number;
+  readonly recent: RecentBatch[];
+}
+
+/** Batches per producer remembered for retries (Kafka keeps five in flight). */
+const RECENT_BATCHES_MAX = 5;
+/** Idempotent appends between two saved producer snapshots of a partition. */
+const PRODUCER_SNAPSHOT_EVERY = 10_000;
+const READ_MAX_DEFAULT = 1_000;
+/** A consumer-group member silent this long is removed (Kafka's default session timeout). */
+const CONSUMER_SESSION_TIMEOUT_MS_DEFAULT = 45_000;
+
+interface Partition {
+  readonly index: number;
+  readonly log: Log;
+  /** Offsets below are durable (per the store's mode) and visible to readers. */
+  visibleEnd: number;
+  /** Records of this turn, appended as one batch at the end of it. */
+  pending: RecordInput[];
+  pendingDurable: Deferred<void> | null;
+  readonly producers: Map<number, ProducerState>;
+  idempotentAppendsSinceSnapshot: number;
+  readonly waiters: Set<() => void>;
+  /** Told after each durable append (share groups). */
+  readonly listeners: Set<() => void>;
+}
+
+/**
+ * A stream: an append-only, partitioned log of messages that readers replay
+ * by offset and never remove (retention and compaction do). Each partition
+ * is one log of the storage engine; order holds per partition.
+ *
+ * Readers see a message once it is durable (per the store's durability
+ * mode), so nothing a reader saw disappears in a crash.
+ */
+export class Stream {
+  private readonly partitions: Partition[];
+  private roundRobin = 0;
+  private deleted = false;
+  private flushScheduled = false;
+  private readonly groups = new Map<string, ConsumerGroup>();
+  /** Messages appended since creation (rates and metrics). */
+  readonly counters = { appended: 0, duplicates: 0, read: 0 };
+
+  private constructor(
+    readonly config: StreamConfig,
+    private readonly host: StreamHost,
+    logs: readonly Log[],
+    /** Committed offsets of consumer groups and producer snapshots. */
+    readonly state: StreamState,
+  ) {
+    this.partitions = logs.map((log, index) => ({
+      index,
+      log,
+      visibleEnd: log.endOffset(),
+      pending: [],
+      pendingDurable: null,
+      producers: new Map(),
+      idempotentAppendsSinceSnapshot: 0,
+      waiters: new Set(),
+      listeners: new Set(),
+    }));
+  }
+
+  /** Opens a stream over its partition logs; rebuilds idempotent producers from the last snapshot and the batches after it. */
+  static async open(config: StreamConfig, host: StreamHost, logs: readonly Log[], state: StreamState): Promise<Stream> {
+    const stream = new Stream(config, host, logs, state);
+    for (const partition of stream.partitions) await stream.restoreProducers(partition);
+    return stream;
+  }
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  /** Number of partitions. */
+  partitionCount(): number {
+    return this.partitions.length;
+  }
+
+  /** The partition logs, in order (for deletion). */
+  logs(): Log[] {
+    return this.partitions.map((partition) => partition.log);
+  }
+
+  /** The first offset still readable in `partition`. */
+  startOffset(partition: number): number {
+    return this.partition(partition).log.startOffset();
+  }
+
+  /** The offset the next visible message of `partition` will have (readers see offsets below it). */
+  endOffset(partition: number): number {
+    return this.partition(partition).visibleEnd;
+  }
+
+  /** Messages retained over all partitions (visible ones). */
+  messageCount(): number {
+    let count = 0;
+    for (const partition of this.partitions) count += partition.visibleEnd - partition.log.startOffset();
+    return count;
+  }
+
+  /** Bytes the partitions take on disk or in memory. */
+  sizeBytes(): number {
+    let bytes = 0;
+    for (const partition of this.partitions) bytes += partition.log.sizeBytes();
+    return bytes;
+  }
+
+  // ------------------------------------------------------------------ appending
+
+  /**
+   * Places a routed message (from an exchange) in its partition at once; it
+   * is written with the other messages of this turn as one batch. `durable`
+   * resolves when the batch is written per the store's durability mode.
+   */
+  appendRouted(message: StoredMessage, record?: RecordInput): { readonly partition: number; readonly durable: Promise<void> } {
+    this.assertLive();
+    const partition = this.partitions[this.choosePartition(message)]!;
+    partition.pending.push(record ?? encodeMessage(message));
+    partition.pendingDurable ??= deferred<void>();
+    this.counters.appended++;
+    this.scheduleFlush();
+    return { partition: partition.index, durable: partition.pendingDurable.promise };
+  }
+
+  /**
+   * Appends messages as one batch per partition they go to (with
+   * `options.partition`, all to that one). Resolves once written per the
+   * store's durability mode: with `always`, after fsync. An idempotent
+   * producer's retry of a batch already stored resolves with the original
+   * offsets and `duplicate: true`; a sequence gap fails with SEQUENCE_GAP, an
+   * old epoch with PRODUCER_FENCED, a sequence older than the remembered
+   * batches with SEQUENCE_OUT_OF_ORDER.
+   */
+  append(messages: readonly StoredMessage[], options: StreamAppendOptions = {}): Promise<StreamAppendResult[]> {
+    try {
+      this.assertLive();
+      if (messages.length === 0) return Promise.resolve([]);
+      for (const message of messages) this.checkSize(message);
+      if (options.producer !== undefined) {
+        if (options.partition === undefined && this.partitions.length > 1) {
+          throw new FerryError('INVALID_ARGUMENT', `idempotent appends to stream ${this.name} name their partition (sequences are per partition)`);
+        }
+        return this.appendIdempotent(this.partition(options.partition ?? 0), messages, options.producer).then((result) => [result]);
+      }
+      const byPartition = new Map<number, RecordInput[]>();
+      for (const message of messages) {
+        const index = options.partition !== undefined ? this.partition(options.partition).index : this.choosePartition(message);
+        const records = byPartition.get(index);
+        const record = encodeMessage(message);
+        if (records) records.push(record);
+        else byPartition.set(index, [record]);
+      }
+      const results: Promise<StreamAppendResult>[] = [];
+      for (const [index, records] of byPartition) {
+        const partition = this.partitions[index]!;
+        this.flushPending(partition); // Keep call order: this turn's routed messages go first.
+        this.counters.appended += records.length;
+        results.push(this.track(partition, partition.log.append(records)).then((appended) => ({ partition: index, ...appended, duplicate: false })));
+      }
+      return Promise.all(results);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private appendIdempotent(partition: Partition, messages: readonly StoredMessage[], stamp: ProducerStampInput): Promise<StreamAppendResult> {
+    const { producerId, epoch, sequence } = stamp;
+    if (!Number.isSafeInteger(producerId) || producerId <= 0) throw new FerryError('INVALID_ARGUMENT', `producer id must be a positive integer, got ${producerId}`);
+    if (!Number.isSafeInteger(sequence) || sequence < 0) throw new FerryError('INVALID_ARGUMENT', `sequence must be a non-negative integer, got ${sequence}`);
+    let producer = partition.producers.get(producerId);
+    if (producer !== undefined) {
+      if (epoch < producer.epoch) {
+        throw new FerryError('PRODUCER_FENCED', `producer ${producerId} epoch ${epoch} is older than its current epoch ${producer.epoch} on ${this.name}/${partition.index}`);
+      }
+      if (epoch === producer.epoch) {
+        if (sequence <= producer.lastSequence) {
+          const original = producer.recent.find((batch) => batch.firstSequence === sequence && batch.lastSequence === sequence + messages.length - 1);
+          if (original === undefined) {
+            throw new FerryError('SEQUENCE_OUT_OF_ORDER', `producer ${producerId} sent sequence ${sequence} on ${this.name}/${partition.index}, which is neither next (${producer.lastSequence + 1}) nor a recent batch`);
+          }
+          this.counters.duplicates += messages.length;
+          return original.durable.then(() => ({ partition: partition.index, baseOffset: original.baseOffset, lastOffset: original.baseOffset + messages.length - 1, duplicate: true }));
+        }
+        if (sequence !== producer.lastSequence + 1) {
+          throw new FerryError('SEQUENCE_GAP', `producer ${producerId} sent sequence ${sequence} on ${this.name}/${partition.index}; ${producer.lastSequence + 1} was due`);
+        }
+      } else if (sequence !== 0) {
+        throw new FerryError('SEQUENCE_GAP', `producer ${producerId} starts epoch ${epoch} at sequence ${sequence}; a new epoch starts at 0`);
+      }
+    }
+    this.flushPending(partition);
+    const records = messages.map((message) => encodeMessage(message));
+    const appended = partition.log.append(records, { producer: { producerId, producerEpoch: epoch, baseSequence: sequence } });
+    // Offsets are assigned at the call: the end offset moved by the batch's size.
+    const lastOffset = partition.log.endOffset() - 1;
+    const baseOffset = lastOffset - records.length + 1;
+    const durable = this.track(partition, appended).then(() => undefined);
+    if (producer === undefined || producer.epoch !== epoch) {
+      producer = { epoch, lastSequence: -1, lastOffset: -1, recent: producer?.recent ?? [] };
+      producer.recent.length = 0;
+      partition.producers.set(producerId, producer);
+    }
+    producer.lastSequence = sequence + messages.length - 1;
+    producer.lastOffset = lastOffset;
+    producer.recent.push({ firstSequence: sequence, lastSequence: producer.lastSequence, baseOffset, durable });
+    if (producer.recent.length > RECENT_BATCHES_MAX) producer.recent.shift();
+    this.counters.appended += records.length;
+    if (++partition.idempotentAppendsSinceSnapshot >= PRODUCER_SNAPSHOT_EVERY) void this.snapshotProducers(partition);
+    return durable.then(() => ({ partition: partition.index, baseOffset, lastOffset, duplicate: false }));
+  }
+
+  /** Saves the producers of a partition, so a restart scans only the batches after this point. */
+  private snapshotProducers(partition: Partition): Promise<void> {
+    partition.idempotentAppendsSinceSnapshot = 0;
+    const entries: ProducerEntry[] = [...partition.producers].map(([producerId, producer]) => ({ producerId, epoch: producer.epoch, lastSequence: producer.lastSequence, lastOffset: producer.lastOffset }));
+    // A lost snapshot costs only a longer scan at the next start.
+    return this.state.saveProducers(partition.index, entries, partition.log.endOffset()).catch(() => undefined);
+  }
+
+  /** Rebuilds a partition's producers: the saved snapshot, then every stamped batch after it. */
+  private async restoreProducers(partition: Partition): Promise<void> {
+    const { entries, coveredOffset } = this.state.producerSnapshot(partition.index);
+    for (const entry of entries) partition.producers.set(entry.producerId, { epoch: entry.epoch, lastSequence: entry.lastSequence, lastOffset: entry.lastOffset, recent: [] });
+    let offset = Math.max(coveredOffset, partition.log.startOffset());
+    const end = partition.log.endOffset();
+    while (offset < end) {
+      const batches = await partition.log.readBatches(offset, { bytesMax: 4 * 1024 * 1024 });
+      if (batches.length === 0) break;
+      for (const batch of batches) {
+        const last = batch.records[batch.records.length - 1]!;
+        offset = last.offset + 1;
+        const stamp = batch.producer;
+        if (stamp === null || batch.records[0]!.offset !== batch.baseOffset) continue;
+        const lastSequence = stamp.baseSequence + batch.records.length - 1;
+        let producer = partition.producers.get(stamp.producerId);
+        if (producer === undefined || producer.epoch !== stamp.producerEpoch) {
+          producer = { epoch: stamp.producerEpoch, lastSequence, lastOffset: last.offset, recent: [] };
+          partition.producers.set(stamp.producerId, producer);
+        }
+        producer.lastSequence = lastSequence;
+        producer.lastOffset = last.offset;
+        producer.recent.push({ firstSequence: stamp.baseSequence, lastSequence, baseOffset: batch.baseOffset, durable: Promise.resolve() });
+        if (producer.recent.length > RECENT_BATCHES_MAX) producer.recent.shift();
+      }
+    }
+  }
+
+  private choosePartition(message: StoredMessage): number {
+    if (this.partitions.length === 1) return 0;
+    const key = message.properties.key;
+    if (key !== undefined) return partitionForKey(key, this.partitions.length);
+    const index = this.roundRobin;
+    this.roundRobin = (index + 1) % this.partitions.length;
+    return index;
+  }
+
+  private checkSize(message: StoredMessage): void {
+    const limit = Math.min(this.host.messageBytesMax, this.config.messageBytesMax ?? Number.POSITIVE_INFINITY);
+    if (message.body.byteLength > limit) {
+      throw new FerryError('MESSAGE_TOO_LARGE', `message of ${message.body.byteLength} bytes exceeds stream ${this.name}'s limit of ${limit} bytes`);
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => {
+      this.flushScheduled = false;
+      if (this.deleted) return;
+      for (const partition of this.partitions) this.flushPending(partition);
+    });
+  }
+
+  private flushPending(partition: Partition): void {
+    if (partition.pending.length === 0) return;
+    const records = partition.pending;
+    const done = partition.pendingDurable!;
+    partition.pending = [];
+    partition.pendingDurable = null;
+    this.track(partition, partition.log.append(records)).then(
+      () => done.resolve(),
+      (error: unknown) => done.reject(error),
+    );
+  }
+
+  /** Makes an append's records visible to readers once it resolved. */
+  private track(partition: Partition, appended: Promise<AppendResult>): Promise<AppendResult> {
+    return appended.then((result) => {
+      if (result.lastOffset + 1 > partition.visibleEnd) {
+        partition.visibleEnd = result.lastOffset + 1;
+        const waiters = [...partition.waiters];
+        partition.waiters.clear();
+        for (const wake of waiters) wake();
+        for (const listener of partition.listeners) listener();
+      }
+      return result;
+    });
+  }
+
+  /**
+   * Calls `listener` after every durable append to `partition` until the
+   * returned function is called.
+   */
+  onAppended(partition: number, listener: () => void): () => void {
+    const target = this.partition(partition);
+    target.listeners.add(listener);
+    return () => target.listeners.delete(listener);
+  }
+
+  /**
+   * A read-only {@link Log} view of `partition` that ends at the visible
+   * (durable) end: what a share group's queue reads. Appends through it are
+   * refused and truncations ignored: the stream's retention owns its start.
+   */
+  partitionView(partition: number): Log {
+    const target = this.partition(partition);
+    const log = target.log;
+    const clip = (limits: ReadLimits | undefined, fromOffset: number): ReadLimits => ({
+      ...limits,
+      recordsMax: Math.max(1, Math.min(limits?.recordsMax ?? Number.MAX_SAFE_INTEGER, target.visibleEnd - Math.max(fromOffset, log.startOffset()))),
+    });
+    return {
+      name: `${log.name}#view`,
+      options: log.options,
+      startOffset: () => log.startOffset(),
+      endOffset: () => target.visibleEnd,
+      sizeBytes: () => log.sizeBytes(),
+      append: () => Promise.reject(new FerryError('INVALID_ARGUMENT', `${log.name} is read-only through a share group`)),
+      read: async (fromOffset, limits) => {
+        if (Math.max(fromOffset, log.startOffset()) >= target.visibleEnd) return [];
+        return (await log.read(fromOffset, clip(limits, fromOffset))).filter((record) => record.offset < target.visibleEnd);
+      },
+      readBatches: async (fromOffset, limits) => {
+        if (Math.max(fromOffset, log.startOffset()) >= target.visibleEnd) return [];
+        return log.readBatches(fromOffset, clip(limits, fromOffset));
+      },
+      offsetForTimestamp: async (timestampMs) => Math.min(await log.offsetForTimestamp(timestampMs), target.visibleEnd),
+      truncatePrefix: () => Promise.resolve(),
+    };
+  }
+
+  // ------------------------------------------------------------------ reading
+
+  /**
+   * Reads visible messages of `partition` from `fromOffset` on (from the
+   * start offset when lower). Returns [] at the end; see {@link waitForMessages}.
+   */
+  async read(partition: number, fromOffset: number, limits: StreamReadLimits = {}): Promise<StreamEntry[]> {
+    this.assertLive();
+    const target = this.partition(partition);
+    const from = Math.max(fromOffset, target.log.startOffset());
+    const end = target.visibleEnd;
+    if (from >= end) return [];
+    const max = Math.min(limits.max ?? READ_MAX_DEFAULT, end - from);
+    const records = await target.log.read(from, { recordsMax: max, ...(limits.bytesMax !== undefined ? { bytesMax: limits.bytesMax } : {}) });
+    const entries: StreamEntry[] = [];
+    for (const record of records) {
+      if (record.offset >= end) break;
+      entries.push(new LazyStreamEntry(partition, record));
+    }
+    this.counters.read += entries.length;
+    return entries;
+  }
+
+  /**
+   * Resolves true once `partition` has a visible message at or after
+   * `offset`, false after `waitMs` without one (or when the stream is deleted).
+   */
+  waitForMessages(partition: number, offset: number, waitMs: number): Promise<boolean> {
+    const target = this.partition(partition);
+    if (target.visibleEnd > offset) return Promise.resolve(true);
+    if (waitMs <= 0 || this.deleted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const wake = (): void => {
+        if (target.visibleEnd > offset || this.deleted) {
+          timer.cancel();
+          target.waiters.delete(wake);
+          resolve(!this.deleted);
+        } else {
+          target.waiters.add(wake);
+        }
+      };
+      const timer = this.host.clock.setTimer(waitMs, () => {
+        target.waiters.delete(wake);
+        resolve(false);
+      });
+      target.waiters.add(wake);
+    });
+  }
+
+  /** The offset a reader starting at `spec` reads first in `partition`. */
+  async offsetFor(partition: number, spec: OffsetSpec): Promise<number> {
+    const target = this.partition(partition);
+    const start = target.log.startOffset();
+    const end = target.visibleEnd;
+    if (spec === 'first') return start;
+    if (spec === 'next') return end;
+    if (spec === 'last') return Math.max(start, end - 1);
+    if ('offset' in spec) {
+      if (!Number.isSafeInteger(spec.offset) || spec.offset < 0) throw new FerryError('INVALID_ARGUMENT', `offset must be a non-negative integer, got ${spec.offset}`);
+      return Math.min(Math.max(spec.offset, start), end);
+    }
+    return Math.min(await target.log.offsetForTimestamp(spec.timestampMs), end);
+  }
+
+  // ------------------------------------------------------------------ consumer groups
+
+  /**
+   * The consumer group `name` (created on first use): members join it and get
+   * partitions assigned cooperatively; their commits are stored durably in the
+   * stream's state and survive restarts (membership does not: members rejoin).
+   */
+  consumerGroup(name: string): ConsumerGroup {
+    this.assertLive();
+    let group = this.groups.get(name);
+    if (!group) {
+      group = new ConsumerGroup({
+        name,
+        clock: this.host.clock,
+        partitionCount: () => this.partitions.length,
+        endOffset: (partition) => this.endOffset(partition),
+        startOffset: (partition) => this.startOffset(partition),
+        committed: this.state.committedOffsets(name),
+        saveCommit: (partition, offset) => this.state.commit(name, partition, offset),
+        sessionTimeoutMsDefault: CONSUMER_SESSION_TIMEOUT_MS_DEFAULT,
+      });
+      this.groups.set(name, group);
+    }
+    return group;
+  }
+
+  /** Names of groups that committed offsets or are open. */
+  consumerGroupNames(): string[] {
+    return [...new Set([...this.state.groups(), ...this.groups.keys()])];
+  }
+
+  // ------------------------------------------------------------------ lifetime
+
+  /** Marks the stream deleted (its logs are deleted by the vhost); waiting readers get false. */
+  markDeleted(): void {
+    if (this.deleted) return;
+    this.deleted = true;
+    for (const group of this.groups.values()) group.close();
+    for (const partition of this.partitions) {
+      const done = partition.pendingDurable;
+      partition.pending = [];
+      partition.pendingDurable = null;
+      done?.reject(new FerryError('STREAM_NOT_FOUND', `stream ${this.name} was deleted before the message was written`));
+      const waiters = [...partition.waiters];
+      partition.waiters.clear();
+      for (const wake of waiters) wake();
+    }
+  }
+
+  /** Writes what is pending and saves producer snapshots (clean shutdown). */
+  async close(): Promise<void> {
+    const writes: Promise<unknown>[] = [];
+    for (const partition of this.partitions) {
+      const done = partition.pendingDurable;
+      this.flushPending(partition);
+      if (done) writes.push(done.promise.catch(() => undefined));
+      if (partition.producers.size > 0 && partition.idempotentAppendsSinceSnapshot > 0) writes.push(this.snapshotProducers(partition));
+    }
+    await Promise.all(writes);
+    this.markDeleted();
+  }
+
+  isDeleted(): boolean {
+    return this.deleted;
+  }
+
+  private partition(index: number): Partition {
+    const partition = Number.isInteger(index) ? this.partitions[index] : undefined;
+    if (!partition) throw new FerryError('PARTITION_NOT_FOUND', `stream ${this.name} has partitions 0 to ${this.partitions.length - 1}, not ${index}`);
+    return partition;
+  }
+
+  private assertLive(): void {
+    if (this.deleted) throw new FerryError('STREAM_NOT_FOUND', `stream ${this.name} was deleted`);
+  }
+}
