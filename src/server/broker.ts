@@ -16,6 +16,7 @@ import type { HeaderTable } from '../core/routing/header-value.js';
 import type { DeleteQueueOptions, ExchangeDefinition, PublishOutcome, ShareGroupOptions, VirtualHost } from '../core/vhost/virtual-host.js';
 import type { ShareGroup } from '../core/stream/share-group.js';
 import type { ConsumerGroup } from '../core/stream/consumer-group.js';
+import type { Transaction, TransactionMessage, TransactionOutcome } from '../core/transaction/transaction.js';
 import type { StoredMessage } from '../core/message/message.js';
 import type { OffsetSpec, ProducerStampInput, Stream, StreamAppendResult, StreamEntry } from '../core/stream/stream.js';
 import type { StreamConfig } from '../core/stream/stream-config.js';
@@ -72,6 +73,55 @@ export interface ConsumerHandle {
 
 const encoder = new TextEncoder();
 let consumerSequence = 0;
+
+function transactionMessage(input: PublishInput, routingKey: string): TransactionMessage {
+  return {
+    routingKey,
+    body: typeof input.body === 'string' ? encoder.encode(input.body) : input.body,
+    headers: input.headers ?? {},
+    properties: input.properties ?? {},
+    persistent: input.persistent ?? true,
+  };
+}
+
+/** A transaction of the embedded API; see {@link Broker.transaction}. */
+export class BrokerTransaction {
+  constructor(private readonly transaction: Transaction) {}
+
+  /** Publishes through `exchange` at commit. */
+  publish(exchange: string, input: PublishInput): this {
+    this.transaction.publish(exchange, transactionMessage(input, input.routingKey ?? ''));
+    return this;
+  }
+
+  /** Appends to a stream at commit. */
+  appendToStream(stream: string, input: PublishInput, options: { partition?: number } = {}): this {
+    this.transaction.appendToStream(stream, transactionMessage(input, input.routingKey ?? stream), options.partition);
+    return this;
+  }
+
+  /** Acknowledges deliveries at commit; until then they stay in flight. */
+  ack(deliveries: Delivery | readonly Delivery[]): this {
+    for (const delivery of Array.isArray(deliveries) ? (deliveries as readonly Delivery[]) : [deliveries as Delivery]) this.transaction.ack(delivery.queue, delivery.id);
+    return this;
+  }
+
+  /** Commits a consumer-group offset at commit (the member must own the partition). */
+  commitOffset(stream: string, group: string, member: string, partition: number, offset: number): this {
+    this.transaction.commitOffset(stream, group, member, partition, offset);
+    return this;
+  }
+
+  /** Makes everything take effect; resolves once durable. */
+  commit(): Promise<TransactionOutcome> {
+    return this.transaction.commit();
+  }
+
+  /** Discards everything; acked deliveries stay unacked. */
+  abort(): void {
+    this.transaction.abort();
+  }
+}
 
 /**
  * Ferry in-process: `const broker = await Broker.start({ memory: true })`.
@@ -196,6 +246,17 @@ export class Broker {
     }));
     const stream = this.vhost(options.vhost).stream(name);
     return stream.append(messages, { ...(options.partition !== undefined ? { partition: options.partition } : {}), ...(options.producer ? { producer: options.producer } : {}) });
+  }
+
+  /**
+   * Opens a transaction: publishes, stream appends, acks of consumed
+   * deliveries and consumer-group offset commits that take effect together
+   * at `commit()` (durably, before it resolves) or not at all (`abort()`, or
+   * after `timeoutMs`, default 60 s).
+   */
+  async transaction(options: { vhost?: string; timeoutMs?: number } = {}): Promise<BrokerTransaction> {
+    const transaction = await this.vhost(options.vhost).beginTransaction(options.timeoutMs !== undefined ? { timeoutMs: options.timeoutMs } : {});
+    return new BrokerTransaction(transaction);
   }
 
   /** The consumer group `group` of a stream (offset consumption with cooperative partition assignment and durable commits). */

@@ -4,7 +4,7 @@ import type { Clock, TimerHandle } from '../../platform/clock.js';
 import { decodeMessage, encodeMessage } from '../message/message-codec.js';
 import type { StoredMessage } from '../message/message.js';
 import { deferred, type Deferred } from '../../lib/deferred.js';
-import type { DeadLetterReason, Log, QueueState, RecordInput } from '../ports.js';
+import type { DeadLetterReason, Log, ProducerStamp, QueueState, RecordInput } from '../ports.js';
 import type { HeaderTable, HeaderValue } from '../routing/header-value.js';
 import type { ConsumerOptions, Delivery } from './delivery.js';
 import { MinHeap } from './min-heap.js';
@@ -406,14 +406,96 @@ export class Queue {
     const done = level.pendingDurable!;
     level.pending = [];
     level.pendingDurable = null;
-    level.log.append(records).then(
+    level.log.append(records, this.flushStamp !== undefined ? { producer: this.flushStamp } : undefined).then(
       () => done.resolve(),
       (error: unknown) => done.reject(error),
     );
   }
 
+  /** While set, appended batches carry this stamp (a committed transaction's messages, see {@link enqueueStamped}). */
+  private flushStamp: ProducerStamp | undefined;
+
+  /**
+   * Offers the messages of a committed transaction, with every policy of
+   * {@link enqueue}, written as batches stamped with `stamp` (one per priority
+   * level; two when a delayed message splits it), so recovery can tell whether
+   * they were written (see {@link findStampedBatch}). `durable` resolves once
+   * every accepted one is written.
+   */
+  enqueueStamped(messages: readonly StoredMessage[], stamp: ProducerStamp): { readonly outcomes: EnqueueOutcome[]; readonly durable: Promise<void> } {
+    this.flushAllPending();
+    this.flushStamp = stamp;
+    try {
+      const outcomes = messages.map((message) => this.enqueue(message));
+      this.flushAllPending();
+      const writes = outcomes.flatMap((outcome) => (outcome.kind === 'accepted' ? [outcome.durable] : []));
+      return { outcomes, durable: Promise.all(writes).then(() => undefined) };
+    } finally {
+      this.flushStamp = undefined;
+    }
+  }
+
+  /** True when level `priority` holds a batch stamped `stamp` at or after `fromOffset` (transaction recovery). */
+  async findStampedBatch(priority: number, fromOffset: number, stamp: ProducerStamp): Promise<boolean> {
+    const level = this.levels[priority];
+    if (!level || level.inMemory) return false;
+    for (let offset = Math.max(fromOffset, level.log.startOffset()); offset < level.log.endOffset(); ) {
+      const batches = await level.log.readBatches(offset, { bytesMax: 1024 * 1024 });
+      if (batches.length === 0) break;
+      for (const batch of batches) {
+        const producer = batch.producer;
+        if (producer && producer.producerId === stamp.producerId && producer.baseSequence === stamp.baseSequence && producer.producerEpoch === stamp.producerEpoch) return true;
+        offset = batch.records[batch.records.length - 1]!.offset + 1;
+      }
+    }
+    return false;
+  }
+
+  /** The priority level and offset of delivery `id` in flight; UNKNOWN_DELIVERY when it is not. */
+  positionOf(id: number): { readonly priority: number; readonly offset: number } {
+    const entry = this.inFlight.get(id);
+    if (!entry) throw new FerryError('UNKNOWN_DELIVERY', `delivery ${id} is not in flight on queue ${this.name}`);
+    return { priority: entry.candidate.level.priority, offset: entry.candidate.offset };
+  }
+
+  /**
+   * Settles messages by position at recovery (a committed transaction's acks
+   * replayed after a restart): they were ready again after the restart and
+   * are acked now. Messages delivered or settled meanwhile are left alone.
+   */
+  settleRecovered(priority: number, offsets: readonly number[]): Promise<void> {
+    const level = this.levels[priority];
+    if (!level) return Promise.resolve();
+    const settle: number[] = [];
+    for (const offset of offsets) {
+      if (offset >= level.log.endOffset() || level.state.isAcked(offset) || level.state.isDeadLettered(offset)) continue;
+      let inFlight = false;
+      for (const entry of this.inFlight.values()) if (entry.candidate.level === level && entry.candidate.offset === offset) inFlight = true;
+      if (inFlight) continue;
+      const buffered = level.buffer.findIndex((candidate, index) => index >= level.bufferHead && candidate.offset === offset);
+      if (buffered >= 0) {
+        this.readyBytes -= level.buffer[buffered]!.message.body.byteLength;
+        level.buffer.splice(buffered, 1);
+        this.readyCount--;
+      } else if (offset >= level.cursor && level.state.scheduledAt(offset) === undefined) {
+        this.readyCount--;
+      } else if (offset >= level.cursor) {
+        continue; // Scheduled: a transaction cannot have consumed it.
+      } else {
+        continue; // Read and then returned or in flight: left to its consumer.
+      }
+      settle.push(offset);
+    }
+    return settle.length > 0 ? level.state.ack(settle) : Promise.resolve();
+  }
+
   private flushAllPending(): void {
     for (const level of this.levels) this.flushPending(level);
+  }
+
+  /** The priority level (index into {@link logs}) a message goes to. */
+  levelIndexFor(message: StoredMessage): number {
+    return this.levelFor(message).priority;
   }
 
   private levelFor(message: StoredMessage): Level {

@@ -3,9 +3,10 @@ import { deferred, type Deferred } from '../../lib/deferred.js';
 import type { Clock } from '../../platform/clock.js';
 import type { StoredMessage } from '../message/message.js';
 import { decodeMessage, encodeMessage } from '../message/message-codec.js';
-import type { AppendResult, Log, ReadLimits, RecordInput, StoredRecord } from '../ports.js';
+import type { AppendResult, Log, ProducerStamp, ReadLimits, RecordInput, StoredRecord } from '../ports.js';
 import { ConsumerGroup } from './consumer-group.js';
 import { partitionForKey } from './partitioner.js';
+import { TRANSACTION_PRODUCER_ID } from '../transaction/transaction-stamp.js';
 import type { StreamConfig } from './stream-config.js';
 import type { ProducerEntry, StreamState } from './stream-state.js';
 
@@ -270,7 +271,9 @@ export class Stream {
 
   private appendIdempotent(partition: Partition, messages: readonly StoredMessage[], stamp: ProducerStampInput): Promise<StreamAppendResult> {
     const { producerId, epoch, sequence } = stamp;
-    if (!Number.isSafeInteger(producerId) || producerId <= 0) throw new FerryError('INVALID_ARGUMENT', `producer id must be a positive integer, got ${producerId}`);
+    if (!Number.isSafeInteger(producerId) || producerId <= 0 || producerId >= TRANSACTION_PRODUCER_ID) {
+      throw new FerryError('INVALID_ARGUMENT', `producer id must be an integer from 1 to 2^48 - 1, got ${producerId}`);
+    }
     if (!Number.isSafeInteger(sequence) || sequence < 0) throw new FerryError('INVALID_ARGUMENT', `sequence must be a non-negative integer, got ${sequence}`);
     let producer = partition.producers.get(producerId);
     if (producer !== undefined) {
@@ -314,6 +317,40 @@ export class Stream {
     return durable.then(() => ({ partition: partition.index, baseOffset, lastOffset, duplicate: false }));
   }
 
+  /**
+   * Appends a committed transaction's messages to `partition` as one batch
+   * stamped with `stamp` (no idempotence checks: the transaction did them).
+   * Resolves once durable.
+   */
+  appendStamped(partition: number, messages: readonly StoredMessage[], stamp: ProducerStamp): Promise<void> {
+    this.assertLive();
+    const target = this.partition(partition);
+    for (const message of messages) this.checkSize(message);
+    this.flushPending(target);
+    this.counters.appended += messages.length;
+    return this.track(target, target.log.append(messages.map((message) => encodeMessage(message)), { producer: stamp })).then(() => undefined);
+  }
+
+  /** True when `partition` holds a batch stamped `stamp` at or after `fromOffset` (transaction recovery). */
+  async findStampedBatch(partition: number, fromOffset: number, stamp: ProducerStamp): Promise<boolean> {
+    const log = this.partition(partition).log;
+    for (let offset = Math.max(fromOffset, log.startOffset()); offset < log.endOffset(); ) {
+      const batches = await log.readBatches(offset, { bytesMax: 1024 * 1024 });
+      if (batches.length === 0) break;
+      for (const batch of batches) {
+        const producer = batch.producer;
+        if (producer && producer.producerId === stamp.producerId && producer.baseSequence === stamp.baseSequence) return true;
+        offset = batch.records[batch.records.length - 1]!.offset + 1;
+      }
+    }
+    return false;
+  }
+
+  /** The partition a message with no explicit partition goes to (hash of its key, or round-robin). */
+  partitionFor(message: StoredMessage): number {
+    return this.choosePartition(message);
+  }
+
   /** Saves the producers of a partition, so a restart scans only the batches after this point. */
   private snapshotProducers(partition: Partition): Promise<void> {
     partition.idempotentAppendsSinceSnapshot = 0;
@@ -335,7 +372,7 @@ export class Stream {
         const last = batch.records[batch.records.length - 1]!;
         offset = last.offset + 1;
         const stamp = batch.producer;
-        if (stamp === null || batch.records[0]!.offset !== batch.baseOffset) continue;
+        if (stamp === null || stamp.producerId >= TRANSACTION_PRODUCER_ID || batch.records[0]!.offset !== batch.baseOffset) continue;
         const lastSequence = stamp.baseSequence + batch.records.length - 1;
         let producer = partition.producers.get(stamp.producerId);
         if (producer === undefined || producer.epoch !== stamp.producerEpoch) {

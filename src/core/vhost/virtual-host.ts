@@ -13,6 +13,7 @@ import { Stream } from '../stream/stream.js';
 import { partitionLogOptions, resolveStreamConfig, sameStreamConfig, type StreamConfig } from '../stream/stream-config.js';
 import { StreamState } from '../stream/stream-state.js';
 import { ShareGroup } from '../stream/share-group.js';
+import { TransactionCoordinator, type Transaction, type TransactionOptions } from '../transaction/transaction.js';
 
 /** An exchange as the vhost keeps it: the router's declaration plus lifetime flags. */
 export interface ExchangeDefinition extends ExchangeDeclaration {
@@ -72,6 +73,7 @@ export class VirtualHost {
   private readonly queues = new Map<string, Queue>();
   private readonly streams = new Map<string, Stream>();
   private readonly streamOpening = new Map<string, Promise<Stream>>();
+  private coordinator: Promise<TransactionCoordinator> | null = null;
   /** Share groups by `<stream>\u0000<group>`, with the options they were opened with. */
   private readonly shareGroups = new Map<string, { readonly options: ShareGroupOptions; readonly group: Promise<ShareGroup> }>();
   private readonly exchangeDurability = new Map<string, boolean>();
@@ -386,6 +388,40 @@ export class VirtualHost {
     return count;
   }
 
+  // ------------------------------------------------------------------ transactions
+
+  /**
+   * Opens a transaction: publishes, stream appends, acks and consumer-group
+   * offset commits that take effect together at commit, or not at all.
+   */
+  async beginTransaction(options: TransactionOptions = {}): Promise<Transaction> {
+    return (await this.transactions()).begin(options);
+  }
+
+  /** The vhost's transaction coordinator, opened (and recovered) on first use. */
+  private transactions(): Promise<TransactionCoordinator> {
+    this.coordinator ??= (async () => {
+      const log = await this.storage.durable.openLog(`tx/${this.name}`, { retentionMs: Number.POSITIVE_INFINITY, retentionBytes: Number.POSITIVE_INFINITY, retentionRecords: Number.POSITIVE_INFINITY, segmentBytesMax: 4 * 1024 * 1024 });
+      const coordinator = new TransactionCoordinator(
+        {
+          clock: this.clock,
+          messageBytesMax: this.limits.messageBytesMax,
+          route: (exchange, message) => this.router.route(exchange, message.routingKey, message.headers, { internalAllowed: false }).destinations,
+          findQueue: (name) => this.queues.get(name),
+          findStream: (name) => this.streams.get(name),
+        },
+        log,
+      );
+      await coordinator.recover();
+      return coordinator;
+    })();
+    const opening = this.coordinator;
+    opening.catch(() => {
+      if (this.coordinator === opening) this.coordinator = null;
+    });
+    return opening;
+  }
+
   // ------------------------------------------------------------------ bindings
 
   /** Binds a queue or exchange to an exchange; durable when both ends are. */
@@ -546,6 +582,8 @@ export class VirtualHost {
         // A binding whose ends are gone (transient destination) is dropped.
       }
     }
+    // Transactions a crash cut short are completed before anyone consumes.
+    if (this.storage.durable.logNames().includes(`tx/${this.name}`)) await this.transactions();
   }
 
   /** Marks every queue and stream deleted in memory (broker shutdown); nothing is removed from storage. */

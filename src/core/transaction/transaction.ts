@@ -1,0 +1,464 @@
+import { FerryError } from '../../lib/ferry-error.js';
+import type { Clock, TimerHandle } from '../../platform/clock.js';
+import type { StoredMessage } from '../message/message.js';
+import { decodeMessage, encodeMessage } from '../message/message-codec.js';
+import type { Log, RecordInput } from '../ports.js';
+import type { Queue } from '../queue/queue.js';
+import type { Destination } from '../routing/destination.js';
+import type { Stream } from '../stream/stream.js';
+import { transactionStamp } from './transaction-stamp.js';
+
+/** A message as a transaction takes it (the exchange and arrival time are set at commit). */
+export type TransactionMessage = Omit<StoredMessage, 'exchange' | 'arrivedAtMs'>;
+
+/** Options of {@link TransactionCoordinator.begin}. */
+export interface TransactionOptions {
+  /** An open transaction older than this is aborted (default 60 s). */
+  readonly timeoutMs?: number;
+}
+
+/** What a committed transaction did. */
+export interface TransactionOutcome {
+  /** Publishes that reached no queue or stream. */
+  readonly unroutable: number;
+  /** Queues that refused a message (overflow reject-publish). */
+  readonly rejectedBy: readonly string[];
+}
+
+/** What the coordinator needs from its vhost. */
+export interface TransactionHost {
+  readonly clock: Clock;
+  /** Destinations of a publish (queues and streams), routed as a plain publish would be. */
+  route(exchange: string, message: TransactionMessage): readonly Destination[];
+  findQueue(name: string): Queue | undefined;
+  findStream(name: string): Stream | undefined;
+  /** Largest message body accepted. */
+  readonly messageBytesMax: number;
+}
+
+/** Limits of transactions. */
+export interface TransactionLimits {
+  /** Operations (messages, acks, offset commits) in one transaction. */
+  readonly operationsMax: number;
+  /** Open transactions of one vhost. */
+  readonly openMax: number;
+}
+
+export const TRANSACTION_LIMIT_DEFAULTS: TransactionLimits = { operationsMax: 100_000, openMax: 10_000 };
+const TIMEOUT_MS_DEFAULT = 60_000;
+
+type Operation =
+  | { readonly kind: 'publish'; readonly exchange: string; readonly message: TransactionMessage }
+  | { readonly kind: 'append'; readonly stream: string; readonly partition: number | undefined; readonly message: TransactionMessage }
+  | { readonly kind: 'ack'; readonly queue: string; readonly deliveryId: number }
+  | { readonly kind: 'offset'; readonly stream: string; readonly group: string; readonly member: string; readonly partition: number; readonly offset: number };
+
+/**
+ * One entry of a transaction's intent, as stored in the transaction log
+ * (record header "tx", JSON). `from` is where the destination ended when the
+ * intent was written: the transaction's own batch, if written, lies after it.
+ */
+type IntentEntry =
+  | { readonly op: 'enqueue'; readonly queue: string; readonly priority: number; readonly from: number }
+  | { readonly op: 'append'; readonly stream: string; readonly partition: number; readonly from: number }
+  | { readonly op: 'ack'; readonly queue: string; readonly priority: number; readonly offsets: readonly number[] }
+  | { readonly op: 'offset'; readonly stream: string; readonly group: string; readonly partition: number; readonly offset: number }
+  | { readonly op: 'commit'; readonly id: number }
+  | { readonly op: 'applied'; readonly id: number };
+
+const TX_HEADER = 'tx';
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/**
+ * A transaction: publishes, stream appends, acks of consumed messages and
+ * consumer-group offset commits that take effect together or not at all.
+ * Nothing is visible to anyone before {@link commit}; {@link abort} (or the
+ * timeout) discards everything, leaving consumed messages unacked.
+ */
+export class Transaction {
+  private readonly operations: Operation[] = [];
+  private state: 'open' | 'committing' | 'committed' | 'aborted' = 'open';
+  private abortReason = '';
+  private readonly timer: TimerHandle;
+
+  constructor(
+    readonly id: number,
+    private readonly coordinator: TransactionCoordinator,
+    private readonly limits: TransactionLimits,
+    timeoutMs: number,
+    clock: Clock,
+  ) {
+    this.timer = clock.setTimer(timeoutMs, () => this.abort(`timed out after ${timeoutMs} ms`));
+  }
+
+  /** Publishes through `exchange` at commit. */
+  publish(exchange: string, message: TransactionMessage): void {
+    this.add({ kind: 'publish', exchange, message });
+  }
+
+  /** Appends to stream `stream` at commit (to `partition`, or by key / round-robin). */
+  appendToStream(stream: string, message: TransactionMessage, partition?: number): void {
+    this.add({ kind: 'append', stream, partition, message });
+  }
+
+  /** Acknowledges delivery `deliveryId` of queue `queue` at commit; until then it stays in flight. */
+  ack(queue: string, deliveryId: number): void {
+    this.add({ kind: 'ack', queue, deliveryId });
+  }
+
+  /** Commits `offset` for `member` of consumer group `group` at commit (the member must own the partition then). */
+  commitOffset(stream: string, group: string, member: string, partition: number, offset: number): void {
+    this.add({ kind: 'offset', stream, group, member, partition, offset });
+  }
+
+  /** Operations added so far. */
+  size(): number {
+    return this.operations.length;
+  }
+
+  isOpen(): boolean {
+    return this.state === 'open';
+  }
+
+  /**
+   * Makes every operation take effect: resolves once all of them are
+   * durable (per the store's durability mode). The commit point is the
+   * transaction log entry that records them all; a crash after it is
+   * completed by recovery, a crash before it leaves no trace.
+   * Fails with TRANSACTION_ABORTED after an abort or timeout, with
+   * UNKNOWN_DELIVERY, QUEUE_NOT_FOUND, STREAM_NOT_FOUND or a consumer-group
+   * code when an operation is invalid (nothing is then applied).
+   */
+  async commit(): Promise<TransactionOutcome> {
+    if (this.state === 'aborted') throw new FerryError('TRANSACTION_ABORTED', `transaction ${this.id} was aborted: ${this.abortReason}`);
+    if (this.state !== 'open') throw new FerryError('TRANSACTION_ABORTED', `transaction ${this.id} is already ${this.state}`);
+    this.state = 'committing';
+    this.timer.cancel();
+    try {
+      const outcome = await this.coordinator.commit(this.id, this.operations);
+      this.state = 'committed';
+      return outcome;
+    } catch (error) {
+      this.state = 'aborted';
+      this.abortReason = error instanceof Error ? error.message : String(error);
+      throw error;
+    } finally {
+      this.coordinator.forget(this.id);
+    }
+  }
+
+  /** Discards every operation; consumed messages stay unacked. Ignored once committing. */
+  abort(reason = 'aborted by the client'): void {
+    if (this.state !== 'open') return;
+    this.state = 'aborted';
+    this.abortReason = reason;
+    this.timer.cancel();
+    this.operations.length = 0;
+    this.coordinator.forget(this.id);
+  }
+
+  private add(operation: Operation): void {
+    if (this.state !== 'open') throw new FerryError('TRANSACTION_ABORTED', `transaction ${this.id} is ${this.state}${this.abortReason ? `: ${this.abortReason}` : ''}`);
+    if (this.operations.length >= this.limits.operationsMax) {
+      throw new FerryError('TRANSACTION_LIMIT_REACHED', `transaction ${this.id} has ${this.limits.operationsMax} operations, its limit`);
+    }
+    if ((operation.kind === 'publish' || operation.kind === 'append') && operation.message.body.byteLength > this.coordinator.messageBytesMax()) {
+      throw new FerryError('MESSAGE_TOO_LARGE', `message of ${operation.message.body.byteLength} bytes exceeds message-bytes-max ${this.coordinator.messageBytesMax()}`);
+    }
+    this.operations.push(operation);
+  }
+}
+
+/** A destination's share of a transaction, resolved at commit. */
+interface QueueWrite {
+  readonly queue: Queue;
+  readonly priority: number;
+  readonly messages: StoredMessage[];
+}
+
+/**
+ * Runs the transactions of one vhost over its transaction log
+ * (`tx/<vhost>`), a redo log:
+ *
+ * 1. commit resolves every operation (routes, delivery positions, group
+ *    ownership) and writes one batch to the transaction log: every message
+ *    with its destination, every ack by position, every offset, then a
+ *    commit entry. That batch is the commit point: a batch is written whole
+ *    or not at all.
+ * 2. it then applies them: each destination gets the transaction's messages
+ *    as one batch stamped with the transaction id; acks and offsets are
+ *    applied; an `applied` entry follows.
+ * 3. recovery (at vhost start, before any consumer) re-applies every intent
+ *    without an `applied` entry, skipping destinations that already hold the
+ *    stamped batch after the offset the intent recorded. Acks and offset
+ *    commits are idempotent.
+ */
+export class TransactionCoordinator {
+  private nextId = 1;
+  private readonly open = new Map<number, Transaction>();
+  /** Intents being applied; the log's start may not pass the oldest. */
+  private readonly applying = new Map<number, number>();
+
+  constructor(
+    private readonly host: TransactionHost,
+    private readonly log: Log,
+    private readonly limits: TransactionLimits = TRANSACTION_LIMIT_DEFAULTS,
+  ) {}
+
+  messageBytesMax(): number {
+    return this.host.messageBytesMax;
+  }
+
+  /** Opens a transaction. TRANSACTION_LIMIT_REACHED when too many are open. */
+  begin(options: TransactionOptions = {}): Transaction {
+    if (this.open.size >= this.limits.openMax) throw new FerryError('TRANSACTION_LIMIT_REACHED', `${this.limits.openMax} transactions are open, the limit`);
+    const id = this.nextId;
+    this.nextId = (this.nextId % 0xffff_fffe) + 1;
+    const transaction = new Transaction(id, this, this.limits, options.timeoutMs ?? TIMEOUT_MS_DEFAULT, this.host.clock);
+    this.open.set(id, transaction);
+    return transaction;
+  }
+
+  /** Open transactions (monitoring). */
+  openCount(): number {
+    return this.open.size;
+  }
+
+  /** @internal Called by a transaction that ended. */
+  forget(id: number): void {
+    this.open.delete(id);
+  }
+
+  /** @internal Resolves and writes the intent, then applies it. */
+  async commit(id: number, operations: readonly Operation[]): Promise<TransactionOutcome> {
+    const nowMs = this.host.clock.nowMs();
+    const queueWrites = new Map<string, QueueWrite>();
+    const streamWrites = new Map<string, { stream: Stream; partition: number; messages: StoredMessage[] }>();
+    const acks = new Map<Queue, number[]>();
+    const ackPositions = new Map<string, { queue: Queue; priority: number; offsets: number[] }>();
+    const offsets: Array<{ stream: Stream; group: string; member: string; partition: number; offset: number }> = [];
+    let unroutable = 0;
+    const queueWrite = (queue: Queue, message: StoredMessage): void => {
+      const priority = queue.levelIndexFor(message);
+      const key = `${queue.name}\u0000${priority}`;
+      let write = queueWrites.get(key);
+      if (!write) queueWrites.set(key, (write = { queue, priority, messages: [] }));
+      write.messages.push(message);
+    };
+    const streamWrite = (stream: Stream, partition: number, message: StoredMessage): void => {
+      const key = `${stream.name}\u0000${partition}`;
+      let write = streamWrites.get(key);
+      if (!write) streamWrites.set(key, (write = { stream, partition, messages: [] }));
+      write.messages.push(message);
+    };
+    // 1. Resolve: nothing is written until every operation checks out.
+    for (const operation of operations) {
+      switch (operation.kind) {
+        case 'publish': {
+          const stored: StoredMessage = { ...operation.message, exchange: operation.exchange, arrivedAtMs: nowMs };
+          const destinations = this.host.route(operation.exchange, operation.message);
+          if (destinations.length === 0) unroutable++;
+          for (const destination of destinations) {
+            if (destination.kind === 'stream') {
+              const stream = this.host.findStream(destination.name);
+              if (stream) streamWrite(stream, stream.partitionFor(stored), stored);
+            } else {
+              const queue = this.host.findQueue(destination.name);
+              if (queue) queueWrite(queue, stored);
+            }
+          }
+          break;
+        }
+        case 'append': {
+          const stream = this.requireStream(operation.stream);
+          const stored: StoredMessage = { ...operation.message, exchange: '', arrivedAtMs: nowMs };
+          const partition = operation.partition ?? stream.partitionFor(stored);
+          if (!Number.isInteger(partition) || partition < 0 || partition >= stream.partitionCount()) {
+            throw new FerryError('PARTITION_NOT_FOUND', `stream ${stream.name} has partitions 0 to ${stream.partitionCount() - 1}, not ${partition}`);
+          }
+          streamWrite(stream, partition, stored);
+          break;
+        }
+        case 'ack': {
+          const queue = this.host.findQueue(operation.queue);
+          if (!queue) throw new FerryError('QUEUE_NOT_FOUND', `no queue ${operation.queue}`);
+          const position = queue.positionOf(operation.deliveryId);
+          let ids = acks.get(queue);
+          if (!ids) acks.set(queue, (ids = []));
+          if (ids.includes(operation.deliveryId)) break;
+          ids.push(operation.deliveryId);
+          const key = `${queue.name}\u0000${position.priority}`;
+          let entry = ackPositions.get(key);
+          if (!entry) ackPositions.set(key, (entry = { queue, priority: position.priority, offsets: [] }));
+          entry.offsets.push(position.offset);
+          break;
+        }
+        case 'offset': {
+          const stream = this.requireStream(operation.stream);
+          const group = stream.consumerGroup(operation.group);
+          const owned = group.assignment(operation.member);
+          if (!owned.includes(operation.partition) && !group.pendingRevocations(operation.member).includes(operation.partition)) {
+            throw new FerryError('NOT_PARTITION_OWNER', `member ${operation.member} of group ${operation.group} does not own partition ${operation.partition} of ${stream.name}`);
+          }
+          offsets.push({ stream, group: operation.group, member: operation.member, partition: operation.partition, offset: operation.offset });
+          break;
+        }
+      }
+    }
+    // 2. The intent: one batch, written whole or not at all.
+    const entries: RecordInput[] = [];
+    const intent = (entry: IntentEntry, record?: RecordInput): void => {
+      const header = { name: TX_HEADER, value: encoder.encode(JSON.stringify(entry)) };
+      entries.push(record ? { ...record, headers: [...(record.headers ?? []), header] } : { value: new Uint8Array(0), headers: [header] });
+    };
+    for (const write of queueWrites.values()) {
+      const from = write.queue.logs()[write.priority]!.endOffset();
+      for (const message of write.messages) intent({ op: 'enqueue', queue: write.queue.name, priority: write.priority, from }, encodeMessage(message));
+    }
+    for (const write of streamWrites.values()) {
+      const from = write.stream.logs()[write.partition]!.endOffset();
+      for (const message of write.messages) intent({ op: 'append', stream: write.stream.name, partition: write.partition, from }, encodeMessage(message));
+    }
+    for (const entry of ackPositions.values()) intent({ op: 'ack', queue: entry.queue.name, priority: entry.priority, offsets: entry.offsets });
+    for (const entry of offsets) intent({ op: 'offset', stream: entry.stream.name, group: entry.group, partition: entry.partition, offset: entry.offset });
+    intent({ op: 'commit', id });
+    // Registered before the append: the log's start must not pass an intent until it is applied.
+    this.applying.set(id, this.log.endOffset());
+    try {
+      await this.log.append(entries);
+    } catch (error) {
+      this.applying.delete(id);
+      throw error;
+    }
+    // 3. Apply. Every write is stamped, so recovery can tell what is done.
+    const stamp = transactionStamp(id);
+    const writes: Promise<unknown>[] = [];
+    const rejectedBy: string[] = [];
+    try {
+      for (const write of queueWrites.values()) {
+        const { outcomes, durable } = write.queue.enqueueStamped(write.messages, stamp);
+        if (outcomes.some((outcome) => outcome.kind === 'rejected')) rejectedBy.push(write.queue.name);
+        writes.push(durable);
+      }
+      for (const write of streamWrites.values()) writes.push(write.stream.appendStamped(write.partition, write.messages, stamp));
+      for (const [queue, ids] of acks) writes.push(queue.ack(ids));
+      for (const entry of offsets) writes.push(entry.stream.consumerGroup(entry.group).commit(entry.member, entry.partition, entry.offset));
+      await Promise.all(writes);
+      await this.markApplied(id);
+    } finally {
+      this.applying.delete(id);
+    }
+    return { unroutable, rejectedBy };
+  }
+
+  /**
+   * Completes every committed transaction whose application a crash cut
+   * short. Run at vhost start, after queues and streams are open and before
+   * any consumer attaches.
+   */
+  async recover(): Promise<number> {
+    const intents = new Map<number, IntentEntry[]>();
+    const messages = new Map<number, StoredMessage[]>();
+    const applied = new Set<number>();
+    for (let offset = this.log.startOffset(); offset < this.log.endOffset(); ) {
+      const batches = await this.log.readBatches(offset, { bytesMax: 4 * 1024 * 1024 });
+      if (batches.length === 0) break;
+      for (const batch of batches) {
+        offset = batch.records[batch.records.length - 1]!.offset + 1;
+        const entries: IntentEntry[] = [];
+        const bodies: StoredMessage[] = [];
+        for (const record of batch.records) {
+          const header = record.headers.find((candidate) => candidate.name === TX_HEADER);
+          if (!header) throw new FerryError('CORRUPT_DATA', `transaction log ${this.log.name}: record ${record.offset} has no entry`);
+          const entry = JSON.parse(decoder.decode(header.value)) as IntentEntry;
+          entries.push(entry);
+          bodies.push(entry.op === 'enqueue' || entry.op === 'append' ? decodeMessage(record) : (undefined as unknown as StoredMessage));
+        }
+        const last = entries[entries.length - 1]!;
+        if (last.op === 'commit') {
+          intents.set(last.id, entries);
+          messages.set(last.id, bodies);
+        } else {
+          for (const entry of entries) if (entry.op === 'applied') applied.add(entry.id);
+        }
+      }
+    }
+    let completed = 0;
+    for (const [id, entries] of intents) {
+      this.nextId = Math.max(this.nextId, id + 1);
+      if (applied.has(id)) continue;
+      await this.reapply(id, entries, messages.get(id)!);
+      completed++;
+    }
+    // Everything in the log is applied now: it can start afresh.
+    if (this.log.endOffset() > this.log.startOffset()) await this.log.truncatePrefix(this.log.endOffset());
+    return completed;
+  }
+
+  private async reapply(id: number, entries: readonly IntentEntry[], bodies: readonly StoredMessage[]): Promise<void> {
+    const stamp = transactionStamp(id);
+    const queueWrites = new Map<string, { queue: Queue; priority: number; from: number; messages: StoredMessage[] }>();
+    const streamWrites = new Map<string, { stream: Stream; partition: number; from: number; messages: StoredMessage[] }>();
+    const writes: Promise<unknown>[] = [];
+    entries.forEach((entry, index) => {
+      switch (entry.op) {
+        case 'enqueue': {
+          const queue = this.host.findQueue(entry.queue);
+          if (!queue) return; // Deleted (or transient, gone with the restart).
+          const key = `${entry.queue}\u0000${entry.priority}`;
+          let write = queueWrites.get(key);
+          if (!write) queueWrites.set(key, (write = { queue, priority: entry.priority, from: entry.from, messages: [] }));
+          write.messages.push(bodies[index]!);
+          return;
+        }
+        case 'append': {
+          const stream = this.host.findStream(entry.stream);
+          if (!stream) return;
+          const key = `${entry.stream}\u0000${entry.partition}`;
+          let write = streamWrites.get(key);
+          if (!write) streamWrites.set(key, (write = { stream, partition: entry.partition, from: entry.from, messages: [] }));
+          write.messages.push(bodies[index]!);
+          return;
+        }
+        case 'ack': {
+          const queue = this.host.findQueue(entry.queue);
+          if (queue) writes.push(queue.settleRecovered(entry.priority, entry.offsets));
+          return;
+        }
+        case 'offset': {
+          const stream = this.host.findStream(entry.stream);
+          if (stream) writes.push(stream.state.commit(entry.group, entry.partition, entry.offset));
+          return;
+        }
+        default:
+          return;
+      }
+    });
+    for (const write of queueWrites.values()) {
+      if (await write.queue.findStampedBatch(write.priority, write.from, stamp)) continue;
+      writes.push(write.queue.enqueueStamped(write.messages, stamp).durable);
+    }
+    for (const write of streamWrites.values()) {
+      if (await write.stream.findStampedBatch(write.partition, write.from, stamp)) continue;
+      writes.push(write.stream.appendStamped(write.partition, write.messages, stamp));
+    }
+    await Promise.all(writes);
+    await this.markApplied(id);
+  }
+
+  /** Records that transaction `id` is applied; once no intent is pending, the log starts afresh. */
+  private async markApplied(id: number): Promise<void> {
+    await this.log.append([{ value: new Uint8Array(0), headers: [{ name: TX_HEADER, value: encoder.encode(JSON.stringify({ op: 'applied', id } satisfies IntentEntry)) }] }]);
+    this.applying.delete(id);
+    let keepFrom = this.log.endOffset();
+    for (const offset of this.applying.values()) keepFrom = Math.min(keepFrom, offset);
+    if (keepFrom > this.log.startOffset()) await this.log.truncatePrefix(keepFrom);
+  }
+
+  private requireStream(name: string): Stream {
+    const stream = this.host.findStream(name);
+    if (!stream) throw new FerryError('STREAM_NOT_FOUND', `no stream ${name}`);
+    return stream;
+  }
+}
