@@ -46,6 +46,8 @@ export interface TransactionLimits {
 
 export const TRANSACTION_LIMIT_DEFAULTS: TransactionLimits = { operationsMax: 100_000, openMax: 10_000 };
 const TIMEOUT_MS_DEFAULT = 60_000;
+/** The log's start moves past applied intents once it holds this many entries. */
+const RECLAIM_ENTRIES_MIN = 4_096;
 
 type Operation =
   | { readonly kind: 'publish'; readonly exchange: string; readonly message: TransactionMessage }
@@ -197,8 +199,10 @@ interface QueueWrite {
 export class TransactionCoordinator {
   private nextId = 1;
   private readonly open = new Map<number, Transaction>();
-  /** Intents being applied; the log's start may not pass the oldest. */
+  /** Intents being applied, by the log offset they start at; the log's start may not pass the oldest. */
   private readonly applying = new Map<number, number>();
+  /** Applied transactions whose `applied` entry is not written yet. */
+  private readonly appliedPending: number[] = [];
 
   constructor(
     private readonly host: TransactionHost,
@@ -345,10 +349,11 @@ export class TransactionCoordinator {
       for (const [queue, ids] of acks) writes.push(queue.ack(ids));
       for (const entry of offsets) writes.push(entry.stream.consumerGroup(entry.group).commit(entry.member, entry.partition, entry.offset));
       await Promise.all(writes);
-      await this.markApplied(id);
     } finally {
       this.applying.delete(id);
     }
+    // Not awaited: a lost `applied` entry only makes recovery look for the stamped writes again.
+    this.markApplied(id);
     return { unroutable, rejectedBy };
   }
 
@@ -444,16 +449,32 @@ export class TransactionCoordinator {
       writes.push(write.stream.appendStamped(write.partition, write.messages, stamp));
     }
     await Promise.all(writes);
-    await this.markApplied(id);
   }
 
-  /** Records that transaction `id` is applied; once no intent is pending, the log starts afresh. */
-  private async markApplied(id: number): Promise<void> {
-    await this.log.append([{ value: new Uint8Array(0), headers: [{ name: TX_HEADER, value: encoder.encode(JSON.stringify({ op: 'applied', id } satisfies IntentEntry)) }] }]);
-    this.applying.delete(id);
+  /**
+   * Records that transaction `id` is applied: the `applied` entries of one
+   * turn share a batch. From time to time the log's start moves past
+   * everything applied, so it stays small.
+   */
+  private markApplied(id: number): void {
+    this.appliedPending.push(id);
+    if (this.appliedPending.length > 1) return;
+    queueMicrotask(() => {
+      const ids = this.appliedPending.splice(0);
+      const records = ids.map((applied) => ({ value: new Uint8Array(0), headers: [{ name: TX_HEADER, value: encoder.encode(JSON.stringify({ op: 'applied', id: applied } satisfies IntentEntry)) }] }));
+      this.log.append(records).then(
+        () => this.reclaim(),
+        () => undefined, // The store stopped: recovery will redo the check.
+      );
+    });
+  }
+
+  /** Moves the log's start past every applied intent once enough has accumulated. */
+  private reclaim(): void {
+    if (this.log.endOffset() - this.log.startOffset() < RECLAIM_ENTRIES_MIN) return;
     let keepFrom = this.log.endOffset();
     for (const offset of this.applying.values()) keepFrom = Math.min(keepFrom, offset);
-    if (keepFrom > this.log.startOffset()) await this.log.truncatePrefix(keepFrom);
+    if (keepFrom > this.log.startOffset()) void this.log.truncatePrefix(keepFrom).catch(() => undefined);
   }
 
   private requireStream(name: string): Stream {
