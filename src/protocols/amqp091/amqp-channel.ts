@@ -1,9 +1,12 @@
 import { concatenate } from '../../lib/concatenate.js';
 import { FerryError } from '../../lib/ferry-error.js';
+import type { Clock } from '../../platform/clock.js';
 import type { Principal } from '../../core/access/access-control.js';
 import type { ChannelDescription } from '../../core/connections/connection-registry.js';
 import type { Delivery } from '../../core/queue/delivery.js';
 import type { Queue } from '../../core/queue/queue.js';
+import type { HeaderTable } from '../../core/routing/header-value.js';
+import type { Stream, StreamEntry } from '../../core/stream/stream.js';
 import type { VirtualHost } from '../../core/vhost/virtual-host.js';
 import type { AccessControl } from '../../core/access/access-control.js';
 import { AmqpProtocolError } from './codec/amqp-protocol-error.js';
@@ -11,7 +14,8 @@ import { fieldTableToHeaderTable } from './codec/field-table.js';
 import type { AnyDecodedMethod, ContentHeader } from './codec/method-codec.js';
 import { BASIC_CLASS_ID } from './codec/spec.js';
 import { fromBasicProperties, toBasicProperties } from './message-properties.js';
-import { queueConfigFromArguments } from './queue-arguments.js';
+import { isStreamDeclaration, queueConfigFromArguments, streamConfigFromArguments } from './queue-arguments.js';
+import { offsetSpecFromArgument, StreamConsumer } from './stream-consumer.js';
 
 /** What a channel needs from its connection. */
 export interface ChannelHost {
@@ -19,6 +23,8 @@ export interface ChannelHost {
   readonly vhost: VirtualHost;
   readonly access: AccessControl;
   readonly principal: Principal;
+  /** Wall time for `x-stream-offset` intervals. */
+  readonly clock: Clock;
   /** Sends a method frame on this channel. */
   sendMethod(channel: number, name: string, fields: Record<string, unknown>): void;
   /** Sends a method with content (deliver, get-ok, return). */
@@ -63,7 +69,10 @@ export interface ReplyMessage {
   readonly body: Uint8Array;
 }
 
-interface Unacked {
+/** An unacknowledged delivery: from a queue, or from a stream (settling it only returns the consumer's credit). */
+type Unacked = QueueDelivery | { readonly streamConsumer: StreamConsumer };
+
+interface QueueDelivery {
   readonly queue: Queue;
   readonly deliveryId: number;
   readonly consumerTag: string | undefined;
@@ -96,6 +105,8 @@ export class AmqpChannel {
   private readonly unacked = new Map<number, Unacked>();
   private deliveryTag = 0;
   private readonly consumers = new Map<string, ChannelConsumer>();
+  /** Consumers of stream queues, by tag (tags are unique across both maps). */
+  private readonly streamConsumers = new Map<string, StreamConsumer>();
   private prefetchCount = 0;
   private globalPrefetch = 0;
   private confirming = false;
@@ -120,11 +131,10 @@ export class AmqpChannel {
   describe(): ChannelDescription {
     return {
       number: this.number,
-      consumers: [...this.consumers.values()].map((consumer) => ({
-        tag: consumer.tag,
-        queue: consumer.queue.name,
-        queueTag: `${this.host.connectionId}/${this.number}/${consumer.tag}`,
-      })),
+      consumers: [
+        ...[...this.consumers.values()].map((consumer) => ({ tag: consumer.tag, queue: consumer.queue.name })),
+        ...[...this.streamConsumers.values()].map((consumer) => ({ tag: consumer.tag, queue: consumer.stream.name })),
+      ].map((consumer) => ({ ...consumer, queueTag: `${this.host.connectionId}/${this.number}/${consumer.tag}` })),
       unacknowledged: this.unacked.size,
       prefetch: this.prefetchCount,
       confirm: this.confirming,
@@ -286,12 +296,16 @@ export class AmqpChannel {
       case 'basic.cancel': {
         const consumer = this.consumers.get(method.fields.consumerTag);
         if (consumer) this.cancelConsumer(consumer, false);
+        this.streamConsumers.get(method.fields.consumerTag)?.stop();
+        this.streamConsumers.delete(method.fields.consumerTag);
         if (!method.fields.noWait) this.host.sendMethod(this.number, 'basic.cancel-ok', { consumerTag: method.fields.consumerTag });
         return;
       }
       case 'basic.get': {
         const queueName = this.resolveQueueName(method.fields.queue);
         access.authorize(principal, vhostName, 'read', queueName);
+        // RabbitMQ's stream queues refuse basic.get with 540 NOT_IMPLEMENTED (a connection error).
+        if (vhost.findStream(queueName)) throw new AmqpProtocolError(540, `basic.get not supported by stream queue '${queueName}'`, { classId: 60, methodId: 70 });
         const queue = vhost.queue(queueName);
         this.checkExclusive(queue);
         const [delivery] = await queue.pull({ max: 1, autoAck: method.fields.noAck, visibilityTimeoutMs: Number.POSITIVE_INFINITY });
@@ -352,14 +366,16 @@ export class AmqpChannel {
         const { exchange, routingKey } = method.fields;
         access.authorize(principal, vhostName, 'write', queueName);
         access.authorize(principal, vhostName, 'read', exchange);
-        this.checkExclusive(vhost.queue(queueName));
+        // A stream queue is bound like any queue (streams share the queue namespace).
+        const destination = { kind: vhost.findStream(queueName) ? ('stream' as const) : ('queue' as const), name: queueName };
+        if (destination.kind === 'queue') this.checkExclusive(vhost.queue(queueName));
         const bindingArguments = fieldTableToHeaderTable(method.fields.arguments);
         if (exchange === '') throw new FerryError('ACCESS_REFUSED', `operation not permitted on the default exchange`);
         if (method.name === 'queue.bind') {
-          await vhost.bind(exchange, { kind: 'queue', name: queueName }, routingKey, bindingArguments);
+          await vhost.bind(exchange, destination, routingKey, bindingArguments);
           if (!method.fields.noWait) this.host.sendMethod(this.number, 'queue.bind-ok', {});
         } else {
-          await vhost.unbind(exchange, { kind: 'queue', name: queueName }, routingKey, bindingArguments);
+          await vhost.unbind(exchange, destination, routingKey, bindingArguments);
           this.host.sendMethod(this.number, 'queue.unbind-ok', {});
         }
         return;
@@ -367,6 +383,8 @@ export class AmqpChannel {
       case 'queue.purge': {
         const queueName = this.resolveQueueName(method.fields.queue);
         access.authorize(principal, vhostName, 'read', queueName);
+        // Streams are append-only: RabbitMQ refuses queue.purge with 540 NOT_IMPLEMENTED (a connection error).
+        if (vhost.findStream(queueName)) throw new AmqpProtocolError(540, `queue.purge not supported by stream queue '${queueName}'`, { classId: 50, methodId: 30 });
         const queue = vhost.queue(queueName);
         this.checkExclusive(queue);
         const messageCount = await queue.purge();
@@ -376,6 +394,12 @@ export class AmqpChannel {
       case 'queue.delete': {
         const queueName = this.resolveQueueName(method.fields.queue);
         access.authorize(principal, vhostName, 'configure', queueName);
+        if (vhost.findStream(queueName)) {
+          // As RabbitMQ's stream queues do, if-unused and if-empty do not apply; consumers get basic.cancel.
+          const messageCount = await vhost.deleteStream(queueName);
+          if (!method.fields.noWait) this.host.sendMethod(this.number, 'queue.delete-ok', { messageCount });
+          return;
+        }
         const queue = vhost.findQueue(queueName);
         if (!queue) {
           // RabbitMQ answers a delete of a missing queue with delete-ok (0 messages).
@@ -451,6 +475,9 @@ export class AmqpChannel {
   private async declareQueue(fields: Extract<AnyDecodedMethod, { name: 'queue.declare' }>['fields']): Promise<void> {
     const vhost = this.host.vhost;
     let queueName = fields.queue;
+    const queueArguments = fieldTableToHeaderTable(fields.arguments);
+    const stream = fields.passive ? vhost.findStream(this.resolveQueueName(queueName)) : undefined;
+    if (stream || (!fields.passive && isStreamDeclaration(queueArguments))) return this.declareStream(fields, queueArguments, stream);
     if (fields.passive) {
       const queue = vhost.queue(this.resolveQueueName(queueName));
       this.checkExclusive(queue);
@@ -461,7 +488,7 @@ export class AmqpChannel {
     if (queueName === '') queueName = `amq.gen-${randomToken()}`;
     else this.checkReservedName(queueName, 'queue');
     this.host.access.authorize(this.host.principal, vhost.name, 'configure', queueName);
-    const config = queueConfigFromArguments(fieldTableToHeaderTable(fields.arguments));
+    const config = queueConfigFromArguments(queueArguments);
     const queue = await vhost.declareQueue({
       ...config,
       name: queueName,
@@ -474,10 +501,28 @@ export class AmqpChannel {
     if (!fields.noWait) this.host.sendMethod(this.number, 'queue.declare-ok', { queue: queue.name, messageCount: queue.messageCount(), consumerCount: queue.consumerCount() });
   }
 
-  private consume(fields: Extract<AnyDecodedMethod, { name: 'basic.consume' }>['fields']): void {
+  /**
+   * queue.declare of a RabbitMQ stream queue: declares the Ferry stream (or
+   * checks that the existing one has the same settings), or finds it
+   * (passive). The consumer count is 0, as RabbitMQ reports for streams.
+   */
+  private async declareStream(fields: Extract<AnyDecodedMethod, { name: 'queue.declare' }>['fields'], queueArguments: HeaderTable, existing: Stream | undefined): Promise<void> {
+    const vhost = this.host.vhost;
+    let stream = existing;
+    if (!stream) {
+      const config = streamConfigFromArguments(fields.queue, fields, queueArguments);
+      if (!vhost.findStream(config.name)) this.checkReservedName(config.name, 'queue');
+      this.host.access.authorize(this.host.principal, vhost.name, 'configure', config.name);
+      stream = await vhost.declareStream(config);
+    }
+    this.lastDeclaredQueue = stream.name;
+    if (!fields.noWait) this.host.sendMethod(this.number, 'queue.declare-ok', { queue: stream.name, messageCount: stream.messageCount(), consumerCount: 0 });
+  }
+
+  private consume(fields: Extract<AnyDecodedMethod, { name: 'basic.consume' }>['fields']): void | Promise<void> {
     const vhost = this.host.vhost;
     const tag = fields.consumerTag === '' ? `amq.ctag-${randomToken()}` : fields.consumerTag;
-    if (this.consumers.has(tag)) throw new FerryError('CONSUMER_TAG_IN_USE', `attempt to reuse consumer tag '${tag}'`);
+    if (this.consumers.has(tag) || this.streamConsumers.has(tag)) throw new FerryError('CONSUMER_TAG_IN_USE', `attempt to reuse consumer tag '${tag}'`);
     if (fields.queue === DirectReplyTo.QUEUE) {
       if (!fields.noAck) throw new FerryError('PRECONDITION_FAILED', 'reply consumer cannot acknowledge');
       if (this.replyToken !== null) throw new FerryError('PRECONDITION_FAILED', 'reply consumer already set');
@@ -495,6 +540,8 @@ export class AmqpChannel {
     }
     const queueName = this.resolveQueueName(fields.queue);
     this.host.access.authorize(this.host.principal, vhost.name, 'read', queueName);
+    const stream = vhost.findStream(queueName);
+    if (stream) return this.consumeStream(stream, tag, fields);
     const queue = vhost.queue(queueName);
     this.checkExclusive(queue);
     const consumerArguments = fieldTableToHeaderTable(fields.arguments);
@@ -523,6 +570,56 @@ export class AmqpChannel {
     this.updateFlow();
   }
 
+  /**
+   * basic.consume on a stream queue, with RabbitMQ's rules and reply codes:
+   * a per-consumer prefetch is required (406), automatic acknowledgement and
+   * a global prefetch are not supported (540, a connection error), and
+   * `x-stream-offset` says where to start (see offsetSpecFromArgument).
+   */
+  private async consumeStream(stream: Stream, tag: string, fields: Extract<AnyDecodedMethod, { name: 'basic.consume' }>['fields']): Promise<void> {
+    const ids = { classId: 60, methodId: 20 };
+    if (this.prefetchCount === 0) throw new FerryError('PRECONDITION_FAILED', `consumer prefetch count is not set for stream queue '${stream.name}'`);
+    if (fields.noAck) throw new AmqpProtocolError(540, `automatic acknowledgement not supported by stream queue '${stream.name}'`, ids);
+    if (this.globalPrefetch > 0) throw new AmqpProtocolError(540, `stream queue '${stream.name}' does not support global qos`, ids);
+    for (const name of fields.arguments.keys()) {
+      // RabbitMQ's stream queues take x-stream-offset, and x-stream-filter when filtering is on (it is not in Ferry).
+      if (name === 'x-priority') throw new FerryError('PRECONDITION_FAILED', `invalid arg 'x-priority' for stream queue '${stream.name}'`);
+      if (name === 'x-stream-filter') throw new FerryError('PRECONDITION_FAILED', 'Filtering is not supported');
+    }
+    const offset = await stream.offsetFor(0, offsetSpecFromArgument(fields.arguments.get('x-stream-offset'), this.host.clock.nowMs()));
+    if (this.closing) return; // The channel closed while the offset was looked up.
+    const consumer: StreamConsumer = new StreamConsumer(tag, {
+      stream,
+      offset,
+      prefetch: this.prefetchCount,
+      flowing: !this.paused(),
+      deliver: (entry) => this.deliverStreamEntry(consumer, entry),
+      onEnd: () => {
+        // Consumer cancel notification (RabbitMQ extension): the stream went away.
+        if (this.streamConsumers.delete(tag) && !this.closing) this.host.sendMethod(this.number, 'basic.cancel', { consumerTag: tag, noWait: true });
+      },
+    });
+    this.streamConsumers.set(tag, consumer);
+    if (!fields.noWait) this.host.sendMethod(this.number, 'basic.consume-ok', { consumerTag: tag });
+    consumer.start();
+  }
+
+  /** A stream delivery carries its offset in the `x-stream-offset` header (a long), as RabbitMQ's do. */
+  private deliverStreamEntry(consumer: StreamConsumer, entry: StreamEntry): void {
+    const tag = ++this.deliveryTag;
+    this.unacked.set(tag, { streamConsumer: consumer });
+    const message = entry.message;
+    const headers: HeaderTable = { ...message.headers, 'x-stream-offset': BigInt(entry.offset) };
+    this.host.sendContent(
+      this.number,
+      'basic.deliver',
+      { consumerTag: consumer.tag, deliveryTag: tag, redelivered: false, exchange: message.exchange, routingKey: message.routingKey },
+      toBasicProperties(message.properties, headers, message.persistent) as Record<string, unknown>,
+      message.body,
+    );
+    if (this.host.outgoingFull()) this.updateFlow();
+  }
+
   private deliver(consumer: ChannelConsumer, delivery: Delivery): void {
     const tag = ++this.deliveryTag;
     if (!consumer.noAck) this.unacked.set(tag, { queue: consumer.queue, deliveryId: delivery.id, consumerTag: consumer.tag });
@@ -545,6 +642,7 @@ export class AmqpChannel {
   updateFlow(): void {
     const paused = this.paused();
     for (const consumer of this.consumers.values()) consumer.queue.setFlowing(`${this.host.connectionId}/${this.number}/${consumer.tag}`, !paused);
+    for (const consumer of this.streamConsumers.values()) consumer.setFlowing(!paused);
   }
 
   private paused(): boolean {
@@ -583,6 +681,11 @@ export class AmqpChannel {
       const entry = this.unacked.get(tag);
       if (!entry) continue;
       this.unacked.delete(tag);
+      if ('streamConsumer' in entry) {
+        // Acks, nacks and rejects of stream deliveries all just return credit, as in RabbitMQ.
+        entry.streamConsumer.settle();
+        continue;
+      }
       const ids = byQueue.get(entry.queue);
       if (ids) ids.push(entry.deliveryId);
       else byQueue.set(entry.queue, [entry.deliveryId]);
@@ -622,10 +725,13 @@ export class AmqpChannel {
     this.txSettlements = [];
     if (this.replyToken !== null) this.host.replyTo.unregister(this.replyToken);
     for (const consumer of [...this.consumers.values()]) this.cancelConsumer(consumer, false);
+    for (const consumer of this.streamConsumers.values()) consumer.stop();
+    this.streamConsumers.clear();
     const tags = [...this.unacked.keys()];
     const byQueue = new Map<Queue, number[]>();
     for (const tag of tags) {
       const entry = this.unacked.get(tag)!;
+      if ('streamConsumer' in entry) continue; // Nothing to return: the stream keeps every message.
       const ids = byQueue.get(entry.queue);
       if (ids) ids.push(entry.deliveryId);
       else byQueue.set(entry.queue, [entry.deliveryId]);

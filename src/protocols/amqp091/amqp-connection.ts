@@ -336,6 +336,7 @@ export class AmqpConnection {
       vhost: this.vhost!,
       access: this.core.access,
       principal: this.principal!,
+      clock: this.clock,
       replyTo: this.replyTo,
       sendMethod: (channel, name, fields) => this.sendMethod(channel, name, fields),
       sendContent: (channel, name, fields, properties, body) => this.sendContent(channel, name, fields, properties, body),

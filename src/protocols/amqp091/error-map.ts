@@ -12,6 +12,7 @@ export function replyCodeFor(code: string): ErrorReplyCode {
     case 'QUEUE_NOT_FOUND':
     case 'EXCHANGE_NOT_FOUND':
     case 'DESTINATION_NOT_FOUND':
+    case 'STREAM_NOT_FOUND':
       return 404;
     case 'ACCESS_REFUSED':
     case 'CONSUMER_EXCLUSIVE':

@@ -1,12 +1,16 @@
 import { FerryError } from '../../lib/ferry-error.js';
 import type { OverflowPolicy, QueueConfig } from '../../core/queue/queue-config.js';
 import type { HeaderTable, HeaderValue } from '../../core/routing/header-value.js';
+import type { StreamConfig } from '../../core/stream/stream-config.js';
 
 /**
- * RabbitMQ's queue arguments (`x-*`) mapped onto a queue declaration. Unknown
- * `x-` arguments are refused with PRECONDITION_FAILED, as are wrong types;
- * `x-queue-type` classic and quorum are accepted (a quorum queue is a durable
- * queue with a delivery limit of 20 unless set, as RabbitMQ 4 does).
+ * RabbitMQ's queue arguments (`x-*`) mapped onto a queue declaration. Wrong
+ * types and values are refused with PRECONDITION_FAILED; `x-` arguments Ferry
+ * has no use for are accepted and ignored, as RabbitMQ does. `x-queue-type`
+ * classic and quorum are accepted (a quorum queue is a durable queue with a
+ * delivery limit of 20 unless set, as RabbitMQ 4 does); `stream` declares a
+ * stream instead, see {@link streamConfigFromArguments} (the channel checks
+ * {@link isStreamDeclaration} first).
  */
 export function queueConfigFromArguments(queueArguments: HeaderTable): Partial<QueueConfig> {
   const config: Record<string, unknown> = {};
@@ -63,7 +67,6 @@ export function queueConfigFromArguments(queueArguments: HeaderTable): Partial<Q
         break;
       case 'x-queue-type':
         queueType = text(name, value);
-        if (queueType === 'stream') throw new FerryError('PRECONDITION_FAILED', "invalid arg 'x-queue-type': stream queues are not available yet");
         if (queueType !== 'classic' && queueType !== 'quorum') {
           throw new FerryError('PRECONDITION_FAILED', `invalid arg 'x-queue-type' for queue: '${queueType}'`);
         }
@@ -86,4 +89,133 @@ export function queueConfigFromArguments(queueArguments: HeaderTable): Partial<Q
 
 function describe(value: HeaderValue): string {
   return typeof value === 'string' ? `'${value}'` : String(value);
+}
+
+/** True when queue.declare's arguments ask for a RabbitMQ stream queue (`x-queue-type: stream`). */
+export function isStreamDeclaration(queueArguments: HeaderTable): boolean {
+  return queueArguments['x-queue-type'] === 'stream';
+}
+
+/** queue.declare's lifetime flags. */
+export interface QueueDeclarationFlags {
+  readonly durable: boolean;
+  readonly exclusive: boolean;
+  readonly autoDelete: boolean;
+}
+
+/** The most RabbitMQ accepts for `x-stream-max-segment-size-bytes` (3 GB). */
+const STREAM_SEGMENT_BYTES_MAX = 3_000_000_000;
+
+/**
+ * Queue arguments RabbitMQ knows but refuses for a stream (its stream queue type
+ * lists only the stream arguments as valid), plus Ferry's own deduplication window.
+ */
+const ARGUMENTS_REFUSED_FOR_STREAMS = new Set([
+  'x-expires',
+  'x-message-ttl',
+  'x-dead-letter-exchange',
+  'x-dead-letter-routing-key',
+  'x-dead-letter-strategy',
+  'x-max-length',
+  'x-max-in-memory-length',
+  'x-max-in-memory-bytes',
+  'x-max-priority',
+  'x-overflow',
+  'x-queue-mode',
+  'x-queue-version',
+  'x-single-active-consumer',
+  'x-delivery-limit',
+  'x-quorum-initial-group-size',
+  'x-deduplication-window',
+]);
+
+/**
+ * A RabbitMQ stream queue declaration mapped onto a Ferry stream: one
+ * partition (a RabbitMQ stream is one log), durable. As RabbitMQ answers, it
+ * is PRECONDITION_FAILED when the queue is server-named, not durable,
+ * exclusive or auto-delete, when an argument has a wrong type or value, and
+ * for queue arguments streams do not support (TTLs, length limits in
+ * messages, dead lettering, priorities, ...). Unknown arguments are ignored.
+ *
+ *   argument                          stream setting
+ *   x-max-age                         retentionMs (a duration, see maxAgeMs)
+ *   x-max-length-bytes                retentionBytes
+ *   x-stream-max-segment-size-bytes   segmentBytesMax (at most 3 GB)
+ *   x-initial-cluster-size            checked (a positive integer), ignored: Ferry is one node
+ *   x-queue-leader-locator            checked (a string), ignored: Ferry is one node
+ *   x-stream-filter-size-bytes        checked (16 to 255), ignored: no stream filtering
+ */
+export function streamConfigFromArguments(queueName: string, flags: QueueDeclarationFlags, queueArguments: HeaderTable): Partial<StreamConfig> & { readonly name: string } {
+  // RabbitMQ's stream queue type: server_named false, and is_compatible(durable, not exclusive, not auto-delete).
+  if (queueName === '') throw new FerryError('PRECONDITION_FAILED', 'server-named queues are not supported for queue type stream');
+  const config: { name: string; partitions: number; durable: boolean; retentionMs?: number; retentionBytes?: number; segmentBytesMax?: number } = {
+    name: queueName,
+    partitions: 1,
+    durable: true,
+  };
+  const invalid = (name: string, why: string): FerryError =>
+    new FerryError('PRECONDITION_FAILED', `invalid arg '${name}' for queue '${queueName}' of queue type stream: ${why}`);
+  const integer = (name: string, value: HeaderValue, minimum: number, maximum = Number.MAX_SAFE_INTEGER): number => {
+    const number = typeof value === 'bigint' ? Number(value) : value;
+    if (typeof number !== 'number' || !Number.isSafeInteger(number)) throw invalid(name, `an integer is expected, got ${describe(value)}`);
+    if (number < minimum || number > maximum) throw invalid(name, `${number} is outside ${minimum} to ${maximum}`);
+    return number;
+  };
+  for (const [name, value] of Object.entries(queueArguments)) {
+    if (ARGUMENTS_REFUSED_FOR_STREAMS.has(name)) throw invalid(name, 'streams do not support it');
+    switch (name) {
+      case 'x-queue-type':
+        break;
+      case 'x-max-age': {
+        const maxAge = typeof value === 'string' ? maxAgeMs(value) : undefined;
+        if (maxAge === undefined) throw invalid(name, `a duration such as '7D' (units Y, M, D, h, m, s) is expected, got ${describe(value)}`);
+        config.retentionMs = maxAge;
+        break;
+      }
+      case 'x-max-length-bytes':
+        // RabbitMQ accepts 0; Ferry's retention needs a positive size.
+        config.retentionBytes = integer(name, value, 1);
+        break;
+      case 'x-stream-max-segment-size-bytes':
+        config.segmentBytesMax = integer(name, value, 1, STREAM_SEGMENT_BYTES_MAX);
+        break;
+      case 'x-initial-cluster-size':
+        integer(name, value, 1);
+        break;
+      case 'x-queue-leader-locator':
+        if (typeof value !== 'string') throw invalid(name, 'a string is expected');
+        break;
+      case 'x-stream-filter-size-bytes':
+        integer(name, value, 16, 255);
+        break;
+      default:
+        break;
+    }
+  }
+  if (!flags.durable) throw new FerryError('PRECONDITION_FAILED', `invalid property 'non-durable' for queue '${queueName}': streams are always durable`);
+  if (flags.exclusive) throw new FerryError('PRECONDITION_FAILED', `invalid property 'exclusive-owner' for queue '${queueName}': streams cannot be exclusive`);
+  if (flags.autoDelete) throw new FerryError('PRECONDITION_FAILED', `invalid property 'auto-delete' for queue '${queueName}': streams cannot be auto-delete`);
+  return config;
+}
+
+const DURATION_UNIT_MS: Readonly<Record<string, number>> = {
+  Y: 365 * 24 * 3_600_000,
+  M: 30 * 24 * 3_600_000,
+  D: 24 * 3_600_000,
+  h: 3_600_000,
+  m: 60_000,
+  s: 1_000,
+};
+
+/**
+ * RabbitMQ's duration syntax of `x-max-age` (and of interval `x-stream-offset`
+ * values): a positive integer and one unit, `Y` (365 days), `M` (30 days),
+ * `D`, `h`, `m` or `s`, e.g. `7D`. Returns milliseconds, or undefined when
+ * `text` is not such a duration.
+ */
+export function maxAgeMs(text: string): number | undefined {
+  const match = /^([0-9]+)([YMDhms])$/.exec(text);
+  if (!match) return undefined;
+  const milliseconds = Number(match[1]) * DURATION_UNIT_MS[match[2]!]!;
+  return milliseconds > 0 && Number.isSafeInteger(milliseconds) ? milliseconds : undefined;
 }
