@@ -100,6 +100,23 @@ const textEncoder = new TextEncoder();
  * confirms, transactions and the content being assembled. Errors thrown by
  * handlers become channel.close or connection.close in the connection.
  */
+/** A publish held until tx.commit. */
+interface TxPublish {
+  readonly exchange: string;
+  readonly routingKey: string;
+  readonly mandatory: boolean;
+  readonly mapped: ReturnType<typeof fromBasicProperties>;
+  readonly body: Uint8Array;
+  readonly rawProperties: Record<string, unknown>;
+}
+
+/** An ack, nack or reject held until tx.commit. */
+interface TxSettlement {
+  readonly tags: number[];
+  readonly action: (queue: Queue, ids: number[]) => Promise<void>;
+  readonly ack: boolean;
+}
+
 export class AmqpChannel {
   private pending: PendingPublish | null = null;
   private readonly unacked = new Map<number, Unacked>();
@@ -112,8 +129,8 @@ export class AmqpChannel {
   private confirming = false;
   private publishSequence = 0;
   private transactional = false;
-  private txPublishes: Array<() => void> = [];
-  private txSettlements: Array<() => Promise<void>> = [];
+  private txPublishes: TxPublish[] = [];
+  private txSettlements: TxSettlement[] = [];
   private replyToken: string | null = null;
   private flowPaused = false;
   /** Confirms waiting for earlier ones (acks go out in publish order). */
@@ -179,9 +196,9 @@ export class AmqpChannel {
     if (mapped.properties.userId !== undefined && mapped.properties.userId !== this.host.principal.user) {
       throw new FerryError('PRECONDITION_FAILED', `user_id property set to '${mapped.properties.userId}' but authenticated user was '${this.host.principal.user}'`);
     }
-    const publish = () => this.publish(pending.exchange, pending.routingKey, pending.mandatory, mapped, body, pending.header!.properties as Record<string, unknown>);
-    if (this.transactional) this.txPublishes.push(publish);
-    else publish();
+    const rawProperties = pending.header!.properties as Record<string, unknown>;
+    if (this.transactional) this.txPublishes.push({ exchange: pending.exchange, routingKey: pending.routingKey, mandatory: pending.mandatory, mapped, body, rawProperties });
+    else this.publish(pending.exchange, pending.routingKey, pending.mandatory, mapped, body, rawProperties);
   }
 
   private publish(
@@ -268,19 +285,19 @@ export class AmqpChannel {
       }
       case 'basic.ack': {
         const tags = this.takeTags(method.fields.deliveryTag, method.fields.multiple);
-        await this.settle(tags, (queue, ids) => queue.ack(ids));
+        await this.settle(tags, (queue, ids) => queue.ack(ids), true);
         return;
       }
       case 'basic.nack': {
         const tags = this.takeTags(method.fields.deliveryTag, method.fields.multiple);
         const requeue = method.fields.requeue;
-        await this.settle(tags, (queue, ids) => queue.nack(ids, requeue));
+        await this.settle(tags, (queue, ids) => queue.nack(ids, requeue), false);
         return;
       }
       case 'basic.reject': {
         const tags = this.takeTags(method.fields.deliveryTag, false);
         const requeue = method.fields.requeue;
-        await this.settle(tags, (queue, ids) => queue.nack(ids, requeue));
+        await this.settle(tags, (queue, ids) => queue.nack(ids, requeue), false);
         return;
       }
       case 'basic.qos': {
@@ -327,7 +344,7 @@ export class AmqpChannel {
       }
       case 'basic.recover':
       case 'basic.recover-async': {
-        await this.settle([...this.unacked.keys()], (queue, ids) => queue.nack(ids, true));
+        await this.settle([...this.unacked.keys()], (queue, ids) => queue.nack(ids, true), false);
         if (method.name === 'basic.recover') this.host.sendMethod(this.number, 'basic.recover-ok', {});
         return;
       }
@@ -422,8 +439,7 @@ export class AmqpChannel {
         const settlements = this.txSettlements;
         this.txPublishes = [];
         this.txSettlements = [];
-        for (const publish of publishes) publish();
-        for (const settlement of settlements) await settlement();
+        await this.commitTransaction(publishes, settlements);
         this.host.sendMethod(this.number, 'tx.commit-ok', {});
         return;
       }
@@ -666,13 +682,71 @@ export class AmqpChannel {
   }
 
   /** Settles deliveries queue by queue (in a transaction: at commit). */
-  private async settle(tags: number[], action: (queue: Queue, ids: number[]) => Promise<void>): Promise<void> {
+  private async settle(tags: number[], action: (queue: Queue, ids: number[]) => Promise<void>, ack: boolean): Promise<void> {
     if (this.transactional) {
       // In a transaction the deliveries stay unacknowledged until commit; a rollback leaves them so.
-      this.txSettlements.push(() => this.settleNow(tags, action));
+      this.txSettlements.push({ tags, action, ack });
       return;
     }
     await this.settleNow(tags, action);
+  }
+
+  /**
+   * tx.commit on the core's transactions: the publishes and acks of the
+   * transaction take effect together and durably before tx.commit-ok (a crash
+   * leaves all or none of them). Nacks and rejects, direct reply-to
+   * publishes and basic.return for mandatory ones follow the commit.
+   */
+  private async commitTransaction(publishes: readonly TxPublish[], settlements: readonly TxSettlement[]): Promise<void> {
+    const vhost = this.host.vhost;
+    const transaction = await vhost.beginTransaction();
+    const afterCommit: Array<() => void> = [];
+    const acked = new Set<number>();
+    try {
+      for (const publish of publishes) {
+        const { exchange, routingKey, mandatory, mapped, body, rawProperties } = publish;
+        if (exchange === '' && routingKey.startsWith(`${DirectReplyTo.QUEUE}.`)) {
+          // Direct reply-to goes to a channel, not a queue: nothing to make atomic.
+          afterCommit.push(() => this.publish(exchange, routingKey, mandatory, mapped, body, rawProperties));
+          continue;
+        }
+        let properties = mapped.properties;
+        if (properties.replyTo === DirectReplyTo.QUEUE) {
+          if (this.replyToken === null) throw new FerryError('PRECONDITION_FAILED', 'fast reply consumer does not exist');
+          properties = { ...properties, replyTo: `${DirectReplyTo.QUEUE}.${this.replyToken}` };
+        }
+        if (mandatory && vhost.router.route(exchange, routingKey, mapped.headers).destinations.length === 0) {
+          afterCommit.push(() => this.sendReturn(312, 'NO_ROUTE', exchange, routingKey, rawProperties, body));
+        }
+        transaction.publish(exchange, { routingKey, properties, headers: mapped.headers, body, persistent: mapped.persistent });
+      }
+      const later: TxSettlement[] = [];
+      for (const settlement of settlements) {
+        if (!settlement.ack) {
+          later.push(settlement);
+          continue;
+        }
+        for (const tag of settlement.tags) {
+          const entry = this.unacked.get(tag);
+          if (!entry || acked.has(tag)) continue;
+          acked.add(tag);
+          if (!('streamConsumer' in entry) && !entry.queue.isDeleted()) transaction.ack(entry.queue.name, entry.deliveryId);
+        }
+      }
+      await transaction.commit();
+      for (const tag of acked) {
+        const entry = this.unacked.get(tag);
+        this.unacked.delete(tag);
+        // Acks of stream deliveries only return credit.
+        if (entry && 'streamConsumer' in entry) entry.streamConsumer.settle();
+      }
+      if (this.globalPrefetch > 0) this.updateFlow();
+      for (const settlement of later) await this.settleNow(settlement.tags, settlement.action);
+      for (const work of afterCommit) work();
+    } catch (error) {
+      transaction.abort();
+      throw error;
+    }
   }
 
   private async settleNow(tags: number[], action: (queue: Queue, ids: number[]) => Promise<void>): Promise<void> {

@@ -110,6 +110,42 @@ test('tx: after a rolled-back ack the message is still unacknowledged and return
   assert.equal(queue.unsettledCount(), 0);
 });
 
+test('tx: consume-transform-produce commits the output and the input ack as one core transaction', async () => {
+  const target = await channel();
+  await target.assertQueue('tx-ctp-in');
+  await target.assertQueue('tx-ctp-out');
+  for (const body of ['1', '2', '3']) target.sendToQueue('tx-ctp-in', Buffer.from(body));
+  await target.checkQueue('tx-ctp-in');
+  await tx(target, 'select');
+  for (;;) {
+    const message = await target.get('tx-ctp-in');
+    if (!message) break;
+    target.sendToQueue('tx-ctp-out', Buffer.from(`x${message.content.toString()}`));
+    target.ack(message);
+    await tx(target, 'commit');
+  }
+  const input = ferry.broker.vhost().queue('tx-ctp-in');
+  assert.equal(input.messageCount() + input.unsettledCount(), 0, 'every input acked by its commit');
+  const outputs: string[] = [];
+  for (;;) {
+    const message = await target.get('tx-ctp-out', { noAck: true });
+    if (!message) break;
+    outputs.push(message.content.toString());
+  }
+  assert.deepEqual(outputs, ['x1', 'x2', 'x3']);
+  await target.close();
+});
+
+test('tx: a mandatory unroutable publish is returned at commit', async () => {
+  const target = await channel();
+  await tx(target, 'select');
+  const returned = new Promise<string>((resolve) => target.once('return', (message: { content: Buffer }) => resolve(message.content.toString())));
+  target.publish('amq.direct', 'no-such-binding', Buffer.from('lost'), { mandatory: true });
+  await tx(target, 'commit');
+  assert.equal(await returned, 'lost');
+  await target.close();
+});
+
 test('tx: commit and rollback on a channel that is not transactional are 406', async () => {
   for (const what of ['commit', 'rollback'] as const) {
     const target = await channel();
