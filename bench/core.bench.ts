@@ -33,7 +33,7 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Delivery } from '../src/core/queue/delivery.js';
 import { Broker } from '../src/server/broker.js';
-import { patternBytes, progress, round, runScenarios, scenarioWithTargets } from './scenario-runner.js';
+import { patternBytes, progress, quantile, round, runScenarios, SampleBuffer, scenarioWithTargets } from './scenario-runner.js';
 
 const MB = 1024 * 1024;
 const KIB = 1024;
@@ -76,42 +76,6 @@ function memoryFields(usage: NodeJS.MemoryUsage): Record<string, number> {
     externalAfterFillMB: toMB(usage.external),
     arrayBuffersAfterFillMB: toMB(usage.arrayBuffers),
   };
-}
-
-/** The `fraction` quantile of `values` (sorted in place). */
-function quantile(values: Float64Array, fraction: number): number {
-  if (values.length === 0) return Number.NaN;
-  values.sort();
-  return values[Math.min(values.length - 1, Math.floor(fraction * values.length))]!;
-}
-
-/** A Float64Array that grows, for per-message samples without boxing. */
-class SampleBuffer {
-  private samples = new Float64Array(1 << 16);
-  length = 0;
-
-  push(value: number): void {
-    if (this.length === this.samples.length) {
-      const grown = new Float64Array(this.samples.length * 2);
-      grown.set(this.samples);
-      this.samples = grown;
-    }
-    this.samples[this.length++] = value;
-  }
-
-  /** Sample `index`. */
-  at(index: number): number {
-    return this.samples[index]!;
-  }
-
-  /** The samples so far, as a view (sorting it sorts the buffer). */
-  view(): Float64Array {
-    return this.samples.subarray(0, this.length);
-  }
-
-  clear(): void {
-    this.length = 0;
-  }
 }
 
 /** Samples RSS (and off-heap buffers) every `intervalMs` and keeps the highest, for a phase's peak. */

@@ -20,8 +20,8 @@ export interface BenchScenario {
   run(settings: ScenarioSettings): Promise<Record<string, unknown>>;
   /** The target in words, printed with the result. */
   readonly target: string;
-  /** Whether the full-size result meets the target. */
-  met(fields: Record<string, unknown>): boolean;
+  /** Whether the full-size result meets the target; null when it cannot be judged (a reference it compares with was not measured). */
+  met(fields: Record<string, unknown>): boolean | null;
 }
 
 /** Progress for the human watching, on stderr: stdout is reserved for result lines. */
@@ -33,6 +33,42 @@ export function progress(message: string): void {
 export function round(value: number, digits = 3): number {
   const scale = 10 ** digits;
   return Math.round(value * scale) / scale;
+}
+
+/** The `fraction` quantile of `values` (sorted in place); NaN when there are none. */
+export function quantile(values: Float64Array, fraction: number): number {
+  if (values.length === 0) return Number.NaN;
+  values.sort();
+  return values[Math.min(values.length - 1, Math.floor(fraction * values.length))]!;
+}
+
+/** A Float64Array that grows, for per-message samples without boxing. */
+export class SampleBuffer {
+  private samples = new Float64Array(1 << 16);
+  length = 0;
+
+  push(value: number): void {
+    if (this.length === this.samples.length) {
+      const grown = new Float64Array(this.samples.length * 2);
+      grown.set(this.samples);
+      this.samples = grown;
+    }
+    this.samples[this.length++] = value;
+  }
+
+  /** Sample `index`. */
+  at(index: number): number {
+    return this.samples[index]!;
+  }
+
+  /** The samples so far, as a view (sorting it sorts the buffer). */
+  view(): Float64Array {
+    return this.samples.subarray(0, this.length);
+  }
+
+  clear(): void {
+    this.length = 0;
+  }
 }
 
 /** Bytes that differ a little from position to position, so nothing compresses them away. */
@@ -92,26 +128,49 @@ export async function runScenarios(benchmark: string, scenarios: readonly BenchS
   if (failed) process.exitCode = 1;
 }
 
-/** A numeric bound on one field of a scenario's result. */
+/**
+ * A numeric bound on one field of a scenario's result. `field` may be a dotted
+ * path into nested objects (`ratio.msgsPerSec`); a value of null there means
+ * "not measured", which leaves the target unjudged rather than missed.
+ */
 export interface Target {
   readonly field: string;
   readonly atLeast?: number;
   readonly atMost?: number;
 }
 
-/** A scenario whose target is a list of bounds that must all hold. */
+/** The value at dotted `path` in `fields`; undefined when a step is missing. */
+function valueAt(fields: Record<string, unknown>, path: string): unknown {
+  let value: unknown = fields;
+  for (const step of path.split('.')) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<string, unknown>)[step];
+  }
+  return value;
+}
+
+/**
+ * A scenario whose target is a list of bounds that must all hold: met is false
+ * when one fails, null when none fails but one is not measured, true otherwise.
+ */
 export function scenarioWithTargets(name: string, targets: readonly Target[], run: BenchScenario['run']): BenchScenario {
   return {
     name,
     run,
     target: targets.map((target) => (target.atLeast !== undefined ? `${target.field} >= ${target.atLeast}` : `${target.field} <= ${target.atMost}`)).join(', '),
-    met: (fields) =>
-      targets.every((target) => {
-        const value = fields[target.field];
+    met: (fields) => {
+      let judged = true;
+      for (const target of targets) {
+        const value = valueAt(fields, target.field);
+        if (value === null) {
+          judged = false;
+          continue;
+        }
         if (typeof value !== 'number') return false;
         if (target.atLeast !== undefined && value < target.atLeast) return false;
         if (target.atMost !== undefined && value > target.atMost) return false;
-        return true;
-      }),
+      }
+      return judged ? true : null;
+    },
   };
 }

@@ -1,0 +1,85 @@
+/**
+ * `ferry serve` in its own process for benchmarks that compare brokers over
+ * the wire: its CPU time and memory are then its own (see process-usage.ts),
+ * not mixed with the clients'. Start it with {@link FerryProcess.start}, stop
+ * it with `stop()`; it binds only 127.0.0.1, on free ports.
+ */
+import { spawn } from 'node:child_process';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { OwnedProcess } from './owned-process.js';
+
+/** How long `ferry serve` may take to print its AMQP address. */
+const START_TIMEOUT_MS = 30_000;
+/** How long a graceful shutdown may take before the process is killed. */
+const STOP_TIMEOUT_MS = 15_000;
+
+/** What to start Ferry with beyond the defaults (durability `always`). */
+export interface FerryProcessOptions {
+  /** The data directory (created by Ferry). */
+  readonly dataDirectory: string;
+  /** More `ferry serve` flags, such as `['--connections-max', '20000']`. */
+  readonly flags?: readonly string[];
+  /** Node flags for the broker process, such as `['--cpu-prof', '--cpu-prof-dir', DIR]`. */
+  readonly nodeFlags?: readonly string[];
+}
+
+/** A running `ferry serve` process. */
+export class FerryProcess {
+  readonly name = 'ferry';
+
+  private constructor(
+    private readonly process: OwnedProcess,
+    /** The AMQP port it listens on, on 127.0.0.1. */
+    readonly amqpPort: number,
+  ) {}
+
+  /** The pid whose CPU time and memory are the broker's. */
+  get pid(): number {
+    return this.process.pid;
+  }
+
+  /** Starts `node bin/ferry.js serve` (from the compiled tree) and resolves once its AMQP listener is bound. */
+  static async start(options: FerryProcessOptions): Promise<FerryProcess> {
+    // This file runs as dist/bench/ferry-process.js; bin/ is beside dist/.
+    const repository = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+    const args = [
+      ...(options.nodeFlags ?? []),
+      path.join(repository, 'bin', 'ferry.js'),
+      'serve',
+      '--data-dir', options.dataDirectory,
+      '--host', '127.0.0.1',
+      '--amqp-port', '0',
+      '--http-port', '0',
+      '--log-level', 'warn',
+      ...(options.flags ?? []),
+    ];
+    const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+    const owned = new OwnedProcess(child, 'ferry');
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`ferry printed no AMQP address within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+        void owned.exited.then((exit) => reject(new Error(`ferry exited while starting (code ${exit.code}, signal ${exit.signal})`)));
+        const lines = createInterface({ input: child.stdout! });
+        lines.on('line', (line) => {
+          // The CLI prints one line per listener once ready: `ferry: amqp listening on amqp://127.0.0.1:PORT`.
+          const match = /^ferry: amqp listening on amqp:\/\/[^:]+:(\d+)$/.exec(line);
+          if (match) {
+            clearTimeout(timer);
+            resolve(Number(match[1]));
+          }
+        });
+      });
+      return new FerryProcess(owned, port);
+    } catch (error) {
+      await owned.stop(STOP_TIMEOUT_MS);
+      throw error;
+    }
+  }
+
+  /** Graceful shutdown (SIGTERM), killed if it takes longer than 15 s. */
+  async stop(): Promise<void> {
+    await this.process.stop(STOP_TIMEOUT_MS);
+  }
+}
