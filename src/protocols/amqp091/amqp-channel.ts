@@ -33,6 +33,8 @@ export interface ChannelHost {
   outgoingFull(): boolean;
   /** Direct reply-to: the consumer registry shared by every connection of the server. */
   readonly replyTo: DirectReplyTo;
+  /** A failure outside a method's handling (a background settlement): closes the channel or connection. */
+  channelFailed(channel: AmqpChannel, error: unknown): void;
 }
 
 /** Routes direct reply-to responses (`amq.rabbitmq.reply-to.<token>`) to the requesting channel. */
@@ -268,6 +270,55 @@ export class AmqpChannel {
 
   // ---------------------------------------------------------------- methods
 
+  /**
+   * Handles one method: publishes and acknowledgements synchronously (they
+   * answer nothing, so the frames behind them need not wait), the rest
+   * through {@link handle}. Returns a promise only when the method must be
+   * waited for.
+   */
+  dispatch(method: AnyDecodedMethod): Promise<void> | undefined {
+    switch (method.name) {
+      case 'basic.publish': {
+        const { exchange, routingKey, mandatory, immediate } = method.fields;
+        if (immediate) throw new AmqpProtocolError(540, 'immediate=true', { classId: 60, methodId: 40 });
+        this.host.access.authorize(this.host.principal, this.host.vhost.name, 'write', exchange);
+        if (exchange !== '' && !this.host.vhost.router.getExchange(exchange)) {
+          throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange '${exchange}' in vhost '${this.host.vhost.name}'`);
+        }
+        this.pending = { exchange, routingKey, mandatory, header: null, chunks: [], received: 0 };
+        return undefined;
+      }
+      case 'basic.ack': {
+        const tags = this.takeTags(method.fields.deliveryTag, method.fields.multiple);
+        this.settleInBackground(tags, (queue, ids) => queue.ack(ids), true);
+        return undefined;
+      }
+      case 'basic.nack': {
+        const tags = this.takeTags(method.fields.deliveryTag, method.fields.multiple);
+        const requeue = method.fields.requeue;
+        this.settleInBackground(tags, (queue, ids) => queue.nack(ids, requeue), false);
+        return undefined;
+      }
+      case 'basic.reject': {
+        const tags = this.takeTags(method.fields.deliveryTag, false);
+        const requeue = method.fields.requeue;
+        this.settleInBackground(tags, (queue, ids) => queue.nack(ids, requeue), false);
+        return undefined;
+      }
+      default:
+        return this.handle(method);
+    }
+  }
+
+  /**
+   * Settles without holding up the frames behind: an acknowledgement has no
+   * reply, and the client may not assume it durable (a crash before it is
+   * written only redelivers). A storage failure closes the channel.
+   */
+  private settleInBackground(tags: number[], action: (queue: Queue, ids: number[]) => Promise<void>, ack: boolean): void {
+    this.settle(tags, action, ack).catch((error: unknown) => this.host.channelFailed(this, error));
+  }
+
   /** Handles one method on this (open) channel. May be async (declarations wait for durability). */
   async handle(method: AnyDecodedMethod): Promise<void> {
     const vhost = this.host.vhost;
@@ -275,31 +326,6 @@ export class AmqpChannel {
     const principal = this.host.principal;
     const vhostName = vhost.name;
     switch (method.name) {
-      case 'basic.publish': {
-        const { exchange, routingKey, mandatory, immediate } = method.fields;
-        if (immediate) throw new AmqpProtocolError(540, 'immediate=true', { classId: 60, methodId: 40 });
-        access.authorize(principal, vhostName, 'write', exchange);
-        if (exchange !== '' && !vhost.router.getExchange(exchange)) throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange '${exchange}' in vhost '${vhostName}'`);
-        this.pending = { exchange, routingKey, mandatory, header: null, chunks: [], received: 0 };
-        return;
-      }
-      case 'basic.ack': {
-        const tags = this.takeTags(method.fields.deliveryTag, method.fields.multiple);
-        await this.settle(tags, (queue, ids) => queue.ack(ids), true);
-        return;
-      }
-      case 'basic.nack': {
-        const tags = this.takeTags(method.fields.deliveryTag, method.fields.multiple);
-        const requeue = method.fields.requeue;
-        await this.settle(tags, (queue, ids) => queue.nack(ids, requeue), false);
-        return;
-      }
-      case 'basic.reject': {
-        const tags = this.takeTags(method.fields.deliveryTag, false);
-        const requeue = method.fields.requeue;
-        await this.settle(tags, (queue, ids) => queue.nack(ids, requeue), false);
-        return;
-      }
       case 'basic.qos': {
         const { prefetchCount, global } = method.fields;
         if (global) this.globalPrefetch = prefetchCount;

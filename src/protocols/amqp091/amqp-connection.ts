@@ -62,7 +62,10 @@ export class AmqpConnection {
   private unsubscribeAlarms: (() => void) | null = null;
   private readonly connectedAtMs: number;
   /** Channel work runs in order per connection; async handlers (declarations) finish before the next method. */
-  private work: Promise<void> = Promise.resolve();
+  /** Frames received and not yet handled, in order. */
+  private readonly frames: AmqpFrame[] = [];
+  /** The handler the frames behind it wait for, or null. */
+  private waitingFor: Promise<void> | null = null;
 
   constructor(
     private readonly socket: TcpConnection,
@@ -129,40 +132,65 @@ export class AmqpConnection {
       this.state = 'awaiting-start-ok';
       this.sendStart();
     }
-    for (const frame of frames) {
-      // Frame payloads may be views into the chunk: handlers copy what they keep.
-      this.work = this.work.then(() => this.onFrame(frame)).catch((error: unknown) => this.connectionError(toAmqpError(error, 0, 0)));
+    // Frame payloads may be views into the chunk: handlers copy what they keep.
+    for (const frame of frames) this.frames.push(frame);
+    if (this.waitingFor === null) this.processFrames();
+  }
+
+  /**
+   * Handles queued frames in order. Most (publish, content, acks) are handled
+   * synchronously, so a chunk of frames costs one pass and its replies one
+   * socket write; a handler that must wait (a declaration being stored, an
+   * alarm) holds the frames behind it until it is done.
+   */
+  private processFrames(): void {
+    while (this.frames.length > 0 && this.waitingFor === null) {
+      const frame = this.frames.shift()!;
+      let pending: Promise<void> | undefined;
+      try {
+        pending = this.onFrame(frame);
+      } catch (error) {
+        this.connectionError(toAmqpError(error, 0, 0));
+        continue;
+      }
+      if (pending === undefined) continue;
+      this.waitingFor = pending
+        .catch((error: unknown) => this.connectionError(toAmqpError(error, 0, 0)))
+        .then(() => {
+          this.waitingFor = null;
+          this.processFrames();
+        });
     }
   }
 
-  private async onFrame(frame: AmqpFrame): Promise<void> {
-    if (this.state === 'closed') return;
-    if (frame.type === FRAME_HEARTBEAT) return;
-    if (this.state === 'closing' && !(frame.type === FRAME_METHOD && frame.channel === 0)) return;
+  private onFrame(frame: AmqpFrame): Promise<void> | undefined {
+    if (this.state === 'closed') return undefined;
+    if (frame.type === FRAME_HEARTBEAT) return undefined;
+    if (this.state === 'closing' && !(frame.type === FRAME_METHOD && frame.channel === 0)) return undefined;
     if (frame.type === FRAME_METHOD) {
       let method: AnyDecodedMethod;
       try {
         method = decodeMethod(frame.payload);
       } catch (error) {
         this.connectionError(toAmqpError(error, 0, 0));
-        return;
+        return undefined;
       }
-      if (frame.channel === 0) await this.onConnectionMethod(method);
-      else await this.onChannelMethod(frame.channel, method);
-      return;
+      if (frame.channel === 0) return this.onConnectionMethod(method);
+      return this.onChannelMethod(frame.channel, method);
     }
     const channel = this.channels.get(frame.channel);
     if (!channel) {
       this.connectionError(new AmqpProtocolError(504, `frame on unknown channel ${frame.channel}`));
       return;
     }
-    if (channel.closing) return;
+    if (channel.closing) return undefined;
     try {
       if (frame.type === FRAME_HEADER) channel.onHeader(decodeContentHeader(frame.payload));
       else if (frame.type === FRAME_BODY) channel.onBody(frame.payload, this.messageBytesMax);
     } catch (error) {
       this.fail(channel, toAmqpError(error, 60, 40));
     }
+    return undefined;
   }
 
   // ---------------------------------------------------------------- connection class
@@ -275,28 +303,26 @@ export class AmqpConnection {
 
   // ---------------------------------------------------------------- channels
 
-  private async onChannelMethod(number: number, method: AnyDecodedMethod): Promise<void> {
+  private onChannelMethod(number: number, method: AnyDecodedMethod): Promise<void> | undefined {
     if (this.state !== 'open') throw new AmqpProtocolError(504, `channel ${number} used before connection.open`, { classId: method.classId, methodId: method.methodId });
     if (method.name === 'channel.open') {
       if (this.channels.has(number)) throw new AmqpProtocolError(504, `second 'channel.open' seen on channel ${number}`, { classId: 20, methodId: 10 });
       if (number > this.channelMax) throw new AmqpProtocolError(530, `channel ${number} beyond channel-max ${this.channelMax}`, { classId: 20, methodId: 10 });
       this.channels.set(number, new AmqpChannel(number, this.channelHost()));
       this.sendMethod(number, 'channel.open-ok', {});
-      return;
+      return undefined;
     }
     const channel = this.channels.get(number);
     if (!channel) throw new AmqpProtocolError(504, `expected 'channel.open' on channel ${number}`, { classId: method.classId, methodId: method.methodId });
     if (method.name === 'channel.close') {
       this.channels.delete(number);
-      await channel.teardown();
-      this.sendMethod(number, 'channel.close-ok', {});
-      return;
+      return channel.teardown().then(() => this.sendMethod(number, 'channel.close-ok', {}));
     }
     if (method.name === 'channel.close-ok') {
       if (channel.closing) this.channels.delete(number);
-      return;
+      return undefined;
     }
-    if (channel.closing) return; // Everything but close-ok is dropped after we sent channel.close.
+    if (channel.closing) return undefined; // Everything but close-ok is dropped after we sent channel.close.
     if (channel.expectsContent()) throw new AmqpProtocolError(505, `expected content header for class 60, got ${method.name}`, { classId: method.classId, methodId: method.methodId });
     if (method.name === 'basic.publish') {
       this.hasPublished = true;
@@ -307,18 +333,26 @@ export class AmqpConnection {
           this.readingPaused = true;
           this.socket.pause();
         }
-        await this.core.alarms.whenClear();
-        if (this.state !== 'open') return;
+        return this.core.alarms.whenClear().then(() => {
+          if (this.state === 'open') return this.dispatchToChannel(channel, method);
+          return undefined;
+        });
       }
     }
+    return this.dispatchToChannel(channel, method);
+  }
+
+  /** Runs a channel method; its failure closes the channel (or the connection) with the mapped code. */
+  private dispatchToChannel(channel: AmqpChannel, method: AnyDecodedMethod): Promise<void> | undefined {
     try {
-      await channel.handle(method);
+      const pending = channel.dispatch(method);
+      return pending?.catch((error: unknown) => this.fail(channel, toAmqpError(error, method.classId, method.methodId)));
     } catch (error) {
       this.fail(channel, toAmqpError(error, method.classId, method.methodId));
+      return undefined;
     }
   }
 
-  /** A channel error closes the channel; a connection error (by reply code) the connection. */
   private fail(channel: AmqpChannel, error: AmqpProtocolError): void {
     if (error.isConnectionError) {
       this.connectionError(error);
@@ -339,6 +373,7 @@ export class AmqpConnection {
       clock: this.clock,
       replyTo: this.replyTo,
       sendMethod: (channel, name, fields) => this.sendMethod(channel, name, fields),
+      channelFailed: (channel, error) => this.fail(channel, toAmqpError(error, 60, 80)),
       sendContent: (channel, name, fields, properties, body) => this.sendContent(channel, name, fields, properties, body),
       outgoingFull: () => {
         const full = this.outgoingBytes + this.socket.bufferedBytes() > this.limits.outgoingBytesMax;
