@@ -18,6 +18,9 @@ module.exports = {
       from: { path: '^src/protocols/([^/]+)/' }, to: { path: '^src/protocols/(?!$1/|shared/)' } },
     { name: 'admin-imports-only-lib-and-core', severity: 'error',
       from: { path: layer('admin') }, to: { path: '^src/(?!lib/|core/|admin/)' } },
+    // The CLI talks to a running Ferry over its APIs; only `serve` starts one (through src/server).
+    { name: 'cli-imports-only-lib-server-and-client', severity: 'error',
+      from: { path: layer('cli') }, to: { path: '^src/(?!lib/|server/|client/|cli/)' } },
     { name: 'core-and-storage-do-not-touch-node-io', severity: 'error',
       from: { path: '^src/(core|storage)/' },
       to: { dependencyTypes: ['core'], path: '^(node:)?(fs|net|timers|fs/promises|dgram|child_process)$' } },

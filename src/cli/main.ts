@@ -1,48 +1,47 @@
-import { readFileSync } from 'node:fs';
-import { isFerryError } from '../lib/ferry-error.js';
-import { CONFIG_FILE_VARIABLE, environmentVariableOf, loadConfig, SETTINGS } from '../server/config.js';
-import { Logger } from '../server/logger.js';
-import { startServer } from '../server/server.js';
+import { FerryError } from '../lib/ferry-error.js';
+import type { Command, CommandContext, CommandStreams } from './command.js';
+import { EXIT_CODES } from './exit-codes.js';
 
-/** Exit codes of the `ferry` command. */
-export const EXIT_CODES = {
-  success: 0,
-  /** Startup failed: invalid config, port in use, data directory locked, storage error. */
-  failure: 1,
-  /** The command line itself is wrong: unknown command or flag, missing value. */
-  usage: 2,
-} as const;
+export { EXIT_CODES } from './exit-codes.js';
+export type { CommandStreams } from './command.js';
 
-const USAGE = `Usage: ferry <command> [flags]
-
-Commands:
-  serve    start the Ferry server
-
-Run "ferry serve --help" for the server's flags.
-`;
-
-function serveUsage(): string {
-  const width = Math.max(...SETTINGS.map((setting) => setting.name.length)) + 8;
-  const lines = SETTINGS.map((setting) => {
-    const flag = `--${setting.name}${setting.kind === 'boolean' ? '' : setting.kind === 'optional-path' ? ' FILE' : ' VALUE'}`.padEnd(width + 6);
-    const defaultText = setting.kind === 'boolean' || setting.defaultValue === '' ? '' : ` (default ${String(setting.defaultValue)})`;
-    return `  ${flag} ${setting.description}${defaultText}; env ${environmentVariableOf(setting.name)}`;
-  });
-  return `Usage: ferry serve [flags]
-
-Starts the server and prints one line per listener once ready; logs go to
-stderr as JSON lines. SIGTERM or SIGINT shuts it down gracefully.
-
-Flags (precedence: flags > environment > config file > defaults):
-  ${'--config FILE'.padEnd(width + 6)} JSON file of settings keyed by flag name; env ${CONFIG_FILE_VARIABLE}
-${lines.join('\n')}
-`;
+/** A command of `ferry`, loaded only when run: `ferry queues` need not load the server or amqplib. */
+interface CommandEntry {
+  readonly name: string;
+  /** One line for `ferry --help`. */
+  readonly summary: string;
+  readonly load: () => Promise<Command>;
 }
 
-/** Where the command writes; tests may capture it. */
-export interface CommandStreams {
-  readonly stdout: (text: string) => void;
-  readonly stderr: (text: string) => void;
+const COMMANDS: readonly CommandEntry[] = [
+  { name: 'serve', summary: 'start the Ferry server', load: async () => (await import('./commands/serve.js')).serveCommand },
+  { name: 'status', summary: 'show version, uptime, listeners, totals, rates and alarms', load: async () => (await import('./commands/status.js')).statusCommand },
+  { name: 'queues', summary: 'list queues with depth, consumers and rates', load: async () => (await import('./commands/queues.js')).queuesCommand },
+  { name: 'exchanges', summary: 'list exchanges', load: async () => (await import('./commands/exchanges.js')).exchangesCommand },
+  { name: 'bindings', summary: 'list bindings', load: async () => (await import('./commands/bindings.js')).bindingsCommand },
+  { name: 'connections', summary: 'list client connections', load: async () => (await import('./commands/connections.js')).connectionsCommand },
+  { name: 'publish', summary: 'publish one message to an exchange or queue', load: async () => (await import('./commands/publish.js')).publishCommand },
+  { name: 'consume', summary: 'take messages from a queue and print them as they come', load: async () => (await import('./commands/consume.js')).consumeCommand },
+  { name: 'purge', summary: "remove a queue's ready messages", load: async () => (await import('./commands/purge.js')).purgeCommand },
+  { name: 'delete', summary: 'delete a queue or an exchange', load: async () => (await import('./commands/delete.js')).deleteCommand },
+  { name: 'definitions', summary: 'export or import the topology as JSON', load: async () => (await import('./commands/definitions.js')).definitionsCommand },
+  { name: 'bench', summary: 'measure throughput and latency over AMQP 0-9-1', load: async () => (await import('./commands/bench.js')).benchCommand },
+];
+
+function usage(): string {
+  const width = Math.max(...COMMANDS.map((command) => command.name.length));
+  return `Usage: ferry <command> [flags]
+
+Commands:
+${COMMANDS.map((command) => `  ${command.name.padEnd(width)}  ${command.summary}`).join('\n')}
+
+Every command but serve talks to a running Ferry through its management HTTP API
+(--url, --user, --password, --vhost; or FERRY_URL, FERRY_USER, FERRY_PASSWORD,
+FERRY_VHOST); bench speaks AMQP 0-9-1 (--amqp-url or FERRY_AMQP_URL).
+Run "ferry <command> --help" for a command's flags.
+
+Exit codes: 0 success, 1 failure (the server's error code is printed), 2 usage error.
+`;
 }
 
 const PROCESS_STREAMS: CommandStreams = {
@@ -60,58 +59,93 @@ export async function main(
   environment: Readonly<Record<string, string | undefined>> = process.env,
   streams: CommandStreams = PROCESS_STREAMS,
 ): Promise<number> {
-  const [command, ...rest] = argv;
-  if (command === undefined) {
-    streams.stderr(USAGE);
+  const [name, ...rest] = argv;
+  if (name === undefined) {
+    streams.stderr(usage());
     return EXIT_CODES.usage;
   }
-  if (command === '--help' || command === '-h' || command === 'help') {
-    streams.stdout(USAGE);
+  if (name === '--help' || name === '-h' || (name === 'help' && rest.length === 0)) {
+    streams.stdout(usage());
     return EXIT_CODES.success;
   }
-  if (command === 'serve') return serve(rest, environment, streams);
-  streams.stderr(`ferry: unknown command ${JSON.stringify(command)}; run "ferry --help"\n`);
-  return EXIT_CODES.usage;
+  // `ferry help queues` is `ferry queues --help`.
+  const [commandName, commandArgv] = name === 'help' ? [rest[0]!, ['--help']] : [name, rest];
+  const entry = COMMANDS.find((candidate) => candidate.name === commandName);
+  if (entry === undefined) {
+    streams.stderr(`ferry: unknown command ${JSON.stringify(commandName)}; run "ferry --help"\n`);
+    return EXIT_CODES.usage;
+  }
+  const command = await entry.load();
+  const interruption = new ProcessInterruption();
+  // `ferry consume q | head -1`: once the reader is gone, stop (and take no more messages) instead of crashing.
+  const onStdoutError = (error: NodeJS.ErrnoException): void => {
+    if (error.code === 'EPIPE') interruption.interrupt();
+  };
+  process.stdout.on('error', onStdoutError);
+  try {
+    return await command.run(commandArgv, processContext(environment, streams, interruption));
+  } finally {
+    interruption.release();
+    process.stdout.removeListener('error', onStdoutError);
+  }
 }
 
-async function serve(
-  argv: readonly string[],
+function processContext(
   environment: Readonly<Record<string, string | undefined>>,
   streams: CommandStreams,
-): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
-    streams.stdout(serveUsage());
-    return EXIT_CODES.success;
-  }
-  let server;
-  try {
-    const config = loadConfig(argv, environment, (path) => readFileSync(path, 'utf8'));
-    const logger = new Logger({ level: config.logLevel, write: streams.stderr });
-    server = await startServer(config, { logger });
-  } catch (error) {
-    // Exactly one line, so scripts and supervisors show the cause as it is.
-    const message = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ');
-    if (isFerryError(error, 'INVALID_USAGE')) {
-      streams.stderr(`ferry: ${message}; run "ferry serve --help" for the flags\n`);
-      return EXIT_CODES.usage;
-    }
-    streams.stderr(`ferry: ${message}\n`);
-    return EXIT_CODES.failure;
-  }
-  for (const address of server.addresses) streams.stdout(`ferry: ${address.protocol} listening on ${address.url}\n`);
+  interruption: ProcessInterruption,
+): CommandContext {
+  return {
+    environment,
+    streams,
+    stdoutIsTerminal: process.stdout.isTTY === true,
+    stderrIsTerminal: process.stderr.isTTY === true,
+    stdinIsTerminal: process.stdin.isTTY === true,
+    readStdin: readStandardInput,
+    interruption: () => interruption.signal(),
+  };
+}
 
-  const running = server;
-  const signal = await new Promise<NodeJS.Signals>((resolve) => {
-    // `once`: a second signal meets Node's default handler and ends the process at once.
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
-  try {
-    await running.close();
-  } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    streams.stderr(`ferry: shutdown after ${signal} failed: ${message.replace(/\s*\n\s*/g, ' ')}\n`);
-    return EXIT_CODES.failure;
+/** SIGINT and SIGTERM (and a closed stdout) as an AbortSignal; the signals are taken over only once a command asks for it. */
+class ProcessInterruption {
+  private readonly controller = new AbortController();
+  private listening = false;
+  private readonly onSignal = (): void => {
+    // The handlers go at once: a second signal meets Node's default and ends the process.
+    this.release();
+    this.controller.abort();
+  };
+
+  signal(): AbortSignal {
+    if (!this.listening && !this.controller.signal.aborted) {
+      this.listening = true;
+      process.once('SIGINT', this.onSignal);
+      process.once('SIGTERM', this.onSignal);
+    }
+    return this.controller.signal;
   }
-  return EXIT_CODES.success;
+
+  /** Aborts as a signal would: the command's output has nowhere to go. */
+  interrupt(): void {
+    this.controller.abort();
+  }
+
+  release(): void {
+    process.removeListener('SIGINT', this.onSignal);
+    process.removeListener('SIGTERM', this.onSignal);
+  }
+}
+
+async function readStandardInput(bytesMax: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of process.stdin) {
+    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(String(chunk));
+    bytes += buffer.byteLength;
+    if (bytes > bytesMax) {
+      throw new FerryError('INVALID_USAGE', `standard input is larger than ${bytesMax} bytes`);
+    }
+    chunks.push(buffer);
+  }
+  return Buffer.concat(chunks);
 }
