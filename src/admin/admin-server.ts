@@ -4,16 +4,19 @@ import type { BrokerCore } from '../core/broker/broker-core.js';
 import { FerryError, isFerryError } from '../lib/ferry-error.js';
 import type { AdminContext, ListenerView } from './admin-context.js';
 import { BasicAuthenticator } from './basic-authenticator.js';
+import { CONSOLE_DIRECTORY_DEFAULT, ConsoleAssets } from './console-assets.js';
 import type { FerryMetrics } from './ferry-metrics.js';
 import { httpStatusOf } from './http-status.js';
 import { ManagementAccess } from './management-access.js';
 import { MessageRates } from './message-rates.js';
 import { registerBindingRoutes } from './routes/binding-routes.js';
 import { registerConnectionRoutes } from './routes/connection-routes.js';
+import { registerConsoleRoutes } from './routes/console-routes.js';
 import { registerDefinitionRoutes } from './routes/definition-routes.js';
 import { registerExchangeRoutes } from './routes/exchange-routes.js';
 import { registerOverviewRoutes } from './routes/overview-routes.js';
 import { registerQueueRoutes } from './routes/queue-routes.js';
+import { registerStreamRoutes } from './routes/stream-routes.js';
 import { registerUserRoutes } from './routes/user-routes.js';
 import { registerVhostRoutes } from './routes/vhost-routes.js';
 
@@ -42,6 +45,11 @@ export interface AdminServerOptions {
   readonly requestBytesMax?: number;
   /** How often message counters are sampled for rates. Default 1 s. */
   readonly rateSampleIntervalMs?: number;
+  /**
+   * The built web console served at `/` (see ui/). Default `dist/ui` beside the
+   * compiled sources; null serves none.
+   */
+  readonly consoleDirectory?: string | null;
 }
 
 /** A listening admin server; see {@link startAdminServer}. */
@@ -60,13 +68,16 @@ export interface AdminServer {
 /**
  * Starts the HTTP listener of `ferry serve` (default port 15672): liveness
  * `/healthz`, readiness `/readyz` and Prometheus `/metrics` without login,
- * and the management API under `/api` with HTTP Basic login against the
- * broker's users. Every error is JSON `{ "error": { "code", "message" } }`
- * with a stable code from docs/errors.md. Rejects with the listen error
+ * the management API under `/api` with HTTP Basic login against the
+ * broker's users, and the web console at `/` when it is built. Every error
+ * is JSON `{ "error": { "code", "message" } }` with a stable code from
+ * docs/errors.md. Rejects with the listen error
  * (its `code` is Node's, e.g. EADDRINUSE) when the port cannot be bound.
  */
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   const { core, metrics } = options;
+  const consoleDirectory = options.consoleDirectory === undefined ? CONSOLE_DIRECTORY_DEFAULT : options.consoleDirectory;
+  const consoleAssets = consoleDirectory === null ? null : await loadConsole(consoleDirectory, options.logger);
   const rates = new MessageRates(core, { ...(options.rateSampleIntervalMs !== undefined ? { sampleIntervalMs: options.rateSampleIntervalMs } : {}) });
   const context: AdminContext = {
     core,
@@ -86,7 +97,10 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     if (status >= 500 && failure.code !== 'RESOURCE_ALARM') {
       options.logger?.error('admin request failed', { method: request.method, url: request.url, error });
     }
-    if (failure.code === 'UNAUTHORIZED') reply.header('www-authenticate', 'Basic realm="Ferry", charset="UTF-8"');
+    // Browsers answer a Basic challenge with their own login dialog; the console has its own form and says so.
+    if (failure.code === 'UNAUTHORIZED' && request.headers['x-requested-with'] !== 'XMLHttpRequest') {
+      reply.header('www-authenticate', 'Basic realm="Ferry", charset="UTF-8"');
+    }
     return reply.code(status).send({ error: { code: failure.code, message: failure.message.replace(/^[A-Z0-9_]+: /, '') } });
   };
   const app = Fastify({
@@ -115,6 +129,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
   });
 
   registerProbes(app, options);
+  registerConsoleRoutes(app, consoleAssets);
   await app.register(
     async (api) => {
       api.addHook('onRequest', async (request) => {
@@ -129,6 +144,7 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
       registerVhostRoutes(api, context);
       registerExchangeRoutes(api, context);
       registerQueueRoutes(api, context);
+      registerStreamRoutes(api, context);
       registerBindingRoutes(api, context);
       registerConnectionRoutes(api, context);
       registerUserRoutes(api, context);
@@ -169,6 +185,16 @@ function registerProbes(app: FastifyInstance, options: AdminServerOptions): void
     return reply.code(state === 'ready' ? 200 : 503).send({ status: state });
   });
   app.get('/metrics', async (_request, reply) => reply.type(options.metrics.contentType).send(await options.metrics.text()));
+}
+
+/** The built console, or null; a console that cannot be read is logged and not served, the API still starts. */
+async function loadConsole(directory: string, logger: AdminLogger | undefined): Promise<ConsoleAssets | null> {
+  try {
+    return await ConsoleAssets.load(directory);
+  } catch (error) {
+    logger?.error('web console not served: its files cannot be loaded', { directory, error });
+    return null;
+  }
 }
 
 /** Any error of a request as a FerryError with a code of docs/errors.md. */

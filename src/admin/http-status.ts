@@ -28,6 +28,8 @@ export function httpStatusOf(code: string): number {
     case 'USER_NOT_FOUND':
     case 'PERMISSION_NOT_FOUND':
     case 'CONNECTION_NOT_FOUND':
+    case 'STREAM_NOT_FOUND':
+    case 'PARTITION_NOT_FOUND':
       return 404;
     case 'PRECONDITION_FAILED':
     case 'EXCHANGE_DECLARATION_MISMATCH':

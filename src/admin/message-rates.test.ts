@@ -71,3 +71,17 @@ test('a queue created between samples counts its first messages; a deleted queue
   rates.sample();
   assert.deepEqual(rates.queueRates(queue), { publish: 0, deliver: 0, ack: 0 });
 });
+
+test('appends to a stream are rated, from its first sample on; a deleted stream is forgotten', async () => {
+  rates.sample();
+  const stream = await broker.declareStream('rated-stream');
+  await broker.appendToStream('rated-stream', [{ body: 'a' }, { body: 'b' }, { body: 'c' }]);
+  nowMs += 1_000;
+  rates.sample();
+  // Created since the last sweep: all three appends fall in this one-second interval (63% of 3/s after one time constant).
+  assert.ok(Math.abs(rates.streamRates(stream).append - 3 * (1 - Math.exp(-1))) < 1e-9, String(rates.streamRates(stream).append));
+  await broker.deleteStream('rated-stream');
+  nowMs += 1_000;
+  rates.sample();
+  assert.deepEqual(rates.streamRates(stream), { append: 0 });
+});

@@ -1,5 +1,6 @@
 import type { BrokerCore } from '../core/broker/broker-core.js';
 import type { Queue } from '../core/queue/queue.js';
+import type { Stream } from '../core/stream/stream.js';
 import type { VirtualHost } from '../core/vhost/virtual-host.js';
 
 /** Messages per second of one queue, smoothed. */
@@ -12,6 +13,11 @@ export interface QueueRates {
 /** Messages per second of one vhost: publishes to its exchanges, deliveries and acks of its queues. */
 export interface VhostRates extends QueueRates {
   readonly unroutable: number;
+}
+
+/** Messages per second appended to one stream (publishes routed into it and direct appends), smoothed. */
+export interface StreamRates {
+  readonly append: number;
 }
 
 /** Settings of {@link MessageRates}; each has a default. */
@@ -31,20 +37,22 @@ interface Track {
 }
 
 const NO_QUEUE_RATES: QueueRates = Object.freeze({ publish: 0, deliver: 0, ack: 0 });
+const NO_STREAM_RATES: StreamRates = Object.freeze({ append: 0 });
 const NO_VHOST_RATES: VhostRates = Object.freeze({ publish: 0, deliver: 0, ack: 0, unroutable: 0 });
 
 /**
  * Message rates computed off the hot path: the core only increments integer
  * counters (`Queue.counters`, `VirtualHost.counters`); this samples them on a
- * timer and keeps an exponentially smoothed rate per queue and vhost. A queue
- * first seen after the first sweep counts from zero, so its early publishes
- * are not lost; a deleted queue's tracking is dropped at the next sweep.
+ * timer and keeps an exponentially smoothed rate per queue, stream and vhost.
+ * A queue or stream first seen after the first sweep counts from zero, so its
+ * early publishes are not lost; a deleted one's tracking is dropped at the next sweep.
  */
 export class MessageRates {
   private readonly sampleIntervalMs: number;
   private readonly smoothingMs: number;
   private readonly monotonicMs: () => number;
   private readonly queues = new Map<Queue, Track>();
+  private readonly streams = new Map<Stream, Track>();
   private readonly vhosts = new Map<VirtualHost, Track>();
   private readonly vhostTotals = new Map<VirtualHost, VhostRates>();
   private timer: NodeJS.Timeout | null = null;
@@ -98,9 +106,11 @@ export class MessageRates {
         deliver += track.rates[1]!;
         ack += track.rates[2]!;
       }
+      for (const stream of vhost.listStreams()) this.update(this.streams, stream, [stream.counters.appended], first, elapsedMs, weight, sweep);
       this.vhostTotals.set(vhost, { publish: vhostTrack.rates[0]!, unroutable: vhostTrack.rates[1]!, deliver, ack });
     }
     for (const [queue, track] of this.queues) if (track.seenInSweep !== sweep) this.queues.delete(queue);
+    for (const [stream, track] of this.streams) if (track.seenInSweep !== sweep) this.streams.delete(stream);
     for (const [vhost, track] of this.vhosts) if (track.seenInSweep !== sweep) this.vhosts.delete(vhost);
   }
 
@@ -127,6 +137,12 @@ export class MessageRates {
     const track = this.queues.get(queue);
     if (!track) return NO_QUEUE_RATES;
     return { publish: track.rates[0]!, deliver: track.rates[1]!, ack: track.rates[2]! };
+  }
+
+  /** The stream's smoothed append rate (zero before its first sample). */
+  streamRates(stream: Stream): StreamRates {
+    const track = this.streams.get(stream);
+    return track ? { append: track.rates[0]! } : NO_STREAM_RATES;
   }
 
   /** The vhost's smoothed rates (zero before its first sample). */

@@ -10,6 +10,7 @@ export function registerOverviewRoutes(api: FastifyInstance, context: AdminConte
     const principal = principalOf(request);
     const vhosts = visibleVhosts(context, principal);
     let queues = 0;
+    let streams = 0;
     let exchanges = 0;
     let bindings = 0;
     let consumers = 0;
@@ -26,6 +27,7 @@ export function registerOverviewRoutes(api: FastifyInstance, context: AdminConte
     let unroutableRate = 0;
     for (const vhost of vhosts) {
       exchanges += vhost.router.listExchanges().length;
+      streams += vhost.listStreams().length;
       bindings += vhost.router.bindingCount;
       published += vhost.counters.published;
       unroutable += vhost.counters.unroutable;
@@ -60,6 +62,7 @@ export function registerOverviewRoutes(api: FastifyInstance, context: AdminConte
         vhosts: vhosts.length,
         exchanges,
         queues,
+        streams,
         bindings,
         consumers,
         connections: connections.length,
