@@ -72,6 +72,20 @@ export interface StoredBatch {
   readonly producer: ProducerStamp | null;
 }
 
+/** What one {@link Log.compact} run did. Bytes count whole segment files, headers included. */
+export interface CompactionResult {
+  /** Sealed segments looked at (every sealed segment at the call, minus those wholly below the start). */
+  readonly segmentsExamined: number;
+  /** Segments replaced by a compacted copy (those where `keep` refused at least one record). */
+  readonly segmentsRewritten: number;
+  /** Records turned into holes by this run (holes left by earlier runs are not counted again). */
+  readonly recordsRemoved: number;
+  /** Bytes of the examined segments before the run. */
+  readonly bytesBefore: number;
+  /** Bytes of the examined segments after the run. */
+  readonly bytesAfter: number;
+}
+
 /** Per-log settings. Every limit has a default in the store's config. */
 export interface LogOptions {
   /** A segment is sealed when the next batch would make it larger than this. */
@@ -116,6 +130,26 @@ export interface Log {
    * Whole segments below it are deleted once the move is durable.
    */
   truncatePrefix(offset: number): Promise<void>;
+  /**
+   * Compaction: removes from the **sealed** segments (never the active one) every record,
+   * at or after `startOffset()`, for which `keep` returns false. Each kept record keeps its
+   * offset, its bytes and its place in the order; a removed one leaves a hole that readers
+   * (`read`, `readBatches`, `offsetForTimestamp`) skip, so it is never returned again once the
+   * call resolves. `startOffset()` and `endOffset()` do not change; `sizeBytes()` shrinks.
+   * `keep` is called once per live record of those segments, in offset order, and must not
+   * touch the log; when it throws, the run stops and rejects, leaving every segment readable.
+   *
+   * Durability: before anything is removed, everything appended before the call is made
+   * durable (with the file store, a checkpoint), so `keep` may rely on any record read before
+   * the call, a newer value of the same key say, surviving a crash. When it resolves, the
+   * removals are durable. Each segment is replaced atomically; a crash
+   * during the run leaves every segment either as it was or compacted, never a mix within one
+   * segment. Records appended during the run are not touched. Runs on one log are serialised.
+   *
+   * Optional on the port: views that do not own their data (a share group's partition view)
+   * leave it out; both stores have it.
+   */
+  compact?(keep: (record: StoredRecord) => boolean): Promise<CompactionResult>;
 }
 
 /** The store's settings. */

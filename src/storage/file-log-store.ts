@@ -20,7 +20,8 @@ import {
 } from './journal.js';
 import { FencedFileSystem } from './fenced-file-system.js';
 import { readBatchHeader } from './record-batch.js';
-import { parseSegmentFileName, Segment } from './segment.js';
+import type { CompactedSegmentFile } from './compact-segment.js';
+import { COMPACTING_FILE_SUFFIX, parseSegmentFileName, Segment } from './segment.js';
 
 /** Settings of the file store; each has a default. */
 export interface FileLogStoreOptions extends LogStoreOptions {
@@ -306,8 +307,9 @@ export class FileLogStore implements LogStore, FileLogHost {
     this.logsById.delete(log.id);
     this.dirtyLogs.delete(log);
     await this.enqueueDurable(log.id, JournalEntryKind.deleteLog, new Uint8Array(0));
-    // A running checkpoint may still write this log's files; delete after it.
+    // A running checkpoint or compaction may still write this log's files; delete after them.
     if (this.checkpointRunning) await this.checkpointRunning;
+    await log.compactionSettled();
     for (const segment of log.segments) await segment.close();
     await this.fileSystem.removeTree(log.directory);
     this.dirtyDirectories.add(this.logsDirectory);
@@ -339,6 +341,50 @@ export class FileLogStore implements LogStore, FileLogHost {
   appended(log: FileLog): void {
     this.dirtyLogs.add(log);
     this.unflushedLogs.add(log);
+  }
+
+  /**
+   * Puts a compacted copy in place of a sealed segment that a durable checkpoint covers:
+   *
+   *   1. (done by compactSegment) <base>.compacting written and fsynced;
+   *   2. unlink <base>.idx, fsync the directory: the old index can never sit beside the new file;
+   *   3. rename <base>.compacting over <base>.seg, fsync the directory;
+   *   4. swap the in-memory segment (readers in flight finish on the old handle), write the new index.
+   *
+   * A crash leaves the old file (perhaps without its index, rebuilt by a scan) or the new one,
+   * each whole; recovery deletes a leftover `.compacting`. The checkpoint does not describe sealed
+   * segments' bytes and the journal no longer holds their batches, so neither can undo a swap.
+   * A failure from step 2 on stops the store: the directory's state is then unknown.
+   */
+  async replaceSegment(log: FileLog, source: Segment, copy: CompactedSegmentFile): Promise<boolean> {
+    if (log.deleted || this.failure !== null || !log.segments.includes(source)) {
+      await this.fileSystem.unlink(copy.temporaryPath).catch(() => undefined);
+      return false;
+    }
+    try {
+      await source.replaceFile(async () => {
+        await this.fileSystem.unlink(source.indexPath);
+        await this.fileSystem.syncDirectory(log.directory);
+        await this.fileSystem.rename(copy.temporaryPath, source.path);
+        await this.fileSystem.syncDirectory(log.directory);
+      });
+    } catch (error) {
+      this.fail(error);
+      throw error;
+    }
+    const replacement = Segment.compacted(this.fileSystem, log.directory, source.baseOffset, this.indexIntervalBytes, copy);
+    const position = log.segments.indexOf(source);
+    // Dropped during the rename: its remove() waited for the rename and deletes the new file.
+    if (position < 0 || log.deleted) return false;
+    log.segments[position] = replacement;
+    source.retire();
+    try {
+      await replacement.writeIndex();
+    } catch (error) {
+      this.fail(error);
+      throw error;
+    }
+    return true;
   }
 
   // ---------------------------------------------------------------- group commit
@@ -791,6 +837,11 @@ export class FileLogStore implements LogStore, FileLogHost {
     if (!(await this.fileSystem.exists(directory))) return null;
     const bases = new Map<number, { seg: boolean; idx: boolean }>();
     for (const name of await this.fileSystem.readdir(directory)) {
+      // A compaction's copy that a crash left before its rename: the segment itself is intact.
+      if (name.endsWith(COMPACTING_FILE_SUFFIX)) {
+        await this.fileSystem.unlink(joinPath(directory, name));
+        continue;
+      }
       const seg = parseSegmentFileName(name, '.seg');
       const idx = parseSegmentFileName(name, '.idx');
       const base = seg ?? idx;
@@ -801,6 +852,8 @@ export class FileLogStore implements LogStore, FileLogHost {
       bases.set(base, entry);
     }
     const segments: Segment[] = [];
+    /** Sealed segments whose index file was missing or damaged (a crash during compaction leaves one so). */
+    const unindexed: Segment[] = [];
     /** Files (paths without extension) replaced by replay; deleted once recovery checked the log. */
     const superseded: string[] = [];
     let shortActive: string | null = null;
@@ -831,8 +884,9 @@ export class FileLogStore implements LogStore, FileLogHost {
         }
         segments.push(segment);
       } else {
-        const { segment } = await Segment.open(this.fileSystem, directory, base, this.indexIntervalBytes, { sealed: true });
+        const { segment, scan } = await Segment.open(this.fileSystem, directory, base, this.indexIntervalBytes, { sealed: true });
         segments.push(segment);
+        if (scan !== null) unindexed.push(segment);
       }
     }
     if (segments.length === 0 || segments[segments.length - 1]!.sealed) {
@@ -848,6 +902,8 @@ export class FileLogStore implements LogStore, FileLogHost {
     }
     const log = new FileLog(this, state.id, state.name, directory, decodeOptions(state.options), segments, state.startOffset);
     this.register(log);
+    // The checkpoint that ends recovery writes their index, so the next open need not scan them.
+    for (const segment of unindexed) if (segments.includes(segment)) this.sealedPending.add({ log, segment });
     if (superseded.length > 0) this.superseded.set(log, { paths: superseded, shortActive });
     return log;
   }
@@ -926,6 +982,7 @@ export class FileLogStore implements LogStore, FileLogHost {
         if (!isFerryError(error, 'STORAGE_CLOSED')) throw error;
       }
     }
+    for (const log of this.logsByName.values()) await log.compactionSettled();
     await this.idle();
     this.closed = true;
     await this.settleBackground();

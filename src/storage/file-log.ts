@@ -3,6 +3,7 @@ import { FerryError } from '../lib/ferry-error.js';
 import type {
   AppendOptions,
   AppendResult,
+  CompactionResult,
   Log,
   LogOptions,
   ReadLimits,
@@ -10,6 +11,7 @@ import type {
   StoredBatch,
   StoredRecord,
 } from '../core/ports.js';
+import { compactSegment, type CompactedSegmentFile } from './compact-segment.js';
 import { JOURNAL_ENTRY_HEADER_BYTES } from './journal.js';
 import { decodeBatch, encodeBatch, readBatchHeader } from './record-batch.js';
 import { Segment, SEGMENT_HEADER_BYTES } from './segment.js';
@@ -36,6 +38,14 @@ export interface FileLogHost {
   segmentsDropped(log: FileLog, segments: Segment[]): void;
   /** Called after an append so the store can flush segments that hold enough unwritten bytes. */
   appended(log: FileLog): void;
+  /** A checkpoint: resolves once everything appended before the call is in fsynced segments. */
+  checkpoint(): Promise<void>;
+  /**
+   * Puts a compacted copy in place of `source` (durably, see FileLogStore) and swaps it into
+   * the log; false when the source was dropped or the log deleted meanwhile (the copy is then
+   * discarded). A failure stops the store.
+   */
+  replaceSegment(log: FileLog, source: Segment, copy: CompactedSegmentFile): Promise<boolean>;
 }
 
 /** Every log option with its default. */
@@ -74,6 +84,8 @@ export class FileLog implements Log {
   segments: Segment[];
   private start: number;
   deleted = false;
+  /** The compaction running or queued last; runs are serialised. */
+  private compaction: Promise<unknown> | null = null;
 
   constructor(
     private readonly host: FileLogHost,
@@ -172,6 +184,12 @@ export class FileLog implements Log {
     let position = Math.max(segment.index.positionFor(offset - segment.baseOffset), SEGMENT_HEADER_BYTES);
     let budgetSpent = false;
     while (segment && !budgetSpent && records < recordsMax && (bytes < bytesMax || records === 0)) {
+      if (segment.retired) {
+        // A compacted copy replaced it while this read awaited I/O: go on in the copy, by offset.
+        segment = this.segments[this.segmentFor(offset)]!;
+        position = Math.max(segment.index.positionFor(offset - segment.baseOffset), SEGMENT_HEADER_BYTES);
+        continue;
+      }
       if (position >= segment.sizeBytes || offset >= segment.endOffset) {
         // Segments can be rolled or dropped while a read awaits I/O: find the next one by identity.
         const index = this.segments.indexOf(segment);
@@ -197,6 +215,17 @@ export class FileLog implements Log {
           break;
         }
         const batch = decodeBatch(batchBytes);
+        if (header.compacted) {
+          // Holes: records carry their own offsets, and none may be left at or after `offset`.
+          const live = this.takeLive(batch, header.baseOffset + header.recordCount, offset, recordsMax - records);
+          offset = live.nextOffset;
+          if (live.batch === null) continue;
+          out.push(live.batch);
+          records += live.batch.records.length;
+          bytes += batchBytes.byteLength;
+          if (records >= recordsMax || bytes >= bytesMax) break;
+          continue;
+        }
         const skip = offset - header.baseOffset;
         const take = Math.min(header.recordCount - Math.max(skip, 0), recordsMax - records);
         const whole = skip <= 0 && take === header.recordCount;
@@ -209,6 +238,20 @@ export class FileLog implements Log {
       }
     }
     return out;
+  }
+
+  /**
+   * The records of a compacted batch (ending before `endOffset`) at or after `offset`, at most
+   * `recordsMax`, or null when none is left; `nextOffset` is where reading goes on.
+   */
+  private takeLive(batch: StoredBatch, endOffset: number, offset: number, recordsMax: number): { batch: StoredBatch | null; nextOffset: number } {
+    let first = 0;
+    while (first < batch.records.length && batch.records[first]!.offset < offset) first++;
+    const count = Math.min(batch.records.length - first, recordsMax);
+    if (count === 0) return { batch: null, nextOffset: Math.max(offset, endOffset) };
+    const records = first === 0 && count === batch.records.length ? batch.records : batch.records.slice(first, first + count);
+    const whole = first + count === batch.records.length;
+    return { batch: records === batch.records ? batch : { ...batch, records }, nextOffset: whole ? endOffset : records[count - 1]!.offset + 1 };
   }
 
   /** Index of the segment holding `offset` (the last segment when past the end). */
@@ -264,6 +307,66 @@ export class FileLog implements Log {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * See {@link Log.compact}. The sealed segments of the moment are compacted one at a time after
+   * a checkpoint, which makes every earlier append durable and every one of those segments part
+   * of a durable checkpoint as sealed (recovery then never cuts or replays into them).
+   */
+  compact(keep: (record: StoredRecord) => boolean): Promise<CompactionResult> {
+    const previous = this.compaction ?? Promise.resolve();
+    const run = previous.then(
+      () => this.runCompaction(keep),
+      () => this.runCompaction(keep),
+    );
+    this.compaction = run;
+    const clear = (): void => {
+      if (this.compaction === run) this.compaction = null;
+    };
+    run.then(clear, clear);
+    return run;
+  }
+
+  /** Resolves once no compaction of this log runs (whatever its outcome). */
+  async compactionSettled(): Promise<void> {
+    while (this.compaction !== null) await this.compaction.catch(() => undefined);
+  }
+
+  private async runCompaction(keep: (record: StoredRecord) => boolean): Promise<CompactionResult> {
+    this.host.assertWritable();
+    if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
+    const candidates = this.segments.slice(0, -1);
+    if (candidates.length > 0) await this.host.checkpoint();
+    let segmentsExamined = 0;
+    let segmentsRewritten = 0;
+    let recordsRemoved = 0;
+    let bytesBefore = 0;
+    let bytesAfter = 0;
+    for (const source of candidates) {
+      this.host.assertWritable();
+      if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
+      // Dropped by retention or truncatePrefix meanwhile, or wholly below the start: not ours any more.
+      if (!this.segments.includes(source) || source.endOffset <= this.start) continue;
+      segmentsExamined++;
+      bytesBefore += source.sizeBytes;
+      let copy: CompactedSegmentFile | null;
+      try {
+        copy = await compactSegment(this.host.fileSystem, source, keep, this.start, this.host.indexIntervalBytes);
+      } catch (error) {
+        // A segment dropped (its file closed and unlinked) or a log deleted under the read: skip it.
+        if (!this.deleted && !source.dropped) throw error;
+        continue;
+      }
+      if (copy !== null && (await this.host.replaceSegment(this, source, copy))) {
+        segmentsRewritten++;
+        recordsRemoved += copy.recordsRemoved;
+        bytesAfter += copy.sizeBytes;
+      } else {
+        bytesAfter += source.sizeBytes;
+      }
+    }
+    return { segmentsExamined, segmentsRewritten, recordsRemoved, bytesBefore, bytesAfter };
   }
 
   /** Sets the start offset during recovery (no journaling). */

@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { LogStore, RecordInput } from '../core/ports.js';
+import type { Log, LogStore, RecordInput, StoredRecord } from '../core/ports.js';
 import type { ManualClock } from '../platform/clock.js';
 
 /** How the contract suite drives one store implementation. */
@@ -23,6 +23,32 @@ const read = (bytes: Uint8Array): string => decoder.decode(bytes);
 
 function records(prefix: string, count: number, bytes = 0): RecordInput[] {
   return Array.from({ length: count }, (_, i) => ({ value: text(`${prefix}-${i}${'.'.repeat(bytes)}`) }));
+}
+
+/** `count` records with keys `k<n % keys>` and values `<prefix>-<n>` padded to `bytes` more. */
+function keyedRecords(prefix: string, first: number, count: number, keys: number, bytes = 0): RecordInput[] {
+  return Array.from({ length: count }, (_, i) => ({
+    key: text(`k${(first + i) % keys}`),
+    value: text(`${prefix}-${first + i}${'.'.repeat(bytes)}`),
+    timestampMs: 1_000 + first + i,
+  }));
+}
+
+async function readAll(log: Log, from = 0): Promise<StoredRecord[]> {
+  return log.read(from, { recordsMax: 1_000_000, bytesMax: 1 << 30 });
+}
+
+/** The keep function of compaction by key: a record survives when no later record of the log has its key. */
+function latestPerKey(records: readonly StoredRecord[]): (record: StoredRecord) => boolean {
+  const latest = new Map<string, number>();
+  for (const record of records) if (record.key) latest.set(read(record.key), record.offset);
+  return (record) => record.key === null || latest.get(read(record.key)) === record.offset;
+}
+
+/** The log's compact method (optional on the port, present on every store's logs). */
+function compactOf(log: Log): NonNullable<Log['compact']> {
+  assert.ok(log.compact, 'the log supports compaction');
+  return log.compact.bind(log);
 }
 
 async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
@@ -240,6 +266,188 @@ export function describeLogStore(name: string, makeHarness: () => LogStoreHarnes
         assert.deepEqual(store.logNames(), ['twin']);
       }));
 
+    test('compaction removes refused records from sealed segments and every kept record keeps its offset and bytes', () =>
+      withStore(
+        async (store) => {
+          const log = await store.openLog('compacted');
+          for (let i = 0; i < 60; i++) await log.append(keyedRecords('v', i * 4, 4, 10, 100));
+          const before = await readAll(log);
+          const sizeBefore = log.sizeBytes();
+          const seen: number[] = [];
+          const keepLatest = latestPerKey(before);
+          const result = await compactOf(log)((record) => {
+            seen.push(record.offset);
+            return keepLatest(record);
+          });
+          assert.deepEqual(seen, [...seen].sort((a, b) => a - b), 'keep is asked in offset order');
+          const activeStart = Math.max(...seen) + 1;
+          assert.ok(activeStart < 240, 'the active segment is not asked about');
+          const after = await readAll(log);
+          const expected = before.filter((record) => record.offset >= activeStart || keepLatest(record));
+          assert.deepEqual(after.map((record) => record.offset), expected.map((record) => record.offset));
+          assert.deepEqual(after.map((record) => read(record.value)), expected.map((record) => read(record.value)));
+          assert.deepEqual(after.map((record) => record.timestampMs), expected.map((record) => record.timestampMs));
+          assert.deepEqual(after.map((record) => read(record.key!)), expected.map((record) => read(record.key!)));
+          assert.equal(result.recordsRemoved, before.length - expected.length);
+          assert.ok(result.recordsRemoved > 150, `removed ${result.recordsRemoved}`);
+          assert.ok(result.segmentsRewritten >= 1 && result.segmentsRewritten <= result.segmentsExamined);
+          assert.ok(result.bytesAfter < result.bytesBefore, 'the rewritten segments shrank');
+          assert.equal(log.sizeBytes(), sizeBefore - (result.bytesBefore - result.bytesAfter));
+          assert.equal(log.startOffset(), 0);
+          assert.equal(log.endOffset(), 240);
+          const again = await compactOf(log)(keepLatest);
+          assert.equal(again.recordsRemoved, 0, 'a second run with the same keep removes nothing');
+          assert.equal(again.segmentsRewritten, 0);
+          assert.deepEqual((await readAll(log)).map((record) => record.offset), expected.map((record) => record.offset));
+          const next = await log.append(keyedRecords('n', 240, 1, 10));
+          assert.equal(next.baseOffset, 240, 'appends go on at the same end offset');
+        },
+        { segmentBytesMax: 2048 },
+      ));
+
+    test('reads skip holes: limits count kept records, a hole offset reads from the next kept one, no batch comes back empty', () =>
+      withStore(
+        async (store) => {
+          const log = await store.openLog('holes');
+          // Batches of 5; every record of batches 2..5 goes, and odd offsets of the others.
+          for (let i = 0; i < 40; i++) await log.append(keyedRecords('h', i * 5, 5, 1000, 60));
+          const removed = (offset: number): boolean => (offset >= 10 && offset < 30) || offset % 2 === 1;
+          const result = await compactOf(log)((record) => !removed(record.offset));
+          assert.ok(result.recordsRemoved > 0);
+          const all = await readAll(log);
+          const firstActive = all.find((record) => record.offset % 2 === 1 && record.offset >= 30)?.offset ?? 200;
+          for (const record of all) assert.ok(record.offset >= firstActive || !removed(record.offset), `offset ${record.offset} was removed`);
+          assert.deepEqual((await log.read(10, { recordsMax: 1 })).map((record) => record.offset), [30], 'a read from a hole starts at the next kept record');
+          assert.deepEqual((await log.read(1, { recordsMax: 3 })).map((record) => record.offset), [2, 4, 6]);
+          const batches = await log.readBatches(0, { recordsMax: 1_000_000, bytesMax: 1 << 30 });
+          assert.ok(batches.every((batch) => batch.records.length > 0), 'no empty batch is returned');
+          assert.deepEqual(batches.flatMap((batch) => batch.records.map((record) => record.offset)), all.map((record) => record.offset));
+          assert.equal(await log.offsetForTimestamp(1_000 + 11), 30, 'offsetForTimestamp skips removed records');
+          assert.equal(await log.offsetForTimestamp(1_000 + 3), 4);
+          // Reading everything in small steps visits the same records.
+          const stepped: number[] = [];
+          for (let offset = 0; offset < log.endOffset(); ) {
+            const chunk = await log.read(offset, { recordsMax: 2, bytesMax: 1 });
+            if (chunk.length === 0) break;
+            stepped.push(...chunk.map((record) => record.offset));
+            offset = chunk[chunk.length - 1]!.offset + 1;
+          }
+          assert.deepEqual(stepped, all.map((record) => record.offset));
+        },
+        { segmentBytesMax: 2048 },
+      ));
+
+    test('compaction leaves the start offset alone and does not ask about records below it', () =>
+      withStore(
+        async (store) => {
+          const log = await store.openLog('started');
+          for (let i = 0; i < 50; i++) await log.append(keyedRecords('s', i * 3, 3, 7, 120));
+          await log.truncatePrefix(40);
+          const asked: number[] = [];
+          await compactOf(log)((record) => {
+            asked.push(record.offset);
+            return record.offset % 3 === 0;
+          });
+          assert.ok(asked.length > 0 && asked.every((offset) => offset >= 40));
+          assert.equal(log.startOffset(), 40);
+          assert.equal(log.endOffset(), 150);
+          const rest = await readAll(log);
+          assert.equal(rest[0]!.offset, 42, 'the first kept record at or after the start');
+          assert.deepEqual(await log.read(0, { recordsMax: 1 }).then((records) => records.map((record) => record.offset)), [42]);
+        },
+        { segmentBytesMax: 2048 },
+      ));
+
+    test('a throwing keep rejects and leaves every record readable', () =>
+      withStore(
+        async (store) => {
+          const log = await store.openLog('throwing');
+          for (let i = 0; i < 30; i++) await log.append(keyedRecords('t', i * 3, 3, 5, 150));
+          const before = await readAll(log);
+          await assert.rejects(
+            compactOf(log)((record) => {
+              if (record.offset === 50) throw new Error('keep failed');
+              return record.offset % 2 === 0;
+            }),
+            /keep failed/,
+          );
+          const after = await readAll(log);
+          // Segments before the failing one may be compacted; the rest is untouched.
+          const segmentOfFailure = after.filter((record) => record.offset >= 50);
+          assert.deepEqual(segmentOfFailure.map((record) => record.offset), before.filter((record) => record.offset >= 50).map((record) => record.offset));
+          await log.append(keyedRecords('t', 90, 1, 5));
+          assert.equal(log.endOffset(), 91);
+        },
+        { segmentBytesMax: 2048 },
+      ));
+
+    test('reads running while segments are replaced return the records as they were or as compacted', () =>
+      withStore(
+        async (store) => {
+          const log = await store.openLog('busy');
+          for (let i = 0; i < 80; i++) await log.append(keyedRecords('b', i * 4, 4, 9, 200));
+          const before = await readAll(log);
+          const valueAt = new Map(before.map((record) => [record.offset, read(record.value)]));
+          const compaction = compactOf(log)((record) => record.offset % 3 !== 1);
+          const reads: Promise<StoredRecord[]>[] = [];
+          for (let i = 0; i < 20; i++) reads.push(log.read(i * 15, { recordsMax: 40, bytesMax: 1 + i * 500 }));
+          const result = await compaction;
+          reads.push(log.read(0, { recordsMax: 40 }));
+          for (const [i, records] of (await Promise.all(reads)).entries()) {
+            assert.ok(records.length > 0, `read ${i} returned records`);
+            for (let j = 0; j < records.length; j++) {
+              const record = records[j]!;
+              assert.equal(read(record.value), valueAt.get(record.offset), `read ${i}: offset ${record.offset} holds its own value`);
+              if (j > 0) assert.ok(record.offset > records[j - 1]!.offset, `read ${i}: offsets ascend`);
+            }
+          }
+          assert.ok(result.recordsRemoved > 0);
+          const after = await readAll(log);
+          assert.ok(after.every((record) => record.offset % 3 !== 1 || record.offset >= after[after.length - 1]!.offset - 40));
+        },
+        { segmentBytesMax: 4096 },
+      ));
+
+    test('segments dropped by truncatePrefix during a compaction stay dropped', () =>
+      withStore(
+        async (store, harness) => {
+          const log = await store.openLog('dropping');
+          for (let i = 0; i < 60; i++) await log.append(keyedRecords('p', i * 4, 4, 9, 150));
+          const compaction = compactOf(log)((record) => record.offset % 2 === 0);
+          const truncation = log.truncatePrefix(150);
+          await Promise.all([compaction, truncation]);
+          assert.equal(log.startOffset(), 150);
+          const rest = await readAll(log);
+          assert.ok(rest[0]!.offset >= 150);
+          assert.ok(log.sizeBytes() < 60 * 4 * 170, 'the dropped segments are gone');
+          if (!harness.reopen) return;
+          const reopened = await harness.reopen(store);
+          const again = reopened.getLog('dropping')!;
+          assert.equal(again.startOffset(), 150);
+          const back = await readAll(again);
+          assert.deepEqual(back.map((record) => record.offset), rest.map((record) => record.offset));
+          return reopened;
+        },
+        { segmentBytesMax: 2048 },
+      ));
+
+    test('retention after compaction counts compacted bytes and keeps offsets', () =>
+      withStore(
+        async (store) => {
+          const log = await store.openLog('compacted-retained', { retentionBytes: 6000 });
+          for (let i = 0; i < 40; i++) await log.append(keyedRecords('r', i * 2, 2, 4, 300));
+          const result = await compactOf(log)((record) => record.offset % 10 === 0);
+          assert.ok(result.recordsRemoved > 0);
+          const size = log.sizeBytes();
+          await store.applyRetention();
+          assert.ok(log.sizeBytes() <= size);
+          const rest = await readAll(log);
+          assert.ok(rest.every((record, i) => i === 0 || record.offset > rest[i - 1]!.offset));
+          assert.equal(log.endOffset(), 80);
+        },
+        { segmentBytesMax: 2048 },
+      ));
+
     const probe = makeHarness();
     const persistent = probe.reopen !== undefined;
     const crashable = probe.crash !== undefined;
@@ -266,6 +474,39 @@ export function describeLogStore(name: string, makeHarness: () => LogStoreHarnes
           const next = await again.append(records('n', 1));
           assert.equal(next.baseOffset, 90);
           return reopened;
+        },
+        { segmentBytesMax: 2048 },
+      ));
+
+    test('a compacted log reads the same after a clean reopen', { skip: !persistent && 'not persistent' }, () =>
+      withStore(
+        async (store, harness) => {
+          const log = await store.openLog('compacted-kept');
+          for (let i = 0; i < 50; i++) await log.append(keyedRecords('c', i * 4, 4, 12, 90));
+          await compactOf(log)(latestPerKey(await readAll(log)));
+          const compacted = await readAll(log);
+          const reopened = await harness.reopen!(store);
+          const again = reopened.getLog('compacted-kept')!;
+          const back = await readAll(again);
+          assert.deepEqual(back.map((record) => [record.offset, read(record.value)]), compacted.map((record) => [record.offset, read(record.value)]));
+          assert.equal(again.endOffset(), 200);
+          assert.equal(await again.offsetForTimestamp(1_000), compacted[0]!.offset);
+          return reopened;
+        },
+        { segmentBytesMax: 2048 },
+      ));
+
+    test('a compaction that resolved survives a crash', { skip: !crashable && 'no crash simulation' }, () =>
+      withStore(
+        async (store, harness) => {
+          const log = await store.openLog('compacted-durable');
+          for (let i = 0; i < 50; i++) await log.append(keyedRecords('d', i * 4, 4, 12, 90));
+          await compactOf(log)(latestPerKey(await readAll(log)));
+          const compacted = await readAll(log);
+          const recovered = await harness.crash!(store);
+          const back = await readAll(recovered.getLog('compacted-durable')!);
+          assert.deepEqual(back.map((record) => [record.offset, read(record.value)]), compacted.map((record) => [record.offset, read(record.value)]));
+          return recovered;
         },
         { segmentBytesMax: 2048 },
       ));

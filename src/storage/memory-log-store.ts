@@ -3,6 +3,7 @@ import type { Clock } from '../platform/clock.js';
 import type {
   AppendOptions,
   AppendResult,
+  CompactionResult,
   Log,
   LogOptions,
   LogStore,
@@ -12,6 +13,7 @@ import type {
   StoredBatch,
   StoredRecord,
 } from '../core/ports.js';
+import { BatchCompactor } from './batch-compactor.js';
 import { LOG_OPTION_DEFAULTS, resolveLogOptions } from './file-log.js';
 import { decodeBatch, encodeBatch, readBatchHeader } from './record-batch.js';
 import { SEGMENT_HEADER_BYTES } from './segment.js';
@@ -141,6 +143,44 @@ class MemoryLog implements Log {
     const target = Math.min(Math.max(offset, this.start), this.endOffset());
     this.start = target;
     while (this.segments.length > 1 && this.segments[1]!.baseOffset <= target) this.segments.shift();
+  }
+
+  /**
+   * See {@link Log.compact}: the same holes and gap batches as the file store, in memory.
+   * Each segment is swapped whole once its copy is built, so a throwing `keep` changes nothing
+   * in the segment it was asked about.
+   */
+  async compact(keep: (record: StoredRecord) => boolean): Promise<CompactionResult> {
+    this.store.assertOpen();
+    if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
+    let segmentsExamined = 0;
+    let segmentsRewritten = 0;
+    let recordsRemoved = 0;
+    let bytesBefore = 0;
+    let bytesAfter = 0;
+    for (let i = 0; i < this.segments.length - 1; i++) {
+      const source = this.segments[i]!;
+      if (source.endOffset <= this.start) continue;
+      segmentsExamined++;
+      bytesBefore += source.sizeBytes;
+      const compactor = new BatchCompactor(keep, this.start);
+      const batches: Uint8Array[] = [];
+      for (const bytes of source.batches) batches.push(...compactor.push(bytes));
+      batches.push(...compactor.finish());
+      if (compactor.recordsRemoved > 0) {
+        const copy: MemorySegment = { ...newSegment(source.baseOffset), endOffset: source.endOffset, maxTimestampMs: source.maxTimestampMs, firstAppendMs: source.firstAppendMs };
+        for (const bytes of batches) {
+          copy.batches.push(bytes);
+          copy.batchOffsets.push(readBatchHeader(bytes).baseOffset);
+          copy.sizeBytes += bytes.byteLength;
+        }
+        this.segments[i] = copy;
+        segmentsRewritten++;
+        recordsRemoved += compactor.recordsRemoved;
+      }
+      bytesAfter += this.segments[i]!.sizeBytes;
+    }
+    return { segmentsExamined, segmentsRewritten, recordsRemoved, bytesBefore, bytesAfter };
   }
 
   /** Applies the retention policy (whole segments only). */

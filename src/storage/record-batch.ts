@@ -1,3 +1,4 @@
+import { assert } from '../lib/assert.js';
 import { crc32c } from '../lib/crc32c.js';
 import { FerryError } from '../lib/ferry-error.js';
 import type { ProducerStamp, RecordHeader, RecordInput, StoredBatch, StoredRecord } from '../core/ports.js';
@@ -25,10 +26,30 @@ import type { ProducerStamp, RecordHeader, RecordInput, StoredBatch, StoredRecor
  * `length` counts the bytes after its own length field; the value is what is
  * left after the headers. 64-bit fields are written as two u32 halves and hold
  * integers below 2^53.
+ *
+ * Version 2 is version 1 plus *holes*, written only by compaction (never by
+ * append, never in the journal). A hole stands for a run of `span` removed
+ * records, so the offsets of a batch stay contiguous (`count` counts every
+ * offset, holes included) while their bytes are gone:
+ *
+ *   +--------+-----------+--------+--------+
+ *   | length | timestamp | keyLen | span   |
+ *   | u32=16 | f64 (ms)  | i32=-2 | u32    |
+ *   +--------+-----------+--------+--------+
+ *
+ * The timestamp is the largest of the removed records', so the batch header's
+ * timestamps stay true. Readers skip holes. A version 1 reader refuses a
+ * version 2 batch (UNKNOWN_FORMAT_VERSION) rather than misread its holes.
  */
 export const BATCH_HEADER_BYTES = 56;
 export const BATCH_FORMAT_VERSION = 1;
+/** Version of batches that contain holes (see above). */
+export const COMPACTED_BATCH_FORMAT_VERSION = 2;
 const RECORD_FIXED_BYTES = 8 + 4 + 2;
+/** keyLen of a hole record. */
+const HOLE_KEY_LENGTH = -2;
+/** A hole record's bytes after its length field: timestamp, keyLen, span. */
+const HOLE_BODY_BYTES = 8 + 4 + 4;
 
 /** Batch header facts readable without decoding records. */
 export interface BatchHeader {
@@ -38,6 +59,8 @@ export interface BatchHeader {
   readonly firstTimestampMs: number;
   readonly maxTimestampMs: number;
   readonly attributes: number;
+  /** True for a version 2 batch: it may hold holes, so its records are fewer than its offsets. */
+  readonly compacted: boolean;
 }
 
 const textEncoder = new TextEncoder();
@@ -181,7 +204,7 @@ export function checkBatch(bytes: Uint8Array, at: number, verifyChecksum = true)
     if (expected !== actual) return { kind: 'corrupt', reason: 'checksum mismatch' };
   }
   const version = view.getUint8(16);
-  if (version !== BATCH_FORMAT_VERSION) return { kind: 'unknown-version', version };
+  if (version !== BATCH_FORMAT_VERSION && version !== COMPACTED_BATCH_FORMAT_VERSION) return { kind: 'unknown-version', version };
   const recordCount = view.getUint32(20, true);
   if (recordCount === 0) return { kind: 'corrupt', reason: 'batch with no records' };
   return {
@@ -193,6 +216,7 @@ export function checkBatch(bytes: Uint8Array, at: number, verifyChecksum = true)
       firstTimestampMs: readUint64(view, 24),
       maxTimestampMs: readUint64(view, 32),
       attributes: view.getUint8(17),
+      compacted: version === COMPACTED_BATCH_FORMAT_VERSION,
     },
   };
 }
@@ -209,6 +233,8 @@ export function readBatchHeader(bytes: Uint8Array, at = 0): BatchHeader {
  * views into `bytes`, not copies: callers keep `bytes` alive and unchanged.
  */
 export function decodeBatch(bytes: Uint8Array, at = 0): StoredBatch {
+  // Version 2 batches take their own path, so the common case pays one byte comparison.
+  if (bytes[at + 16] === COMPACTED_BATCH_FORMAT_VERSION) return decodeCompactedBatch(bytes, at);
   const view = new DataView(bytes.buffer, bytes.byteOffset + at, bytes.byteLength - at);
   const lengthBytes = view.getUint32(0, true);
   const baseOffset = readUint64(view, 8);
@@ -263,6 +289,200 @@ export function decodeBatch(bytes: Uint8Array, at = 0): StoredBatch {
         ? null
         : { producerId, producerEpoch: view.getUint32(48, true), baseSequence: view.getUint32(52, true) },
   };
+}
+
+/** One record slot of a batch, as laid out: a live record or a hole. */
+interface RecordSlot {
+  /** Byte range of the whole record (length field included), relative to the batch start. */
+  readonly start: number;
+  readonly end: number;
+  /** First offset the slot covers. */
+  readonly offset: number;
+  /** Offsets covered: 1 for a live record, the run length for a hole. */
+  readonly span: number;
+  readonly hole: boolean;
+  readonly timestampMs: number;
+}
+
+/** Lays out the record slots of a checked batch; CORRUPT_DATA when they do not add up to its count. */
+function recordSlots(bytes: Uint8Array, at: number): RecordSlot[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at, bytes.byteLength - at);
+  const lengthBytes = view.getUint32(0, true);
+  const baseOffset = readUint64(view, 8);
+  const count = view.getUint32(20, true);
+  const compacted = view.getUint8(16) === COMPACTED_BATCH_FORMAT_VERSION;
+  const slots: RecordSlot[] = [];
+  let position = BATCH_HEADER_BYTES;
+  let covered = 0;
+  while (covered < count) {
+    if (position + 4 + 8 + 4 > lengthBytes) throw corrupt(baseOffset, 'record overruns its batch');
+    const recordLength = view.getUint32(position, true);
+    const end = position + 4 + recordLength;
+    if (end > lengthBytes) throw corrupt(baseOffset, 'record overruns its batch');
+    const timestampMs = view.getFloat64(position + 4, true);
+    let span = 1;
+    const hole = compacted && view.getInt32(position + 12, true) === HOLE_KEY_LENGTH;
+    if (hole) {
+      if (recordLength !== HOLE_BODY_BYTES) throw corrupt(baseOffset, `hole of ${recordLength} bytes`);
+      span = view.getUint32(position + 16, true);
+      if (span === 0 || covered + span > count) throw corrupt(baseOffset, `hole spans ${span} offsets`);
+    }
+    slots.push({ start: position, end, offset: baseOffset + covered, span, hole, timestampMs });
+    covered += span;
+    position = end;
+  }
+  if (position !== lengthBytes) throw corrupt(baseOffset, 'bytes after the last record');
+  return slots;
+}
+
+/** Decodes a version 2 batch: its live records, each with its own offset; holes are skipped. */
+function decodeCompactedBatch(bytes: Uint8Array, at: number): StoredBatch {
+  const view = new DataView(bytes.buffer, bytes.byteOffset + at, bytes.byteLength - at);
+  const baseOffset = readUint64(view, 8);
+  const producerId = readUint64(view, 40);
+  const records: StoredRecord[] = [];
+  for (const slot of recordSlots(bytes, at)) {
+    if (slot.hole) continue;
+    records.push(decodeRecord(bytes, at, view, slot, baseOffset));
+  }
+  return {
+    baseOffset,
+    records,
+    attributes: view.getUint8(17),
+    producer:
+      producerId === 0
+        ? null
+        : { producerId, producerEpoch: view.getUint32(48, true), baseSequence: view.getUint32(52, true) },
+  };
+}
+
+/** Decodes the live record in `slot` (views into `bytes`, like decodeBatch). */
+function decodeRecord(bytes: Uint8Array, at: number, view: DataView, slot: RecordSlot, baseOffset: number): StoredRecord {
+  let cursor = slot.start + 4 + 8;
+  const keyLength = view.getInt32(cursor, true);
+  cursor += 4;
+  let key: Uint8Array | null = null;
+  if (keyLength >= 0) {
+    if (cursor + keyLength > slot.end) throw corrupt(baseOffset, 'key overruns its record');
+    key = sliceView(bytes, at + cursor, at + cursor + keyLength);
+    cursor += keyLength;
+  } else if (keyLength !== -1) {
+    throw corrupt(baseOffset, `key length ${keyLength}`);
+  }
+  if (cursor + 2 > slot.end) throw corrupt(baseOffset, 'record fields overrun');
+  const headerCount = view.getUint16(cursor, true);
+  cursor += 2;
+  const headers: RecordHeader[] = [];
+  for (let h = 0; h < headerCount; h++) {
+    if (cursor + 2 > slot.end) throw corrupt(baseOffset, 'header overruns its record');
+    const nameLength = view.getUint16(cursor, true);
+    if (cursor + 2 + nameLength + 4 > slot.end) throw corrupt(baseOffset, 'header overruns its record');
+    const name = textDecoder.decode(sliceView(bytes, at + cursor + 2, at + cursor + 2 + nameLength));
+    cursor += 2 + nameLength;
+    const valueLength = view.getUint32(cursor, true);
+    if (cursor + 4 + valueLength > slot.end) throw corrupt(baseOffset, 'header overruns its record');
+    headers.push({ name, value: sliceView(bytes, at + cursor + 4, at + cursor + 4 + valueLength) });
+    cursor += 4 + valueLength;
+  }
+  return { offset: slot.offset, timestampMs: slot.timestampMs, key, value: sliceView(bytes, at + cursor, at + slot.end), headers };
+}
+
+/** What compacting one batch gave. */
+export type BatchCompaction =
+  /** `keep` took every live record: the batch stays as it is. */
+  | { readonly kind: 'unchanged' }
+  /** No live record is left: the caller writes the batch's offsets as a gap (see {@link encodeGapBatch}). */
+  | { readonly kind: 'emptied'; readonly recordsRemoved: number }
+  /** Some records were removed: `bytes` is the batch, version 2, with holes in their place. */
+  | { readonly kind: 'rewritten'; readonly recordsRemoved: number; readonly bytes: Uint8Array };
+
+/**
+ * Compacts the checked batch in `bytes`: every live record at or after
+ * `startOffset` for which `keep` returns false becomes part of a hole (runs of
+ * removed records and holes merge into one). Kept records are copied byte for
+ * byte; the header keeps its base offset, count, timestamps, attributes and
+ * producer stamp; the CRC is recomputed. Records below `startOffset` are kept
+ * without asking `keep`.
+ */
+export function compactBatch(bytes: Uint8Array, keep: (record: StoredRecord) => boolean, startOffset: number): BatchCompaction {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const baseOffset = readUint64(view, 8);
+  const slots = recordSlots(bytes, 0);
+  const kept: boolean[] = [];
+  let recordsRemoved = 0;
+  let anyKept = false;
+  for (const slot of slots) {
+    const keepIt = !slot.hole && (slot.offset < startOffset || keep(decodeRecord(bytes, 0, view, slot, baseOffset)));
+    if (!slot.hole && !keepIt) recordsRemoved++;
+    anyKept ||= keepIt;
+    kept.push(keepIt);
+  }
+  if (!anyKept) return { kind: 'emptied', recordsRemoved };
+  if (recordsRemoved === 0) return { kind: 'unchanged' };
+  // Sizes first: kept records as they are, one hole per run of removed slots.
+  let lengthBytes = BATCH_HEADER_BYTES;
+  for (let i = 0; i < slots.length; i++) {
+    if (kept[i]) lengthBytes += slots[i]!.end - slots[i]!.start;
+    else if (i === 0 || kept[i - 1]) lengthBytes += 4 + HOLE_BODY_BYTES;
+  }
+  const out = new Uint8Array(lengthBytes);
+  const outView = new DataView(out.buffer);
+  out.set(bytes.subarray(0, BATCH_HEADER_BYTES), 0);
+  let at = BATCH_HEADER_BYTES;
+  let holeSpan = 0;
+  let holeTimestampMs = 0;
+  const writeHole = (): void => {
+    at = writeHoleRecord(outView, at, holeSpan, holeTimestampMs);
+    holeSpan = 0;
+  };
+  for (let i = 0; i < slots.length; i++) {
+    const slot = slots[i]!;
+    if (kept[i]) {
+      if (holeSpan > 0) writeHole();
+      out.set(bytes.subarray(slot.start, slot.end), at);
+      at += slot.end - slot.start;
+    } else {
+      holeTimestampMs = holeSpan === 0 ? slot.timestampMs : Math.max(holeTimestampMs, slot.timestampMs);
+      holeSpan += slot.span;
+    }
+  }
+  if (holeSpan > 0) writeHole();
+  assert(at === lengthBytes, 'a compacted batch fills exactly the bytes computed for it');
+  sealBatch(out, COMPACTED_BATCH_FORMAT_VERSION);
+  return { kind: 'rewritten', recordsRemoved, bytes: out };
+}
+
+/**
+ * A version 2 batch of nothing but one hole: offsets `baseOffset .. baseOffset + span - 1`,
+ * all removed (one batch can stand for many emptied ones). No attributes, no producer.
+ */
+export function encodeGapBatch(baseOffset: number, span: number, firstTimestampMs: number, maxTimestampMs: number): Uint8Array {
+  assert(span > 0 && span <= 0xffff_ffff, 'a gap covers 1 to 2^32 - 1 offsets');
+  const bytes = new Uint8Array(BATCH_HEADER_BYTES + 4 + HOLE_BODY_BYTES);
+  const view = new DataView(bytes.buffer);
+  writeUint64(view, 8, baseOffset);
+  view.setUint32(20, span, true);
+  writeUint64(view, 24, firstTimestampMs);
+  writeUint64(view, 32, maxTimestampMs);
+  writeHoleRecord(view, BATCH_HEADER_BYTES, span, maxTimestampMs);
+  sealBatch(bytes, COMPACTED_BATCH_FORMAT_VERSION);
+  return bytes;
+}
+
+function writeHoleRecord(view: DataView, at: number, span: number, timestampMs: number): number {
+  view.setUint32(at, HOLE_BODY_BYTES, true);
+  view.setFloat64(at + 4, timestampMs, true);
+  view.setInt32(at + 12, HOLE_KEY_LENGTH, true);
+  view.setUint32(at + 16, span, true);
+  return at + 4 + HOLE_BODY_BYTES;
+}
+
+/** Sets a batch's length, version and CRC once its other bytes are final. */
+function sealBatch(bytes: Uint8Array, version: number): void {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  view.setUint32(0, bytes.byteLength, true);
+  bytes[16] = version;
+  view.setUint32(4, crc32c(bytes.subarray(8)), true);
 }
 
 /** A plain Uint8Array view (never a Buffer, whatever `bytes` is), so callers see one type. */

@@ -19,6 +19,11 @@ import { SegmentIndex } from './segment-index.js';
  */
 export const SEGMENT_HEADER_BYTES = 32;
 export const SEGMENT_FORMAT_VERSION = 1;
+/**
+ * Suffix of the file a compaction writes before renaming it over its segment
+ * (`<base>.compacting`); one left by a crash is deleted at recovery.
+ */
+export const COMPACTING_FILE_SUFFIX = '.compacting';
 const SEGMENT_MAGIC = new Uint8Array([0x46, 0x52, 0x59, 0x53, 0x45, 0x47, 0, 0]); // "FRYSEG\0\0"
 
 /** File name of the segment starting at `baseOffset`. */
@@ -33,7 +38,8 @@ export function parseSegmentFileName(name: string, suffix: '.seg' | '.idx'): num
   return /^\d{20}$/.test(digits) ? Number(digits) : undefined;
 }
 
-function encodeSegmentHeader(baseOffset: number): Uint8Array {
+/** The 32-byte header of the segment starting at `baseOffset`. */
+export function encodeSegmentHeader(baseOffset: number): Uint8Array {
   const bytes = new Uint8Array(SEGMENT_HEADER_BYTES);
   const view = new DataView(bytes.buffer);
   bytes.set(SEGMENT_MAGIC, 0);
@@ -114,6 +120,17 @@ export class Segment {
    * file's directory entry is not durable before that, whatever its data.
    */
   createdSinceDirectorySync = false;
+  /**
+   * True once a compacted copy took this segment's place in its log: no new
+   * read may start here. Reads in flight finish on the old file (its handle
+   * stays open until the last one ends), then the handle is closed.
+   */
+  retired = false;
+  /** Reads from the file in flight, so a retired segment knows when to close its handle. */
+  private readsInFlight = 0;
+  /** A rename of a compacted copy over this file, in flight: `remove()` waits for it. */
+  private replacing: Promise<void> | null = null;
+  private indexWriting: Promise<void> | null = null;
   private memory: MemoryBatch[] = [];
   private memoryStart = SEGMENT_HEADER_BYTES;
   private memoryBytes = 0;
@@ -141,6 +158,27 @@ export class Segment {
     segment.memory.push({ position: 0, bytes: encodeSegmentHeader(baseOffset) });
     segment.memoryBytes = SEGMENT_HEADER_BYTES;
     segment.dirty = true;
+    return segment;
+  }
+
+  /**
+   * The sealed segment a compaction wrote (already renamed into place and
+   * synced): its index was built while writing, so nothing is read here.
+   */
+  static compacted(
+    fileSystem: FileSystem,
+    directory: string,
+    baseOffset: number,
+    indexIntervalBytes: number,
+    written: { readonly index: SegmentIndex; readonly sizeBytes: number; readonly endOffset: number },
+  ): Segment {
+    const segment = new Segment(fileSystem, directory, baseOffset, indexIntervalBytes);
+    segment.index = written.index;
+    segment.sizeBytes = written.sizeBytes;
+    segment.flushedBytes = written.sizeBytes;
+    segment.memoryStart = written.sizeBytes;
+    segment.endOffset = written.endOffset;
+    segment.sealed = true;
     return segment;
   }
 
@@ -360,9 +398,17 @@ export class Segment {
   }
 
   /** Writes the index file (not synced; a lost index is rebuilt by a scan). */
-  async writeIndex(): Promise<void> {
+  writeIndex(): Promise<void> {
     assert(this.sealed, 'only sealed segments get an index file');
-    if (this.dropped || this.indexWritten) return;
+    // A segment being replaced must not get its old index back next to the new file.
+    if (this.dropped || this.indexWritten || this.retired || this.replacing !== null) return Promise.resolve();
+    this.indexWriting ??= this.writeIndexFile().finally(() => {
+      this.indexWriting = null;
+    });
+    return this.indexWriting;
+  }
+
+  private async writeIndexFile(): Promise<void> {
     await this.flush();
     const bytes = this.index.encode();
     const file = await this.fileSystem.open(this.indexPath, { write: true, create: true });
@@ -384,6 +430,18 @@ export class Segment {
   async readBatchesAt(position: number, bytesWanted: number): Promise<Uint8Array[]> {
     if (position >= this.sizeBytes) return [];
     if (position >= this.memoryStart) return this.readFromMemory(position, bytesWanted);
+    // Once retired, a lazily reopened handle would name the compacted file, whose positions differ.
+    assert(!this.retired || this.readsInFlight > 0, 'no read starts on a retired segment');
+    this.readsInFlight++;
+    try {
+      return await this.readFromFile(position, bytesWanted);
+    } finally {
+      this.readsInFlight--;
+      if (this.retired && this.readsInFlight === 0) void this.close().catch(() => undefined);
+    }
+  }
+
+  private async readFromFile(position: number, bytesWanted: number): Promise<Uint8Array[]> {
     const limit = Math.min(this.memoryStart, this.sizeBytes);
     let length = Math.min(Math.max(bytesWanted, 64 * 1024), limit - position);
     for (;;) {
@@ -445,9 +503,34 @@ export class Segment {
     if (file) await file.close();
   }
 
-  /** Deletes the segment's files (after any write in flight). */
+  /**
+   * Runs `replace`, which renames a compacted copy over this segment's file,
+   * with this segment's file handle open first: reads that started before
+   * keep reading the old file through it. `remove()` waits for the rename, so
+   * a segment dropped meanwhile is not brought back by it.
+   */
+  async replaceFile(replace: () => Promise<void>): Promise<void> {
+    assert(this.sealed && !this.dropped && !this.retired && this.replacing === null, 'one replacement of a live sealed segment at a time');
+    const run = (async () => {
+      await this.indexWriting?.catch(() => undefined);
+      await this.handle();
+      await replace();
+    })();
+    this.replacing = run.catch(() => undefined);
+    await run;
+  }
+
+  /** Marks the segment replaced by its compacted copy; the handle closes once reads in flight end. */
+  retire(): void {
+    this.retired = true;
+    if (this.readsInFlight === 0) void this.close().catch(() => undefined);
+  }
+
+  /** Deletes the segment's files (after any write or replacement in flight). */
   async remove(): Promise<void> {
     this.dropped = true;
+    await this.replacing;
+    await this.indexWriting?.catch(() => undefined);
     await this.flushing?.catch(() => undefined);
     await this.close();
     await this.fileSystem.unlink(this.path);

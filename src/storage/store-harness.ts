@@ -1,4 +1,5 @@
 import type { Durability, LogOptions, LogStore } from '../core/ports.js';
+import type { FileSystem } from '../platform/file-system.js';
 import { ManualClock } from '../platform/clock.js';
 import { SeededRandom } from '../platform/random.js';
 import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
@@ -24,13 +25,25 @@ export function memoryHarness(logDefaults?: LogOptions): StoreHarness {
   return { open: async () => new MemoryLogStore({ clock, ...(logDefaults ? { logDefaults } : {}) }), reopen: async (store) => store };
 }
 
-/** A file store on a simulated disk whose crashes tear writes, seeded. */
-export function simulatedFileHarness(options: { durability?: Durability; seed?: number; logDefaults?: LogOptions } = {}): StoreHarness {
+/**
+ * A file store on a simulated disk whose crashes tear writes, seeded. With `interpose`, the
+ * store sees the file system it returns (a HookedFileSystem, say) instead of the simulated one.
+ */
+export function simulatedFileHarness(
+  options: { durability?: Durability; seed?: number; logDefaults?: LogOptions; interpose?: (fileSystem: SimulatedFileSystem) => FileSystem } = {},
+): StoreHarness {
   let clock = new ManualClock();
   const fileSystem = new SimulatedFileSystem();
+  const storeFileSystem = options.interpose ? options.interpose(fileSystem) : fileSystem;
   const random = new SeededRandom(options.seed ?? 42);
   const open = () =>
-    FileLogStore.open({ fileSystem, clock, directory: 'data', durability: options.durability ?? 'always', ...(options.logDefaults ? { logDefaults: options.logDefaults } : {}) });
+    FileLogStore.open({
+      fileSystem: storeFileSystem,
+      clock,
+      directory: 'data',
+      durability: options.durability ?? 'always',
+      ...(options.logDefaults ? { logDefaults: options.logDefaults } : {}),
+    });
   return {
     fileSystem,
     open,

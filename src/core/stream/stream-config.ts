@@ -21,6 +21,10 @@ export interface StreamConfig {
   readonly segmentBytesMax?: number;
   /** Largest message body accepted (at most the broker's message-bytes-max). */
   readonly messageBytesMax?: number;
+  /** `key`: sealed segments are compacted to the latest message per key (Kafka's cleanup.policy=compact). */
+  readonly compaction?: 'key';
+  /** How often a compacted stream's partitions are compacted (default 60 s). */
+  readonly compactionIntervalMs?: number;
 }
 
 /** Fills defaults and checks ranges; INVALID_ARGUMENT names the bad setting. */
@@ -30,7 +34,8 @@ export function resolveStreamConfig(input: Partial<StreamConfig> & { readonly na
     throw new FerryError('INVALID_ARGUMENT', `partitions must be an integer from 1 to ${STREAM_PARTITIONS_MAX}, got ${String(input.partitions)}`);
   }
   if (input.name.length === 0) throw new FerryError('INVALID_ARGUMENT', 'a stream needs a name');
-  for (const key of ['retentionMs', 'retentionBytes', 'retentionMessages', 'segmentBytesMax', 'messageBytesMax'] as const) {
+  if (input.compaction !== undefined && input.compaction !== 'key') throw new FerryError('INVALID_ARGUMENT', `compaction must be 'key', got ${String(input.compaction)}`);
+  for (const key of ['retentionMs', 'retentionBytes', 'retentionMessages', 'segmentBytesMax', 'messageBytesMax', 'compactionIntervalMs'] as const) {
     const value = input[key];
     if (value !== undefined && !(typeof value === 'number' && value > 0)) throw new FerryError('INVALID_ARGUMENT', `${key} must be a positive number, got ${String(value)}`);
   }
@@ -43,6 +48,8 @@ export function resolveStreamConfig(input: Partial<StreamConfig> & { readonly na
     ...(input.retentionMessages !== undefined ? { retentionMessages: input.retentionMessages } : {}),
     ...(input.segmentBytesMax !== undefined ? { segmentBytesMax: input.segmentBytesMax } : {}),
     ...(input.messageBytesMax !== undefined ? { messageBytesMax: input.messageBytesMax } : {}),
+    ...(input.compaction !== undefined ? { compaction: input.compaction } : {}),
+    ...(input.compactionIntervalMs !== undefined ? { compactionIntervalMs: input.compactionIntervalMs } : {}),
   };
 }
 

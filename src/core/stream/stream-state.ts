@@ -1,6 +1,13 @@
 import { FerryError } from '../../lib/ferry-error.js';
 import type { Log, RecordInput } from '../ports.js';
 
+/** A batch an idempotent producer wrote recently, remembered so that its retry is recognised. */
+export interface RecentBatchEntry {
+  readonly firstSequence: number;
+  readonly lastSequence: number;
+  readonly baseOffset: number;
+}
+
 /** What one idempotent producer last wrote to one partition (see Stream). */
 export interface ProducerEntry {
   readonly producerId: number;
@@ -9,6 +16,12 @@ export interface ProducerEntry {
   readonly lastSequence: number;
   /** Offset of that message. */
   readonly lastOffset: number;
+  /**
+   * Its last batches, oldest first: without them a retry of a batch written
+   * just before a clean shutdown would be refused after the restart. Absent
+   * in snapshots saved before this field existed (no batch is then remembered).
+   */
+  readonly recent?: readonly RecentBatchEntry[];
 }
 
 type Entry =

@@ -4,7 +4,7 @@ import { Broker } from '../../server/broker.js';
 import { ManualClock } from '../../platform/clock.js';
 import { SimulatedFileSystem } from '../../platform/simulated-file-system.js';
 import { SeededRandom } from '../../platform/random.js';
-import { bodyText, settle, testPasswordHasher, withCode } from '../test-broker.js';
+import { bodyText, settle, settleUntil, testPasswordHasher, withCode } from '../test-broker.js';
 import { partitionForKey } from './partitioner.js';
 
 const encoder = new TextEncoder();
@@ -192,6 +192,28 @@ test('a durable stream, its messages, bindings and idempotent producers survive 
   }
 });
 
+test('after a clean restart, a retry of one of the last five batches is still recognised', async () => {
+  // Found by the simulation (test/sim): the producer snapshot written at shutdown kept no batches.
+  const fileSystem = new SimulatedFileSystem();
+  const before = await simulatedBroker(fileSystem);
+  await before.declareStream('log');
+  const sent: Array<{ readonly baseOffset: number }> = [];
+  for (let sequence = 0; sequence < 6; sequence++) sent.push((await before.appendToStream('log', { body: `m${sequence}` }, { producer: { producerId: 7, epoch: 0, sequence } }))[0]!);
+  await before.close();
+  const after = await simulatedBroker(fileSystem);
+  try {
+    for (const sequence of [1, 5]) {
+      const [retry] = await after.appendToStream('log', { body: `m${sequence}` }, { producer: { producerId: 7, epoch: 0, sequence } });
+      assert.equal(retry!.duplicate, true, `sequence ${sequence} is recognised`);
+      assert.equal(retry!.baseOffset, sent[sequence]!.baseOffset, 'with its original offset');
+    }
+    await assert.rejects(after.appendToStream('log', { body: 'm0' }, { producer: { producerId: 7, epoch: 0, sequence: 0 } }), withCode('SEQUENCE_OUT_OF_ORDER'), 'the sixth batch back is forgotten');
+    assert.deepEqual(texts(await after.readStream('log', { max: 100 })), ['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
+  } finally {
+    await after.close();
+  }
+});
+
 test('an in-memory stream does not survive a restart, and deleting a stream removes its data', async () => {
   const fileSystem = new SimulatedFileSystem();
   const before = await simulatedBroker(fileSystem);
@@ -210,5 +232,37 @@ test('an in-memory stream does not survive a restart, and deleting a stream remo
     assert.deepEqual(texts(await after.readStream('doomed')), [], 'a redeclared stream starts empty');
   } finally {
     await after.close();
+  }
+});
+
+test('a compacted stream keeps the latest message per key in sealed segments, with offsets unchanged, on its own schedule', async () => {
+  const fileSystem = new SimulatedFileSystem();
+  const clock = new ManualClock();
+  const broker = await simulatedBroker(fileSystem, clock);
+  try {
+    await broker.declareStream('prices', { compaction: 'key', compactionIntervalMs: 10_000, segmentBytesMax: 2_048 });
+    const keys = ['eur', 'usd', 'gbp'];
+    for (let round = 0; round < 30; round++) {
+      for (const key of keys) await broker.appendToStream('prices', { body: `${key}=${round}`, properties: { key: encoder.encode(key) } });
+      if (round % 10 === 0) await broker.appendToStream('prices', { body: `note-${round}` });
+    }
+    const before = await broker.readStream('prices', { max: 1_000 });
+    assert.equal(before.length, 93);
+    clock.advance(10_000);
+    const stream = broker.vhost().stream('prices');
+    await settleUntil(() => stream.sizeBytes() < 93 * 40, 200_000);
+    await stream.compact(); // Waits for the scheduled run (or runs again: idempotent).
+    const after = await broker.readStream('prices', { max: 1_000 });
+    assert.ok(after.length < before.length, `compaction removed superseded messages (${before.length} → ${after.length})`);
+    const offsets = after.map((entry) => entry.offset);
+    assert.deepEqual(offsets, [...offsets].sort((a, b) => a - b), 'order kept');
+    for (const entry of after) assert.equal(texts([entry])[0], texts([before.find((candidate) => candidate.offset === entry.offset)!])[0], 'each survivor keeps its offset');
+    for (const key of keys) {
+      const latest = texts(after.filter((entry) => entry.message.properties.key !== undefined && new TextDecoder().decode(entry.message.properties.key) === key));
+      assert.equal(latest[latest.length - 1], `${key}=29`, `the latest ${key} survives`);
+    }
+    assert.deepEqual(texts(after.filter((entry) => entry.message.properties.key === undefined)), ['note-0', 'note-10', 'note-20'], 'messages without a key stay');
+  } finally {
+    await broker.close();
   }
 });

@@ -1,10 +1,11 @@
 import { FerryError } from '../../lib/ferry-error.js';
 import { deferred, type Deferred } from '../../lib/deferred.js';
-import type { Clock } from '../../platform/clock.js';
+import type { Clock, TimerHandle } from '../../platform/clock.js';
 import type { StoredMessage } from '../message/message.js';
 import { decodeMessage, encodeMessage } from '../message/message-codec.js';
-import type { AppendResult, Log, ProducerStamp, ReadLimits, RecordInput, StoredRecord } from '../ports.js';
+import type { AppendResult, CompactionResult, Log, ProducerStamp, ReadLimits, RecordInput, StoredRecord } from '../ports.js';
 import { ConsumerGroup } from './consumer-group.js';
+import { compactByKey } from './stream-compaction.js';
 import { partitionForKey } from './partitioner.js';
 import { TRANSACTION_PRODUCER_ID } from '../transaction/transaction-stamp.js';
 import type { StreamConfig } from './stream-config.js';
@@ -113,6 +114,8 @@ const PRODUCER_SNAPSHOT_EVERY = 10_000;
 const READ_MAX_DEFAULT = 1_000;
 /** A consumer-group member silent this long is removed (Kafka's default session timeout). */
 const CONSUMER_SESSION_TIMEOUT_MS_DEFAULT = 45_000;
+/** How often a stream with `compaction: 'key'` is compacted. */
+const COMPACTION_INTERVAL_MS_DEFAULT = 60_000;
 
 interface Partition {
   readonly index: number;
@@ -143,6 +146,8 @@ export class Stream {
   private deleted = false;
   private flushScheduled = false;
   private readonly groups = new Map<string, ConsumerGroup>();
+  private compactionTimer: TimerHandle | null = null;
+  private compacting: Promise<CompactionResult[]> | null = null;
   /** Messages appended since creation (rates and metrics). */
   readonly counters = { appended: 0, duplicates: 0, read: 0 };
 
@@ -170,7 +175,45 @@ export class Stream {
   static async open(config: StreamConfig, host: StreamHost, logs: readonly Log[], state: StreamState): Promise<Stream> {
     const stream = new Stream(config, host, logs, state);
     for (const partition of stream.partitions) await stream.restoreProducers(partition);
+    if (config.compaction === 'key') stream.armCompaction();
     return stream;
+  }
+
+  // ------------------------------------------------------------------ compaction
+
+  /**
+   * Compacts every partition's sealed segments to the latest message per
+   * key (messages without a key stay; offsets never change). Runs one at a
+   * time; a call during a run returns that run. Resolves once the removals
+   * are durable.
+   */
+  compact(): Promise<CompactionResult[]> {
+    this.compacting ??= (async () => {
+      const results: CompactionResult[] = [];
+      try {
+        for (const partition of this.partitions) {
+          if (this.deleted) break;
+          results.push(await compactByKey(partition.log));
+        }
+        return results;
+      } finally {
+        this.compacting = null;
+      }
+    })();
+    return this.compacting;
+  }
+
+  private armCompaction(): void {
+    const intervalMs = this.config.compactionIntervalMs ?? COMPACTION_INTERVAL_MS_DEFAULT;
+    this.compactionTimer = this.host.clock.setTimer(intervalMs, () => {
+      if (this.deleted) return;
+      // A failed run (the store stopped) is retried at the next interval.
+      void this.compact()
+        .catch(() => undefined)
+        .then(() => {
+          if (!this.deleted) this.armCompaction();
+        });
+    });
   }
 
   get name(): string {
@@ -354,15 +397,25 @@ export class Stream {
   /** Saves the producers of a partition, so a restart scans only the batches after this point. */
   private snapshotProducers(partition: Partition): Promise<void> {
     partition.idempotentAppendsSinceSnapshot = 0;
-    const entries: ProducerEntry[] = [...partition.producers].map(([producerId, producer]) => ({ producerId, epoch: producer.epoch, lastSequence: producer.lastSequence, lastOffset: producer.lastOffset }));
+    const entries: ProducerEntry[] = [...partition.producers].map(([producerId, producer]) => ({
+      producerId,
+      epoch: producer.epoch,
+      lastSequence: producer.lastSequence,
+      lastOffset: producer.lastOffset,
+      recent: producer.recent.map(({ firstSequence, lastSequence, baseOffset }) => ({ firstSequence, lastSequence, baseOffset })),
+    }));
     // A lost snapshot costs only a longer scan at the next start.
     return this.state.saveProducers(partition.index, entries, partition.log.endOffset()).catch(() => undefined);
   }
 
-  /** Rebuilds a partition's producers: the saved snapshot, then every stamped batch after it. */
+  /** Rebuilds a partition's producers (with their recent batches): the saved snapshot, then every stamped batch after it. */
   private async restoreProducers(partition: Partition): Promise<void> {
     const { entries, coveredOffset } = this.state.producerSnapshot(partition.index);
-    for (const entry of entries) partition.producers.set(entry.producerId, { epoch: entry.epoch, lastSequence: entry.lastSequence, lastOffset: entry.lastOffset, recent: [] });
+    for (const entry of entries) {
+      // A snapshot is written after the batches it lists: if it survived, they did (a retry of one is answered at once).
+      const recent = (entry.recent ?? []).map((batch) => ({ ...batch, durable: Promise.resolve() }));
+      partition.producers.set(entry.producerId, { epoch: entry.epoch, lastSequence: entry.lastSequence, lastOffset: entry.lastOffset, recent });
+    }
     let offset = Math.max(coveredOffset, partition.log.startOffset());
     const end = partition.log.endOffset();
     while (offset < end) {
@@ -582,6 +635,7 @@ export class Stream {
   markDeleted(): void {
     if (this.deleted) return;
     this.deleted = true;
+    this.compactionTimer?.cancel();
     for (const group of this.groups.values()) group.close();
     for (const partition of this.partitions) {
       const done = partition.pendingDurable;
@@ -605,6 +659,7 @@ export class Stream {
     }
     await Promise.all(writes);
     this.markDeleted();
+    await this.compacting?.catch(() => undefined);
   }
 
   isDeleted(): boolean {
