@@ -106,9 +106,12 @@ export class BrokerTransaction {
     return this;
   }
 
-  /** Commits a consumer-group offset at commit (the member must own the partition). */
-  commitOffset(stream: string, group: string, member: string, partition: number, offset: number): this {
-    this.transaction.commitOffset(stream, group, member, partition, offset);
+  /**
+   * Commits a consumer-group offset at commit (the member must own the
+   * partition); with `generation`, refused after any rebalance since (ILLEGAL_GENERATION).
+   */
+  commitOffset(stream: string, group: string, member: string, partition: number, offset: number, options: { generation?: number } = {}): this {
+    this.transaction.commitOffset(stream, group, member, partition, offset, options.generation);
     return this;
   }
 

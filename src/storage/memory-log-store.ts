@@ -1,5 +1,5 @@
 import { FerryError } from '../lib/ferry-error.js';
-import type { Clock } from '../platform/clock.js';
+import type { Clock, TimerHandle } from '../platform/clock.js';
 import type {
   AppendOptions,
   AppendResult,
@@ -216,6 +216,8 @@ function upperBound(sorted: readonly number[], value: number): number {
 /** Settings of the memory store. */
 export interface MemoryLogStoreOptions extends LogStoreOptions {
   readonly clock: Clock;
+  /** How often retention runs by itself (default 5 s, as in the file store). */
+  readonly retentionCheckIntervalMs?: number;
 }
 
 /**
@@ -228,11 +230,20 @@ export class MemoryLogStore implements LogStore {
   private readonly logDefaults: Required<LogOptions>;
   private readonly logs = new Map<string, MemoryLog>();
   private closed = false;
+  private retentionTimer: TimerHandle | null = null;
 
   constructor(options: MemoryLogStoreOptions) {
     this.clock = options.clock;
     this.batchBytesMax = options.batchBytesMax ?? 32 * 1024 * 1024;
     this.logDefaults = resolveLogOptions(options.logDefaults, LOG_OPTION_DEFAULTS);
+    // Memory is the scarcer resource here: in-memory streams must shed old segments by themselves.
+    const intervalMs = options.retentionCheckIntervalMs ?? 5_000;
+    const tick = (): void => {
+      if (this.closed) return;
+      void this.applyRetention().catch(() => undefined);
+      this.retentionTimer = this.clock.setTimer(intervalMs, tick);
+    };
+    this.retentionTimer = this.clock.setTimer(intervalMs, tick);
   }
 
   assertOpen(): void {
@@ -278,5 +289,6 @@ export class MemoryLogStore implements LogStore {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.retentionTimer?.cancel();
   }
 }

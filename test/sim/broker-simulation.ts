@@ -1,234 +1,177 @@
 /**
- * Deterministic simulation of the broker: a seeded random workload of
- * publishes, pulls, acks, nacks, auto-ack consumption, clean restarts, power
- * losses (SimulatedFileSystem.crash) and clock jumps, checked against a small
- * reference model. The same seed replays the same run exactly.
+ * Deterministic simulation of the broker: a seeded random mix of queue,
+ * stream, consumer-group and transaction operations, clean restarts, power
+ * losses (SimulatedFileSystem.crash) and kill -9 (crashAfterKill) between
+ * operations or part-way through one, and clock jumps, checked against
+ * reference models. The same seed replays the same run exactly.
  *
- * Invariants checked:
- * - no confirmed message is lost (each is delivered, or still there at the end, unless acked);
- * - no acked message (ack resolved) is ever delivered again;
- * - auto-ack deliveries never repeat;
- * - per-queue order: first deliveries in an incarnation come in publish order;
- * - priority order: a pulled message has the highest priority of what is ready;
- * - one message per FIFO group in flight;
- * - duplicates within the dedup window are dropped.
+ * The workloads and what they check:
+ * - queues (QueueWorkload): no confirmed message lost, no acked one redelivered, order, priorities, FIFO groups, deduplication;
+ * - streams (StreamWorkload, StreamModel): idempotent producers' retries after a lost reply are stored exactly once,
+ *   every partition reads in order with offsets that never change, confirmed appends are durable;
+ * - consumer groups (ConsumerGroupWorkload, GroupMembership): one holder per partition through joins, leaves and
+ *   revocations, committed offsets never go backwards and survive crashes once confirmed;
+ * - share groups (ShareGroupWorkload): deliveries match the stream, acked records never come back, none is skipped;
+ * - transactions (TransactionWorkload): all of a transaction or none of it, before or after a crash; aborted ones
+ *   leave no trace; exactly-once consume-transform-produce from a queue and from a stream.
  */
+import { testPasswordHasher } from '../../src/core/test-broker.js';
 import { ManualClock } from '../../src/platform/clock.js';
+import type { ResourceProbe } from '../../src/platform/resource-probe.js';
 import { SeededRandom } from '../../src/platform/random.js';
 import { SimulatedFileSystem } from '../../src/platform/simulated-file-system.js';
-import type { Delivery } from '../../src/core/queue/delivery.js';
 import { Broker } from '../../src/server/broker.js';
+import { ConsumerGroupWorkload } from './consumer-group-workload.js';
+import { QueueWorkload } from './queue-workload.js';
+import { ShareGroupWorkload } from './share-group-workload.js';
+import { SimulationFailure } from './simulation-failure.js';
+import { StreamModel } from './stream-model.js';
+import { EVENTS_PARTITIONS, EVENTS_STREAM, StreamWorkload } from './stream-workload.js';
+import { OUTPUT_STREAM, OUTPUT_STREAM_PARTITIONS, TransactionWorkload } from './transaction-workload.js';
+import type { Outcome, SimulationContext, StopKind, Tracked, Workload } from './workload.js';
 
-/** A broken invariant, with what is needed to replay it. */
-export class SimulationFailure extends Error {
-  constructor(
-    readonly seed: number,
-    readonly step: number,
-    message: string,
-  ) {
-    super(`seed ${seed}, step ${step}: ${message} (replay with SEED=${seed} npm run sim)`);
-  }
+export { SimulationFailure } from './simulation-failure.js';
+
+/** What a run did, by counter (`published`, `delivered`, `crashes`, `transactionsCommitted`, ...). */
+export type SimulationResult = { readonly published: number; readonly delivered: number; readonly crashes: number } & Readonly<Record<string, number>>;
+
+/** The host's memory and disk stay out of the run: no alarm ever blocks, whatever machine replays it. */
+const PLENTY: ResourceProbe = { memoryUsedBytes: () => 0, diskFreeBytes: () => Promise.resolve(Number.MAX_SAFE_INTEGER) };
+
+/** Probability that an operation which can be cut short is cut by a crash. */
+const CRASH_DURING_OPERATION_PROBABILITY = 0.04;
+/** Most promise continuations an operation runs before such a crash (an append takes about 15, a commit about 70). */
+const CRASH_TURNS_MAX = 90;
+
+/** Options of {@link simulate}. */
+export interface SimulationOptions {
+  /** Told what happens at each step (restarts, crashes, operations), to read a failure's story. */
+  readonly trace?: (line: string) => void;
 }
-
-const decoder = new TextDecoder();
-
-/** What the model knows of one message. */
-interface ModelMessage {
-  readonly id: string;
-  readonly queue: string;
-  readonly priority: number;
-  readonly group: string | undefined;
-  confirmed: boolean;
-  acked: boolean;
-}
-
-const QUEUES = ['plain', 'priority', 'groups', 'dedup', 'auto'] as const;
-type QueueName = (typeof QUEUES)[number];
 
 /** Runs one seeded simulation of `steps` operations; throws SimulationFailure on a broken invariant. */
-export async function simulate(seed: number, steps = 300): Promise<{ published: number; delivered: number; crashes: number }> {
+export async function simulate(seed: number, steps = 300, options: SimulationOptions = {}): Promise<SimulationResult> {
   const random = new SeededRandom(seed);
   const fileSystem = new SimulatedFileSystem();
   let clock = new ManualClock();
   let step = 0;
-  const fail = (message: string): never => {
-    throw new SimulationFailure(seed, step, message);
-  };
-  const start = () => Broker.start({ dataDir: 'data', fileSystem, clock, durability: 'always' });
+  let tick = 0;
+  let incarnation = 0;
+  let advancingClock = false;
+  const counters = new Map<string, number>([
+    ['published', 0],
+    ['delivered', 0],
+    ['crashes', 0],
+  ]);
+  const start = () => Broker.start({ dataDir: 'data', fileSystem, clock, durability: 'always', resourceProbe: PLENTY, passwordHasher: testPasswordHasher });
   let broker = await start();
-  await broker.declareQueue('plain');
-  await broker.declareQueue('priority', { maxPriority: 5 });
-  await broker.declareQueue('groups');
-  await broker.declareQueue('dedup', { deduplicationWindowMs: 10_000 });
-  await broker.declareQueue('auto');
+  const workloads: Workload[] = [];
+  const streamModels: StreamModel[] = [];
 
-  const messages = new Map<string, ModelMessage>();
-  const inFlight = new Map<string, Delivery>();
-  const autoDelivered = new Set<string>();
-  const dedupSeen = new Map<string, number>();
-  let sequence = 0;
-  let published = 0;
-  let delivered = 0;
-  let crashes = 0;
-  /** Highest id delivered for the first time in this incarnation, per queue (order check). */
-  let firstDeliveryMax = new Map<QueueName, number>();
-  const auto: { consumer: { cancel(): void } | null } = { consumer: null };
-
-  const idNumber = (id: string) => Number(id.split('-')[1]);
-  const onDelivered = (queue: QueueName, delivery: Delivery): void => {
-    delivered++;
-    const id = decoder.decode(delivery.message.body);
-    const model = messages.get(id);
-    if (!model) fail(`${queue} delivered ${id}, which was never published`);
-    if (model!.queue !== queue) fail(`${id} of ${model!.queue} came from ${queue}`);
-    if (model!.acked) fail(`${id} was delivered again after its ack resolved`);
-    if (queue === 'auto') {
-      if (autoDelivered.has(id)) fail(`auto-ack message ${id} was delivered twice`);
-      autoDelivered.add(id);
-      model!.acked = true;
-      return;
+  const restart = async (kind: StopKind): Promise<void> => {
+    context.trace(`restart after ${kind}`);
+    for (const workload of workloads) workload.beforeStop(kind);
+    if (kind === 'clean') {
+      await broker.close();
+    } else {
+      counters.set('crashes', counters.get('crashes')! + 1);
+      broker.abandon();
+      if (kind === 'power-loss') fileSystem.crash(new SeededRandom(random.int(2 ** 31)));
+      else fileSystem.crashAfterKill();
     }
-    if (inFlight.has(id)) fail(`${id} delivered while already in flight`);
-    if (!delivery.redelivered && queue !== 'priority' && queue !== 'groups') {
-      const previous = firstDeliveryMax.get(queue) ?? -1;
-      if (idNumber(id) < previous && !wasReturned.has(id)) fail(`${queue}: ${id} delivered after a later message (${previous}) in one incarnation`);
-      firstDeliveryMax.set(queue, Math.max(previous, idNumber(id)));
-    }
-    inFlight.set(id, delivery);
+    // From here on, replies of the old broker reach no client.
+    incarnation++;
+    clock = new ManualClock(clock.nowMs());
+    broker = await start();
+    for (const model of streamModels) await model.readAll();
+    for (const workload of workloads) await workload.afterRestart(kind);
+    for (const model of streamModels) model.checkComplete();
   };
-  /** Ids returned to their queue in this incarnation (nack requeue or restart), exempt from the order check. */
-  let wasReturned = new Set<string>();
 
-  const ready = (queue: QueueName): ModelMessage[] =>
-    [...messages.values()].filter((message) => message.queue === queue && message.confirmed && !message.acked && !inFlight.has(message.id));
-
-  const attachAuto = () => {
-    auto.consumer = broker.consume('auto', (delivery) => onDelivered('auto', delivery), { autoAck: true, prefetch: 0 });
+  const context: SimulationContext = {
+    random,
+    broker: () => broker,
+    clock: () => clock,
+    tick: () => ++tick,
+    incarnation: () => incarnation,
+    advancingClock: () => advancingClock,
+    fail(message: string): never {
+      throw new SimulationFailure(seed, step, message);
+    },
+    track<T>(promise: Promise<T>): Tracked<T> {
+      const born = incarnation;
+      let outcome: Outcome<T> = { kind: 'unknown' };
+      const settled = promise.then(
+        (value) => {
+          if (incarnation === born) outcome = { kind: 'resolved', value };
+        },
+        (error: unknown) => {
+          if (incarnation === born) outcome = { kind: 'rejected', error };
+        },
+      );
+      return { promise: settled, outcome: () => outcome };
+    },
+    async settle(operations: readonly Tracked<unknown>[], crashProbability = CRASH_DURING_OPERATION_PROBABILITY): Promise<boolean> {
+      if (random.next() >= crashProbability) {
+        await Promise.all(operations.map((operation) => operation.promise));
+        return false;
+      }
+      const turns = random.int(CRASH_TURNS_MAX);
+      for (let turn = 0; turn < turns && operations.some((operation) => operation.outcome().kind === 'unknown'); turn++) await Promise.resolve();
+      counters.set('crashesDuringOperations', (counters.get('crashesDuringOperations') ?? 0) + 1);
+      await restart(random.next() < 0.7 ? 'power-loss' : 'kill');
+      return true;
+    },
+    count(counter: string, by = 1): void {
+      counters.set(counter, (counters.get(counter) ?? 0) + by);
+    },
+    trace(line: string): void {
+      options.trace?.(`${step}: ${line}`);
+    },
   };
-  attachAuto();
+
+  const events = new StreamModel(EVENTS_STREAM, EVENTS_PARTITIONS, context);
+  const outputStream = new StreamModel(OUTPUT_STREAM, OUTPUT_STREAM_PARTITIONS, context);
+  streamModels.push(events, outputStream);
+  const queues = new QueueWorkload(context);
+  const streams = new StreamWorkload(context, events);
+  const groups = new ConsumerGroupWorkload(context, events);
+  const shares = new ShareGroupWorkload(context, events);
+  const transactions = new TransactionWorkload(context, events, outputStream);
+  workloads.push(queues, streams, groups, shares, transactions);
+  for (const workload of workloads) await workload.declare();
 
   for (step = 0; step < steps; step++) {
     const roll = random.next();
-    if (roll < 0.4) {
-      // Publish to a random queue; confirmed when the publish resolves.
-      const queue = QUEUES[random.int(QUEUES.length)]!;
-      const id = `m-${sequence++}`;
-      const priority = queue === 'priority' ? random.int(6) : 0;
-      const group = queue === 'groups' ? `g${random.int(3)}` : undefined;
-      let messageId: string | undefined;
-      if (queue === 'dedup') messageId = `d${random.int(5)}`;
-      const model: ModelMessage = { id, queue, priority, group, confirmed: false, acked: false };
-      const duplicate = messageId !== undefined && (dedupSeen.get(messageId) ?? -Infinity) > clock.nowMs();
-      if (messageId !== undefined && !duplicate) dedupSeen.set(messageId, clock.nowMs() + 10_000);
-      if (!duplicate) messages.set(id, model);
-      published++;
-      await broker.publish('', {
-        routingKey: queue,
-        body: id,
-        properties: { priority, ...(group ? { groupId: group } : {}), ...(messageId ? { messageId } : {}) },
-      });
-      model.confirmed = true;
-    } else if (roll < 0.65) {
-      // Pull from a queue and check priority / group invariants against the model.
-      const queue = QUEUES[random.int(QUEUES.length - 1)]!;
-      const readyBefore = ready(queue);
-      // No visibility timeout: the model keeps pulled messages in flight until it settles them.
-      const deliveries = await broker.get(queue, { max: 1 + random.int(3), visibilityTimeoutMs: Number.POSITIVE_INFINITY });
-      for (const [index, delivery] of deliveries.entries()) {
-        const id = decoder.decode(delivery.message.body);
-        const model = messages.get(id);
-        if (queue === 'priority' && index === 0 && model) {
-          const best = Math.max(...readyBefore.map((message) => message.priority));
-          if (model.priority < best) fail(`priority queue delivered priority ${model.priority} while ${best} was ready`);
-        }
-        if (queue === 'groups' && model) {
-          for (const other of inFlight.keys()) {
-            const otherModel = messages.get(other)!;
-            if (otherModel.queue === 'groups' && otherModel.group === model.group) fail(`group ${model.group} has two messages in flight (${other}, ${id})`);
-          }
-        }
-        onDelivered(queue, delivery);
-      }
-      if (deliveries.length === 0 && readyBefore.length > 0 && queue !== 'groups') {
-        fail(`${queue} returned nothing while ${readyBefore.length} confirmed message(s) were ready`);
-      }
-    } else if (roll < 0.8) {
-      // Ack some in-flight messages; they are acked once the ack resolves.
-      const ids = [...inFlight.keys()].filter(() => random.next() < 0.6);
-      const deliveries = ids.map((id) => inFlight.get(id)!);
-      for (const id of ids) inFlight.delete(id);
-      await broker.ack(deliveries);
-      for (const id of ids) messages.get(id)!.acked = true;
-    } else if (roll < 0.87) {
-      // Nack with requeue: they go back to ready.
-      const ids = [...inFlight.keys()].filter(() => random.next() < 0.5);
-      const deliveries = ids.map((id) => inFlight.get(id)!);
-      for (const id of ids) {
-        inFlight.delete(id);
-        wasReturned.add(id);
-      }
-      await broker.nack(deliveries, { requeue: true });
-    } else if (roll < 0.93) {
+    if (roll < 0.36) {
+      await queues.step();
+    } else if (roll < 0.58) {
+      await streams.step();
+    } else if (roll < 0.66) {
+      await groups.step();
+    } else if (roll < 0.71) {
+      await shares.step();
+    } else if (roll < 0.88) {
+      await transactions.step();
+    } else if (roll < 0.94) {
+      // Timers fire here: message TTLs, session and transaction timeouts.
+      advancingClock = true;
       clock.advance(random.int(20_000));
+      advancingClock = false;
     } else {
-      // Restart: clean close, or power loss.
-      const powerLoss = random.next() < 0.6;
-      auto.consumer?.cancel();
-      if (powerLoss) {
-        crashes++;
-        broker.abandon();
-        fileSystem.crash(new SeededRandom(seed * 31 + step));
-      } else {
-        await broker.close();
-      }
-      clock = new ManualClock(clock.nowMs());
-      broker = await start();
-      // In-flight deliveries are lost with the connection: they are ready again.
-      for (const id of inFlight.keys()) wasReturned.add(id);
-      inFlight.clear();
-      for (const message of messages.values()) if (!message.acked) wasReturned.add(message.id);
-      firstDeliveryMax = new Map();
-      wasReturned = new Set([...wasReturned]);
-      attachAuto();
+      const kind = random.next();
+      await restart(kind < 0.4 ? 'clean' : kind < 0.8 ? 'power-loss' : 'kill');
     }
   }
 
-  // Drain: every confirmed, unacked message must still be there, exactly once.
-  for (const queue of QUEUES) {
-    if (queue === 'auto') continue;
-    await broker.nack([...inFlight.values()].filter((delivery) => delivery.queue === queue), { requeue: true });
+  // The end: producers retry what is unconfirmed, then everything is read and drained once more.
+  step = steps;
+  for (const model of streamModels) await model.readAll();
+  for (const workload of workloads) await workload.finish();
+  for (const model of streamModels) {
+    await model.readAll();
+    model.checkComplete();
   }
-  inFlight.clear();
-  const remaining = new Map<string, number>();
-  for (const queue of QUEUES) {
-    if (queue === 'auto') continue;
-    for (let guard = 0; guard < 10_000; guard++) {
-      const deliveries = await broker.get(queue, { max: 100, visibilityTimeoutMs: Number.POSITIVE_INFINITY });
-      if (deliveries.length === 0) break;
-      for (const delivery of deliveries) {
-        const id = decoder.decode(delivery.message.body);
-        const model = messages.get(id);
-        if (model?.acked) fail(`drain: acked message ${id} is still in ${queue}`);
-        remaining.set(id, (remaining.get(id) ?? 0) + 1);
-      }
-      await broker.ack(deliveries);
-    }
-  }
-  for (const [id, count] of remaining) if (count > 1) fail(`drain: ${id} is in its queue ${count} times`);
-  for (const message of messages.values()) {
-    if (message.queue === 'auto') continue;
-    if (message.confirmed && !message.acked && !remaining.has(message.id)) fail(`confirmed message ${message.id} of ${message.queue} was lost`);
-  }
-  await new Promise<void>((resolve) => setImmediate(resolve));
-  for (const message of messages.values()) {
-    if (message.queue === 'auto' && message.confirmed && !autoDelivered.has(message.id) && !message.acked) {
-      // Auto-ack consumers see every confirmed message eventually.
-      const late = await broker.get('auto', { max: 1000 });
-      for (const delivery of late) onDelivered('auto', delivery);
-      if (!autoDelivered.has(message.id)) fail(`confirmed auto-ack message ${message.id} was lost`);
-    }
-  }
-  auto.consumer?.cancel();
   await broker.close();
-  return { published, delivered, crashes };
+  return Object.fromEntries(counters) as SimulationResult;
 }

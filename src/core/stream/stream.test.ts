@@ -266,3 +266,16 @@ test('a compacted stream keeps the latest message per key in sealed segments, wi
     await broker.close();
   }
 });
+
+test('an in-memory stream applies its retention by itself, so memory does not grow without bound', async (t) => {
+  const clock = new ManualClock();
+  const broker = await memoryBroker(clock);
+  t.after(() => broker.close());
+  await broker.declareStream('ticker', { durable: false, retentionMessages: 20, segmentBytesMax: 1_024 });
+  for (let index = 0; index < 200; index++) await broker.appendToStream('ticker', { body: `t${index}`.padEnd(60, '.') });
+  const stream = broker.vhost().stream('ticker');
+  assert.equal(stream.startOffset(0), 0);
+  clock.advance(5_000);
+  await settleUntil(() => stream.startOffset(0) > 0);
+  assert.ok(200 - stream.startOffset(0) < 60, `kept ${200 - stream.startOffset(0)} messages`);
+});

@@ -103,6 +103,13 @@ test('consumer-group offsets commit with the output, and only for partitions the
   await assert.rejects(notOwner.commit(), withCode('NOT_PARTITION_OWNER'));
   assert.equal(group.committed(0), 2);
   assert.deepEqual(await streamTexts(broker, 'output'), ['A', 'B'], 'the refused transaction wrote nothing');
+  // Fencing by generation: m read partition 0 at generation `before`; a rebalance since makes its commit stale.
+  const before = group.generation();
+  group.join('m3', { onAssigned: () => undefined, onRevoked: () => undefined });
+  const stale = await broker.transaction();
+  stale.appendToStream('output', { body: 'D' }).commitOffset('input', 'transformers', 'm', 0, 2, { generation: before });
+  await assert.rejects(stale.commit(), withCode('ILLEGAL_GENERATION'));
+  assert.deepEqual(await streamTexts(broker, 'output'), ['A', 'B']);
 });
 
 test('a crash at any instant of a commit leaves all of the transaction or none of it', async () => {

@@ -53,7 +53,7 @@ type Operation =
   | { readonly kind: 'publish'; readonly exchange: string; readonly message: TransactionMessage }
   | { readonly kind: 'append'; readonly stream: string; readonly partition: number | undefined; readonly message: TransactionMessage }
   | { readonly kind: 'ack'; readonly queue: string; readonly deliveryId: number }
-  | { readonly kind: 'offset'; readonly stream: string; readonly group: string; readonly member: string; readonly partition: number; readonly offset: number };
+  | { readonly kind: 'offset'; readonly stream: string; readonly group: string; readonly member: string; readonly partition: number; readonly offset: number; readonly generation: number | undefined };
 
 /**
  * One entry of a transaction's intent, as stored in the transaction log
@@ -109,9 +109,16 @@ export class Transaction {
     this.add({ kind: 'ack', queue, deliveryId });
   }
 
-  /** Commits `offset` for `member` of consumer group `group` at commit (the member must own the partition then). */
-  commitOffset(stream: string, group: string, member: string, partition: number, offset: number): void {
-    this.add({ kind: 'offset', stream, group, member, partition, offset });
+  /**
+   * Commits `offset` for `member` of consumer group `group` at commit (the
+   * member must own the partition then). With `generation` (the group's
+   * generation when the member read what it commits), a commit after any
+   * rebalance is refused with ILLEGAL_GENERATION, as Kafka fences
+   * transactional offset commits: the partition may have been processed by
+   * another member meanwhile.
+   */
+  commitOffset(stream: string, group: string, member: string, partition: number, offset: number, generation?: number): void {
+    this.add({ kind: 'offset', stream, group, member, partition, offset, generation });
   }
 
   /** Operations added so far. */
@@ -301,6 +308,9 @@ export class TransactionCoordinator {
         case 'offset': {
           const stream = this.requireStream(operation.stream);
           const group = stream.consumerGroup(operation.group);
+          if (operation.generation !== undefined && operation.generation !== group.generation()) {
+            throw new FerryError('ILLEGAL_GENERATION', `group ${operation.group} is at generation ${group.generation()}, not ${operation.generation}: re-read after the rebalance`);
+          }
           const owned = group.assignment(operation.member);
           if (!owned.includes(operation.partition) && !group.pendingRevocations(operation.member).includes(operation.partition)) {
             throw new FerryError('NOT_PARTITION_OWNER', `member ${operation.member} of group ${operation.group} does not own partition ${operation.partition} of ${stream.name}`);
@@ -433,7 +443,9 @@ export class TransactionCoordinator {
         }
         case 'offset': {
           const stream = this.host.findStream(entry.stream);
-          if (stream) writes.push(stream.state.commit(entry.group, entry.partition, entry.offset));
+          // A later direct commit may have moved the offset on before the crash: never move it back.
+          const current = stream?.state.committed(entry.group, entry.partition);
+          if (stream && (current === undefined || current < entry.offset)) writes.push(stream.state.commit(entry.group, entry.partition, entry.offset));
           return;
         }
         default:
