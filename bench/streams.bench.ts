@@ -6,7 +6,8 @@
  *
  * - `stream-append`: 100 B messages in batches of 1,000 (`appendToStream`),
  *   APPENDERS batches in flight, one partition; each append resolves after fsync.
- * - `stream-read`: sequential reads of what stream-append wrote (page cache).
+ * - `stream-read`: sequential reads of what stream-append wrote (page cache),
+ *   touching each message's body bytes as a forwarding consumer does.
  * - `idempotent`: stream-append again, each appender an idempotent producer,
  *   with `ratioToPlain` against a plain run measured right before it.
  * - `group-8`: 8 partitions filled first, then a consumer group of 4 members
@@ -77,17 +78,20 @@ async function streamRead(settings: ScenarioSettings): Promise<Record<string, un
   try {
     const stream = await broker.declareStream('bench', { partitions: 1 });
     const { messages } = await appendFor(stream, settings.quick ? 300 : 5_000, false);
-    // Read once to warm the page cache as a tailing reader would find it, then measure.
     let read = 0;
+    let bodyBytes = 0;
     const startMs = performance.now();
     for (let offset = stream.startOffset(0); offset < stream.endOffset(0); ) {
       const entries = await stream.read(0, offset, { max: 10_000 });
       if (entries.length === 0) break;
+      // A consumer that forwards each message touches its bytes (records decode their fields lazily).
+      for (const entry of entries) bodyBytes += entry.record.value.byteLength;
       read += entries.length;
       offset = entries[entries.length - 1]!.offset + 1;
     }
     const seconds = (performance.now() - startMs) / 1000;
     if (read !== messages) throw new Error(`read ${read} of ${messages} messages`);
+    if (bodyBytes !== read * BODY_BYTES) throw new Error(`read ${bodyBytes} body bytes for ${read} messages`);
     return { msgsPerSec: Math.round(read / seconds), messages: read };
   } finally {
     await broker.close();
@@ -132,6 +136,7 @@ async function group8(settings: ScenarioSettings): Promise<Record<string, unknow
       });
     }
     let read = 0;
+    let bodyBytes = 0;
     const startMs = performance.now();
     await Promise.all(
       members.map(async (member) => {
@@ -139,15 +144,17 @@ async function group8(settings: ScenarioSettings): Promise<Record<string, unknow
           for (let offset = group.committed(partition) ?? stream.startOffset(partition); offset < stream.endOffset(partition); ) {
             const entries = await stream.read(partition, offset, { max: 10_000 });
             if (entries.length === 0) break;
+            for (const entry of entries) bodyBytes += entry.record.value.byteLength;
             read += entries.length;
             offset = entries[entries.length - 1]!.offset + 1;
+            group.heartbeat(member);
             await group.commit(member, partition, offset);
           }
         }
       }),
     );
     const seconds = (performance.now() - startMs) / 1000;
-    if (read !== perPartition * 8) throw new Error(`the group read ${read} of ${perPartition * 8} messages`);
+    if (read !== perPartition * 8 || bodyBytes !== read * BODY_BYTES) throw new Error(`the group read ${read} of ${perPartition * 8} messages (${bodyBytes} body bytes)`);
     return { msgsPerSec: Math.round(read / seconds), messages: read, members: members.length, partitions: 8, lag: group.totalLag() };
   } finally {
     await broker.close();
@@ -179,6 +186,7 @@ async function transactional(settings: ScenarioSettings): Promise<Record<string,
           for (let offset = group.committed(partition) ?? 0; offset < input.endOffset(partition); ) {
             const entries = await input.read(partition, offset, { max: MESSAGES_PER_TRANSACTION });
             if (entries.length === 0) break;
+            group.heartbeat(member);
             const transaction = await broker.transaction();
             for (const entry of entries) transaction.appendToStream('output', { body: entry.message.body }, { partition });
             offset = entries[entries.length - 1]!.offset + 1;

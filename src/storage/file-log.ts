@@ -13,7 +13,7 @@ import type {
 } from '../core/ports.js';
 import { compactSegment, type CompactedSegmentFile } from './compact-segment.js';
 import { JOURNAL_ENTRY_HEADER_BYTES } from './journal.js';
-import { decodeBatch, encodeBatch, readBatchHeader } from './record-batch.js';
+import { checkBatch, decodeBatch, encodeBatch, readBatchHeader } from './record-batch.js';
 import { Segment, SEGMENT_HEADER_BYTES } from './segment.js';
 
 /** What a FileLog needs from its store: the clock, limits, and the journal. */
@@ -201,7 +201,8 @@ export class FileLog implements Log {
         continue;
       }
       // Reads of at least 256 KiB: asking for just the rest of the budget would split large batches.
-      const raw = await segment.readBatchesAt(position, Math.max(bytesMax - bytes, 256 * 1024));
+      // Checksums are verified below, only for the batches this read returns.
+      const raw = await segment.readBatchesAt(position, Math.max(bytesMax - bytes, 256 * 1024), false);
       if (raw.length === 0) {
         position = segment.sizeBytes;
         continue;
@@ -214,8 +215,15 @@ export class FileLog implements Log {
           budgetSpent = true; // Stop without taking this batch: it would overrun the byte budget.
           break;
         }
-        const batch = decodeBatch(batchBytes);
+        const check = checkBatch(batchBytes, 0, true);
+        if (check.kind !== 'ok') {
+          throw new FerryError(
+            check.kind === 'unknown-version' ? 'UNKNOWN_FORMAT_VERSION' : 'CORRUPT_DATA',
+            `${segment.path}: the batch at offset ${header.baseOffset} is unreadable (${check.kind === 'corrupt' ? check.reason : check.kind})`,
+          );
+        }
         if (header.compacted) {
+          const batch = decodeBatch(batchBytes);
           // Holes: records carry their own offsets, and none may be left at or after `offset`.
           const live = this.takeLive(batch, header.baseOffset + header.recordCount, offset, recordsMax - records);
           offset = live.nextOffset;
@@ -226,10 +234,10 @@ export class FileLog implements Log {
           if (records >= recordsMax || bytes >= bytesMax) break;
           continue;
         }
-        const skip = offset - header.baseOffset;
-        const take = Math.min(header.recordCount - Math.max(skip, 0), recordsMax - records);
-        const whole = skip <= 0 && take === header.recordCount;
-        const wanted = whole ? batch : { ...batch, records: batch.records.slice(Math.max(skip, 0), Math.max(skip, 0) + take) };
+        const skip = Math.max(offset - header.baseOffset, 0);
+        const take = Math.min(header.recordCount - skip, recordsMax - records);
+        // Only the records returned are decoded: a small read of a large batch stays cheap.
+        const wanted = decodeBatch(batchBytes, 0, skip, take);
         out.push(wanted);
         records += take;
         bytes += batchBytes.byteLength;

@@ -232,7 +232,7 @@ export function readBatchHeader(bytes: Uint8Array, at = 0): BatchHeader {
  * Decodes a checked batch into records. Keys, values and header values are
  * views into `bytes`, not copies: callers keep `bytes` alive and unchanged.
  */
-export function decodeBatch(bytes: Uint8Array, at = 0): StoredBatch {
+export function decodeBatch(bytes: Uint8Array, at = 0, firstIndex = 0, countMax = Number.POSITIVE_INFINITY): StoredBatch {
   // Version 2 batches take their own path, so the common case pays one byte comparison.
   if (bytes[at + 16] === COMPACTED_BATCH_FORMAT_VERSION) return decodeCompactedBatch(bytes, at);
   const view = new DataView(bytes.buffer, bytes.byteOffset + at, bytes.byteLength - at);
@@ -240,44 +240,21 @@ export function decodeBatch(bytes: Uint8Array, at = 0): StoredBatch {
   const baseOffset = readUint64(view, 8);
   const count = view.getUint32(20, true);
   const producerId = readUint64(view, 40);
-  const records: StoredRecord[] = new Array(count);
+  // Only records [first, end) become objects; the ones before are stepped over by their lengths.
+  const first = Math.min(Math.max(firstIndex, 0), count);
+  const end = Math.min(count, first + countMax);
+  const records: StoredRecord[] = new Array(end - first);
   let position = BATCH_HEADER_BYTES;
-  for (let index = 0; index < count; index++) {
+  for (let index = 0; index < first; index++) {
+    if (position + 4 > lengthBytes) throw corrupt(baseOffset, 'record overruns its batch');
+    position += 4 + view.getUint32(position, true);
+    if (position > lengthBytes) throw corrupt(baseOffset, 'record overruns its batch');
+  }
+  for (let index = first; index < end; index++) {
     if (position + 4 + RECORD_FIXED_BYTES > lengthBytes) throw corrupt(baseOffset, 'record overruns its batch');
-    const recordLength = view.getUint32(position, true);
-    const recordEnd = position + 4 + recordLength;
+    const recordEnd = position + 4 + view.getUint32(position, true);
     if (recordEnd > lengthBytes) throw corrupt(baseOffset, 'record overruns its batch');
-    let cursor = position + 4;
-    const timestampMs = view.getFloat64(cursor, true);
-    cursor += 8;
-    const keyLength = view.getInt32(cursor, true);
-    cursor += 4;
-    let key: Uint8Array | null = null;
-    if (keyLength >= 0) {
-      if (cursor + keyLength > recordEnd) throw corrupt(baseOffset, 'key overruns its record');
-      key = sliceView(bytes, at + cursor, at + cursor + keyLength);
-      cursor += keyLength;
-    }
-    const headerCount = view.getUint16(cursor, true);
-    cursor += 2;
-    const headers: RecordHeader[] = [];
-    for (let h = 0; h < headerCount; h++) {
-      const nameLength = view.getUint16(cursor, true);
-      const name = textDecoder.decode(sliceView(bytes, at + cursor + 2, at + cursor + 2 + nameLength));
-      cursor += 2 + nameLength;
-      const valueLength = view.getUint32(cursor, true);
-      if (cursor + 4 + valueLength > recordEnd) throw corrupt(baseOffset, 'header overruns its record');
-      headers.push({ name, value: sliceView(bytes, at + cursor + 4, at + cursor + 4 + valueLength) });
-      cursor += 4 + valueLength;
-    }
-    if (cursor > recordEnd) throw corrupt(baseOffset, 'record fields overrun');
-    records[index] = {
-      offset: baseOffset + index,
-      timestampMs,
-      key,
-      value: sliceView(bytes, at + cursor, at + recordEnd),
-      headers,
-    };
+    records[index - first] = new BatchRecord(bytes, at + position + 4, at + recordEnd, baseOffset + index, baseOffset);
     position = recordEnd;
   }
   return {
@@ -486,6 +463,98 @@ function sealBatch(bytes: Uint8Array, version: number): void {
 }
 
 /** A plain Uint8Array view (never a Buffer, whatever `bytes` is), so callers see one type. */
+/**
+ * A record of a decoded batch that reads its fields from the batch bytes
+ * when first asked (a reader that only counts or forwards records allocates
+ * nothing per field). The bytes passed their checksum before it was made;
+ * a malformed layout (a writer's bug) is CORRUPT_DATA on first access.
+ */
+class BatchRecord implements StoredRecord {
+  private parsed: { key: Uint8Array | null; value: Uint8Array; headers: readonly RecordHeader[] } | null = null;
+  private valueView: Uint8Array | null = null;
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    /** Start of the record's fields (after its length), in `bytes`. */
+    private readonly start: number,
+    private readonly end: number,
+    readonly offset: number,
+    private readonly baseOffset: number,
+  ) {}
+
+  get timestampMs(): number {
+    return new DataView(this.bytes.buffer, this.bytes.byteOffset + this.start, 8).getFloat64(0, true);
+  }
+
+  get key(): Uint8Array | null {
+    return this.fields().key;
+  }
+
+  /** The value alone is found by stepping over the key and headers, without building them. */
+  get value(): Uint8Array {
+    if (this.parsed !== null) return this.parsed.value;
+    if (this.valueView !== null) return this.valueView;
+    const { bytes, end, baseOffset } = this;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let cursor = this.start + 8;
+    const keyLength = view.getInt32(cursor, true);
+    cursor += 4 + Math.max(keyLength, 0);
+    if (cursor + 2 > end) throw corrupt(baseOffset, 'record fields overrun');
+    const headerCount = view.getUint16(cursor, true);
+    cursor += 2;
+    for (let h = 0; h < headerCount; h++) {
+      if (cursor + 2 > end) throw corrupt(baseOffset, 'header overruns its record');
+      cursor += 2 + view.getUint16(cursor, true);
+      if (cursor + 4 > end) throw corrupt(baseOffset, 'header overruns its record');
+      cursor += 4 + view.getUint32(cursor, true);
+    }
+    if (cursor > end) throw corrupt(baseOffset, 'record fields overrun');
+    this.valueView = sliceView(bytes, cursor, end);
+    return this.valueView;
+  }
+
+  get headers(): readonly RecordHeader[] {
+    return this.fields().headers;
+  }
+
+  private fields(): { key: Uint8Array | null; value: Uint8Array; headers: readonly RecordHeader[] } {
+    if (this.parsed !== null) return this.parsed;
+    const { bytes, end, baseOffset } = this;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let cursor = this.start + 8;
+    const keyLength = view.getInt32(cursor, true);
+    cursor += 4;
+    let key: Uint8Array | null = null;
+    if (keyLength >= 0) {
+      if (cursor + keyLength > end) throw corrupt(baseOffset, 'key overruns its record');
+      key = sliceView(bytes, cursor, cursor + keyLength);
+      cursor += keyLength;
+    }
+    if (cursor + 2 > end) throw corrupt(baseOffset, 'record fields overrun');
+    const headerCount = view.getUint16(cursor, true);
+    cursor += 2;
+    const headers: RecordHeader[] = [];
+    for (let h = 0; h < headerCount; h++) {
+      if (cursor + 2 > end) throw corrupt(baseOffset, 'header overruns its record');
+      const nameLength = view.getUint16(cursor, true);
+      // One-byte ASCII names (the message envelope's "m") skip the decoder: it is the hot case.
+      const nameByte = bytes[cursor + 2]!;
+      const name = nameLength === 1 && nameByte < 0x80 ? ONE_CHARACTER_NAMES[nameByte]! : textDecoder.decode(sliceView(bytes, cursor + 2, cursor + 2 + nameLength));
+      cursor += 2 + nameLength;
+      if (cursor + 4 > end) throw corrupt(baseOffset, 'header overruns its record');
+      const valueLength = view.getUint32(cursor, true);
+      if (cursor + 4 + valueLength > end) throw corrupt(baseOffset, 'header overruns its record');
+      headers.push({ name, value: sliceView(bytes, cursor + 4, cursor + 4 + valueLength) });
+      cursor += 4 + valueLength;
+    }
+    if (cursor > end) throw corrupt(baseOffset, 'record fields overrun');
+    this.parsed = { key, value: sliceView(bytes, cursor, end), headers };
+    return this.parsed;
+  }
+}
+
+const ONE_CHARACTER_NAMES: readonly string[] = Array.from({ length: 0x80 }, (_, code) => String.fromCharCode(code));
+
 function sliceView(bytes: Uint8Array, start: number, end: number): Uint8Array {
   return new Uint8Array(bytes.buffer, bytes.byteOffset + start, end - start);
 }

@@ -425,23 +425,24 @@ export class Segment {
   /**
    * Reads whole batches starting at `position` (a batch boundary) until about
    * `bytesWanted` are gathered or the segment ends. Batches read from the file
-   * are CRC-checked; a damaged one is CORRUPT_DATA, never returned.
+   * are CRC-checked (a damaged one is CORRUPT_DATA, never returned) unless
+   * `verifyChecksums` is false: then the caller checks each batch it uses.
    */
-  async readBatchesAt(position: number, bytesWanted: number): Promise<Uint8Array[]> {
+  async readBatchesAt(position: number, bytesWanted: number, verifyChecksums = true): Promise<Uint8Array[]> {
     if (position >= this.sizeBytes) return [];
     if (position >= this.memoryStart) return this.readFromMemory(position, bytesWanted);
     // Once retired, a lazily reopened handle would name the compacted file, whose positions differ.
     assert(!this.retired || this.readsInFlight > 0, 'no read starts on a retired segment');
     this.readsInFlight++;
     try {
-      return await this.readFromFile(position, bytesWanted);
+      return await this.readFromFile(position, bytesWanted, verifyChecksums);
     } finally {
       this.readsInFlight--;
       if (this.retired && this.readsInFlight === 0) void this.close().catch(() => undefined);
     }
   }
 
-  private async readFromFile(position: number, bytesWanted: number): Promise<Uint8Array[]> {
+  private async readFromFile(position: number, bytesWanted: number, verifyChecksums: boolean): Promise<Uint8Array[]> {
     const limit = Math.min(this.memoryStart, this.sizeBytes);
     let length = Math.min(Math.max(bytesWanted, 64 * 1024), limit - position);
     for (;;) {
@@ -451,7 +452,7 @@ export class Segment {
       const batches: Uint8Array[] = [];
       let at = 0;
       while (at < length) {
-        const check = checkBatch(buffer, at);
+        const check = checkBatch(buffer, at, verifyChecksums);
         if (check.kind === 'incomplete') break;
         if (check.kind !== 'ok') {
           throw new FerryError(
