@@ -83,10 +83,13 @@ test('a read in flight on a segment being replaced finishes on the old file, lat
   const { harness, hooked } = setup(1, 1024 * 1024);
   let store = await harness.open();
   try {
-    const log = await fill(store, 8000, 300);
-    assert.ok((log as FileLog).segments.length >= 3);
+    const filled = await fill(store, 8000, 300);
+    assert.ok((filled as FileLog).segments.length >= 3);
     await (store as FileLogStore).checkpoint(); // Sealed segments leave memory: reads go to the files.
-    const before = await readAll(log);
+    const before = await readAll(filled);
+    // Reopened, so no chunk of the first segment is remembered from that read: the next one goes to the file.
+    store = await harness.reopen(store);
+    const log = store.getLog('stream')!;
     const firstSegment = `${LOG_DIRECTORY}/${'0'.padStart(20, '0')}.seg`;
     const held = gate();
     let holding = true;

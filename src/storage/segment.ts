@@ -88,6 +88,18 @@ export interface SegmentScan {
 }
 
 /**
+ * The chunks most recently read from segment files, with their batches
+ * (checksums verified), least recently read first: small sequential reads of
+ * large batches (a reader taking 10 messages of a 1,000-message batch) are
+ * served from here instead of reading and verifying the same bytes again.
+ * File bytes below a segment's memory start never change (a compaction
+ * replaces the whole Segment, and retire() drops its entry), so an entry is
+ * never stale. Bounded: RECENT_CHUNKS_MAX chunks of about 256 KiB each (16 MiB).
+ */
+const RECENT_CHUNKS = new Map<Segment, { readonly positions: number[]; readonly batches: Uint8Array[] }>();
+const RECENT_CHUNKS_MAX = 64;
+
+/**
  * One segment of a log: its file, its index, and the batches it holds in
  * memory. Appends land in memory first and are written by `flush()`; the
  * segment keeps recent batches after writing them, up to the cache budget
@@ -442,7 +454,25 @@ export class Segment {
     }
   }
 
+  private fromLastChunk(position: number, bytesWanted: number): Uint8Array[] | null {
+    const chunk = RECENT_CHUNKS.get(this);
+    if (chunk === undefined) return null;
+    const first = chunk.positions.indexOf(position);
+    if (first < 0) return null;
+    const out: Uint8Array[] = [];
+    let bytes = 0;
+    for (let index = first; index < chunk.batches.length && (bytes < bytesWanted || out.length === 0); index++) {
+      out.push(chunk.batches[index]!);
+      bytes += chunk.batches[index]!.byteLength;
+    }
+    return out;
+  }
+
   private async readFromFile(position: number, bytesWanted: number, verifyChecksums: boolean): Promise<Uint8Array[]> {
+    if (verifyChecksums) {
+      const cached = this.fromLastChunk(position, bytesWanted);
+      if (cached !== null) return cached;
+    }
     const limit = Math.min(this.memoryStart, this.sizeBytes);
     let length = Math.min(Math.max(bytesWanted, 64 * 1024), limit - position);
     for (;;) {
@@ -450,6 +480,7 @@ export class Segment {
       const buffer = Buffer.allocUnsafeSlow(length) as Uint8Array;
       await this.readFully(buffer, position);
       const batches: Uint8Array[] = [];
+      const positions: number[] = [];
       let at = 0;
       while (at < length) {
         const check = checkBatch(buffer, at, verifyChecksums);
@@ -461,9 +492,17 @@ export class Segment {
           );
         }
         batches.push(buffer.subarray(at, at + check.header.lengthBytes));
+        positions.push(position + at);
         at += check.header.lengthBytes;
       }
-      if (batches.length > 0) return batches;
+      if (batches.length > 0) {
+        if (verifyChecksums) {
+          RECENT_CHUNKS.delete(this);
+          RECENT_CHUNKS.set(this, { positions, batches });
+          if (RECENT_CHUNKS.size > RECENT_CHUNKS_MAX) RECENT_CHUNKS.delete(RECENT_CHUNKS.keys().next().value!);
+        }
+        return batches;
+      }
       const check = checkBatch(buffer, 0);
       if (check.kind !== 'incomplete' || position + check.bytesNeeded > limit) {
         throw new FerryError('CORRUPT_DATA', `${this.path}: batch at byte ${position} runs past the end of the segment`);
@@ -524,11 +563,13 @@ export class Segment {
   /** Marks the segment replaced by its compacted copy; the handle closes once reads in flight end. */
   retire(): void {
     this.retired = true;
+    RECENT_CHUNKS.delete(this);
     if (this.readsInFlight === 0) void this.close().catch(() => undefined);
   }
 
   /** Deletes the segment's files (after any write or replacement in flight). */
   async remove(): Promise<void> {
+    RECENT_CHUNKS.delete(this);
     this.dropped = true;
     await this.replacing;
     await this.indexWriting?.catch(() => undefined);
