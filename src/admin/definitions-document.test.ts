@@ -35,9 +35,11 @@ async function buildTopology(target: Broker): Promise<void> {
   await target.bind('orders', 'audit', '#', { vhost: 'shop', destinationKind: 'exchange' });
   await target.bind('audit', 'scratch', '', { vhost: 'shop', arguments: { 'x-match': 'any', level: 'error' } });
   await target.vhost('shop').declareQueue({ name: 'connection-owned', exclusiveOwner: 'tcp-1', durable: false });
+  await target.declareStream('events', { partitions: 3, retentionMs: 86_400_000, compaction: 'key' }, { vhost: 'shop' });
+  await target.bind('orders', 'events', 'order.#', { vhost: 'shop' });
 }
 
-test('GET exports vhosts, users with hashes, permissions, exchanges, queues and bindings, without built-in or exclusive ones', async () => {
+test('GET exports vhosts, users with hashes, permissions, exchanges, queues, streams and bindings, without built-in or exclusive ones', async () => {
   await buildTopology(broker);
   const answer = await admin.request('GET', '/api/definitions');
   assert.equal(answer.status, 200);
@@ -56,7 +58,9 @@ test('GET exports vhosts, users with hashes, permissions, exchanges, queues and 
   const eu = document.queues.find((queue: { name: string }) => queue.name === 'orders-eu');
   assert.equal(eu.policies.max_length, 1_000);
   assert.equal(eu.policies.dead_letter_exchange, 'lost');
-  assert.equal(document.bindings.length, 4);
+  assert.deepEqual(document.streams, [{ vhost: 'shop', name: 'events', partitions: 3, durable: true, retention_ms: 86_400_000, compaction: 'key' }]);
+  assert.equal(document.bindings.length, 5);
+  assert.ok(document.bindings.some((binding: { destination: string; destination_type: string }) => binding.destination === 'events' && binding.destination_type === 'stream'));
 });
 
 test('a document exported from one broker recreates the topology in another, and importing it twice is harmless', async () => {
@@ -66,7 +70,7 @@ test('a document exported from one broker recreates the topology in another, and
   try {
     const first = await targetAdmin.request('POST', '/api/definitions', { body: exported });
     assert.equal(first.status, 200);
-    assert.deepEqual(first.body.imported, { vhosts: 2, users: 2, permissions: 2, exchanges: 3, queues: 3, bindings: 4 });
+    assert.deepEqual(first.body.imported, { vhosts: 2, users: 2, permissions: 2, exchanges: 3, queues: 3, streams: 1, bindings: 5 });
     assert.equal((await targetAdmin.request('POST', '/api/definitions', { body: exported })).status, 200);
     const again = await targetAdmin.get('/api/definitions');
     assert.deepEqual({ ...again, ferry_version: 'test' }, exported);
@@ -74,6 +78,8 @@ test('a document exported from one broker recreates the topology in another, and
     assert.equal(shop.queue('orders-eu').config.maxLength, 1_000);
     assert.deepEqual(await target.publish('orders', { routingKey: 'order.eu.1', body: 'x', vhost: 'shop' }), { routed: true, rejectedBy: [] });
     assert.equal(shop.queue('orders-eu').messageCount(), 1);
+    assert.equal(shop.stream('events').partitionCount(), 3, 'the stream is recreated with its partitions');
+    assert.equal(shop.stream('events').messageCount(), 1, 'and its binding routes into it');
     assert.equal((await targetAdmin.request('GET', '/api/whoami', { login: { user: 'app', password: 'app-password' } })).status, 200, 'the imported hash logs in');
   } finally {
     await targetAdmin.close();
@@ -97,7 +103,9 @@ test('an invalid document is refused with INVALID_DEFINITIONS naming the path, b
     [{ exchanges: [{ vhost: '/', name: 'e' }] }, /exchanges\[0\]\.type is required/],
     [{ exchanges: [{ vhost: '/', name: 'e', type: 'x-delayed' }] }, /exchanges\[0\]\.type must be one of/],
     [{ users: [{ name: 'u' }] }, /users\[0\] needs password or password_hash/],
-    [{ bindings: [{ vhost: '/', source: 's', destination: 'd', destination_type: 'stream' }] }, /destination_type must be one of/],
+    [{ bindings: [{ vhost: '/', source: 's', destination: 'd', destination_type: 'topic' }] }, /destination_type must be one of/],
+    [{ streams: [{ vhost: '/', name: 's', partitions: 0 }] }, /streams\[0\]\.partitions must be a whole number above 0/],
+    [{ streams: [{ vhost: '/', name: 's', compaction: 'latest' }] }, /streams\[0\]\.compaction must be one of/],
   ];
   for (const [document, message] of cases) {
     const answer = await admin.request('POST', '/api/definitions', { body: document });

@@ -17,6 +17,7 @@ export interface DefinitionsDocument {
   readonly permissions?: readonly PermissionDefinition[];
   readonly exchanges?: readonly ExchangeDefinitionJson[];
   readonly queues?: readonly QueueDefinitionJson[];
+  readonly streams?: readonly StreamDefinitionJson[];
   readonly bindings?: readonly BindingDefinitionJson[];
 }
 
@@ -60,11 +61,26 @@ export interface QueueDefinitionJson {
   readonly policies?: QueuePolicies;
 }
 
+/** A stream (in-memory ones too: their definition is exported, not their messages). */
+export interface StreamDefinitionJson {
+  readonly vhost: string;
+  readonly name: string;
+  readonly partitions?: number;
+  readonly durable?: boolean;
+  readonly retention_ms?: number;
+  readonly retention_bytes?: number;
+  readonly retention_messages?: number;
+  readonly segment_bytes_max?: number;
+  readonly message_bytes_max?: number;
+  readonly compaction?: 'key';
+  readonly compaction_interval_ms?: number;
+}
+
 export interface BindingDefinitionJson {
   readonly vhost: string;
   readonly source: string;
   readonly destination: string;
-  readonly destination_type: 'queue' | 'exchange';
+  readonly destination_type: 'queue' | 'stream' | 'exchange';
   readonly routing_key?: string;
   readonly arguments?: { readonly [key: string]: Json };
 }
@@ -76,6 +92,7 @@ export interface ImportSummary {
   readonly permissions: number;
   readonly exchanges: number;
   readonly queues: number;
+  readonly streams: number;
   readonly bindings: number;
 }
 
@@ -93,6 +110,7 @@ export function exportDefinitions(core: BrokerCore, version: string): Definition
   const vhosts: VhostDefinition[] = [];
   const exchanges: ExchangeDefinitionJson[] = [];
   const queues: QueueDefinitionJson[] = [];
+  const streams: StreamDefinitionJson[] = [];
   const bindings: BindingDefinitionJson[] = [];
   for (const name of core.vhostNames()) {
     const vhost = core.vhost(name);
@@ -117,9 +135,24 @@ export function exportDefinitions(core: BrokerCore, version: string): Definition
       exported.add(queue.name);
       queues.push({ vhost: name, name: queue.name, durable: queue.config.durable, auto_delete: queue.config.autoDelete, policies: policiesOf(queue.config) });
     }
+    for (const stream of vhost.listStreams()) {
+      const config = stream.config;
+      streams.push({
+        vhost: name,
+        name: config.name,
+        partitions: config.partitions,
+        durable: config.durable,
+        ...(config.retentionMs !== undefined ? { retention_ms: config.retentionMs } : {}),
+        ...(config.retentionBytes !== undefined ? { retention_bytes: config.retentionBytes } : {}),
+        ...(config.retentionMessages !== undefined ? { retention_messages: config.retentionMessages } : {}),
+        ...(config.segmentBytesMax !== undefined ? { segment_bytes_max: config.segmentBytesMax } : {}),
+        ...(config.messageBytesMax !== undefined ? { message_bytes_max: config.messageBytesMax } : {}),
+        ...(config.compaction !== undefined ? { compaction: config.compaction } : {}),
+        ...(config.compactionIntervalMs !== undefined ? { compaction_interval_ms: config.compactionIntervalMs } : {}),
+      });
+    }
     for (const binding of vhost.router.listBindings()) {
       if (binding.destination.kind === 'queue' && !exported.has(binding.destination.name)) continue;
-      if (binding.destination.kind === 'stream') continue;
       bindings.push({
         vhost: name,
         source: binding.source,
@@ -132,12 +165,12 @@ export function exportDefinitions(core: BrokerCore, version: string): Definition
   }
   const users = core.access.listUserRecords().map((user) => ({ name: user.name, password_hash: user.passwordHash, tags: [...user.tags], loopback_only: user.loopbackOnly }));
   const permissions = core.access.listPermissions().map((entry) => ({ user: entry.user, vhost: entry.vhost, configure: entry.configure, write: entry.write, read: entry.read }));
-  return { ferry_version: version, vhosts, users, permissions, exchanges, queues, bindings };
+  return { ferry_version: version, vhosts, users, permissions, exchanges, queues, streams, bindings };
 }
 
 /**
  * Creates what the document defines, in dependency order (vhosts, users,
- * permissions, exchanges, queues, bindings). Existing resources declared the
+ * permissions, exchanges, queues, streams, bindings). Existing resources declared the
  * same way are left as they are; users are replaced. Not atomic: on the first
  * failure the error (with its own code) names the entry, and what came before stays.
  */
@@ -155,6 +188,7 @@ export async function importDefinitions(core: BrokerCore, document: DefinitionsD
   const permissions = document.permissions ?? [];
   const exchanges = document.exchanges ?? [];
   const queues = document.queues ?? [];
+  const streams = document.streams ?? [];
   const bindings = document.bindings ?? [];
   for (const [index, vhost] of vhosts.entries()) await step(`vhosts[${index}] ${vhost.name}`, () => core.declareVhost(vhost.name));
   for (const [index, user] of users.entries()) {
@@ -188,12 +222,28 @@ export async function importDefinitions(core: BrokerCore, document: DefinitionsD
       core.vhost(queue.vhost).declareQueue({ ...configOf(queue.policies), name: queue.name, durable: queue.durable ?? true, autoDelete: queue.auto_delete ?? false }),
     );
   }
+  for (const [index, stream] of streams.entries()) {
+    await step(`streams[${index}] ${stream.name}`, () =>
+      core.vhost(stream.vhost).declareStream({
+        name: stream.name,
+        ...(stream.partitions !== undefined ? { partitions: stream.partitions } : {}),
+        ...(stream.durable !== undefined ? { durable: stream.durable } : {}),
+        ...(stream.retention_ms !== undefined ? { retentionMs: stream.retention_ms } : {}),
+        ...(stream.retention_bytes !== undefined ? { retentionBytes: stream.retention_bytes } : {}),
+        ...(stream.retention_messages !== undefined ? { retentionMessages: stream.retention_messages } : {}),
+        ...(stream.segment_bytes_max !== undefined ? { segmentBytesMax: stream.segment_bytes_max } : {}),
+        ...(stream.message_bytes_max !== undefined ? { messageBytesMax: stream.message_bytes_max } : {}),
+        ...(stream.compaction !== undefined ? { compaction: stream.compaction } : {}),
+        ...(stream.compaction_interval_ms !== undefined ? { compactionIntervalMs: stream.compaction_interval_ms } : {}),
+      }),
+    );
+  }
   for (const [index, binding] of bindings.entries()) {
     await step(`bindings[${index}] ${binding.source} -> ${binding.destination}`, () =>
       core.vhost(binding.vhost).bind(binding.source, { kind: binding.destination_type, name: binding.destination }, binding.routing_key ?? '', jsonToHeaderTable(binding.arguments)),
     );
   }
-  return { vhosts: vhosts.length, users: users.length, permissions: permissions.length, exchanges: exchanges.length, queues: queues.length, bindings: bindings.length };
+  return { vhosts: vhosts.length, users: users.length, permissions: permissions.length, exchanges: exchanges.length, queues: queues.length, streams: streams.length, bindings: bindings.length };
 }
 
 // ---------------------------------------------------------------- validation
@@ -218,6 +268,9 @@ const oneOf =
   (value, path) => {
     if (!allowed.includes(value)) invalid(path, `must be one of ${allowed.map((item) => JSON.stringify(item)).join(', ')}`);
   };
+const isPositive: Check = (value, path) => {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value <= 0) invalid(path, 'must be a whole number above 0');
+};
 const isPolicies: Check = (value, path) => {
   isObject(value, path);
   for (const [key, item] of Object.entries(value as object)) {
@@ -245,11 +298,24 @@ const ENTRY_FIELDS: Record<string, Record<string, readonly [boolean, Check]>> = 
     topic_dialect: [false, oneOf('amqp', 'mqtt', 'nats')],
   },
   queues: { vhost: [true, isText], name: [true, isText], durable: [false, isFlag], auto_delete: [false, isFlag], policies: [false, isPolicies] },
+  streams: {
+    vhost: [true, isText],
+    name: [true, isText],
+    partitions: [false, isPositive],
+    durable: [false, isFlag],
+    retention_ms: [false, isPositive],
+    retention_bytes: [false, isPositive],
+    retention_messages: [false, isPositive],
+    segment_bytes_max: [false, isPositive],
+    message_bytes_max: [false, isPositive],
+    compaction: [false, oneOf('key')],
+    compaction_interval_ms: [false, isPositive],
+  },
   bindings: {
     vhost: [true, isText],
     source: [true, isText],
     destination: [true, isText],
-    destination_type: [true, oneOf('queue', 'exchange')],
+    destination_type: [true, oneOf('queue', 'stream', 'exchange')],
     routing_key: [false, isText],
     arguments: [false, isObject],
   },
