@@ -328,26 +328,35 @@ export class TransactionCoordinator {
     };
     for (const write of queueWrites.values()) {
       const from = write.queue.logs()[write.priority]!.endOffset();
-      for (const message of write.messages) intent({ op: 'enqueue', queue: write.queue.name, priority: write.priority, from }, encodeMessage(message));
+      // The entry rides on the destination's first message; the ones after it carry no entry of their own.
+      write.messages.forEach((message, index) => (index === 0 ? intent({ op: 'enqueue', queue: write.queue.name, priority: write.priority, from }, encodeMessage(message)) : entries.push(encodeMessage(message))));
     }
     for (const write of streamWrites.values()) {
       const from = write.stream.logs()[write.partition]!.endOffset();
-      for (const message of write.messages) intent({ op: 'append', stream: write.stream.name, partition: write.partition, from }, encodeMessage(message));
+      write.messages.forEach((message, index) => (index === 0 ? intent({ op: 'append', stream: write.stream.name, partition: write.partition, from }, encodeMessage(message)) : entries.push(encodeMessage(message))));
     }
     for (const entry of ackPositions.values()) intent({ op: 'ack', queue: entry.queue.name, priority: entry.priority, offsets: entry.offsets });
     for (const entry of offsets) intent({ op: 'offset', stream: entry.stream.name, group: entry.group, partition: entry.partition, offset: entry.offset });
     intent({ op: 'commit', id });
     // Registered before the append: the log's start must not pass an intent until it is applied.
     this.applying.set(id, this.log.endOffset());
-    try {
-      await this.log.append(entries);
-    } catch (error) {
-      this.applying.delete(id);
-      throw error;
+    const intentWritten = this.log.append(entries);
+    // Queues hand messages to consumers before they are durable, so queue writes wait for the
+    // intent: a consumer must never see a message of a transaction a crash then erases. Stream
+    // readers see only durable records, and the journal keeps a prefix of what was written in
+    // order, so stream writes and offsets may share the intent's group commit: if any of them
+    // survives a crash, the intent before it does too.
+    if (queueWrites.size > 0) {
+      try {
+        await intentWritten;
+      } catch (error) {
+        this.applying.delete(id);
+        throw error;
+      }
     }
     // 3. Apply. Every write is stamped, so recovery can tell what is done.
     const stamp = transactionStamp(id);
-    const writes: Promise<unknown>[] = [];
+    const writes: Promise<unknown>[] = [intentWritten];
     const rejectedBy: string[] = [];
     try {
       for (const write of queueWrites.values()) {
@@ -385,8 +394,17 @@ export class TransactionCoordinator {
         const bodies: StoredMessage[] = [];
         for (const record of batch.records) {
           const header = record.headers.find((candidate) => candidate.name === TX_HEADER);
-          if (!header) throw new FerryError('CORRUPT_DATA', `transaction log ${this.log.name}: record ${record.offset} has no entry`);
-          const entry = JSON.parse(decoder.decode(header.value)) as IntentEntry;
+          let entry: IntentEntry;
+          if (header) {
+            entry = JSON.parse(decoder.decode(header.value)) as IntentEntry;
+          } else {
+            // A message after the first of its destination: it belongs to the entry before it.
+            const previous = entries[entries.length - 1];
+            if (previous === undefined || (previous.op !== 'enqueue' && previous.op !== 'append')) {
+              throw new FerryError('CORRUPT_DATA', `transaction log ${this.log.name}: record ${record.offset} has no entry`);
+            }
+            entry = previous;
+          }
           entries.push(entry);
           bodies.push(entry.op === 'enqueue' || entry.op === 'append' ? decodeMessage(record) : (undefined as unknown as StoredMessage));
         }
