@@ -51,3 +51,13 @@ test('headers of every neutral type round-trip, and an empty message stays empty
 test('a record without an envelope is CORRUPT_DATA', () => {
   assert.throws(() => decodeMessage({ offset: 1, timestampMs: 0, key: null, value: new Uint8Array(0), headers: [] }), (error: { code?: string }) => error.code === 'CORRUPT_DATA');
 });
+
+test('persistence left unsaid by the publisher, and a stream key, survive the stored record', () => {
+  const implicit = roundTrip({ ...base, persistent: false, persistenceImplicit: true });
+  assert.equal(implicit.persistent, false);
+  assert.equal(implicit.persistenceImplicit, true);
+  const stated = roundTrip({ ...base, persistent: false });
+  assert.equal(stated.persistenceImplicit, undefined, 'an explicit transient message stays explicit (the plain-envelope cache keeps them apart)');
+  const keyed = roundTrip({ ...base, properties: { key: new Uint8Array([0, 255, 7]) } });
+  assert.deepEqual([...keyed.properties.key!], [0, 255, 7]);
+});

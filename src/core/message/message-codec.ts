@@ -11,7 +11,8 @@ import type { MessageProperties, StoredMessage } from './message.js';
  * - timestamp: the broker's arrival time;
  * - one record header named "m": the envelope below.
  *
- *   envelope: u8 version (1) | u8 flags (bit 0 persistent) | string exchange
+ *   envelope: u8 version (1) | u8 flags (bit 0 persistent, bit 1 persistence
+ *             implicit) | string exchange
  *             | u16 property mask | properties in mask-bit order | header table
  *
  * Strings are u32 length + UTF-8, byte properties u32 length + bytes;
@@ -56,6 +57,11 @@ function encodeRoutingKey(routingKey: string): Uint8Array {
   return bytes;
 }
 
+/** The envelope's flag byte: bit 0 persistent, bit 1 persistence implicit. */
+function flagsOf(message: StoredMessage): number {
+  return (message.persistent ? 1 : 0) | (message.persistenceImplicit === true ? 2 : 0);
+}
+
 function isEmpty(object: object): boolean {
   for (const _key in object) return false;
   return true;
@@ -65,7 +71,7 @@ function isEmpty(object: object): boolean {
 export function encodeMessage(message: StoredMessage): RecordInput {
   let envelope: Uint8Array | undefined;
   if (isEmpty(message.properties) && isEmpty(message.headers)) {
-    const cacheKey = `${message.persistent ? 1 : 0}${message.exchange}`;
+    const cacheKey = `${flagsOf(message)}${message.exchange}`;
     envelope = plainEnvelopes.get(cacheKey);
     if (envelope === undefined) {
       envelope = encodeEnvelope(message);
@@ -99,7 +105,7 @@ function encodeEnvelope(message: StoredMessage): Uint8Array {
   const bytes = new Uint8Array(size);
   const view = new DataView(bytes.buffer, bytes.byteOffset, size);
   bytes[0] = ENVELOPE_VERSION;
-  bytes[1] = message.persistent ? 1 : 0;
+  bytes[1] = flagsOf(message);
   let at = writeString(bytes, view, 2, message.exchange);
   view.setUint16(at, mask, true);
   at += 2;
@@ -138,7 +144,7 @@ function writeString(bytes: Uint8Array, view: DataView, at: number, text: string
 function encodeEnvelopeGeneral(message: StoredMessage): Uint8Array {
   const writer = new ByteWriter();
   writer.u8(ENVELOPE_VERSION);
-  writer.u8(message.persistent ? 1 : 0);
+  writer.u8(flagsOf(message));
   writer.string(message.exchange);
   let mask = 0;
   PROPERTY_FIELDS.forEach(([name], bit) => {
@@ -179,6 +185,7 @@ export function decodeMessage(record: StoredRecord): StoredMessage {
     headers,
     body: record.value,
     persistent: (flags & 1) === 1,
+    ...((flags & 2) === 2 ? { persistenceImplicit: true } : {}),
     arrivedAtMs: record.timestampMs,
   };
 }

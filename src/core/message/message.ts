@@ -40,6 +40,12 @@ export interface Message {
   readonly body: Uint8Array;
   /** Persistent messages are written durably in durable queues; transient ones never survive a restart. */
   readonly persistent: boolean;
+  /**
+   * True when the publisher did not say (an AMQP publish without delivery-mode):
+   * `persistent` is then false, and protocols that can leave it unsaid on
+   * delivery do, as RabbitMQ passes the absence through.
+   */
+  readonly persistenceImplicit?: boolean;
 }
 
 /** A message as a queue holds it: the published message plus where it was published. */

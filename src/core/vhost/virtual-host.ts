@@ -500,6 +500,7 @@ export class VirtualHost {
       headers: message.headers,
       body: message.body,
       persistent: message.persistent,
+      ...(message.persistenceImplicit === true ? { persistenceImplicit: true } : {}),
       exchange,
       arrivedAtMs: this.clock.nowMs(),
     };

@@ -230,6 +230,7 @@ export class AmqpChannel {
       headers: mapped.headers,
       body,
       persistent: mapped.persistent,
+      ...(mapped.persistenceImplicit ? { persistenceImplicit: true } : {}),
     });
     if (!outcome.routed && mandatory) this.sendReturn(312, 'NO_ROUTE', exchange, routingKey, rawProperties, body);
     if (tag) {
@@ -363,7 +364,7 @@ export class AmqpChannel {
           this.number,
           'basic.get-ok',
           { deliveryTag: tag, redelivered: delivery.redelivered, exchange: message.exchange, routingKey: message.routingKey, messageCount: queue.messageCount() },
-          toBasicProperties(message.properties, message.headers, message.persistent) as Record<string, unknown>,
+          toBasicProperties(message.properties, message.headers, message.persistent, message.persistenceImplicit) as Record<string, unknown>,
           message.body,
         );
         return;
@@ -656,7 +657,7 @@ export class AmqpChannel {
       this.number,
       'basic.deliver',
       { consumerTag: consumer.tag, deliveryTag: tag, redelivered: false, exchange: message.exchange, routingKey: message.routingKey },
-      toBasicProperties(message.properties, headers, message.persistent) as Record<string, unknown>,
+      toBasicProperties(message.properties, headers, message.persistent, message.persistenceImplicit) as Record<string, unknown>,
       message.body,
     );
     if (this.host.outgoingFull()) this.updateFlow();
@@ -670,7 +671,7 @@ export class AmqpChannel {
       this.number,
       'basic.deliver',
       { consumerTag: consumer.tag, deliveryTag: tag, redelivered: delivery.redelivered, exchange: message.exchange, routingKey: message.routingKey },
-      toBasicProperties(message.properties, message.headers, message.persistent) as Record<string, unknown>,
+      toBasicProperties(message.properties, message.headers, message.persistent, message.persistenceImplicit) as Record<string, unknown>,
       message.body,
     );
     if (this.globalPrefetch > 0 && this.unacked.size >= this.globalPrefetch) this.updateFlow();
@@ -744,7 +745,7 @@ export class AmqpChannel {
         if (mandatory && vhost.router.route(exchange, routingKey, mapped.headers).destinations.length === 0) {
           afterCommit.push(() => this.sendReturn(312, 'NO_ROUTE', exchange, routingKey, rawProperties, body));
         }
-        transaction.publish(exchange, { routingKey, properties, headers: mapped.headers, body, persistent: mapped.persistent });
+        transaction.publish(exchange, { routingKey, properties, headers: mapped.headers, body, persistent: mapped.persistent, ...(mapped.persistenceImplicit ? { persistenceImplicit: true } : {}) });
       }
       const later: TxSettlement[] = [];
       for (const settlement of settlements) {

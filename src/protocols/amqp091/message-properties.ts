@@ -9,6 +9,8 @@ export interface MappedProperties {
   readonly properties: MessageProperties;
   readonly headers: HeaderTable;
   readonly persistent: boolean;
+  /** No delivery-mode was given (kept, so deliveries leave it absent too). */
+  readonly persistenceImplicit: boolean;
 }
 
 /**
@@ -41,12 +43,16 @@ export function fromBasicProperties(basic: BasicProperties): MappedProperties {
   if (typeof delay === 'number' && delay > 0) properties['delayMs'] = delay;
   const group = headers['x-group-id'];
   if (typeof group === 'string') properties['groupId'] = group;
-  return { properties: properties as MessageProperties, headers, persistent: basic.deliveryMode === 2 };
+  return { properties: properties as MessageProperties, headers, persistent: basic.deliveryMode === 2, persistenceImplicit: basic.deliveryMode === undefined };
 }
 
-/** Maps a stored message back onto basic properties for basic.deliver / basic.get-ok / basic.return. */
-export function toBasicProperties(properties: MessageProperties, headers: HeaderTable, persistent: boolean): BasicPropertiesInput {
-  const basic: Record<string, unknown> = { deliveryMode: persistent ? 2 : 1 };
+/**
+ * Maps a stored message back onto basic properties for basic.deliver /
+ * basic.get-ok / basic.return; delivery-mode stays absent when the publisher
+ * gave none (`persistenceImplicit`), as RabbitMQ passes it through.
+ */
+export function toBasicProperties(properties: MessageProperties, headers: HeaderTable, persistent: boolean, persistenceImplicit = false): BasicPropertiesInput {
+  const basic: Record<string, unknown> = persistenceImplicit ? {} : { deliveryMode: persistent ? 2 : 1 };
   if (properties.contentType !== undefined) basic['contentType'] = properties.contentType;
   if (properties.contentEncoding !== undefined) basic['contentEncoding'] = properties.contentEncoding;
   if (properties.messageId !== undefined) basic['messageId'] = properties.messageId;
