@@ -317,11 +317,53 @@ export class AmqpChannel {
    * written only redelivers). A storage failure closes the channel.
    */
   private settleInBackground(tags: number[], action: (queue: Queue, ids: number[]) => Promise<void>, ack: boolean): void {
+    if (ack && !this.transactional) {
+      this.gatherAcks(tags);
+      return;
+    }
+    this.flushAcks();
     this.settle(tags, action, ack).catch((error: unknown) => this.host.channelFailed(this, error));
+  }
+
+  /** Acks of this turn, by queue: a client acking message by message costs one queue ack per turn. */
+  private acksPending = new Map<Queue, number[]>();
+  private acksFlushScheduled = false;
+
+  private gatherAcks(tags: readonly number[]): void {
+    for (const tag of tags) {
+      const entry = this.unacked.get(tag);
+      if (!entry) continue;
+      this.unacked.delete(tag);
+      if ('streamConsumer' in entry) {
+        entry.streamConsumer.settle();
+        continue;
+      }
+      const ids = this.acksPending.get(entry.queue);
+      if (ids) ids.push(entry.deliveryId);
+      else this.acksPending.set(entry.queue, [entry.deliveryId]);
+    }
+    if (this.globalPrefetch > 0) this.updateFlow();
+    if (!this.acksFlushScheduled && this.acksPending.size > 0) {
+      this.acksFlushScheduled = true;
+      queueMicrotask(() => this.flushAcks());
+    }
+  }
+
+  /** Applies the gathered acks now (before anything that could return those deliveries to their queues). */
+  private flushAcks(): void {
+    this.acksFlushScheduled = false;
+    if (this.acksPending.size === 0) return;
+    const pending = this.acksPending;
+    this.acksPending = new Map();
+    for (const [queue, ids] of pending) {
+      if (queue.isDeleted()) continue;
+      queue.ack(ids).catch((error: unknown) => this.host.channelFailed(this, error));
+    }
   }
 
   /** Handles one method on this (open) channel. May be async (declarations wait for durability). */
   async handle(method: AnyDecodedMethod): Promise<void> {
+    this.flushAcks();
     const vhost = this.host.vhost;
     const access = this.host.access;
     const principal = this.host.principal;
@@ -820,6 +862,7 @@ export class AmqpChannel {
    * transaction work is dropped.
    */
   async teardown(): Promise<void> {
+    this.flushAcks();
     this.closing = true;
     this.pending = null;
     this.txPublishes = [];
