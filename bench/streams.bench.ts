@@ -9,7 +9,7 @@
  * - `stream-read`: sequential reads of what stream-append wrote (page cache),
  *   touching each message's body bytes as a forwarding consumer does.
  * - `idempotent`: stream-append again, each appender an idempotent producer,
- *   with `ratioToPlain` against a plain run measured right before it.
+ *   with `ratioToPlain` against plain appends, in alternating rounds.
  * - `group-8`: 8 partitions filled first, then a consumer group of 4 members
  *   reads them to the end concurrently, each member its assigned partitions,
  *   committing its offset after every read of up to 10,000 messages.
@@ -39,15 +39,17 @@ function batchOf(body: Uint8Array, nowMs: number): StoredMessage[] {
 
 /**
  * Appends batches with APPENDERS in flight for `durationMs`; returns messages
- * per second. With `idempotent`, appender i is producer i + 1 with its own sequence.
+ * per second. With `sequences` (one per appender, carried across calls),
+ * appender i is idempotent producer 1,000 + i.
  */
-async function appendFor(stream: Stream, durationMs: number, idempotent: boolean): Promise<{ msgsPerSec: number; messages: number }> {
+async function appendFor(stream: Stream, durationMs: number, sequences?: number[]): Promise<{ msgsPerSec: number; messages: number; seconds: number }> {
   const body = patternBytes(BODY_BYTES, 1);
+  const idempotent = sequences !== undefined;
   let messages = 0;
   const startMs = performance.now();
   const deadline = startMs + durationMs;
   const appender = async (index: number): Promise<void> => {
-    let sequence = 0;
+    let sequence = sequences?.[index] ?? 0;
     const producerId = 1_000 + index;
     while (performance.now() < deadline) {
       const batch = batchOf(body, Date.now());
@@ -55,17 +57,18 @@ async function appendFor(stream: Stream, durationMs: number, idempotent: boolean
       sequence += batch.length;
       messages += batch.length;
     }
+    if (sequences) sequences[index] = sequence;
   };
   await Promise.all(Array.from({ length: APPENDERS }, (_, index) => appender(index)));
   const seconds = (performance.now() - startMs) / 1000;
-  return { msgsPerSec: Math.round(messages / seconds), messages };
+  return { msgsPerSec: Math.round(messages / seconds), messages, seconds };
 }
 
 async function streamAppend(settings: ScenarioSettings): Promise<Record<string, unknown>> {
   const broker = await startBroker(settings.directory);
   try {
     const stream = await broker.declareStream('bench', { partitions: 1 });
-    const { msgsPerSec, messages } = await appendFor(stream, settings.quick ? 300 : 5_000, false);
+    const { msgsPerSec, messages } = await appendFor(stream, settings.quick ? 300 : 5_000);
     progress(`stream-append: ${messages} messages`);
     return { msgsPerSec, messages, bodyBytes: BODY_BYTES, batch: BATCH, appenders: APPENDERS };
   } finally {
@@ -77,7 +80,7 @@ async function streamRead(settings: ScenarioSettings): Promise<Record<string, un
   const broker = await startBroker(settings.directory);
   try {
     const stream = await broker.declareStream('bench', { partitions: 1 });
-    const { messages } = await appendFor(stream, settings.quick ? 300 : 5_000, false);
+    const { messages } = await appendFor(stream, settings.quick ? 300 : 5_000);
     let read = 0;
     let bodyBytes = 0;
     const startMs = performance.now();
@@ -99,14 +102,26 @@ async function streamRead(settings: ScenarioSettings): Promise<Record<string, un
 }
 
 async function idempotentAppend(settings: ScenarioSettings): Promise<Record<string, unknown>> {
-  const durationMs = settings.quick ? 300 : 5_000;
+  // Plain and idempotent rounds alternate, so drift in the disk or the machine falls on both alike.
+  const rounds = settings.quick ? 2 : 8;
+  const roundMs = settings.quick ? 150 : 1_250;
   const broker = await startBroker(settings.directory);
   try {
     const plainStream = await broker.declareStream('plain', { partitions: 1 });
-    const plain = await appendFor(plainStream, durationMs, false);
     const idempotentStream = await broker.declareStream('idempotent', { partitions: 1 });
-    const idempotent = await appendFor(idempotentStream, durationMs, true);
-    return { msgsPerSec: idempotent.msgsPerSec, plainMsgsPerSec: plain.msgsPerSec, ratioToPlain: round(idempotent.msgsPerSec / plain.msgsPerSec) };
+    const sequences = new Array<number>(APPENDERS).fill(0);
+    const totals = { plain: { messages: 0, seconds: 0 }, idempotent: { messages: 0, seconds: 0 } };
+    for (let round = 0; round < rounds; round++) {
+      const plain = await appendFor(plainStream, roundMs);
+      const idempotent = await appendFor(idempotentStream, roundMs, sequences);
+      totals.plain.messages += plain.messages;
+      totals.plain.seconds += plain.seconds;
+      totals.idempotent.messages += idempotent.messages;
+      totals.idempotent.seconds += idempotent.seconds;
+    }
+    const plainMsgsPerSec = Math.round(totals.plain.messages / totals.plain.seconds);
+    const msgsPerSec = Math.round(totals.idempotent.messages / totals.idempotent.seconds);
+    return { msgsPerSec, plainMsgsPerSec, ratioToPlain: round(msgsPerSec / plainMsgsPerSec), rounds };
   } finally {
     await broker.close();
   }
