@@ -59,9 +59,8 @@ export function registerVhostRoutes(api: FastifyInstance, context: AdminContext)
     management.requireAdministrator(principalOf(request));
     const name = request.params.vhost;
     core.vhost(name);
-    // Connections working in it go first, then its permissions, then its resources.
+    // Connections working in it go first, then (in the core) its permissions and resources.
     for (const connection of core.connections.list()) if (connection.describe().vhost === name) connection.close(`vhost ${name} was deleted`);
-    for (const entry of core.access.listPermissions()) if (entry.vhost === name) await core.access.clearPermissions(entry.user, name);
     await core.deleteVhost(name);
     return reply.code(204).send();
   });

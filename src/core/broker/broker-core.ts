@@ -102,8 +102,12 @@ export class BrokerCore {
   /** Deletes a vhost with all its queues and exchanges. */
   async deleteVhost(name: string): Promise<void> {
     const vhost = this.vhost(name);
+    // Permissions go first: a vhost created later with the same name must not inherit them.
+    for (const entry of this.access.listPermissions()) if (entry.vhost === name) await this.access.clearPermissions(entry.user, name);
     for (const queue of vhost.listQueues()) await vhost.deleteQueue(queue.name);
+    for (const stream of vhost.listStreams()) await vhost.deleteStream(stream.name);
     for (const exchange of vhost.router.listExchanges()) if (exchange.name !== '') await vhost.deleteExchange(exchange.name);
+    await vhost.deleteTransactionLog();
     this.vhosts.delete(name);
     await this.options.storage.definitions.delete('vhost', name);
   }

@@ -398,6 +398,14 @@ export class VirtualHost {
     return (await this.transactions()).begin(options);
   }
 
+  /** Deletes the transaction log (the vhost is being deleted; open transactions are abandoned). */
+  async deleteTransactionLog(): Promise<void> {
+    await this.coordinator?.catch(() => undefined);
+    this.coordinator = null;
+    const name = `tx/${this.name}`;
+    if (this.storage.durable.getLog(name)) await this.storage.durable.deleteLog(name);
+  }
+
   /** The vhost's transaction coordinator, opened (and recovered) on first use. */
   private transactions(): Promise<TransactionCoordinator> {
     this.coordinator ??= (async () => {
