@@ -11,7 +11,7 @@ import { SeededRandom } from '../platform/random.js';
 import type { SimulatedFileSystem } from '../platform/simulated-file-system.js';
 import type { FileLog } from './file-log.js';
 import type { FileLogStore } from './file-log-store.js';
-import { HookedFileSystem, type FileOperation } from './hooked-file-system.js';
+import { HookedFileSystem, type FileOperation } from '../platform/hooked-file-system.js';
 import { simulatedFileHarness, type StoreHarness } from './store-harness.js';
 
 const encoder = new TextEncoder();

@@ -15,7 +15,7 @@ import { FerryError } from '../lib/ferry-error.js';
 import { SeededRandom } from '../platform/random.js';
 import type { FileLog } from './file-log.js';
 import type { FileLogStore } from './file-log-store.js';
-import { HookedFileSystem } from './hooked-file-system.js';
+import { HookedFileSystem } from '../platform/hooked-file-system.js';
 import { memoryHarness, simulatedFileHarness } from './store-harness.js';
 
 const encoder = new TextEncoder();

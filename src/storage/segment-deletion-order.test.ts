@@ -6,7 +6,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HoldingFileSystem } from '../platform/holding-file-system.js';
+import { HookedFileSystem } from '../platform/hooked-file-system.js';
+import { JournalWriteGate } from '../platform/journal-write-gate.js';
 import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
 import { ManualClock } from '../platform/clock.js';
 import { FileLogStore } from './file-log-store.js';
@@ -20,7 +21,8 @@ const record = (index: number) => ({ value: new TextEncoder().encode(`record ${i
 
 test('a segment dropped while an earlier journal group is being written survives until its own entry is durable', async () => {
   const simulated = new SimulatedFileSystem();
-  const fileSystem = new HoldingFileSystem(simulated);
+  const fileSystem = new HookedFileSystem(simulated);
+  const gate = new JournalWriteGate(fileSystem);
   const clock = new ManualClock();
   const open = () => FileLogStore.open({ fileSystem, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
   const store = await open();
@@ -31,24 +33,24 @@ test('a segment dropped while an earlier journal group is being written survives
   assert.ok(firstSegmentEnd > 0, 'the log rolled at least once');
 
   // Group 1 (one append) is held in its journal write; the drop lands in group 2.
-  fileSystem.holding = true;
+  gate.holding = true;
   const appended = log.append([record(next++)]);
   await turns(3);
-  assert.equal(fileSystem.heldCount(), 1, 'the append is in its journal write');
+  assert.equal(gate.heldCount(), 1, 'the append is in its journal write');
   const truncated = log.truncatePrefix(firstSegmentEnd);
   // Group 1 completes; group 2 (the truncatePrefix entry) is then held in its write.
-  fileSystem.releaseOne();
+  gate.releaseOne();
   await appended;
   await turns(10);
-  assert.equal(fileSystem.heldCount(), 1, 'the truncatePrefix entry is held in its journal write');
+  assert.equal(gate.heldCount(), 1, 'the truncatePrefix entry is held in its journal write');
   const bases = await firstSegmentBases(simulated);
   assert.equal(bases[0], 0, `the dropped segment file is still there while its entry is not durable (files: ${bases.join(', ')})`);
 
   // kill -9 now: the entry never reached the journal, so the segment must still be readable.
   store.abandon();
   simulated.crashAfterKill();
-  fileSystem.holding = false;
-  fileSystem.releaseOne();
+  gate.holding = false;
+  gate.releaseOne();
   void truncated.catch(() => undefined);
   const reopened = await open();
   try {
@@ -64,9 +66,8 @@ test('a segment dropped while an earlier journal group is being written survives
 
 test('a checkpoint whose active segment is dropped before the checkpoint completes still recovers', async () => {
   const simulated = new SimulatedFileSystem();
-  const fileSystem = new HoldingFileSystem(simulated);
   const clock = new ManualClock();
-  const open = () => FileLogStore.open({ fileSystem, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
+  const open = () => FileLogStore.open({ fileSystem: simulated, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
   const store = await open();
   const log = await store.openLog('queue', { segmentBytesMax: SEGMENT_BYTES });
   let next = 0;

@@ -8,6 +8,7 @@ import type { DeadLetterReason, Log, ProducerStamp, QueueState, RecordInput } fr
 import type { HeaderTable, HeaderValue } from '../routing/header-value.js';
 import type { ConsumerOptions, Delivery } from './delivery.js';
 import { MinHeap } from './min-heap.js';
+import { holdsStampedBatch } from '../transaction/transaction-stamp.js';
 import { ScheduleHeap } from './schedule-heap.js';
 import type { QueueConfig } from './queue-config.js';
 
@@ -436,19 +437,10 @@ export class Queue {
   }
 
   /** True when level `priority` holds a batch stamped `stamp` at or after `fromOffset` (transaction recovery). */
-  async findStampedBatch(priority: number, fromOffset: number, stamp: ProducerStamp): Promise<boolean> {
+  findStampedBatch(priority: number, fromOffset: number, stamp: ProducerStamp): Promise<boolean> {
     const level = this.levels[priority];
-    if (!level || level.inMemory) return false;
-    for (let offset = Math.max(fromOffset, level.log.startOffset()); offset < level.log.endOffset(); ) {
-      const batches = await level.log.readBatches(offset, { bytesMax: 1024 * 1024 });
-      if (batches.length === 0) break;
-      for (const batch of batches) {
-        const producer = batch.producer;
-        if (producer && producer.producerId === stamp.producerId && producer.baseSequence === stamp.baseSequence && producer.producerEpoch === stamp.producerEpoch) return true;
-        offset = batch.records[batch.records.length - 1]!.offset + 1;
-      }
-    }
-    return false;
+    if (!level || level.inMemory) return Promise.resolve(false);
+    return holdsStampedBatch(level.log, fromOffset, stamp);
   }
 
   /** The priority level and offset of delivery `id` in flight; UNKNOWN_DELIVERY when it is not. */

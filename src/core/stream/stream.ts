@@ -7,7 +7,7 @@ import type { AppendResult, CompactionResult, Log, ProducerStamp, ReadLimits, Re
 import { ConsumerGroup } from './consumer-group.js';
 import { compactByKey } from './stream-compaction.js';
 import { partitionForKey } from './partitioner.js';
-import { TRANSACTION_PRODUCER_ID } from '../transaction/transaction-stamp.js';
+import { holdsStampedBatch, TRANSACTION_PRODUCER_ID } from '../transaction/transaction-stamp.js';
 import type { StreamConfig } from './stream-config.js';
 import type { ProducerEntry, StreamState } from './stream-state.js';
 
@@ -375,18 +375,8 @@ export class Stream {
   }
 
   /** True when `partition` holds a batch stamped `stamp` at or after `fromOffset` (transaction recovery). */
-  async findStampedBatch(partition: number, fromOffset: number, stamp: ProducerStamp): Promise<boolean> {
-    const log = this.partition(partition).log;
-    for (let offset = Math.max(fromOffset, log.startOffset()); offset < log.endOffset(); ) {
-      const batches = await log.readBatches(offset, { bytesMax: 1024 * 1024 });
-      if (batches.length === 0) break;
-      for (const batch of batches) {
-        const producer = batch.producer;
-        if (producer && producer.producerId === stamp.producerId && producer.baseSequence === stamp.baseSequence) return true;
-        offset = batch.records[batch.records.length - 1]!.offset + 1;
-      }
-    }
-    return false;
+  findStampedBatch(partition: number, fromOffset: number, stamp: ProducerStamp): Promise<boolean> {
+    return holdsStampedBatch(this.partition(partition).log, fromOffset, stamp);
   }
 
   /** The partition a message with no explicit partition goes to (hash of its key, or round-robin). */

@@ -4,7 +4,8 @@ import { Broker } from '../../server/broker.js';
 import { ManualClock } from '../../platform/clock.js';
 import { SimulatedFileSystem } from '../../platform/simulated-file-system.js';
 import { SeededRandom } from '../../platform/random.js';
-import { HoldingFileSystem } from '../../platform/holding-file-system.js';
+import { HookedFileSystem } from '../../platform/hooked-file-system.js';
+import { JournalWriteGate } from '../../platform/journal-write-gate.js';
 import { bodies, bodyText, settle, settleUntil, testPasswordHasher, withCode } from '../test-broker.js';
 
 function memoryBroker(clock = new ManualClock()): Promise<Broker> {
@@ -171,7 +172,8 @@ test('a crash at any instant of a commit leaves all of the transaction or none o
  */
 async function crashAfterJournalWrites(writesLetThrough: number): Promise<Broker> {
   const simulated = new SimulatedFileSystem();
-  const fileSystem = new HoldingFileSystem(simulated);
+  const fileSystem = new HookedFileSystem(simulated);
+  const gate = new JournalWriteGate(fileSystem);
   const clock = new ManualClock();
   const before = await Broker.start({ dataDir: 'data', fileSystem, clock, passwordHasher: testPasswordHasher });
   await before.declareQueue('in');
@@ -182,23 +184,23 @@ async function crashAfterJournalWrites(writesLetThrough: number): Promise<Broker
   await settle(20);
   const transaction = await before.transaction();
   transaction.publish('', { body: 'result', routingKey: 'out' }).appendToStream('log', { body: 'audit' }).ack(delivery!);
-  fileSystem.holding = true;
+  gate.holding = true;
   let resolved = false;
   void transaction.commit().then(
     () => (resolved = true),
     () => undefined,
   );
   for (let released = 0; released < writesLetThrough; released++) {
-    await settleUntil(() => fileSystem.heldCount() === 1);
-    fileSystem.releaseOne();
+    await settleUntil(() => gate.heldCount() === 1);
+    gate.releaseOne();
   }
-  await settleUntil(() => fileSystem.heldCount() === 1);
+  await settleUntil(() => gate.heldCount() === 1);
   // The commit resolves once its writes are durable; the `applied` entry follows without being awaited.
   assert.equal(resolved, writesLetThrough >= 2, `after ${writesLetThrough} journal writes the commit has ${resolved ? '' : 'not '}resolved`);
   before.abandon();
   simulated.crashAfterKill();
-  fileSystem.holding = false;
-  fileSystem.releaseOne();
+  gate.holding = false;
+  gate.releaseOne();
   return Broker.start({ dataDir: 'data', fileSystem: simulated, clock: new ManualClock(clock.nowMs()), passwordHasher: testPasswordHasher });
 }
 

@@ -1,4 +1,4 @@
-import type { FileHandle, FileLock, FileSystem, OpenOptions } from '../platform/file-system.js';
+import type { FileHandle, FileLock, FileSystem, OpenOptions } from './file-system.js';
 
 /** The operations a {@link HookedFileSystem} reports; handle operations carry the handle's path. */
 export type FileOperation =
