@@ -16,6 +16,14 @@ module.exports = {
       from: { path: layer('protocols') }, to: { path: '^src/(storage|server|admin|cli)/' } },
     { name: 'protocols-do-not-import-each-other', severity: 'error',
       from: { path: '^src/protocols/([^/]+)/' }, to: { path: '^src/protocols/(?!$1/|shared/)' } },
+    // The native codec is shared with the client: it knows frames and the message
+    // envelope (pure codecs in core/message), never the broker.
+    { name: 'native-codec-knows-no-broker', severity: 'error',
+      from: { path: '^src/protocols/native/codec/' },
+      to: { path: '^src/(?!lib/|core/message/|core/routing/header-value|protocols/native/codec/)' } },
+    { name: 'client-imports-only-codec', severity: 'error',
+      from: { path: layer('client') },
+      to: { path: '^src/(?!lib/|core/message/|core/routing/header-value|protocols/native/codec/|client/)' } },
     { name: 'admin-imports-only-lib-and-core', severity: 'error',
       from: { path: layer('admin') }, to: { path: '^src/(?!lib/|core/|admin/)' } },
     // The CLI talks to a running Ferry over its APIs; only `serve` starts one (through src/server).

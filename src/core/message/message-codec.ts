@@ -58,7 +58,7 @@ function encodeRoutingKey(routingKey: string): Uint8Array {
 }
 
 /** The envelope's flag byte: bit 0 persistent, bit 1 persistence implicit. */
-function flagsOf(message: StoredMessage): number {
+function flagsOf(message: EnvelopeFields): number {
   return (message.persistent ? 1 : 0) | (message.persistenceImplicit === true ? 2 : 0);
 }
 
@@ -88,7 +88,15 @@ export function encodeMessage(message: StoredMessage): RecordInput {
   };
 }
 
-function encodeEnvelope(message: StoredMessage): Uint8Array {
+/** The fields of a message its envelope carries (everything but routing key, body and arrival time). */
+export type EnvelopeFields = Pick<StoredMessage, 'exchange' | 'properties' | 'headers' | 'persistent' | 'persistenceImplicit'>;
+
+/**
+ * Encodes a message's envelope (the record header "m" above). The native
+ * protocol carries these same bytes on the wire, so a stream append stores
+ * what the client sent without re-encoding it.
+ */
+export function encodeEnvelope(message: EnvelopeFields): Uint8Array {
   const headersEmpty = isEmpty(message.headers);
   if (!headersEmpty) return encodeEnvelopeGeneral(message);
   // Hot path (no headers): size exactly, one allocation, strings written in place.
@@ -141,7 +149,7 @@ function writeString(bytes: Uint8Array, view: DataView, at: number, text: string
   return at + 4 + written;
 }
 
-function encodeEnvelopeGeneral(message: StoredMessage): Uint8Array {
+function encodeEnvelopeGeneral(message: EnvelopeFields): Uint8Array {
   const writer = new ByteWriter();
   writer.u8(ENVELOPE_VERSION);
   writer.u8(flagsOf(message));
@@ -166,26 +174,41 @@ function encodeEnvelopeGeneral(message: StoredMessage): Uint8Array {
 export function decodeMessage(record: StoredRecord): StoredMessage {
   const envelope = record.headers.find((header) => header.name === ENVELOPE_HEADER);
   if (!envelope) throw new FerryError('CORRUPT_DATA', `record ${record.offset} carries no message envelope`);
-  const reader = new ByteReader(envelope.value);
+  return {
+    ...decodeEnvelope(envelope.value),
+    routingKey: record.key ? decoder.decode(record.key) : '',
+    body: record.value,
+    arrivedAtMs: record.timestampMs,
+  };
+}
+
+/**
+ * Decodes an envelope written by {@link encodeEnvelope}. Throws CORRUPT_DATA
+ * when it is truncated or malformed, UNKNOWN_FORMAT_VERSION for another version.
+ */
+export function decodeEnvelope(bytes: Uint8Array): EnvelopeFields {
+  const reader = new ByteReader(bytes);
   const version = reader.u8();
   if (version !== ENVELOPE_VERSION) throw new FerryError('UNKNOWN_FORMAT_VERSION', `message envelope version ${version}`);
   const flags = reader.u8();
   const exchange = reader.string();
   const mask = reader.u16();
+  if (mask >>> PROPERTY_FIELDS.length !== 0) throw new FerryError('CORRUPT_DATA', `message envelope sets unknown property bits (mask ${mask})`);
   const properties: Record<string, string | number | Uint8Array> = {};
   PROPERTY_FIELDS.forEach(([name, kind], bit) => {
     if ((mask & (1 << bit)) === 0) return;
     properties[name] = kind === 'string' ? reader.string() : kind === 'bytes' ? reader.bytes() : reader.f64();
   });
   const headers = readHeaderTable(reader);
+  if (reader.remaining() !== 0) throw new FerryError('CORRUPT_DATA', `message envelope has ${reader.remaining()} bytes after its header table`);
   return {
     exchange,
-    routingKey: record.key ? decoder.decode(record.key) : '',
     properties: properties as MessageProperties,
     headers,
-    body: record.value,
     persistent: (flags & 1) === 1,
     ...((flags & 2) === 2 ? { persistenceImplicit: true } : {}),
-    arrivedAtMs: record.timestampMs,
   };
 }
+
+/** The name of the record header that holds the envelope. */
+export const MESSAGE_ENVELOPE_HEADER = ENVELOPE_HEADER;
