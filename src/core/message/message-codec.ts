@@ -4,6 +4,7 @@ import { FerryError } from '../../lib/ferry-error.js';
 import type { RecordInput, StoredRecord } from '../ports.js';
 import { readHeaderTable, writeHeaderTable } from './header-codec.js';
 import type { MessageProperties, StoredMessage } from './message.js';
+import type { HeaderTable } from '../routing/header-value.js';
 
 /**
  * How a message is stored as a log record:
@@ -97,43 +98,103 @@ export type EnvelopeFields = Pick<StoredMessage, 'exchange' | 'properties' | 'he
  * what the client sent without re-encoding it.
  */
 export function encodeEnvelope(message: EnvelopeFields): Uint8Array {
-  const headersEmpty = isEmpty(message.headers);
-  if (!headersEmpty) return encodeEnvelopeGeneral(message);
-  // Hot path (no headers): size exactly, one allocation, strings written in place.
-  const properties = message.properties as Record<string, string | number | Uint8Array | undefined>;
+  if (!isEmpty(message.headers)) return encodeEnvelopeGeneral(message);
+  // Hot path (no headers): size exactly, one allocation, integers and ASCII written by hand.
+  const properties = message.properties;
+  const mask = propertyMask(properties);
   let size = 1 + 1 + 4 + utf8Length(message.exchange) + 2 + 4;
-  let mask = 0;
-  for (let bit = 0; bit < PROPERTY_FIELDS.length; bit++) {
-    const [name, kind] = PROPERTY_FIELDS[bit]!;
-    const value = properties[name];
-    if (value === undefined) continue;
-    mask |= 1 << bit;
-    size += kind === 'string' ? 4 + utf8Length(value as string) : kind === 'bytes' ? 4 + (value as unknown as Uint8Array).byteLength : 8;
+  for (let bit = 0; mask >>> bit !== 0; bit++) {
+    if ((mask & (1 << bit)) === 0) continue;
+    const kind = PROPERTY_FIELDS[bit]![1];
+    const value = propertyAt(properties, bit);
+    size += kind === 'string' ? 4 + utf8Length(value as string) : kind === 'bytes' ? 4 + (value as Uint8Array).byteLength : 8;
   }
   const bytes = new Uint8Array(size);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, size);
   bytes[0] = ENVELOPE_VERSION;
   bytes[1] = flagsOf(message);
-  let at = writeString(bytes, view, 2, message.exchange);
-  view.setUint16(at, mask, true);
+  let at = writeString(bytes, 2, message.exchange);
+  bytes[at] = mask & 0xff;
+  bytes[at + 1] = mask >>> 8;
   at += 2;
-  for (const [name, kind] of PROPERTY_FIELDS) {
-    const value = properties[name];
-    if (value === undefined) continue;
+  for (let bit = 0; mask >>> bit !== 0; bit++) {
+    if ((mask & (1 << bit)) === 0) continue;
+    const kind = PROPERTY_FIELDS[bit]![1];
+    const value = propertyAt(properties, bit);
     if (kind === 'string') {
-      at = writeString(bytes, view, at, value as string);
+      at = writeString(bytes, at, value as string);
     } else if (kind === 'bytes') {
       const raw = value as Uint8Array;
-      view.setUint32(at, raw.byteLength, true);
+      writeU32(bytes, at, raw.byteLength);
       bytes.set(raw, at + 4);
       at += 4 + raw.byteLength;
     } else {
-      view.setFloat64(at, value as number, true);
+      new DataView(bytes.buffer, bytes.byteOffset + at, 8).setFloat64(0, value as number, true);
       at += 8;
     }
   }
-  view.setUint32(at, 0, true); // An empty header table.
+  // An empty header table: its u32 count is the 4 zero bytes left at the end.
   return bytes;
+}
+
+/** The property mask of `properties` (bit i set when PROPERTY_FIELDS[i] is present); static reads, no keyed lookups. */
+function propertyMask(p: MessageProperties): number {
+  return (
+    (p.contentType !== undefined ? 1 : 0) |
+    (p.contentEncoding !== undefined ? 2 : 0) |
+    (p.messageId !== undefined ? 4 : 0) |
+    (p.correlationId !== undefined ? 8 : 0) |
+    (p.replyTo !== undefined ? 16 : 0) |
+    (p.timestampMs !== undefined ? 32 : 0) |
+    (p.expirationMs !== undefined ? 64 : 0) |
+    (p.priority !== undefined ? 128 : 0) |
+    (p.type !== undefined ? 256 : 0) |
+    (p.userId !== undefined ? 512 : 0) |
+    (p.appId !== undefined ? 1024 : 0) |
+    (p.groupId !== undefined ? 2048 : 0) |
+    (p.delayMs !== undefined ? 4096 : 0) |
+    (p.key !== undefined ? 8192 : 0)
+  );
+}
+
+/** The property of mask bit `bit` (the order of PROPERTY_FIELDS). */
+function propertyAt(p: MessageProperties, bit: number): string | number | Uint8Array | undefined {
+  switch (bit) {
+    case 0: return p.contentType;
+    case 1: return p.contentEncoding;
+    case 2: return p.messageId;
+    case 3: return p.correlationId;
+    case 4: return p.replyTo;
+    case 5: return p.timestampMs;
+    case 6: return p.expirationMs;
+    case 7: return p.priority;
+    case 8: return p.type;
+    case 9: return p.userId;
+    case 10: return p.appId;
+    case 11: return p.groupId;
+    case 12: return p.delayMs;
+    case 13: return p.key;
+    default: return undefined;
+  }
+}
+
+/** Sets the property of mask bit `bit` on a properties object being built. */
+function setPropertyAt(p: { -readonly [K in keyof MessageProperties]: MessageProperties[K] }, bit: number, value: string | number | Uint8Array): void {
+  switch (bit) {
+    case 0: p.contentType = value as string; return;
+    case 1: p.contentEncoding = value as string; return;
+    case 2: p.messageId = value as string; return;
+    case 3: p.correlationId = value as string; return;
+    case 4: p.replyTo = value as string; return;
+    case 5: p.timestampMs = value as number; return;
+    case 6: p.expirationMs = value as number; return;
+    case 7: p.priority = value as number; return;
+    case 8: p.type = value as string; return;
+    case 9: p.userId = value as string; return;
+    case 10: p.appId = value as string; return;
+    case 11: p.groupId = value as string; return;
+    case 12: p.delayMs = value as number; return;
+    case 13: p.key = value as Uint8Array; return;
+  }
 }
 
 /** Bytes of `text` in UTF-8, without encoding it when it is ASCII. */
@@ -142,11 +203,52 @@ function utf8Length(text: string): number {
   return text.length;
 }
 
+function writeU32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value & 0xff;
+  bytes[at + 1] = (value >>> 8) & 0xff;
+  bytes[at + 2] = (value >>> 16) & 0xff;
+  bytes[at + 3] = value >>> 24;
+}
+
+function readU32(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16)) + bytes[at + 3]! * 0x100_0000;
+}
+
 /** Writes a u32 length and the UTF-8 bytes of `text` at `at`; returns the position after it. */
-function writeString(bytes: Uint8Array, view: DataView, at: number, text: string): number {
+function writeString(bytes: Uint8Array, at: number, text: string): number {
+  const length = text.length;
+  let ascii = length <= 64;
+  if (ascii) {
+    for (let i = 0; i < length; i++) {
+      const code = text.charCodeAt(i);
+      if (code > 0x7f) {
+        ascii = false;
+        break;
+      }
+      bytes[at + 4 + i] = code;
+    }
+  }
+  if (ascii) {
+    writeU32(bytes, at, length);
+    return at + 4 + length;
+  }
   const { written } = encoder.encodeInto(text, bytes.subarray(at + 4));
-  view.setUint32(at, written, true);
+  writeU32(bytes, at, written);
   return at + 4 + written;
+}
+
+/** Decodes `bytes[start, end)` as UTF-8: short ASCII by hand, the rest by TextDecoder. */
+function readUtf8(bytes: Uint8Array, start: number, end: number): string {
+  if (end - start <= 32) {
+    let text = '';
+    for (let i = start; i < end; i++) {
+      const code = bytes[i]!;
+      if (code > 0x7f) return decoder.decode(bytes.subarray(start, end));
+      text += String.fromCharCode(code);
+    }
+    return text;
+  }
+  return decoder.decode(bytes.subarray(start, end));
 }
 
 function encodeEnvelopeGeneral(message: EnvelopeFields): Uint8Array {
@@ -172,42 +274,77 @@ function encodeEnvelopeGeneral(message: EnvelopeFields): Uint8Array {
 
 /** Decodes a stored record back into a message; CORRUPT_DATA when it is not a message record. */
 export function decodeMessage(record: StoredRecord): StoredMessage {
-  const envelope = record.headers.find((header) => header.name === ENVELOPE_HEADER);
-  if (!envelope) throw new FerryError('CORRUPT_DATA', `record ${record.offset} carries no message envelope`);
-  return {
-    ...decodeEnvelope(envelope.value),
-    routingKey: record.key ? decoder.decode(record.key) : '',
+  let envelope: Uint8Array | undefined;
+  for (const header of record.headers) {
+    if (header.name === ENVELOPE_HEADER) {
+      envelope = header.value;
+      break;
+    }
+  }
+  if (envelope === undefined) throw new FerryError('CORRUPT_DATA', `record ${record.offset} carries no message envelope`);
+  const fields = decodeEnvelope(envelope);
+  const key = record.key;
+  const message: StoredMessage = {
+    exchange: fields.exchange,
+    routingKey: key ? readUtf8(key, 0, key.byteLength) : '',
+    properties: fields.properties,
+    headers: fields.headers,
     body: record.value,
+    persistent: fields.persistent,
     arrivedAtMs: record.timestampMs,
   };
+  if (fields.persistenceImplicit === true) (message as { persistenceImplicit?: boolean }).persistenceImplicit = true;
+  return message;
 }
+
+const EMPTY_TABLE_BYTES = 4;
 
 /**
  * Decodes an envelope written by {@link encodeEnvelope}. Throws CORRUPT_DATA
  * when it is truncated or malformed, UNKNOWN_FORMAT_VERSION for another version.
  */
 export function decodeEnvelope(bytes: Uint8Array): EnvelopeFields {
-  const reader = new ByteReader(bytes);
-  const version = reader.u8();
+  const end = bytes.byteLength;
+  if (end < 2 + 4 + 2 + EMPTY_TABLE_BYTES) throw new FerryError('CORRUPT_DATA', 'message envelope is truncated');
+  const version = bytes[0]!;
   if (version !== ENVELOPE_VERSION) throw new FerryError('UNKNOWN_FORMAT_VERSION', `message envelope version ${version}`);
-  const flags = reader.u8();
-  const exchange = reader.string();
-  const mask = reader.u16();
+  const flags = bytes[1]!;
+  const exchangeLength = readU32(bytes, 2);
+  let at = 6 + exchangeLength;
+  if (at + 2 > end) throw new FerryError('CORRUPT_DATA', 'message envelope is truncated');
+  const exchange = readUtf8(bytes, 6, at);
+  const mask = bytes[at]! | (bytes[at + 1]! << 8);
+  at += 2;
   if (mask >>> PROPERTY_FIELDS.length !== 0) throw new FerryError('CORRUPT_DATA', `message envelope sets unknown property bits (mask ${mask})`);
-  const properties: Record<string, string | number | Uint8Array> = {};
-  PROPERTY_FIELDS.forEach(([name, kind], bit) => {
-    if ((mask & (1 << bit)) === 0) return;
-    properties[name] = kind === 'string' ? reader.string() : kind === 'bytes' ? reader.bytes() : reader.f64();
-  });
-  const headers = readHeaderTable(reader);
-  if (reader.remaining() !== 0) throw new FerryError('CORRUPT_DATA', `message envelope has ${reader.remaining()} bytes after its header table`);
-  return {
-    exchange,
-    properties: properties as MessageProperties,
-    headers,
-    persistent: (flags & 1) === 1,
-    ...((flags & 2) === 2 ? { persistenceImplicit: true } : {}),
-  };
+  const properties: { -readonly [K in keyof MessageProperties]: MessageProperties[K] } = {};
+  for (let bit = 0; mask >>> bit !== 0; bit++) {
+    if ((mask & (1 << bit)) === 0) continue;
+    const kind = PROPERTY_FIELDS[bit]![1];
+    if (kind === 'number') {
+      if (at + 8 > end) throw new FerryError('CORRUPT_DATA', 'message envelope is truncated');
+      setPropertyAt(properties, bit, new DataView(bytes.buffer, bytes.byteOffset + at, 8).getFloat64(0, true));
+      at += 8;
+      continue;
+    }
+    if (at + 4 > end) throw new FerryError('CORRUPT_DATA', 'message envelope is truncated');
+    const length = readU32(bytes, at);
+    at += 4;
+    if (at + length > end) throw new FerryError('CORRUPT_DATA', 'message envelope is truncated');
+    // Byte properties are plain Uint8Array views, whatever kind of buffer the envelope sits in.
+    setPropertyAt(properties, bit, kind === 'string' ? readUtf8(bytes, at, at + length) : new Uint8Array(bytes.buffer, bytes.byteOffset + at, length));
+    at += length;
+  }
+  let headers: HeaderTable;
+  if (end - at === EMPTY_TABLE_BYTES && readU32(bytes, at) === 0) {
+    headers = {};
+  } else {
+    const reader = new ByteReader(bytes.subarray(at));
+    headers = readHeaderTable(reader);
+    if (reader.remaining() !== 0) throw new FerryError('CORRUPT_DATA', `message envelope has ${reader.remaining()} bytes after its header table`);
+  }
+  const fields: { -readonly [K in keyof EnvelopeFields]: EnvelopeFields[K] } = { exchange, properties, headers, persistent: (flags & 1) === 1 };
+  if ((flags & 2) === 2) fields.persistenceImplicit = true;
+  return fields;
 }
 
 /** The name of the record header that holds the envelope. */
