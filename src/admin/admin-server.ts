@@ -1,8 +1,9 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { AddressInfo } from 'node:net';
+import type { Principal } from '../core/access/access-control.js';
 import type { BrokerCore } from '../core/broker/broker-core.js';
 import { FerryError, isFerryError } from '../lib/ferry-error.js';
-import type { AdminContext, ListenerView } from './admin-context.js';
+import { principalOf, type AdminContext, type ListenerView } from './admin-context.js';
 import { BasicAuthenticator } from './basic-authenticator.js';
 import { CONSOLE_DIRECTORY_DEFAULT, ConsoleAssets } from './console-assets.js';
 import type { FerryMetrics } from './ferry-metrics.js';
@@ -24,6 +25,22 @@ import { registerVhostRoutes } from './routes/vhost-routes.js';
 export interface AdminLogger {
   error(message: string, fields?: Readonly<Record<string, unknown>>): void;
 }
+
+/** What an {@link ApiExtension} gets from the admin server. */
+export interface ApiExtensionContext {
+  /** The user of a request of the extension, logged in (HTTP Basic) before any of its routes runs. */
+  principalOf(request: FastifyRequest): Principal;
+}
+
+/**
+ * Routes of another layer served under `/api` beside the management API (the
+ * HTTP messaging API of src/protocols/http, handed over by src/server). They
+ * get a scope of their own in which every request is logged in with HTTP Basic
+ * against the broker's users, as in the management API, but no management tag
+ * is asked for: the routes check vhost permissions themselves. Errors they
+ * throw answer as every error here does (JSON, a status from http-status.ts).
+ */
+export type ApiExtension = (api: FastifyInstance, context: ApiExtensionContext) => void | Promise<void>;
 
 /** Settings of {@link startAdminServer}. */
 export interface AdminServerOptions {
@@ -50,6 +67,8 @@ export interface AdminServerOptions {
    * compiled sources; null serves none.
    */
   readonly consoleDirectory?: string | null;
+  /** Routes of other layers under `/api`, each in its own logged-in scope; see {@link ApiExtension}. */
+  readonly apiExtensions?: readonly ApiExtension[];
 }
 
 /** A listening admin server; see {@link startAdminServer}. */
@@ -152,6 +171,17 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Adm
     },
     { prefix: '/api' },
   );
+  for (const extension of options.apiExtensions ?? []) {
+    await app.register(
+      async (api) => {
+        api.addHook('onRequest', async (request) => {
+          request.principal = await context.authenticator.authenticate(request.headers.authorization, request.socket.remoteAddress);
+        });
+        await extension(api, { principalOf });
+      },
+      { prefix: '/api' },
+    );
+  }
 
   try {
     await app.listen({ port: options.port, host: options.host, listenTextResolver: () => '' });

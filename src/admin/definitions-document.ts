@@ -2,7 +2,7 @@ import type { BrokerCore } from '../core/broker/broker-core.js';
 import type { ExchangeType } from '../core/routing/exchange.js';
 import type { TopicDialect } from '../core/routing/topic-trie.js';
 import { FerryError, isFerryError } from '../lib/ferry-error.js';
-import { headerTableToJson, jsonToHeaderTable, type Json } from './header-json.js';
+import { headerTableToJson, jsonToHeaderTable, type Json } from '../core/message/header-json.js';
 import { configOf, policiesOf, QUEUE_POLICY_NAMES, type QueuePolicies } from './queue-policies.js';
 
 /**

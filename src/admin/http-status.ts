@@ -1,7 +1,8 @@
 /**
- * The HTTP status of every error code the management API can answer with:
- * the one table mapping core, storage and HTTP codes onto statuses. Codes
- * not listed (a bug, or an I/O failure without a better status) are 500.
+ * The HTTP status of every error code the HTTP listener can answer with (the
+ * management API and the messaging API of src/protocols/http it hosts): the
+ * one table mapping core, storage and HTTP codes onto statuses. Codes not
+ * listed (a bug, or an I/O failure without a better status) are 500.
  */
 export function httpStatusOf(code: string): number {
   switch (code) {
@@ -12,6 +13,7 @@ export function httpStatusOf(code: string): number {
     case 'INVALID_TOPIC_PATTERN':
     case 'INVALID_BINDING_ARGUMENTS':
     case 'INVALID_PERMISSION_PATTERN':
+    case 'INVALID_RECEIPT':
       return 400;
     case 'UNAUTHORIZED':
       return 401;
@@ -40,6 +42,11 @@ export function httpStatusOf(code: string): number {
     case 'VHOST_LIMIT_REACHED':
     case 'EXCHANGE_LIMIT_REACHED':
     case 'BINDING_LIMIT_REACHED':
+    case 'UNKNOWN_DELIVERY':
+    case 'CONSUMER_TAG_IN_USE':
+    case 'SEQUENCE_GAP':
+    case 'SEQUENCE_OUT_OF_ORDER':
+    case 'PRODUCER_FENCED':
       return 409;
     case 'MESSAGE_TOO_LARGE':
     case 'REQUEST_TOO_LARGE':
@@ -49,6 +56,7 @@ export function httpStatusOf(code: string): number {
     case 'BROKER_CLOSED':
     case 'STORAGE_CLOSED':
     case 'RESOURCE_ALARM':
+    case 'SUBSCRIPTION_LIMIT_REACHED':
       return 503;
     case 'DISK_FULL':
       return 507;

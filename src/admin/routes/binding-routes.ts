@@ -5,7 +5,7 @@ import type { Destination } from '../../core/routing/destination.js';
 import type { VirtualHost } from '../../core/vhost/virtual-host.js';
 import { FerryError } from '../../lib/ferry-error.js';
 import { principalOf, vhostFor, visibleVhosts, type AdminContext } from '../admin-context.js';
-import { headerTableToJson, jsonToHeaderTable, type Json } from '../header-json.js';
+import { headerTableToJson, jsonToHeaderTable, type Json } from '../../core/message/header-json.js';
 import { LIST_QUERY_SCHEMA, paginate, type ListQuery } from '../pagination.js';
 
 /** The default exchange's name in paths, where an empty segment cannot stand. */

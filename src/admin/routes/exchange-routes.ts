@@ -4,7 +4,7 @@ import type { TopicDialect } from '../../core/routing/topic-trie.js';
 import type { VirtualHost } from '../../core/vhost/virtual-host.js';
 import { FerryError } from '../../lib/ferry-error.js';
 import { principalOf, vhostFor, visibleVhosts, type AdminContext } from '../admin-context.js';
-import { messageOf, PUBLISH_REQUEST_SCHEMA, type PublishRequest } from '../message-json.js';
+import { messageOf, PUBLISH_REQUEST_SCHEMA, type PublishRequest } from '../../core/message/message-json.js';
 import { LIST_QUERY_SCHEMA, paginate, type ListQuery } from '../pagination.js';
 import { bindingView, exchangeNameOf } from './binding-routes.js';
 

@@ -4,7 +4,7 @@ import type { StreamConfig } from '../../core/stream/stream-config.js';
 import type { VirtualHost } from '../../core/vhost/virtual-host.js';
 import { FerryError } from '../../lib/ferry-error.js';
 import { principalOf, vhostFor, visibleVhosts, type AdminContext } from '../admin-context.js';
-import { messageToJson } from '../message-json.js';
+import { messageToJson } from '../../core/message/message-json.js';
 import { LIST_QUERY_SCHEMA, paginate, type ListQuery } from '../pagination.js';
 import { bindingView } from './binding-routes.js';
 import { round } from './queue-routes.js';

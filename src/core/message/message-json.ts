@@ -1,5 +1,11 @@
-import type { Message, MessageProperties, StoredMessage } from '../core/message/message.js';
-import { FerryError } from '../lib/ferry-error.js';
+/**
+ * A message as JSON, the one form the HTTP APIs (the management API of
+ * src/admin and the messaging API of src/protocols/http) read and write:
+ * snake_case, units last, the body as text or base64. Here, below both, so
+ * neither writes it twice.
+ */
+import type { Message, MessageProperties, StoredMessage } from './message.js';
+import { FerryError } from '../../lib/ferry-error.js';
 import { headerTableToJson, headerValueToJson, jsonToHeaderTable, type Json } from './header-json.js';
 
 /** Message properties as the API writes them (snake_case, units last). */
@@ -22,7 +28,7 @@ export interface MessagePropertiesJson {
   readonly headers?: { readonly [key: string]: Json };
 }
 
-/** The body of `POST /api/exchanges/{vhost}/{name}/publish`. */
+/** A message to publish: the body of `POST /api/exchanges/{vhost}/{name}/publish` and of each message the messaging API publishes. */
 export interface PublishRequest {
   readonly routing_key: string;
   readonly payload: string;
@@ -85,9 +91,6 @@ export const PUBLISH_REQUEST_SCHEMA = {
 
 /** The core message of a publish request. INVALID_ARGUMENT when a base64 payload is not base64. */
 export function messageOf(request: PublishRequest): Message {
-  const json = request.properties ?? {};
-  const properties: Record<string, unknown> = {};
-  for (const [name, field] of FIELDS) if (json[name] !== undefined) properties[field] = json[name];
   let body: Uint8Array;
   if (request.payload_encoding === 'base64') {
     if (!/^[A-Za-z0-9+/]*={0,2}$/.test(request.payload) || request.payload.length % 4 !== 0) {
@@ -97,8 +100,15 @@ export function messageOf(request: PublishRequest): Message {
   } else {
     body = Buffer.from(request.payload, 'utf8');
   }
+  return messageWithBody(request.routing_key, body, request.properties ?? {});
+}
+
+/** A core message of `body` with properties as JSON (already validated against the schema's `properties`). */
+export function messageWithBody(routingKey: string, body: Uint8Array, json: MessagePropertiesJson): Message {
+  const properties: Record<string, unknown> = {};
+  for (const [name, field] of FIELDS) if (json[name] !== undefined) properties[field] = json[name];
   return {
-    routingKey: request.routing_key,
+    routingKey,
     properties: properties as MessageProperties,
     headers: jsonToHeaderTable(json.headers),
     body,
@@ -116,7 +126,7 @@ export interface PayloadOptions {
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
-/** A stored message as JSON for `POST /api/queues/{vhost}/{name}/get`. */
+/** A stored message as JSON (`POST /api/queues/{vhost}/{name}/get`, stream reads, HTTP deliveries). */
 export function messageToJson(message: StoredMessage, options: PayloadOptions): Record<string, Json> {
   const body = options.truncateBytes !== undefined && message.body.byteLength > options.truncateBytes ? message.body.subarray(0, options.truncateBytes) : message.body;
   let payload: string | null = null;
@@ -143,3 +153,27 @@ export function messageToJson(message: StoredMessage, options: PayloadOptions): 
     properties,
   };
 }
+
+/**
+ * JSON schema of what {@link messageToJson} writes, for response schemas and
+ * API documents. Open where the message is (headers hold any JSON).
+ */
+export const MESSAGE_JSON_SCHEMA = {
+  type: 'object',
+  required: ['exchange', 'routing_key', 'payload', 'payload_encoding', 'payload_bytes', 'properties'],
+  properties: {
+    exchange: text,
+    routing_key: text,
+    payload: text,
+    payload_encoding: { type: 'string', enum: ['string', 'base64'] },
+    payload_bytes: count,
+    properties: {
+      type: 'object',
+      additionalProperties: true,
+      properties: {
+        ...PUBLISH_REQUEST_SCHEMA.properties.properties.properties,
+        headers: { type: 'object', additionalProperties: true },
+      },
+    },
+  },
+} as const;

@@ -1,4 +1,4 @@
-import type { HeaderTable, HeaderValue } from '../core/routing/header-value.js';
+import type { HeaderTable, HeaderValue } from '../routing/header-value.js';
 
 /** A JSON value as the API reads and writes it. */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
