@@ -5,7 +5,7 @@ import { ScryptPasswordHasher, type PasswordHasher } from '../platform/password-
 import { NodeResourceProbe, type ResourceProbe } from '../platform/resource-probe.js';
 import type { AlarmSettings } from '../core/alarms/resource-alarms.js';
 import { totalmem } from 'node:os';
-import { BrokerCore, DEFAULT_VHOST, type BrokerLimits } from '../core/broker/broker-core.js';
+import { BROKER_LIMIT_DEFAULTS, BrokerCore, DEFAULT_VHOST, type BrokerLimits } from '../core/broker/broker-core.js';
 import type { MessageProperties } from '../core/message/message.js';
 import type { Durability, LogStore } from '../core/ports.js';
 import type { ConsumerOptions, Delivery } from '../core/queue/delivery.js';
@@ -20,6 +20,7 @@ import type { Transaction, TransactionMessage, TransactionOutcome } from '../cor
 import type { StoredMessage } from '../core/message/message.js';
 import type { OffsetSpec, ProducerStampInput, Stream, StreamAppendResult, StreamEntry } from '../core/stream/stream.js';
 import type { StreamConfig } from '../core/stream/stream-config.js';
+import { startNativeServer, type NativeServer } from '../protocols/native/native-server.js';
 import { openCoreStorage } from './core-storage.js';
 
 /** How to start an embedded broker. */
@@ -40,6 +41,12 @@ export interface BrokerStartOptions {
   readonly alarms?: Partial<AlarmSettings>;
   /** Told how long each journal fsync of the file storage took, in milliseconds (metrics). */
   readonly onSync?: (durationMs: number) => void;
+  /**
+   * Serves the native protocol in this process at `ferry+mem://NAME`, with no
+   * socket (the TypeScript client's in-process transport); the endpoint closes
+   * with the broker. A name already served in the process is refused (RangeError).
+   */
+  readonly inProcessName?: string;
 }
 
 /** What to publish. */
@@ -132,6 +139,9 @@ export class BrokerTransaction {
  * confirmed (durable per the durability setting); acks once durable.
  */
 export class Broker {
+  /** The `ferry+mem://` endpoint, when started with `inProcessName`. */
+  private inProcess: NativeServer | null = null;
+
   private constructor(
     readonly core: BrokerCore,
     private readonly logStore: LogStore,
@@ -162,7 +172,22 @@ export class Broker {
         dataDirectory: options.memory ? null : (options.dataDir ?? 'data'),
         alarms: { memoryHighWatermarkBytes: Math.floor(totalmem() * 0.4), ...options.alarms },
       });
-      return new Broker(core, storage.logStore);
+      const broker = new Broker(core, storage.logStore);
+      if (options.inProcessName !== undefined) {
+        try {
+          broker.inProcess = await startNativeServer(core, {
+            host: 'in-process',
+            port: null,
+            clock,
+            messageBytesMax: options.limits?.messageBytesMax ?? BROKER_LIMIT_DEFAULTS.messageBytesMax,
+            inProcessName: options.inProcessName,
+          });
+        } catch (error) {
+          await core.close().catch(() => undefined);
+          throw error;
+        }
+      }
+      return broker;
     } catch (error) {
       await storage.close().catch(() => undefined);
       throw error;
@@ -356,13 +381,21 @@ export class Broker {
     return bytes;
   }
 
-  /** Stops at once, as a kill -9 would: no flush, no checkpoint (tests and simulation). */
+  /**
+   * Stops at once, as a kill -9 would: no flush, no checkpoint (tests and
+   * simulation); in-process clients are cut off without a `close`.
+   */
   abandon(): void {
     this.core.abandon();
+    this.inProcess?.abandon();
+    this.inProcess = null;
   }
 
-  /** Stops the broker and closes storage cleanly (flush and checkpoint). */
-  close(): Promise<void> {
-    return this.core.close();
+  /** Stops the broker and closes storage cleanly (flush and checkpoint); in-process clients get `close` NATIVE_CONNECTION_FORCED first. */
+  async close(): Promise<void> {
+    const inProcess = this.inProcess;
+    this.inProcess = null;
+    await inProcess?.close();
+    await this.core.close();
   }
 }

@@ -289,7 +289,7 @@ export class Stream {
         if (options.partition === undefined && this.partitions.length > 1) {
           throw new FerryError('INVALID_ARGUMENT', `idempotent appends to stream ${this.name} name their partition (sequences are per partition)`);
         }
-        return this.appendIdempotent(this.partition(options.partition ?? 0), messages, options.producer).then((result) => [result]);
+        return this.appendIdempotent(this.partition(options.partition ?? 0), messages.map(encodeMessage), options.producer).then((result) => [result]);
       }
       const byPartition = new Map<number, RecordInput[]>();
       for (const message of messages) {
@@ -312,7 +312,33 @@ export class Stream {
     }
   }
 
-  private appendIdempotent(partition: Partition, messages: readonly StoredMessage[], stamp: ProducerStampInput): Promise<StreamAppendResult> {
+  /**
+   * Appends records already in their stored form (key: the routing key's
+   * UTF-8 bytes; value: the body; one header "m": the message envelope, as
+   * core/message/message-codec writes them) to `partition` as one batch,
+   * without decoding or re-encoding them: the native protocol's fast path,
+   * whose caller has validated each envelope. The size limit, idempotence
+   * (with `producer`; the sequence is that of the first record) and
+   * durability are those of {@link append}: resolves once the batch is
+   * written per the store's durability mode (with `always`, after fsync).
+   */
+  appendRecords(partition: number, records: readonly RecordInput[], producer?: ProducerStampInput): Promise<StreamAppendResult> {
+    try {
+      this.assertLive();
+      const target = this.partition(partition);
+      if (records.length === 0) return Promise.resolve({ partition: target.index, baseOffset: target.visibleEnd, lastOffset: target.visibleEnd - 1, duplicate: false });
+      const limit = this.messageBytesLimit();
+      for (const record of records) if (record.value.byteLength > limit) throw this.tooLarge(record.value.byteLength, limit);
+      if (producer !== undefined) return this.appendIdempotent(target, records, producer);
+      this.flushPending(target); // Keep call order: this turn's routed messages go first.
+      this.counters.appended += records.length;
+      return this.track(target, target.log.append(records)).then((appended) => ({ partition: target.index, ...appended, duplicate: false }));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private appendIdempotent(partition: Partition, records: readonly RecordInput[], stamp: ProducerStampInput): Promise<StreamAppendResult> {
     const { producerId, epoch, sequence } = stamp;
     if (!Number.isSafeInteger(producerId) || producerId <= 0 || producerId >= TRANSACTION_PRODUCER_ID) {
       throw new FerryError('INVALID_ARGUMENT', `producer id must be an integer from 1 to 2^48 - 1, got ${producerId}`);
@@ -325,12 +351,12 @@ export class Stream {
       }
       if (epoch === producer.epoch) {
         if (sequence <= producer.lastSequence) {
-          const original = producer.recent.find((batch) => batch.firstSequence === sequence && batch.lastSequence === sequence + messages.length - 1);
+          const original = producer.recent.find((batch) => batch.firstSequence === sequence && batch.lastSequence === sequence + records.length - 1);
           if (original === undefined) {
             throw new FerryError('SEQUENCE_OUT_OF_ORDER', `producer ${producerId} sent sequence ${sequence} on ${this.name}/${partition.index}, which is neither next (${producer.lastSequence + 1}) nor a recent batch`);
           }
-          this.counters.duplicates += messages.length;
-          return original.durable.then(() => ({ partition: partition.index, baseOffset: original.baseOffset, lastOffset: original.baseOffset + messages.length - 1, duplicate: true }));
+          this.counters.duplicates += records.length;
+          return original.durable.then(() => ({ partition: partition.index, baseOffset: original.baseOffset, lastOffset: original.baseOffset + records.length - 1, duplicate: true }));
         }
         if (sequence !== producer.lastSequence + 1) {
           throw new FerryError('SEQUENCE_GAP', `producer ${producerId} sent sequence ${sequence} on ${this.name}/${partition.index}; ${producer.lastSequence + 1} was due`);
@@ -340,7 +366,6 @@ export class Stream {
       }
     }
     this.flushPending(partition);
-    const records = messages.map((message) => encodeMessage(message));
     const appended = partition.log.append(records, { producer: { producerId, producerEpoch: epoch, baseSequence: sequence } });
     // Offsets are assigned at the call: the end offset moved by the batch's size.
     const lastOffset = partition.log.endOffset() - 1;
@@ -351,7 +376,7 @@ export class Stream {
       producer.recent.length = 0;
       partition.producers.set(producerId, producer);
     }
-    producer.lastSequence = sequence + messages.length - 1;
+    producer.lastSequence = sequence + records.length - 1;
     producer.lastOffset = lastOffset;
     producer.recent.push({ firstSequence: sequence, lastSequence: producer.lastSequence, baseOffset, durable });
     if (producer.recent.length > RECENT_BATCHES_MAX) producer.recent.shift();
@@ -431,19 +456,32 @@ export class Stream {
   }
 
   private choosePartition(message: StoredMessage): number {
+    return this.partitionForKey(message.properties.key);
+  }
+
+  /**
+   * The partition for a message with record key `key` (its `properties.key`):
+   * the key's hash, or the next partition in turn for an unkeyed message.
+   */
+  partitionForKey(key: Uint8Array | undefined): number {
     if (this.partitions.length === 1) return 0;
-    const key = message.properties.key;
     if (key !== undefined) return partitionForKey(key, this.partitions.length);
     const index = this.roundRobin;
     this.roundRobin = (index + 1) % this.partitions.length;
     return index;
   }
 
+  private messageBytesLimit(): number {
+    return Math.min(this.host.messageBytesMax, this.config.messageBytesMax ?? Number.POSITIVE_INFINITY);
+  }
+
+  private tooLarge(bytes: number, limit: number): FerryError {
+    return new FerryError('MESSAGE_TOO_LARGE', `message of ${bytes} bytes exceeds stream ${this.name}'s limit of ${limit} bytes`);
+  }
+
   private checkSize(message: StoredMessage): void {
-    const limit = Math.min(this.host.messageBytesMax, this.config.messageBytesMax ?? Number.POSITIVE_INFINITY);
-    if (message.body.byteLength > limit) {
-      throw new FerryError('MESSAGE_TOO_LARGE', `message of ${message.body.byteLength} bytes exceeds stream ${this.name}'s limit of ${limit} bytes`);
-    }
+    const limit = this.messageBytesLimit();
+    if (message.body.byteLength > limit) throw this.tooLarge(message.body.byteLength, limit);
   }
 
   private scheduleFlush(): void {
@@ -483,8 +521,9 @@ export class Stream {
   }
 
   /**
-   * Calls `listener` after every durable append to `partition` until the
-   * returned function is called.
+   * Calls `listener` after every durable append to `partition`, and once when
+   * the stream is deleted (readers waiting at the end learn it at once), until
+   * the returned function is called.
    */
   onAppended(partition: number, listener: () => void): () => void {
     const target = this.partition(partition);
@@ -635,6 +674,7 @@ export class Stream {
       const waiters = [...partition.waiters];
       partition.waiters.clear();
       for (const wake of waiters) wake();
+      for (const listener of [...partition.listeners]) listener();
     }
   }
 

@@ -113,7 +113,8 @@ class InProcessEnd implements ByteChannel {
       for (const listener of this.dataListeners) listener(chunk);
     }
     if (wasFull && this.inboxBytes < HIGH_WATER_BYTES) for (const listener of this.peer.drainListeners) listener();
-    if (this.ending && this.inboxBytes === 0) this.closeBoth();
+    // Closing waits for both inboxes: what the other end wrote just before end() (a `close` frame) still arrives.
+    if (this.ending && this.inboxBytes === 0 && this.peer.inboxBytes === 0) this.closeBoth();
   }
 
   private closeBoth(): void {
