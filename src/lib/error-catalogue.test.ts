@@ -23,6 +23,8 @@ test('every error code raised in src/ is documented in docs/errors.md', () => {
     const text = readFileSync(file, 'utf8');
     for (const match of text.matchAll(/FerryError\(\s*'([A-Z][A-Z0-9_]+)'/g)) raised.set(match[1]!, file);
     for (const match of text.matchAll(/errorCode\(\s*'([A-Z][A-Z0-9_]+)'/g)) raised.set(match[1]!, file);
+    // The client's error class (src/client/ferry-client-error.ts) draws on the same catalogue.
+    for (const match of text.matchAll(/FerryClientError\(\s*'([A-Z][A-Z0-9_]+)'/g)) raised.set(match[1]!, file);
     for (const match of text.matchAll(/ProtocolError\(\s*'([A-Z][A-Z0-9_]+)'/g)) raised.set(match[1]!, file);
   }
   assert.ok(raised.size > 0, 'src/ raises at least one code');

@@ -18,7 +18,7 @@ export interface ServerConfig {
   readonly httpPort: number;
   /** AMQP 0-9-1 port; 0 picks a free port. */
   readonly amqpPort: number;
-  /** Native protocol port; stored only, the listener arrives with its issue. */
+  /** Native protocol port; 0 picks a free port. */
   readonly nativePort: number;
   /** MQTT port; stored only, the listener arrives with its issue. */
   readonly mqttPort: number;
@@ -48,6 +48,24 @@ export interface ServerConfig {
   readonly amqpChannelMax: number;
   /** AMQP heartbeat interval offered, in seconds. */
   readonly amqpHeartbeatSeconds: number;
+  /** Largest native protocol frame accepted, header included. */
+  readonly nativeFrameMax: number;
+  /** Most channels per native connection. */
+  readonly nativeChannelMax: number;
+  /** Native heartbeat interval offered, in seconds (0 disables). */
+  readonly nativeHeartbeatSeconds: number;
+  /** Most consumers and stream subscriptions per native channel. */
+  readonly nativeConsumersMax: number;
+  /** Most messages (or delivery tags) in one native publish, append, ack or nack; most one pull or stream read returns. */
+  readonly nativeBatchMessagesMax: number;
+  /** Most messages in one HTTP publish or append request. */
+  readonly httpBatchMessagesMax: number;
+  /** Most messages one HTTP pull or stream read returns; the largest prefetch of an HTTP queue subscription. */
+  readonly httpPullMessagesMax: number;
+  /** Longest an HTTP pull or stream read waits for a first message, in milliseconds. */
+  readonly httpWaitMsMax: number;
+  /** Most HTTP subscriptions (server-sent events and WebSocket) open at once. */
+  readonly httpSubscriptionsMax: number;
   /** A definitions document (JSON, as `GET /api/definitions` exports it) imported at start, after recovery; null for none. */
   readonly definitionsFile: string | null;
   /** The JSON config file read, if any. */
@@ -78,6 +96,15 @@ export type SettingName =
   | 'amqp-frame-max'
   | 'amqp-channel-max'
   | 'amqp-heartbeat-seconds'
+  | 'native-frame-max'
+  | 'native-channel-max'
+  | 'native-heartbeat-seconds'
+  | 'native-consumers-max'
+  | 'native-batch-messages-max'
+  | 'http-batch-messages-max'
+  | 'http-pull-messages-max'
+  | 'http-wait-ms-max'
+  | 'http-subscriptions-max'
   | 'definitions';
 
 type SettingKind = 'path' | 'optional-path' | 'boolean' | 'host' | 'port' | 'durability' | 'log-level' | 'count';
@@ -102,7 +129,7 @@ export const SETTINGS: readonly SettingSpecification[] = [
   { name: 'host', kind: 'host', defaultValue: '127.0.0.1', description: 'interface the listeners bind to' },
   { name: 'http-port', kind: 'port', defaultValue: 15672, description: 'HTTP port: health, readiness, metrics, management API; 0 picks a free port' },
   { name: 'amqp-port', kind: 'port', defaultValue: 5672, description: 'AMQP 0-9-1 port; 0 picks a free port' },
-  { name: 'native-port', kind: 'port', defaultValue: 7420, description: 'native protocol port (listener not yet available)' },
+  { name: 'native-port', kind: 'port', defaultValue: 7420, description: 'native protocol port; 0 picks a free port' },
   { name: 'mqtt-port', kind: 'port', defaultValue: 1883, description: 'MQTT port (listener not yet available)' },
   { name: 'kafka-port', kind: 'port', defaultValue: 9092, description: 'Kafka port (listener not yet available)' },
   { name: 'sqs-port', kind: 'port', defaultValue: 9324, description: 'SQS API port (listener not yet available)' },
@@ -117,6 +144,15 @@ export const SETTINGS: readonly SettingSpecification[] = [
   { name: 'amqp-frame-max', kind: 'count', defaultValue: 131_072, description: 'largest AMQP frame offered in connection.tune (4096 or more)' },
   { name: 'amqp-channel-max', kind: 'count', defaultValue: 2047, description: 'most channels per AMQP connection' },
   { name: 'amqp-heartbeat-seconds', kind: 'count', defaultValue: 60, description: 'AMQP heartbeat interval offered; 0 disables' },
+  { name: 'native-frame-max', kind: 'count', defaultValue: 16 * 1024 * 1024 + 64 * 1024, description: 'largest native protocol frame accepted, header included (4096 or more)' },
+  { name: 'native-channel-max', kind: 'count', defaultValue: 2047, description: 'most channels per native connection' },
+  { name: 'native-heartbeat-seconds', kind: 'count', defaultValue: 60, description: 'native heartbeat interval offered; 0 disables' },
+  { name: 'native-consumers-max', kind: 'count', defaultValue: 1024, description: 'most consumers and stream subscriptions per native channel' },
+  { name: 'native-batch-messages-max', kind: 'count', defaultValue: 100_000, description: 'most messages in one native publish, append, ack or nack (and returned by one pull or read)' },
+  { name: 'http-batch-messages-max', kind: 'count', defaultValue: 1_000, description: 'most messages in one HTTP publish request' },
+  { name: 'http-pull-messages-max', kind: 'count', defaultValue: 1_000, description: 'most messages one HTTP pull or stream read returns (and largest subscription prefetch)' },
+  { name: 'http-wait-ms-max', kind: 'count', defaultValue: 30_000, description: 'longest wait of an HTTP pull or stream read, in milliseconds' },
+  { name: 'http-subscriptions-max', kind: 'count', defaultValue: 1_000, description: 'most HTTP subscriptions (SSE and WebSocket) open at once' },
   { name: 'definitions', kind: 'optional-path', defaultValue: '', description: 'definitions JSON file (as GET /api/definitions exports) imported at start' },
 ];
 
@@ -218,6 +254,16 @@ export function loadConfig(
     amqpFrameMax: Math.max(4096, value<number>('amqp-frame-max')),
     amqpChannelMax: value<number>('amqp-channel-max'),
     amqpHeartbeatSeconds: value<number>('amqp-heartbeat-seconds'),
+    nativeFrameMax: Math.max(4096, value<number>('native-frame-max')),
+    nativeChannelMax: value<number>('native-channel-max'),
+    nativeHeartbeatSeconds: value<number>('native-heartbeat-seconds'),
+    nativeConsumersMax: value<number>('native-consumers-max'),
+    nativeBatchMessagesMax: Math.max(1, value<number>('native-batch-messages-max')),
+    // A batch or pull of none could do nothing: at least one.
+    httpBatchMessagesMax: Math.max(1, value<number>('http-batch-messages-max')),
+    httpPullMessagesMax: Math.max(1, value<number>('http-pull-messages-max')),
+    httpWaitMsMax: value<number>('http-wait-ms-max'),
+    httpSubscriptionsMax: value<number>('http-subscriptions-max'),
     definitionsFile: value<string>('definitions') === '' ? null : value<string>('definitions'),
     configFile,
     sources: Object.fromEntries(sources) as Record<SettingName, string>,

@@ -37,7 +37,7 @@ test('serve imports --definitions at start, serves the API on the HTTP port and 
       bindings: [{ vhost: '/', source: 'orders', destination: 'orders-eu', destination_type: 'queue', routing_key: 'eu' }],
     }),
   );
-  const config = loadConfig(['--data-dir', join(directory, 'data'), '--http-port', '0', '--amqp-port', '0', '--definitions', definitions], {}, () => '');
+  const config = loadConfig(['--data-dir', join(directory, 'data'), '--http-port', '0', '--amqp-port', '0', '--native-port', '0', '--definitions', definitions], {}, () => '');
   const server = await startServer(config, { logger: quietLogger() });
   try {
     const http = server.addresses.find((address) => address.protocol === 'http')!.url;
@@ -50,8 +50,8 @@ test('serve imports --definitions at start, serves the API on the HTTP port and 
     });
     assert.deepEqual(await published.json(), { routed: true, rejected_by: [] });
     const overview = (await (await fetch(`${http}/api/overview`, { headers: GUEST })).json()) as { listeners: Array<{ protocol: string; url: string }>; ferry_version: string; storage_bytes: number };
-    assert.deepEqual(overview.listeners.map((listener) => listener.protocol), ['amqp', 'http']);
-    assert.equal(overview.listeners[1]!.url, http);
+    assert.deepEqual(overview.listeners.map((listener) => listener.protocol), ['amqp', 'native', 'http']);
+    assert.equal(overview.listeners[2]!.url, http);
     assert.match(overview.ferry_version, /^\d+\.\d+\.\d+/);
     assert.ok(overview.storage_bytes > 0);
     const metrics = parseMetrics(await (await fetch(`${http}/metrics`)).text());
@@ -76,7 +76,7 @@ test('a definitions file that is missing, not JSON, invalid or conflicting fails
     for (const [index, [content, code, message]] of cases.entries()) {
       const file = join(directory, `definitions-${index}.json`);
       if (content !== null) writeFileSync(file, content);
-      const config = loadConfig(['--data-dir', join(directory, 'data'), '--http-port', '0', '--amqp-port', '0', '--definitions', file], {}, () => '');
+      const config = loadConfig(['--data-dir', join(directory, 'data'), '--http-port', '0', '--amqp-port', '0', '--native-port', '0', '--definitions', file], {}, () => '');
       await assert.rejects(startServer(config, { logger: quietLogger() }), (error: unknown) => {
         assert.ok(isFerryError(error, code), `${code}: ${String(error)}`);
         assert.match(error.message, message);

@@ -15,7 +15,7 @@ function quietLogger(lines: string[] = []): Logger {
 
 test('a memory server reports its bound port, answers probes and closes once', async () => {
   const lines: string[] = [];
-  const config = loadConfig(['--memory', '--http-port', '0', '--amqp-port', '0'], {}, () => '');
+  const config = loadConfig(['--memory', '--http-port', '0', '--amqp-port', '0', '--native-port', '0'], {}, () => '');
   const server = await startServer(config, { logger: quietLogger(lines) });
   const http = server.addresses.find((address) => address.protocol === 'http');
   assert.ok(http !== undefined && http.port > 0);
@@ -36,14 +36,14 @@ test('a failed listen closes the storage it opened, releasing the data directory
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
   try {
     const port = (blocker.address() as AddressInfo).port;
-    const blocked = loadConfig(['--data-dir', directory, '--http-port', String(port), '--amqp-port', '0'], {}, () => '');
+    const blocked = loadConfig(['--data-dir', directory, '--http-port', String(port), '--amqp-port', '0', '--native-port', '0'], {}, () => '');
     await assert.rejects(startServer(blocked, { logger: quietLogger() }), (error: unknown) => {
       assert.ok(isFerryError(error, 'PORT_IN_USE'));
       assert.match(error.message, new RegExp(`http-port ${port} \\(from --http-port\\)`));
       return true;
     });
     assert.ok(!existsSync(join(directory, 'LOCK')), 'the lock was released');
-    const free = loadConfig(['--data-dir', directory, '--http-port', '0', '--amqp-port', '0'], {}, () => '');
+    const free = loadConfig(['--data-dir', directory, '--http-port', '0', '--amqp-port', '0', '--native-port', '0'], {}, () => '');
     const server = await startServer(free, { logger: quietLogger() });
     await server.close();
   } finally {

@@ -7,6 +7,8 @@ import { FerryError, isFerryError } from '../lib/ferry-error.js';
 import { SystemClock } from '../platform/clock.js';
 import { NodeFileSystem } from '../platform/node-file-system.js';
 import { startAmqpServer, type AmqpServer } from '../protocols/amqp091/amqp-server.js';
+import { registerHttpMessaging } from '../protocols/http/http-messaging.js';
+import { startNativeServer, type NativeServer } from '../protocols/native/native-server.js';
 import { Broker } from './broker.js';
 import { ConfigError, type ServerConfig } from './config.js';
 import { Logger } from './logger.js';
@@ -14,7 +16,7 @@ import { Logger } from './logger.js';
 /** One listener the server bound, with the port actually bound (not 0). */
 export interface ListenerAddress {
   /** What the listener speaks. */
-  readonly protocol: 'http' | 'amqp';
+  readonly protocol: 'http' | 'amqp' | 'native';
   readonly host: string;
   readonly port: number;
   /** The address to give clients, such as `http://127.0.0.1:15672`. */
@@ -45,8 +47,9 @@ type ServerState = 'starting' | 'ready' | 'stopping' | 'stopped';
 /**
  * Starts Ferry: opens the broker on its storage (files in `config.dataDirectory`,
  * or memory with `config.memory`), imports `config.definitionsFile` when set,
- * then binds the AMQP listener and the HTTP listener (health, readiness,
- * metrics and the management API, see src/admin). Resolves once every
+ * then binds the AMQP listener, the native protocol listener and the HTTP listener (health, readiness,
+ * metrics, the management API of src/admin and the messaging API of
+ * src/protocols/http). Resolves once every
  * listener is bound. On failure, whatever was opened is closed again and the
  * promise rejects with a FerryError: `DATA_DIR_LOCKED` when another process
  * owns the data directory, `PORT_IN_USE` or `LISTEN_FAILED` when a port
@@ -62,6 +65,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
   const metrics = new FerryMetrics();
   const storage = await openStorage(config, logger, metrics);
   let amqp: AmqpServer | null = null;
+  let native: NativeServer | null = null;
   let admin: AdminServer | null = null;
   let addresses: ListenerAddress[] = [];
   try {
@@ -73,6 +77,21 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       messageBytesMax: config.messageBytesMax,
       connectionsMax: config.connectionsMax,
       limits: { frameMax: config.amqpFrameMax, channelMax: config.amqpChannelMax, heartbeatSeconds: config.amqpHeartbeatSeconds },
+    });
+    native = await startNativeServer(storage.core, {
+      host: config.host,
+      port: config.nativePort,
+      clock: new SystemClock(),
+      messageBytesMax: config.messageBytesMax,
+      connectionsMax: config.connectionsMax,
+      limits: {
+        frameBytesMax: config.nativeFrameMax,
+        channelsMax: config.nativeChannelMax,
+        heartbeatMs: config.nativeHeartbeatSeconds * 1000,
+        consumersPerChannelMax: config.nativeConsumersMax,
+        batchMessagesMax: config.nativeBatchMessagesMax,
+      },
+      logError: (message, fields) => logger.error(message, fields),
     });
     admin = await listenAdmin(config, {
       core: storage.core,
@@ -86,17 +105,35 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
       logger,
       // A message body travels base64 in a publish request, with room for its properties.
       requestBytesMax: Math.max(16 * 1024 * 1024, Math.ceil(config.messageBytesMax * 1.4) + 1024 * 1024),
+      // The HTTP messaging API (src/protocols/http) under /api, with the management API's login and errors.
+      apiExtensions: [
+        (api, login) =>
+          registerHttpMessaging(api, {
+            core: storage.core,
+            principalOf: login.principalOf,
+            messageBytesMax: config.messageBytesMax,
+            version: ferryVersion(),
+            limits: {
+              batchMessagesMax: config.httpBatchMessagesMax,
+              pullMessagesMax: config.httpPullMessagesMax,
+              waitMsMax: config.httpWaitMsMax,
+              subscriptionsMax: config.httpSubscriptionsMax,
+            },
+          }),
+      ],
     });
   } catch (error) {
     await amqp?.close().catch(() => undefined);
+    await native?.close().catch(() => undefined);
     await storage.close().catch((closeError: unknown) => logger.error('storage close failed', { error: closeError }));
     throw error;
   }
   const amqpAddress: ListenerAddress = { protocol: 'amqp', host: config.host, port: amqp.port, url: `amqp://${urlHost(config.host)}:${amqp.port}` };
+  const nativeAddress: ListenerAddress = { protocol: 'native', host: config.host, port: native.port!, url: `ferry://${urlHost(config.host)}:${native.port!}` };
   const httpAddress: ListenerAddress = { protocol: 'http', host: admin.host, port: admin.port, url: `http://${urlHost(admin.host)}:${admin.port}` };
-  addresses = [amqpAddress, httpAddress];
+  addresses = [amqpAddress, nativeAddress, httpAddress];
   state = 'ready';
-  logger.info('server ready', { storage: config.memory ? 'memory' : config.dataDirectory, http: httpAddress.url, amqp: amqpAddress.url });
+  logger.info('server ready', { storage: config.memory ? 'memory' : config.dataDirectory, http: httpAddress.url, amqp: amqpAddress.url, native: nativeAddress.url });
 
   let closing: Promise<void> | null = null;
   const close = async (): Promise<void> => {
@@ -105,6 +142,7 @@ export async function startServer(config: ServerConfig, options: StartServerOpti
     // Stop accepting HTTP first: in-flight requests get `shutdownGraceMs`, idle keep-alive connections go at once.
     await admin!.close(shutdownGraceMs);
     await amqp!.close();
+    await native!.close();
     // Storage closes last: it flushes and writes a checkpoint.
     await storage.close();
     state = 'stopped';

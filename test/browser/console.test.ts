@@ -88,7 +88,7 @@ async function valueOf(target: Page, testId: string): Promise<number> {
 describe('web console', { skip }, () => {
   before(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    const config = loadConfig(['--memory', '--host', '127.0.0.1', '--http-port', '0', '--amqp-port', '0'], {}, () => '');
+    const config = loadConfig(['--memory', '--host', '127.0.0.1', '--http-port', '0', '--amqp-port', '0', '--native-port', '0'], {}, () => '');
     server = await startServer(config, { logger: new Logger({ level: 'error', write: () => undefined }) });
     baseUrl = server.addresses.find((address) => address.protocol === 'http')!.url;
     const index = await fetch(`${baseUrl}/`);

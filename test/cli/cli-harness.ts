@@ -26,7 +26,7 @@ export interface TestServer {
 
 /** Starts `ferry serve --memory` in this process, every listener on a free port. */
 export async function startTestServer(): Promise<TestServer> {
-  const config = loadConfig(['--memory', '--http-port', '0', '--amqp-port', '0', '--log-level', 'error'], {}, () => '');
+  const config = loadConfig(['--memory', '--http-port', '0', '--amqp-port', '0', '--native-port', '0', '--log-level', 'error'], {}, () => '');
   const server: RunningServer = await startServer(config, { logger: new Logger({ level: 'error', write: () => undefined }), shutdownGraceMs: 500 });
   const address = (protocol: string): string => {
     const found = server.addresses.find((candidate) => candidate.protocol === protocol);

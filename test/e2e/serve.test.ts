@@ -96,12 +96,13 @@ function assertOneLineError(stderr: string, pattern: RegExp): void {
 
 test('serve answers health and readiness, then shuts down cleanly on SIGTERM with a checkpoint', async () => {
   const dataDirectory = join(temporaryDirectory(), 'data');
-  const ferry = runFerry(['serve', '--data-dir', dataDirectory, '--http-port', '0', '--amqp-port', '0']);
+  const ferry = runFerry(['serve', '--data-dir', dataDirectory, '--http-port', '0', '--amqp-port', '0', '--native-port', '0']);
   const address = await httpAddressOf(ferry);
   assert.match(address, /^http:\/\/127\.0\.0\.1:[1-9][0-9]*$/);
   const lines = ferry.stdout().trimEnd().split('\n');
-  assert.equal(lines.length, 2, 'one line per listener: amqp and http');
+  assert.equal(lines.length, 3, 'one line per listener: amqp, native and http');
   assert.match(lines[0]!, /^ferry: amqp listening on amqp:\/\/127\.0\.0\.1:[1-9][0-9]*$/);
+  assert.match(lines[1]!, /^ferry: native listening on ferry:\/\/127\.0\.0\.1:[1-9][0-9]*$/);
 
   const health = await fetch(`${address}/healthz`);
   assert.equal(health.status, 200);
@@ -121,10 +122,10 @@ test('serve answers health and readiness, then shuts down cleanly on SIGTERM wit
 
 test('a second serve on a data directory in use fails with DATA_DIR_LOCKED', async () => {
   const dataDirectory = join(temporaryDirectory(), 'data');
-  const first = runFerry(['serve', '--data-dir', dataDirectory, '--http-port', '0', '--amqp-port', '0']);
+  const first = runFerry(['serve', '--data-dir', dataDirectory, '--http-port', '0', '--amqp-port', '0', '--native-port', '0']);
   await httpAddressOf(first);
 
-  const second = runFerry(['serve', '--data-dir', dataDirectory, '--http-port', '0', '--amqp-port', '0']);
+  const second = runFerry(['serve', '--data-dir', dataDirectory, '--http-port', '0', '--amqp-port', '0', '--native-port', '0']);
   assert.equal(await withTimeout(second.exited, 'the second serve'), 1);
   assertOneLineError(second.stderr(), /DATA_DIR_LOCKED/);
   assert.ok(second.stderr().includes(dataDirectory), 'the message names the data directory');
@@ -139,7 +140,7 @@ test('an HTTP port already in use fails naming http-port and the port', async ()
   await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
   const port = (blocker.address() as AddressInfo).port;
   try {
-    const ferry = runFerry(['serve', '--memory', '--http-port', String(port), '--amqp-port', '0'], { cwd: temporaryDirectory() });
+    const ferry = runFerry(['serve', '--memory', '--http-port', String(port), '--amqp-port', '0', '--native-port', '0'], { cwd: temporaryDirectory() });
     assert.equal(await withTimeout(ferry.exited, 'serve'), 1);
     assertOneLineError(ferry.stderr(), new RegExp(`PORT_IN_USE: http-port ${port}\\b`));
   } finally {
@@ -181,7 +182,7 @@ test('--help prints usage and exits 0', async () => {
 
 test('--memory starts without creating a data directory', async () => {
   const directory = temporaryDirectory();
-  const ferry = runFerry(['serve', '--memory', '--http-port', '0', '--amqp-port', '0'], { cwd: directory });
+  const ferry = runFerry(['serve', '--memory', '--http-port', '0', '--amqp-port', '0', '--native-port', '0'], { cwd: directory });
   const address = await httpAddressOf(ferry);
   assert.equal((await fetch(`${address}/readyz`)).status, 200);
   ferry.child.kill('SIGTERM');

@@ -45,7 +45,7 @@ interface Served {
 
 /** Starts `ferry serve` on `dataDir` and resolves with its AMQP address once it prints it. */
 async function serve(dataDir: string): Promise<Served> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--data-dir', dataDir, '--amqp-port', '0', '--http-port', '0'], {
+  const child = spawn(process.execPath, [BIN, 'serve', '--data-dir', dataDir, '--amqp-port', '0', '--native-port', '0', '--http-port', '0'], {
     env: Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('FERRY_'))),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
