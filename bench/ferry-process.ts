@@ -23,6 +23,8 @@ export interface FerryProcessOptions {
   readonly flags?: readonly string[];
   /** Node flags for the broker process, such as `['--cpu-prof', '--cpu-prof-dir', DIR]`. */
   readonly nodeFlags?: readonly string[];
+  /** Listeners to wait for (their ports are in `ports`); default `['amqp']`. */
+  readonly listeners?: readonly string[];
 }
 
 /** A running `ferry serve` process. */
@@ -31,16 +33,28 @@ export class FerryProcess {
 
   private constructor(
     private readonly process: OwnedProcess,
-    /** The AMQP port it listens on, on 127.0.0.1. */
-    readonly amqpPort: number,
+    /** The port of each listener waited for (`amqp`, `http`, `native`), on 127.0.0.1. */
+    readonly ports: ReadonlyMap<string, number>,
   ) {}
+
+  /** The AMQP port it listens on, on 127.0.0.1. */
+  get amqpPort(): number {
+    return this.port('amqp');
+  }
+
+  /** The port of listener `protocol` (one of `listeners` given to start). */
+  port(protocol: string): number {
+    const port = this.ports.get(protocol);
+    if (port === undefined) throw new Error(`ferry was not started waiting for its ${protocol} listener`);
+    return port;
+  }
 
   /** The pid whose CPU time and memory are the broker's. */
   get pid(): number {
     return this.process.pid;
   }
 
-  /** Starts `node bin/ferry.js serve` (from the compiled tree) and resolves once its AMQP listener is bound. */
+  /** Starts `node bin/ferry.js serve` (from the compiled tree) and resolves once the listeners asked for are bound. */
   static async start(options: FerryProcessOptions): Promise<FerryProcess> {
     // This file runs as dist/bench/ferry-process.js; bin/ is beside dist/.
     const repository = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -52,26 +66,30 @@ export class FerryProcess {
       '--host', '127.0.0.1',
       '--amqp-port', '0',
       '--http-port', '0',
+      '--native-port', '0',
       '--log-level', 'warn',
       ...(options.flags ?? []),
     ];
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
     const owned = new OwnedProcess(child, 'ferry');
     try {
-      const port = await new Promise<number>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`ferry printed no AMQP address within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
+      const wanted = new Set(options.listeners ?? ['amqp']);
+      const ports = await new Promise<Map<string, number>>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`ferry printed no ${[...wanted].join(' / ')} address within ${START_TIMEOUT_MS} ms`)), START_TIMEOUT_MS);
         void owned.exited.then((exit) => reject(new Error(`ferry exited while starting (code ${exit.code}, signal ${exit.signal})`)));
         const lines = createInterface({ input: child.stdout! });
+        const found = new Map<string, number>();
         lines.on('line', (line) => {
           // The CLI prints one line per listener once ready: `ferry: amqp listening on amqp://127.0.0.1:PORT`.
-          const match = /^ferry: amqp listening on amqp:\/\/[^:]+:(\d+)$/.exec(line);
-          if (match) {
+          const match = /^ferry: (\w+) listening on \w+:\/\/[^ ]*:(\d+)$/.exec(line);
+          if (match && wanted.has(match[1]!)) found.set(match[1]!, Number(match[2]));
+          if (found.size === wanted.size) {
             clearTimeout(timer);
-            resolve(Number(match[1]));
+            resolve(found);
           }
         });
       });
-      return new FerryProcess(owned, port);
+      return new FerryProcess(owned, ports);
     } catch (error) {
       await owned.stop(STOP_TIMEOUT_MS);
       throw error;
