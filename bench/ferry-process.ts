@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { OwnedProcess } from './owned-process.js';
 
 /** How long `ferry serve` may take to print its AMQP address. */
@@ -54,13 +54,17 @@ export class FerryProcess {
     return this.process.pid;
   }
 
-  /** Starts `node bin/ferry.js serve` (from the compiled tree) and resolves once the listeners asked for are bound. */
+  /** Starts `ferry serve` (the CLI of the compiled tree this file belongs to) and resolves once the listeners asked for are bound. */
   static async start(options: FerryProcessOptions): Promise<FerryProcess> {
-    // This file runs as dist/bench/ferry-process.js; bin/ is beside dist/.
-    const repository = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+    // This file runs as <tree>/bench/ferry-process.js: run the CLI of the same compiled tree
+    // (what bin/ferry.js does for dist/), so a benchmark built elsewhere measures its own broker.
+    const cli = pathToFileURL(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js')).href;
+    const entry = `const { main } = await import(${JSON.stringify(cli)}); process.exitCode = await main(process.argv.slice(1)); setTimeout(() => process.exit(process.exitCode), 2000).unref();`;
     const args = [
       ...(options.nodeFlags ?? []),
-      path.join(repository, 'bin', 'ferry.js'),
+      '--input-type=module',
+      '-e',
+      entry,
       'serve',
       '--data-dir', options.dataDirectory,
       '--host', '127.0.0.1',

@@ -120,7 +120,7 @@ async function queueRoundtrip(settings: ChildSettings): Promise<Record<string, u
         sent += chunk;
         if (inFlight.length >= 8) await inFlight.shift();
         // Keep the queue short: the scenario measures a flow, not a backlog.
-        while (sent - (received - receivedBefore) > 40_000) await new Promise((resolve) => setTimeout(resolve, 1));
+        while (sent - (received - receivedBefore) > 8_000) await new Promise((resolve) => setTimeout(resolve, 1));
       }
       await publisher.flush();
       const deadline = performance.now() + 30_000;
