@@ -8,29 +8,11 @@ export type { HeaderTable, HeaderValue } from '../core/routing/header-value.js';
 
 /**
  * Properties of a message, as every protocol maps them (AMQP basic
- * properties, MQTT 5 properties, Kafka record fields, SQS attributes). All
- * optional; absent means "not set".
+ * properties, MQTT 5 properties, Kafka record fields, SQS attributes): the
+ * broker's own, except that a stream record `key` may also be given as a
+ * string (sent as UTF-8). All optional; absent means "not set".
  */
-export interface MessageProperties {
-  readonly contentType?: string;
-  readonly contentEncoding?: string;
-  /** Queues with a deduplication window store one message per id within the window. */
-  readonly messageId?: string;
-  readonly correlationId?: string;
-  readonly replyTo?: string;
-  /** Producer-set timestamp, ms since the epoch. */
-  readonly timestampMs?: number;
-  /** Time to live in ms; an expired message is dropped (or dead-lettered). */
-  readonly expirationMs?: number;
-  /** 0–255; queues declared with `maxPriority` deliver higher first. */
-  readonly priority?: number;
-  readonly type?: string;
-  readonly userId?: string;
-  readonly appId?: string;
-  /** FIFO message group: one message of a group is in flight at a time. */
-  readonly groupId?: string;
-  /** Delay before the message becomes ready, in ms. */
-  readonly delayMs?: number;
+export interface MessageProperties extends Omit<CoreMessageProperties, 'key'> {
   /** Record key of a stream message: keyed messages go to the partition the key hashes to; compaction keeps the latest per key. */
   readonly key?: string | Uint8Array;
 }

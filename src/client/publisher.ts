@@ -4,7 +4,7 @@ import type { AnswerHandler, ClientConnection } from './client-connection.js';
 import { RecoveryOrder, type ClientContext, type ClientResource } from './client-context.js';
 import { FerryClientError } from './ferry-client-error.js';
 import { encodeMessageInput, messageKey, type MessageLike } from './message-input.js';
-import { partitionForKey } from './partition-for-key.js';
+import { partitionForKey } from '../lib/partitioner.js';
 
 /** Options of {@link FerryClient.publisher}. Give `exchange` (or `queue`), or `stream`. */
 export interface PublisherOptions {

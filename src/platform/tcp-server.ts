@@ -1,26 +1,9 @@
 import * as net from 'node:net';
+import type { ByteChannel } from '../lib/byte-channel.js';
 import { FerryError } from '../lib/ferry-error.js';
 
 /** One accepted TCP connection, as protocol front ends see it. */
-export interface TcpConnection {
-  readonly id: string;
-  readonly remoteAddress: string | undefined;
-  readonly remotePort: number | undefined;
-  /** Queues bytes; false when the socket's buffer is above its high-water mark (wait for `onDrain`). */
-  write(bytes: Uint8Array): boolean;
-  /** Bytes queued in the socket, not yet handed to the kernel. */
-  bufferedBytes(): number;
-  /** Stops reading (back pressure towards the peer); `resume()` reads again. */
-  pause(): void;
-  resume(): void;
-  /** Sends what is queued, then closes. */
-  end(): void;
-  /** Closes at once. */
-  destroy(): void;
-  onData(listener: (chunk: Uint8Array) => void): void;
-  onDrain(listener: () => void): void;
-  onClose(listener: (hadError: boolean) => void): void;
-}
+export type TcpConnection = ByteChannel;
 
 /** Options of a TCP listener; each limit has a default. */
 export interface TcpServerOptions {

@@ -5,7 +5,7 @@ import { ManualClock } from '../../platform/clock.js';
 import { SimulatedFileSystem } from '../../platform/simulated-file-system.js';
 import { SeededRandom } from '../../platform/random.js';
 import { bodyText, settle, settleUntil, testPasswordHasher, withCode } from '../test-broker.js';
-import { partitionForKey } from './partitioner.js';
+import { partitionForKey } from '../../lib/partitioner.js';
 
 const encoder = new TextEncoder();
 

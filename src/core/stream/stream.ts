@@ -6,7 +6,7 @@ import { decodeMessage, encodeMessage } from '../message/message-codec.js';
 import type { AppendResult, CompactionResult, Log, ProducerStamp, ReadLimits, RecordInput, StoredRecord } from '../ports.js';
 import { ConsumerGroup } from './consumer-group.js';
 import { compactByKey } from './stream-compaction.js';
-import { partitionForKey } from './partitioner.js';
+import { partitionForKey } from '../../lib/partitioner.js';
 import { holdsStampedBatch, TRANSACTION_PRODUCER_ID } from '../transaction/transaction-stamp.js';
 import type { StreamConfig } from './stream-config.js';
 import type { ProducerEntry, StreamState } from './stream-state.js';

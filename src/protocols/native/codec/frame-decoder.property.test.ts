@@ -7,40 +7,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { FRAMES, FRAME_NAMES, OFFSET_KINDS, type FieldSpec, type FieldType, type FrameName } from './native-spec.js';
+import { FRAMES, FRAME_NAMES, type FieldSpec, type FrameName } from './native-spec.js';
+import { concatenateBytes, fieldsArbitrary, fieldValueArbitraries } from './codec-arbitraries.js';
 import { decodeFields, encodeFrame, encodeResponse } from './method-codec.js';
 import { FrameDecoder } from './frame-decoder.js';
 import { NativeProtocolError } from './native-protocol-error.js';
 import type { RawFrame } from './wire-types.js';
 
 const FRAME_LIMIT = 1 << 16;
-const safeInteger = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
-const bytes = fc.uint8Array({ maxLength: 24 });
-const text = fc.string({ maxLength: 12 });
-const message = fc.record({ routingKey: bytes, envelope: bytes, body: bytes });
-
-const VALUES: Record<FieldType, fc.Arbitrary<unknown>> = {
-  u8: fc.integer({ min: 0, max: 255 }),
-  u16: fc.integer({ min: 0, max: 0xffff }),
-  u32: fc.integer({ min: 0, max: 0xffff_ffff }),
-  i32: fc.integer({ min: -0x8000_0000, max: 0x7fff_ffff }),
-  u64: safeInteger,
-  f64: fc.double({ noNaN: true }),
-  bool: fc.boolean(),
-  string: text,
-  bytes,
-  strings: fc.array(text, { maxLength: 3 }),
-  u32s: fc.array(fc.integer({ min: 0, max: 0xffff_ffff }), { maxLength: 4 }),
-  u64s: fc.array(safeInteger, { maxLength: 4 }),
-  f64s: fc.array(fc.double({ noNaN: true }), { maxLength: 4 }),
-  statuses: fc.array(fc.integer({ min: 0, max: 2 }), { maxLength: 4 }),
-  table: fc.dictionary(fc.string({ minLength: 1, maxLength: 6 }), fc.oneof(fc.string({ maxLength: 6 }), fc.boolean(), fc.integer(), fc.constant(null)), { maxKeys: 3 }),
-  offsetSpec: fc.record({ kind: fc.constantFrom(...OFFSET_KINDS), value: safeInteger }),
-  messages: fc.array(message, { maxLength: 3 }),
-  deliveries: fc.array(fc.record({ deliveryTag: safeInteger, redelivered: fc.boolean(), deliveryCount: fc.integer({ min: 0, max: 0xffff_ffff }), timestampMs: safeInteger, message }), { maxLength: 2 }),
-  entries: fc.array(fc.record({ partition: fc.integer({ min: 0, max: 0xffff_ffff }), offset: safeInteger, timestampMs: safeInteger, message }), { maxLength: 2 }),
-  appendResults: fc.array(fc.record({ partition: fc.integer({ min: 0, max: 1000 }), baseOffset: safeInteger, lastOffset: safeInteger, duplicate: fc.boolean() }), { maxLength: 2 }),
-};
+const VALUES = fieldValueArbitraries(3, 24);
 
 const NAMES = Object.keys(FRAMES) as FrameName[];
 
@@ -49,22 +24,12 @@ const anyFrame: fc.Arbitrary<Uint8Array> = fc.constantFrom(...NAMES).chain((name
   const spec = FRAMES[name];
   const fields = (spec.response !== null ? fc.boolean() : fc.constant(false)).chain((answer) => {
     const list = (answer ? spec.response : spec.fields) as readonly FieldSpec[];
-    return fc.record(Object.fromEntries(list.map(([field, type]) => [field, VALUES[type]]))).map((values) => ({ answer, values }));
+    return fieldsArbitrary(list, VALUES).map((values) => ({ answer, values }));
   });
   return fc.tuple(fields, fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff_ffff })).map(([{ answer, values }, channel, correlation]) =>
     answer ? encodeResponse(name as never, channel, correlation, values as never) : encodeFrame(name, channel, correlation, values as never),
   );
 });
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.byteLength;
-  }
-  return out;
-}
 
 /** Cuts `bytes` at the given points (any order, duplicates allowed). */
 function split(bytes: Uint8Array, cuts: readonly number[]): Uint8Array[] {
@@ -96,7 +61,7 @@ function comparable(frames: readonly RawFrame[]): unknown[] {
 test('valid frames split at any points decode to the same frames and field values', () => {
   fc.assert(
     fc.property(fc.array(anyFrame, { minLength: 1, maxLength: 6 }), fc.array(fc.nat(), { maxLength: 12 }), (frames, cuts) => {
-      const stream = concat(frames);
+      const stream = concatenateBytes(frames);
       const whole = new FrameDecoder(FRAME_LIMIT).push(stream);
       assert.equal(whole.length, frames.length);
       const decoder = new FrameDecoder(FRAME_LIMIT);
@@ -125,7 +90,7 @@ test('damaged valid frames (bytes changed, dropped or inserted) decode or fail w
   const damage = fc.record({ at: fc.nat(), kind: fc.constantFrom('change', 'drop', 'insert'), byte: fc.integer({ min: 0, max: 255 }) });
   fc.assert(
     fc.property(fc.array(anyFrame, { minLength: 1, maxLength: 4 }), fc.array(damage, { minLength: 1, maxLength: 4 }), fc.array(fc.nat(), { maxLength: 6 }), (frames, damages, cuts) => {
-      let bytes = Array.from(concat(frames));
+      let bytes = Array.from(concatenateBytes(frames));
       for (const { at, kind, byte } of damages) {
         const index = at % (bytes.length + 1);
         if (kind === 'change' && index < bytes.length) bytes[index] = byte;

@@ -7,25 +7,9 @@
  * pressure as on a socket: `write` returns false above the high-water mark
  * and `onDrain` fires once the reader took it).
  */
+import type { ByteChannel } from '../../../lib/byte-channel.js';
 
-/** One end of a byte channel, shaped like the platform's TcpConnection. */
-export interface ByteChannel {
-  readonly id: string;
-  readonly remoteAddress: string | undefined;
-  readonly remotePort: number | undefined;
-  /** Queues bytes; false when more than the high-water mark waits for the reader. */
-  write(bytes: Uint8Array): boolean;
-  bufferedBytes(): number;
-  pause(): void;
-  resume(): void;
-  /** Delivers what is queued, then closes both ends. */
-  end(): void;
-  /** Closes both ends at once. */
-  destroy(): void;
-  onData(listener: (chunk: Uint8Array) => void): void;
-  onDrain(listener: () => void): void;
-  onClose(listener: (hadError: boolean) => void): void;
-}
+export type { ByteChannel };
 
 const HIGH_WATER_BYTES = 1024 * 1024;
 let channelSequence = 0;

@@ -2,49 +2,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { FRAMES, FRAME_HEADER_BYTES, FrameFlag, OFFSET_KINDS, PROTOCOL_ERROR_CODES, type FieldSpec, type FieldType, type FrameName } from './native-spec.js';
+import { FRAMES, FRAME_HEADER_BYTES, FrameFlag, PROTOCOL_ERROR_CODES, type FrameName } from './native-spec.js';
+import { concatenateBytes, fieldsArbitrary, fieldValueArbitraries } from './codec-arbitraries.js';
 import { decodeError, decodeFields, decodeFrame, decodeResponse, encodeErrorResponse, encodeFields, encodeFrame, encodeResponse } from './method-codec.js';
 import { FrameDecoder } from './frame-decoder.js';
 import { NativeProtocolError } from './native-protocol-error.js';
 import { decodeEnvelope, encodeEnvelope } from '../../../core/message/message-codec.js';
 
-const safeInteger = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });
-const bytes = fc.uint8Array({ maxLength: 40 });
-const text = fc.string({ maxLength: 20 });
-const message = fc.record({ routingKey: bytes, envelope: bytes, body: bytes });
-
-/** Values of every field type (tables kept to what the header codec round-trips exactly). */
-const ARBITRARY: Record<FieldType, fc.Arbitrary<unknown>> = {
-  u8: fc.integer({ min: 0, max: 255 }),
-  u16: fc.integer({ min: 0, max: 0xffff }),
-  u32: fc.integer({ min: 0, max: 0xffff_ffff }),
-  i32: fc.integer({ min: -0x8000_0000, max: 0x7fff_ffff }),
-  u64: safeInteger,
-  f64: fc.double({ noNaN: true }),
-  bool: fc.boolean(),
-  string: text,
-  bytes,
-  strings: fc.array(text, { maxLength: 4 }),
-  u32s: fc.array(fc.integer({ min: 0, max: 0xffff_ffff }), { maxLength: 5 }),
-  u64s: fc.array(safeInteger, { maxLength: 5 }),
-  f64s: fc.array(fc.double({ noNaN: true }), { maxLength: 5 }),
-  statuses: fc.array(fc.integer({ min: 0, max: 2 }), { maxLength: 5 }),
-  table: fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), fc.oneof(fc.string({ maxLength: 8 }), fc.boolean(), fc.integer(), fc.constant(null)), { maxKeys: 4 }),
-  offsetSpec: fc.record({ kind: fc.constantFrom(...OFFSET_KINDS), value: safeInteger }),
-  messages: fc.array(message, { maxLength: 4 }),
-  deliveries: fc.array(fc.record({ deliveryTag: safeInteger, redelivered: fc.boolean(), deliveryCount: fc.integer({ min: 0, max: 0xffff_ffff }), timestampMs: safeInteger, message }), { maxLength: 3 }),
-  entries: fc.array(fc.record({ partition: fc.integer({ min: 0, max: 0xffff_ffff }), offset: safeInteger, timestampMs: safeInteger, message }), { maxLength: 3 }),
-  appendResults: fc.array(fc.record({ partition: fc.integer({ min: 0, max: 1000 }), baseOffset: safeInteger, lastOffset: safeInteger, duplicate: fc.boolean() }), { maxLength: 3 }),
-};
-
-function valuesFor(fields: readonly FieldSpec[]): fc.Arbitrary<Record<string, unknown>> {
-  return fc.record(Object.fromEntries(fields.map(([name, type]) => [name, ARBITRARY[type]])));
-}
+const ARBITRARY = fieldValueArbitraries(4, 40);
 
 test('every frame type and its answer round-trip through encode and decode', () => {
   for (const [name, spec] of Object.entries(FRAMES) as Array<[FrameName, (typeof FRAMES)[FrameName]]>) {
     fc.assert(
-      fc.property(valuesFor(spec.fields), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff_ffff }), (values, channel, correlation) => {
+      fc.property(fieldsArbitrary(spec.fields, ARBITRARY), fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 0, max: 0xffff_ffff }), (values, channel, correlation) => {
         const frame = encodeFrame(name, channel, correlation, values as never);
         const [raw] = new FrameDecoder(1 << 20).push(frame);
         assert.ok(raw, `${name} decodes to a frame`);
@@ -58,7 +28,7 @@ test('every frame type and its answer round-trip through encode and decode', () 
     );
     if (spec.response === null) continue;
     fc.assert(
-      fc.property(valuesFor(spec.response), (values) => {
+      fc.property(fieldsArbitrary(spec.response, ARBITRARY), (values) => {
         const [raw] = new FrameDecoder(1 << 20).push(encodeResponse(name as never, 1, 7, values as never));
         assert.equal(raw!.flags, FrameFlag.RESPONSE);
         assert.deepEqual(normalise(decodeResponse(name as never, raw!.payload)), normalise(values));
@@ -110,7 +80,7 @@ test('encoding refuses a string longer than 65,535 bytes rather than truncating 
 });
 
 test('frames split at every byte position decode to the same frames', () => {
-  const stream = concat([
+  const stream = concatenateBytes([
     encodeFrame('hello', 0, 1, { versionMin: 1, versionMax: 1, client: 'test', features: ['streams'] }),
     encodeFrame('publish', 2, 2, { exchange: 'x', mandatory: false, messages: [{ routingKey: new Uint8Array([1]), envelope: new Uint8Array([2, 3]), body: new Uint8Array(300) }] }),
     encodeFrame('heartbeat', 0, 0, {}),
@@ -182,13 +152,3 @@ test('docs/protocol.md describes every frame type and every protocol error code'
   }
   for (const code of PROTOCOL_ERROR_CODES) assert.match(document, new RegExp(`\\| \`${code}\` \\|`), `${code} is in the error table`);
 });
-
-function concat(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.byteLength;
-  }
-  return out;
-}

@@ -5,7 +5,8 @@
  * the hash Kafka clients use for their default partitioner, so a key lands
  * in the same partition whether a Kafka client or Ferry picks it:
  * partition = (hash & 0x7fffffff) % partitionCount. Unkeyed messages are
- * spread round-robin by the caller.
+ * spread round-robin by the caller. The broker (src/core/stream) and the
+ * client (src/client, which picks partitions for idempotent appends) share it.
  */
 
 const SEED = 0x9747b28c;
