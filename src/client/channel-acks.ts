@@ -7,7 +7,9 @@ const ACK_FRAME_TAGS_MAX = 10_000;
  * Settles the deliveries of one channel of one connection. Acks are
  * batched: those of one event-loop turn leave in one `ack` frame (sent with
  * a correlation, so an unknown tag is reported rather than closing the
- * channel). Once its connection is gone the batcher is stale and settling is
+ * channel); when the connection is already writing frames of the turn (a
+ * reply just sent), the acks so far go with them instead of in a write of
+ * their own. Once its connection is gone the batcher is stale and settling is
  * a no-op: the server returned those deliveries to their queues, so they
  * come again (redelivered).
  */
@@ -44,7 +46,7 @@ export class ChannelAcks implements AnswerHandler {
     this.tags.push(deliveryTag);
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(this.flushBound);
+      if (!this.connection.beforeFlush(this.flushBound)) setImmediate(this.flushBound);
     }
   }
 

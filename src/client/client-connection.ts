@@ -94,6 +94,8 @@ export class ClientConnection {
   private nextChannel = 1;
   private outgoing: Uint8Array[] = [];
   private flushScheduled = false;
+  /** Called at the start of the scheduled write, so that what they send leaves with it (see {@link beforeFlush}). */
+  private riders: Array<() => void> = [];
   private state: 'open' | 'closing' | 'closed' = 'open';
   private closeReason: FerryClientError | null = null;
   private heartbeatTimer: NodeJS.Timeout | undefined;
@@ -196,6 +198,18 @@ export class ClientConnection {
     return new Promise((resolve, reject) => this.send(name, channel, values, { answered: resolve, failed: reject }));
   }
 
+  /**
+   * When frames of this turn are waiting to be written, registers `send` to
+   * run just before they are, so that the frames it sends leave in the same
+   * write, and returns true. Returns false when nothing is waiting (the
+   * caller sends on its own schedule).
+   */
+  beforeFlush(send: () => void): boolean {
+    if (!this.flushScheduled || this.state === 'closed') return false;
+    this.riders.push(send);
+    return true;
+  }
+
   /** Sends a frame nobody answers (correlation 0). A failure closes the channel (`channelClosed`). */
   notify<N extends FrameName>(name: N, channel: number, values: RequestOf<N>): void {
     if (this.state === 'closed') return;
@@ -291,6 +305,12 @@ export class ClientConnection {
 
   /** Writes what this turn produced: small frames coalesced into few chunks, large ones as they are. */
   private flush(): void {
+    // Still scheduled while they run: what they send joins this write.
+    while (this.riders.length > 0) {
+      const riders = this.riders;
+      this.riders = [];
+      for (const ride of riders) ride();
+    }
     this.flushScheduled = false;
     const frames = this.outgoing;
     this.outgoing = [];
@@ -451,6 +471,7 @@ export class ClientConnection {
     this.state = 'closed';
     clearInterval(this.heartbeatTimer);
     this.outgoing = [];
+    this.riders = [];
     const lost = this.lostError();
     const pending = [...this.pending.values()];
     this.pending.clear();

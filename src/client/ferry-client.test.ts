@@ -14,6 +14,7 @@ import {
   type FrameName,
   type RawFrame,
 } from '../protocols/native/codec/index.js';
+import { encodeEnvelope } from '../core/message/message-codec.js';
 import { resolveConnectOptions } from './connect-options.js';
 import { connect } from './connect.js';
 import { FerryClientError } from './ferry-client-error.js';
@@ -58,11 +59,15 @@ interface PeerBehaviour {
   readonly byteByByte?: boolean;
   /** Refuse the login with this code. */
   readonly refuseLogin?: string;
+  /** Once a `subscribe` is answered, deliver one request asking for a reply (to `reply-queue`, correlation `c-1`). */
+  readonly deliverRequest?: boolean;
 }
 
 /** A native-protocol peer at `ferry+mem://name` that logs in anyone and answers a few requests, recording the frames it receives. */
 class ScriptedPeer {
   readonly received: FrameName[] = [];
+  /** The frames of each chunk received after the preamble: one chunk per write of the client. */
+  readonly chunks: FrameName[][] = [];
   readonly channels: ByteChannel[] = [];
   private readonly unregister: () => void;
 
@@ -102,14 +107,18 @@ class ScriptedPeer {
         preamble += take;
         bytes = bytes.subarray(take);
       }
+      const chunkFrames: FrameName[] = [];
       for (const frame of decoder.push(bytes)) {
         const name = FRAME_NAMES.get(frame.type)!;
         this.received.push(name);
+        chunkFrames.push(name);
         if (loggedIn && this.behaviour.silentAfterLogin === true) continue;
         const answer = this.answer(name, frame);
         if (name === 'channelOpen') loggedIn = true;
         if (answer !== null) write(answer);
+        if (name === 'subscribe' && this.behaviour.deliverRequest === true) write(requestDelivery(frame.channel));
       }
+      if (chunkFrames.length > 0) this.chunks.push(chunkFrames);
     });
   }
 
@@ -134,12 +143,25 @@ class ScriptedPeer {
         const { name: queue } = decodeFrame('queueDeclare', frame.payload);
         return encodeResponse('queueDeclare', channel, correlation, { name: queue === '' ? 'server-named' : queue, messageCount: 7, consumerCount: 0 });
       }
+      case 'subscribe':
+        return encodeResponse('subscribe', channel, correlation, { consumerId: 1 });
+      case 'publish':
+        return correlation === 0 ? null : encodeResponse('publish', channel, correlation, { statuses: [0] });
+      case 'ack':
+        return correlation === 0 ? null : encodeResponse('ack', channel, correlation, {});
       case 'heartbeat':
         return null;
       default:
         return correlation === 0 ? null : encodeErrorResponse(frame.type, channel, correlation, 'NOT_SCRIPTED', `${name} is not scripted`);
     }
   }
+}
+
+/** A `deliver` to consumer 1 on `channel`: one transient request for a reply to `reply-queue`, correlation `c-1`. */
+function requestDelivery(channel: number): Uint8Array {
+  const envelope = encodeEnvelope({ exchange: '', properties: { replyTo: 'reply-queue', correlationId: 'c-1' }, headers: {}, persistent: false });
+  const message = { routingKey: new TextEncoder().encode('requests'), envelope, body: new TextEncoder().encode('ping') };
+  return encodeFrame('deliver', channel, 0, { consumerId: 1, deliveries: [{ deliveryTag: 1, redelivered: false, deliveryCount: 1, timestampMs: 0, message }] });
 }
 
 let peerSequence = 0;
@@ -151,6 +173,23 @@ test('answers split at every byte are reassembled', async () => {
     const client = await connect({ inProcessName: peer.name });
     assert.equal(client.user, 'scripted-user');
     assert.deepEqual(await client.declareQueue('q'), { name: 'q', messageCount: 7, consumerCount: 0 });
+    await client.close();
+  } finally {
+    peer.stop();
+  }
+});
+
+test('a responder acks each request in the same write as its reply', async () => {
+  const peer = new ScriptedPeer(peerName(), { deliverRequest: true });
+  try {
+    const client = await connect({ inProcessName: peer.name });
+    await client.respond('requests', (request) => request.body);
+    for (let turn = 0; turn < 50 && !peer.received.includes('ack'); turn++) await delay(1);
+    assert.deepEqual(
+      peer.chunks.find((names) => names.includes('ack')),
+      ['publish', 'ack'],
+      'the reply, then the ack of its request, in one write',
+    );
     await client.close();
   } finally {
     peer.stop();

@@ -376,23 +376,31 @@ export class FerryClient implements ClientContext {
    * returned consumer to stop.
    */
   respond(queue: string, handler: RequestHandler, options: ConsumeOptions = {}): Promise<QueueConsumer> {
-    return this.consume(queue, options, async (request) => {
+    return this.consume(queue, options, (request) => {
       const outcome = handler(request);
-      const reply = outcome instanceof Promise ? await outcome : outcome;
-      const replyTo = request.properties.replyTo;
-      if (replyTo === undefined || replyTo === '') return;
-      const input: MessageInput = typeof reply === 'string' || reply instanceof Uint8Array ? { body: reply } : reply;
-      const correlationId = request.properties.correlationId;
-      const wire = encodeMessageInput(
-        { ...input, persistent: input.persistent ?? false, properties: { ...input.properties, ...(correlationId !== undefined ? { correlationId } : {}) } },
-        '',
-        replyTo,
-      );
-      const connection = this.current;
-      if (connection === null) return;
-      // A reply to a requester that is gone is unroutable: nothing to report.
-      connection.send('publish', this.sharedOf(connection).channel, { exchange: '', mandatory: false, messages: [wire] }, this.replyAnswers);
+      // A synchronous handler's reply goes out in the same turn as the request arrived.
+      if (outcome instanceof Promise) return outcome.then((reply) => this.reply(request, reply));
+      this.reply(request, outcome);
     });
+  }
+
+  /** Sends `reply` to the request's `replyTo`, then acks the request (the ack leaves in the same write). */
+  private reply(request: ReceivedMessage, reply: MessageLike): void {
+    const properties = request.properties;
+    const replyTo = properties.replyTo;
+    if (replyTo === undefined || replyTo === '') return;
+    const input: MessageInput = typeof reply === 'string' || reply instanceof Uint8Array ? { body: reply } : reply;
+    const correlationId = properties.correlationId;
+    const wire = encodeMessageInput(
+      { ...input, persistent: input.persistent ?? false, properties: correlationId !== undefined ? { ...input.properties, correlationId } : input.properties },
+      '',
+      replyTo,
+    );
+    const connection = this.current;
+    if (connection === null) return;
+    // A reply to a requester that is gone is unroutable: nothing to report.
+    connection.send('publish', this.sharedOf(connection).channel, { exchange: '', mandatory: false, messages: [wire] }, this.replyAnswers);
+    request.ack();
   }
 
   // ── closing ────────────────────────────────────────────────────────────

@@ -1,4 +1,4 @@
-import { decodeResponse, PublishStatus, type FrameName, type RawFrame } from '../protocols/native/codec/index.js';
+import { decodeResponse, PublishStatus, type FrameName, type RawFrame, type WireMessage } from '../protocols/native/codec/index.js';
 import type { AnswerHandler, ClientConnection } from './client-connection.js';
 import { RecoveryOrder, type ChannelOwner, type ClientContext, type ClientResource } from './client-context.js';
 import { FerryClientError, toClientError } from './ferry-client-error.js';
@@ -61,27 +61,37 @@ export class Requester implements ClientResource, ChannelOwner {
   constructor(private readonly context: ClientContext) {}
 
   /** Sends `message` to `target` and resolves with the reply; see the class for failures. */
-  async request(target: RequestTarget, message: MessageLike, options: RequestOptions): Promise<ReceivedMessage> {
+  request(target: RequestTarget, message: MessageLike, options: RequestOptions): Promise<ReceivedMessage> {
     const timeoutMs = options.timeoutMs ?? 30_000;
-    if (!(timeoutMs > 0)) throw new FerryClientError('INVALID_ARGUMENT', `timeoutMs must be positive, got ${timeoutMs}`);
-    let connection = this.connection;
+    if (!(timeoutMs > 0)) return Promise.reject(new FerryClientError('INVALID_ARGUMENT', `timeoutMs must be positive, got ${timeoutMs}`));
+    const connection = this.connection;
+    // Not an async function: the request leaves in this turn, and the reply resolves the returned promise directly.
     if (connection === null || !connection.isOpen || this.context.connection !== connection) {
-      await this.start();
-      connection = this.connection!;
+      return this.start().then(() => this.send(this.connection!, target, message, timeoutMs));
     }
+    return this.send(connection, target, message, timeoutMs);
+  }
+
+  private send(connection: ClientConnection, target: RequestTarget, message: MessageLike, timeoutMs: number): Promise<ReceivedMessage> {
     const correlationId = this.prefix + (++this.correlationSequence).toString(36);
-    const input: MessageInput = typeof message === 'string' || message instanceof Uint8Array ? { body: message } : message;
-    const exchange = typeof target === 'string' ? '' : target.exchange;
-    const routingKey = typeof target === 'string' ? target : (target.routingKey ?? '');
-    const wire = encodeMessageInput(
-      {
-        ...input,
-        persistent: input.persistent ?? false,
-        properties: { expirationMs: timeoutMs, ...input.properties, replyTo: this.replyQueue, correlationId },
-      },
-      exchange,
-      routingKey,
-    );
+    let wire: WireMessage;
+    let exchange: string;
+    try {
+      const input: MessageInput = typeof message === 'string' || message instanceof Uint8Array ? { body: message } : message;
+      exchange = typeof target === 'string' ? '' : target.exchange;
+      const routingKey = typeof target === 'string' ? target : (target.routingKey ?? '');
+      wire = encodeMessageInput(
+        {
+          ...input,
+          persistent: input.persistent ?? false,
+          properties: { expirationMs: timeoutMs, ...input.properties, replyTo: this.replyQueue, correlationId },
+        },
+        exchange,
+        routingKey,
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise<ReceivedMessage>((resolve, reject) => {
       const pending = new PendingRequest(this, correlationId, resolve, reject);
       pending.timer = setTimeout(() => {

@@ -22,7 +22,7 @@ export type StorageSettings =
  * Wires storage implementations into the ports the core asks for: a durable
  * store (file, or memory with `--memory`), a memory store for transient
  * queues, definitions on the durable store, and queue delivery state beside
- * each queue's log.
+ * each queue's log (kept in memory only for transient queues).
  */
 export async function openCoreStorage(settings: StorageSettings, clock: Clock): Promise<CoreStorage & { readonly logStore: LogStore }> {
   const transient = new MemoryLogStore({ clock });
@@ -48,7 +48,8 @@ export async function openCoreStorage(settings: StorageSettings, clock: Clock): 
     durable,
     transient,
     definitions,
-    openQueueState: (store: LogStore, name: string, messageLog: Log): Promise<QueueState> => QueueStateStore.open(store, name, messageLog),
+    // The transient store lives and dies with the process: nothing reads its queue states back, so they keep no log.
+    openQueueState: (store: LogStore, name: string, messageLog: Log): Promise<QueueState> => QueueStateStore.open(store, name, messageLog, { volatile: store === transient }),
     close: async () => {
       await definitions.close();
       await durable.close();

@@ -299,3 +299,27 @@ for (const { name, make } of stores) {
     }
   });
 }
+
+test('a volatile state settles at once, logs nothing, and still reclaims the message log', () =>
+  withHarnessStore(memoryHarness(), async (store) => {
+    const { messages, state } = await openQueue(store, { volatile: true, reclaimOffsetsMin: 100 });
+    await publish(messages, 300);
+    const logged = state.stateLog.log.endOffset();
+    let acked = false;
+    void state.ack([4, 2]).then(() => (acked = true));
+    await Promise.resolve();
+    assert.equal(acked, true, 'the ack resolves without waiting for an append');
+    assert.equal(await state.recordDelivery(7), 1);
+    assert.equal(await state.recordDelivery(7), 2);
+    await state.schedule(9, 1_000);
+    assert.equal(state.scheduledAt(9), 1_000);
+    await state.unschedule(9);
+    await state.deadLetter(10, 'rejected');
+    assert.equal(state.isDeadLettered(10), true);
+    await assert.rejects(state.ack([300]), { code: 'OFFSET_OUT_OF_RANGE' }, 'offsets are still checked');
+    await state.ackRange(0, 200);
+    assert.equal(state.lowWatermark(), 200);
+    assert.equal(messages.startOffset(), 200, 'the settled prefix of the message log is reclaimed');
+    await state.flush();
+    assert.equal(state.stateLog.log.endOffset(), logged, 'nothing was written to the state log');
+  }));

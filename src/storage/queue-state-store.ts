@@ -18,6 +18,13 @@ export interface QueueStateStoreOptions extends StateLogOptions {
    * segments are deleted. Smaller values journal more start moves.
    */
   readonly reclaimOffsetsMin?: number;
+  /**
+   * True for the state of a queue whose messages live only as long as the
+   * process (the store nobody reads after a restart): changes apply in memory
+   * and nothing is written to the state log, so every write resolves at once.
+   * Reopening such a state finds nothing of what it held.
+   */
+  readonly volatile?: boolean;
 }
 
 /** Defaults of {@link QueueStateStoreOptions} (besides the StateLog ones). */
@@ -72,6 +79,8 @@ const enum EventKind {
 
 const SNAPSHOT_FORMAT_VERSION = 1;
 
+const RESOLVED: Promise<void> = Promise.resolve();
+
 /** Acks of consecutive calls in one turn, merged into one event. */
 interface AckAccumulator {
   readonly ranges: Array<[number, number]>;
@@ -102,7 +111,8 @@ interface PendingBatch {
  * resolves per the store's durability mode once its batch is appended; with
  * `always`, a crash loses nothing that resolved. If an append fails, the
  * store stops: later calls reject with STORAGE_CLOSED and the owner must
- * reopen (memory may hold changes that were never logged).
+ * reopen (memory may hold changes that were never logged). A `volatile`
+ * state (a transient queue's) logs nothing: its writes resolve at once.
  *
  * Memory: everything below the low watermark is dropped (settled ranges are
  * merged away), so the cost is one range per gap in the acks plus one entry
@@ -134,6 +144,8 @@ export class QueueStateStore {
     /** The queue's messages. */
     readonly messageLog: Log,
     private readonly reclaimOffsetsMin: number,
+    /** See {@link QueueStateStoreOptions.volatile}. */
+    private readonly volatile: boolean,
   ) {}
 
   /**
@@ -149,7 +161,7 @@ export class QueueStateStore {
     // Queue state can be large (a million delayed messages): its snapshots are amortized.
     const stateLog = await StateLog.open(store, queueLogName, { snapshotAmortized: 1, ...options });
     const { snapshot, events } = await stateLog.load();
-    const state = new QueueStateStore(store, stateLog, messageLog, reclaimOffsetsMin);
+    const state = new QueueStateStore(store, stateLog, messageLog, reclaimOffsetsMin, options.volatile === true);
     if (snapshot !== null) state.applySnapshot(snapshot);
     for (const event of events) state.applyEvent(event);
     state.dropFrom(messageLog.endOffset());
@@ -230,6 +242,7 @@ export class QueueStateStore {
       this.assertUsable();
       const end = this.messageLog.endOffset();
       for (const offset of offsets) this.checkOffset(offset, end);
+      if (offsets.length === 1) return this.ackRanges([[offsets[0]!, offsets[0]! + 1]]);
       const sorted = [...offsets].sort((a, b) => a - b);
       const ranges: Array<[number, number]> = [];
       for (const offset of sorted) {
@@ -268,6 +281,7 @@ export class QueueStateStore {
       this.assertUnsettled(offset);
       const count = (this.deliveries.get(offset) ?? 0) + 1;
       this.deliveries.set(offset, count);
+      if (this.volatile) return Promise.resolve(count);
       return this.enqueue(encodeEvent(EventKind.deliver, offset, count)).then(() => count);
     } catch (error) {
       return Promise.reject(error);
@@ -284,6 +298,7 @@ export class QueueStateStore {
       this.assertUnsettled(offset);
       if (!Number.isSafeInteger(dueMs) || dueMs < 0) throw new FerryError('INVALID_ARGUMENT', `dueMs must be a non-negative integer, got ${dueMs}`);
       this.dueTimes.set(offset, dueMs);
+      if (this.volatile) return RESOLVED;
       return this.enqueue(encodeEvent(EventKind.schedule, offset, dueMs));
     } catch (error) {
       return Promise.reject(error);
@@ -295,6 +310,7 @@ export class QueueStateStore {
     try {
       this.assertUsable();
       if (!this.dueTimes.delete(offset)) return this.barrier();
+      if (this.volatile) return RESOLVED;
       return this.enqueue(encodeEvent(EventKind.unschedule, offset));
     } catch (error) {
       return Promise.reject(error);
@@ -315,6 +331,7 @@ export class QueueStateStore {
       if (this.isAcked(offset)) return this.barrier();
       this.applyDeadLetter(offset);
       this.advanceFloor();
+      if (this.volatile) return this.settledInMemory();
       return this.enqueue(encodeEvent(EventKind.deadLetter, offset, code));
     } catch (error) {
       return Promise.reject(error);
@@ -351,11 +368,19 @@ export class QueueStateStore {
     }
     if (fresh.length === 0) return this.barrier();
     this.advanceFloor();
+    if (this.volatile) return this.settledInMemory();
     const batch = this.openBatch();
     const last = batch.items[batch.items.length - 1];
     if (last !== undefined && !(last instanceof Uint8Array)) for (const range of fresh) last.ranges.push(range);
     else batch.items.push({ ranges: fresh });
     return batch.done.promise;
+  }
+
+  /** A volatile state's settlement is done at once: the message log's settled prefix is reclaimed now when due. */
+  private settledInMemory(): Promise<void> {
+    const watermark = this.lowWatermark();
+    if (this.reclaimDue(watermark)) this.track(this.messageLog.truncatePrefix(watermark));
+    return RESOLVED;
   }
 
   private enqueue(event: Uint8Array): Promise<void> {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeMessage, encodeMessage } from './message-codec.js';
+import { decodeMessage, encodeEnvelope, encodeMessage } from './message-codec.js';
 import type { StoredMessage } from './message.js';
 import type { StoredRecord } from '../ports.js';
 
@@ -60,4 +60,14 @@ test('persistence left unsaid by the publisher, and a stream key, survive the st
   assert.equal(stated.persistenceImplicit, undefined, 'an explicit transient message stays explicit (the plain-envelope cache keeps them apart)');
   const keyed = roundTrip({ ...base, properties: { key: new Uint8Array([0, 255, 7]) } });
   assert.deepEqual([...keyed.properties.key!], [0, 255, 7]);
+});
+
+test('a message that came with its envelope is stored with those bytes, not encoded again', () => {
+  const fields = { exchange: 'ex', properties: { correlationId: 'c-1', replyTo: 'replies' }, headers: {}, persistent: false };
+  const envelope = encodeEnvelope(fields);
+  const message: StoredMessage = { ...base, ...fields, envelope };
+  const record = encodeMessage(message);
+  assert.equal(record.headers![0]!.value, envelope, 'the same bytes');
+  const { envelope: _given, ...expected } = message;
+  assert.deepEqual(roundTrip(message), expected, 'and read back as the same message');
 });

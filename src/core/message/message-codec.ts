@@ -70,8 +70,10 @@ function isEmpty(object: object): boolean {
 
 /** Encodes a message as the record a queue or stream log stores. */
 export function encodeMessage(message: StoredMessage): RecordInput {
-  let envelope: Uint8Array | undefined;
-  if (isEmpty(message.properties) && isEmpty(message.headers)) {
+  let envelope = message.envelope;
+  if (envelope !== undefined) {
+    // Encoded by the publisher already (see StoredMessage.envelope).
+  } else if (isEmpty(message.properties) && isEmpty(message.headers)) {
     const cacheKey = `${flagsOf(message)}${message.exchange}`;
     envelope = plainEnvelopes.get(cacheKey);
     if (envelope === undefined) {

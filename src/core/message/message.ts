@@ -54,4 +54,12 @@ export interface StoredMessage extends Message {
   readonly exchange: string;
   /** Broker time of arrival in the queue, milliseconds since the epoch. */
   readonly arrivedAtMs: number;
+  /**
+   * Its envelope (message-codec.ts) as the publisher encoded it, when it came
+   * encoded (a native protocol publish): records and deliveries reuse these
+   * bytes instead of encoding them again. Set only by VirtualHost.publish,
+   * from its `envelope` option; a message derived from this one with other
+   * fields must not carry it over.
+   */
+  readonly envelope?: Uint8Array;
 }

@@ -49,7 +49,7 @@ interface Level {
    * delivery state before they are appended.
    */
   pending: RecordInput[];
-  /** Settles the publishes of `pending` once their batch is written. */
+  /** Settles the publishes of `pending` that wait for their batch to be written (null when none does). */
   pendingDurable: Deferred<void> | null;
   /**
    * True for queues whose log is in memory (transient or exclusive): messages
@@ -145,6 +145,7 @@ const DEATH_REASONS: Readonly<Record<DeadLetterReason, string>> = {
 const OFFSET_ONLY_RECORD: RecordInput = Object.freeze({ value: new Uint8Array(0) });
 const REFILL_BYTES_MAX = 256 * 1024;
 const NEVER = Number.POSITIVE_INFINITY;
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
  * A queue: messages in a log (one per priority level), delivery state in a
@@ -348,8 +349,8 @@ export class Queue {
     const level = this.levelFor(message);
     const offset = level.log.endOffset() + level.pending.length;
     level.pending.push(level.inMemory ? OFFSET_ONLY_RECORD : (record ?? encodeMessage(message)));
-    level.pendingDurable ??= deferred<void>();
-    const durable = message.persistent && this.config.durable ? level.pendingDurable.promise : Promise.resolve();
+    // Only persistent messages of a durable queue wait for their batch to be written.
+    const durable = message.persistent && this.config.durable ? (level.pendingDurable ??= deferred<void>()).promise : RESOLVED;
     this.scheduleFlush();
     this.counters.published++;
     if (!message.persistent && this.config.durable) level.transientOffsets.add(offset);
@@ -404,12 +405,12 @@ export class Queue {
   private flushPending(level: Level): void {
     if (level.pending.length === 0) return;
     const records = level.pending;
-    const done = level.pendingDurable!;
+    const done = level.pendingDurable;
     level.pending = [];
     level.pendingDurable = null;
     level.log.append(records, this.flushStamp !== undefined ? { producer: this.flushStamp } : undefined).then(
-      () => done.resolve(),
-      (error: unknown) => done.reject(error),
+      () => done?.resolve(),
+      (error: unknown) => done?.reject(error),
     );
   }
 
@@ -846,8 +847,9 @@ export class Queue {
     };
     this.counters.delivered++;
     // Logged (batched per turn) so that after a restart the message is marked redelivered
-    // and the delivery limit still counts it.
-    if (!autoAck) void candidate.level.state.recordDelivery(candidate.offset).catch(() => undefined);
+    // and the delivery limit still counts it. An in-memory level has no restart to count for:
+    // its candidates carry their counts.
+    if (!autoAck && !candidate.level.inMemory) void candidate.level.state.recordDelivery(candidate.offset).catch(() => undefined);
     if (autoAck) {
       this.counters.acked++;
       void candidate.level.state.ack([candidate.offset]).catch(() => undefined);
@@ -924,22 +926,28 @@ export class Queue {
   /** Acknowledges deliveries; resolves when the acks are durable. UNKNOWN_DELIVERY when an id is not in flight. */
   ack(ids: readonly number[]): Promise<void> {
     const entries = this.takeInFlight(ids);
-    // One state write per level, whatever the number of deliveries.
-    const offsetsByLevel = new Map<Level, number[]>();
+    // One state write per level, whatever the number of deliveries; most acks touch one level.
+    let first: Level | null = null;
+    const firstOffsets: number[] = [];
+    let others: Map<Level, number[]> | null = null;
     for (const entry of entries) {
       this.counters.acked++;
       const level = entry.candidate.level;
-      const offsets = offsetsByLevel.get(level);
-      if (offsets) offsets.push(entry.candidate.offset);
-      else offsetsByLevel.set(level, [entry.candidate.offset]);
+      if (first === null || first === level) {
+        first = level;
+        firstOffsets.push(entry.candidate.offset);
+      } else {
+        others ??= new Map();
+        const offsets = others.get(level);
+        if (offsets) offsets.push(entry.candidate.offset);
+        else others.set(level, [entry.candidate.offset]);
+      }
       this.released(entry);
     }
     this.dispatch();
-    if (offsetsByLevel.size === 1) {
-      const [[level, offsets]] = offsetsByLevel;
-      return level.state.ack(offsets);
-    }
-    return Promise.all([...offsetsByLevel].map(([level, offsets]) => level.state.ack(offsets))).then(() => undefined);
+    if (first === null) return RESOLVED;
+    if (others === null) return first.state.ack(firstOffsets);
+    return Promise.all([first.state.ack(firstOffsets), ...[...others].map(([level, offsets]) => level.state.ack(offsets))]).then(() => undefined);
   }
 
   /**
@@ -984,6 +992,12 @@ export class Queue {
   }
 
   private takeInFlight(ids: readonly number[]): InFlight[] {
+    if (ids.length === 1) {
+      const entry = this.inFlight.get(ids[0]!);
+      if (!entry) throw new FerryError('UNKNOWN_DELIVERY', `delivery ${ids[0]} is not in flight on queue ${this.name}`);
+      this.inFlight.delete(ids[0]!);
+      return [entry];
+    }
     const entries: InFlight[] = [];
     // A repeated id settles once.
     for (const id of new Set(ids)) {

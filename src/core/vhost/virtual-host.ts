@@ -36,6 +36,13 @@ export interface PublishOutcome {
 export interface PublishOptions {
   /** For broker-originated messages (dead letters): internal exchanges may be used. */
   readonly internal?: boolean;
+  /**
+   * The message's envelope as its publisher encoded it, when those bytes
+   * encode exactly `message` published through `exchange` (see
+   * StoredMessage.envelope): it is kept with the message instead of being
+   * encoded again for storage and delivery.
+   */
+  readonly envelope?: Uint8Array;
 }
 
 /** Options of {@link VirtualHost.deleteQueue}. */
@@ -492,7 +499,7 @@ export class VirtualHost {
    * placement (the message is in each queue when this returns); `durable`
    * resolves when the persistent copies are written.
    */
-  publish(exchange: string, message: Omit<StoredMessage, 'exchange' | 'arrivedAtMs'>, options: PublishOptions = {}): PublishOutcome {
+  publish(exchange: string, message: Omit<StoredMessage, 'exchange' | 'arrivedAtMs' | 'envelope'>, options: PublishOptions = {}): PublishOutcome {
     if (message.body.byteLength > this.limits.messageBytesMax) {
       throw new FerryError('MESSAGE_TOO_LARGE', `message of ${message.body.byteLength} bytes exceeds message-bytes-max ${this.limits.messageBytesMax}`);
     }
@@ -512,6 +519,7 @@ export class VirtualHost {
       exchange,
       arrivedAtMs: this.clock.nowMs(),
     };
+    if (options.envelope !== undefined) (stored as { envelope?: Uint8Array }).envelope = options.envelope;
     if (outcome.destinations.length === 1 && outcome.destinations[0]!.kind === 'queue') {
       // The common case, without the arrays.
       const queue = this.queues.get(outcome.destinations[0]!.name);

@@ -82,6 +82,11 @@ export class WireMessageReader {
     return { timestampMs, key: wire.routingKey, value: wire.body, headers: this.lastHeaders };
   }
 
+  /** The exchange named by the envelope last read (a publish's envelope encodes its message only when that is the publish's exchange). */
+  envelopeExchange(): string | undefined {
+    return this.lastFields?.exchange;
+  }
+
   /** The record key (`properties.key`) of the envelope last validated, for partitioning. */
   lastRecordKey(): Uint8Array | undefined {
     return this.lastFields?.properties.key;

@@ -224,6 +224,14 @@ function estimate(fields: readonly FieldSpec[], values: Record<string, unknown>)
       case 'bytes':
         bytes += 4 + (value as Uint8Array).byteLength;
         break;
+      case 'u32s':
+      case 'statuses':
+        bytes += 4 + 4 * (value as readonly number[]).length;
+        break;
+      case 'u64s':
+      case 'f64s':
+        bytes += 4 + 8 * (value as readonly number[]).length;
+        break;
       default:
         bytes += 16;
     }
@@ -231,10 +239,18 @@ function estimate(fields: readonly FieldSpec[], values: Record<string, unknown>)
   return bytes;
 }
 
+/** Frames estimated at most this large are written into one reused buffer, then copied out at their exact size. */
+const SCRATCH_BYTES = 4096;
+let scratch = new FrameWriter(SCRATCH_BYTES);
+
 /** Encodes one frame: header, then `values` laid out per `fields`. */
 export function encodeFields(type: number, flags: number, channel: number, correlation: number, fields: readonly FieldSpec[], values: object): Uint8Array {
   const record = values as Record<string, unknown>;
-  const writer = new FrameWriter(estimate(fields, record));
+  const estimated = estimate(fields, record);
+  // Small frames (answers, acks, single messages) are most frames: one exactly sized copy from a
+  // pooled slab costs less than a fresh buffer and view per frame. Encoding is synchronous, so one scratch will do.
+  const small = estimated <= SCRATCH_BYTES;
+  const writer = small ? scratch : new FrameWriter(estimated);
   writer.at = FRAME_HEADER_BYTES;
   for (const [name, fieldType] of fields) {
     const value = record[name];
@@ -246,7 +262,14 @@ export function encodeFields(type: number, flags: number, channel: number, corre
   writer.bytes[5] = flags;
   writer.view.setUint16(6, channel, true);
   writer.view.setUint32(8, correlation, true);
-  return writer.bytes.subarray(0, writer.at);
+  if (!small) return writer.bytes.subarray(0, writer.at);
+  const size = writer.at;
+  const pooled = Buffer.allocUnsafe(size);
+  // A plain Uint8Array over the pooled bytes: callers may slice() it and expect a copy.
+  const frame = new Uint8Array(pooled.buffer, pooled.byteOffset, size);
+  frame.set(writer.bytes.subarray(0, size));
+  if (writer.bytes.byteLength > SCRATCH_BYTES) scratch = new FrameWriter(SCRATCH_BYTES);
+  return frame;
 }
 
 /** Encodes a request or push frame `name` (correlation 0: no answer wanted). */

@@ -21,12 +21,15 @@ export const publish: RequestHandler<'publish'> = {
     const host = channel.host;
     const count = messages.length;
     const decoded: TransactionMessage[] = new Array(count);
+    // The client's envelope bytes, kept with each message that they encode as published here (see PublishOptions.envelope).
+    const envelopes: Array<Uint8Array | undefined> = new Array(count);
     for (let index = 0; index < count; index++) {
       const message = host.messages.message(messages[index]!);
       if (message.body.byteLength > host.messageBytesMax) {
         throw new FerryError('MESSAGE_TOO_LARGE', `message ${index} of ${message.body.byteLength} bytes exceeds message-bytes-max ${host.messageBytesMax}`);
       }
       decoded[index] = message;
+      envelopes[index] = host.messages.envelopeExchange() === exchange ? messages[index]!.envelope : undefined;
     }
     const statuses: number[] = new Array(count);
     const transaction = channel.transaction;
@@ -42,7 +45,8 @@ export const publish: RequestHandler<'publish'> = {
     let last: Promise<void> = RESOLVED;
     let writes: Promise<void>[] | null = null;
     for (let index = 0; index < count; index++) {
-      const outcome = vhost.publish(exchange, decoded[index]!);
+      const envelope = envelopes[index];
+      const outcome = vhost.publish(exchange, decoded[index]!, envelope !== undefined ? { envelope } : undefined);
       statuses[index] = !outcome.routed ? PublishStatus.UNROUTABLE : outcome.rejectedBy.length > 0 ? PublishStatus.REJECTED : PublishStatus.ROUTED;
       if (outcome.durable !== last) {
         if (last !== RESOLVED) (writes ??= []).push(last);
