@@ -86,6 +86,53 @@ export interface CompactionResult {
   readonly bytesAfter: number;
 }
 
+/** Limits of one {@link Log.readCursor}: those of a read, and an offset to stop before. */
+export interface CursorLimits extends ReadLimits {
+  /** Records at or after this offset are left out (a stream's durable end, say). */
+  readonly offsetEnd?: number;
+}
+
+/**
+ * The records of one {@link Log.readCursor}, left in the bytes they were
+ * stored in and walked in place: `next()` steps to the next record, and the
+ * fields describe that record as positions in `bytes`, so a reader that
+ * forwards records (a protocol writing frames) allocates nothing per record.
+ * The fields hold until the next `next()`; the bytes they point into are
+ * never reused, so views of them may be kept. Use {@link record} where an
+ * object is wanted. A record whose layout is malformed (a writer's bug, its
+ * batch passed its checksum) throws CORRUPT_DATA from `next()`.
+ *
+ *   next(): ────► offset, timestampMs
+ *   bytes:  … | key | headers … | value | …
+ *               ^keyStart         ^valueStart ^valueEnd
+ */
+export interface RecordCursor {
+  /** Records the cursor holds in all. */
+  readonly count: number;
+  /** The offset of its last record (undefined when it holds none). */
+  readonly lastOffset: number | undefined;
+  /** Steps to the next record; false once every record was stepped to. */
+  next(): boolean;
+  readonly offset: number;
+  readonly timestampMs: number;
+  /** What the positions below index into. */
+  readonly bytes: Uint8Array;
+  readonly keyStart: number;
+  /** -1 for a null key. */
+  readonly keyLength: number;
+  readonly valueStart: number;
+  readonly valueEnd: number;
+  /**
+   * Finds the current record's first header named `name` (its UTF-8 bytes):
+   * true and `headerValueStart` / `headerValueEnd` set, or false.
+   */
+  findHeader(name: Uint8Array): boolean;
+  readonly headerValueStart: number;
+  readonly headerValueEnd: number;
+  /** The current record as an object (views into `bytes`, as `read` returns them). */
+  record(): StoredRecord;
+}
+
 /** Per-log settings. Every limit has a default in the store's config. */
 export interface LogOptions {
   /** A segment is sealed when the next batch would make it larger than this. */
@@ -123,6 +170,12 @@ export interface Log {
   read(fromOffset: number, limits?: ReadLimits): Promise<StoredRecord[]>;
   /** Like read, but keeps batch boundaries and batch headers. */
   readBatches(fromOffset: number, limits?: ReadLimits): Promise<StoredBatch[]>;
+  /**
+   * Like read (the same records for the same limits, less those at or after
+   * `limits.offsetEnd`), but walked in place through a {@link RecordCursor}
+   * instead of an object per record.
+   */
+  readCursor(fromOffset: number, limits?: CursorLimits): Promise<RecordCursor>;
   /** The first offset whose record timestamp is >= `timestampMs`, or `endOffset()` when none. */
   offsetForTimestamp(timestampMs: number): Promise<number>;
   /**

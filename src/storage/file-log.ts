@@ -6,14 +6,17 @@ import type {
   CompactionResult,
   Log,
   LogOptions,
+  CursorLimits,
   ReadLimits,
+  RecordCursor,
   RecordInput,
   StoredBatch,
   StoredRecord,
 } from '../core/ports.js';
+import { BatchRecordCursor, type BatchTake } from './batch-record-cursor.js';
 import { compactSegment, type CompactedSegmentFile } from './compact-segment.js';
 import { JOURNAL_ENTRY_HEADER_BYTES } from './journal.js';
-import { decodeBatch, encodeBatch, readBatchHeader } from './record-batch.js';
+import { decodeBatch, encodeBatch, readBatchHeader, type BatchHeader } from './record-batch.js';
 import { Segment, SEGMENT_HEADER_BYTES } from './segment.js';
 
 /** What a FileLog needs from its store: the clock, limits, and the journal. */
@@ -27,10 +30,10 @@ export interface FileLogHost {
   /** Throws STORAGE_CLOSED when the store no longer takes writes. */
   assertWritable(): void;
   /**
-   * Journals an append; resolves per the durability mode. `batch` has
-   * JOURNAL_ENTRY_HEADER_BYTES of headroom before it in its buffer.
+   * Journals an append that `segment` holds at `position`; resolves per the durability
+   * mode. `batch` has JOURNAL_ENTRY_HEADER_BYTES of headroom before it in its buffer.
    */
-  journalAppend(log: FileLog, batch: Uint8Array): Promise<void>;
+  journalAppend(log: FileLog, batch: Uint8Array, segment: Segment, position: number): Promise<void>;
   /** Journals a start-offset move; resolves per the durability mode. */
   journalTruncatePrefix(log: FileLog, offset: number): Promise<void>;
   /** Called when a segment is sealed or unlinked-to-be, so the store schedules its I/O. */
@@ -122,7 +125,9 @@ export class FileLog implements Log {
 
   /**
    * Resolves per the store's durability mode: with `always`, after the batch
-   * is fsynced in the journal; otherwise once the journal write is issued.
+   * is fsynced in the journal, or (a large group's batch) fsynced in its segment
+   * file with a reference to it fsynced in the journal; otherwise once the
+   * journal write is issued.
    */
   append(records: readonly RecordInput[], options?: AppendOptions): Promise<AppendResult> {
     try {
@@ -134,16 +139,19 @@ export class FileLog implements Log {
       if (bytes.byteLength > this.host.batchBytesMax) {
         throw new FerryError('RECORD_TOO_LARGE', `batch of ${bytes.byteLength} bytes exceeds batchBytesMax ${this.host.batchBytesMax}`);
       }
-      this.appendEncoded(bytes);
+      const { segment, position } = this.appendEncoded(bytes);
       const result: AppendResult = { baseOffset, lastOffset: baseOffset + records.length - 1 };
-      return this.host.journalAppend(this, bytes).then(() => result);
+      return this.host.journalAppend(this, bytes, segment, position).then(() => result);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  /** Adds an already encoded batch whose base offset is `endOffset()`; used by append and by recovery. */
-  appendEncoded(bytes: Uint8Array): void {
+  /**
+   * Adds an already encoded batch whose base offset is `endOffset()`; used by append and by
+   * recovery. Returns the segment that holds it and its position there.
+   */
+  appendEncoded(bytes: Uint8Array): { segment: Segment; position: number } {
     const header = readBatchHeader(bytes);
     assert(header.baseOffset === this.endOffset(), 'batches arrive in offset order');
     const nowMs = this.host.nowMs();
@@ -151,8 +159,9 @@ export class FileLog implements Log {
     const full = active.sizeBytes + bytes.byteLength > this.options.segmentBytesMax;
     const old = active.firstAppendMs !== undefined && nowMs - active.firstAppendMs >= this.options.segmentAgeMsMax;
     if (active.endOffset > active.baseOffset && (full || old)) active = this.roll();
-    active.append(bytes, header.recordCount, header.maxTimestampMs, nowMs);
+    const position = active.append(bytes, header.recordCount, header.maxTimestampMs, nowMs);
     this.host.appended(this);
+    return { segment: active, position };
   }
 
   /** Seals the active segment and starts a new one at the end offset. */
@@ -173,17 +182,55 @@ export class FileLog implements Log {
   }
 
   async readBatches(fromOffset: number, limits?: ReadLimits): Promise<StoredBatch[]> {
+    const out: StoredBatch[] = [];
+    await this.walkBatches(fromOffset, limits, (batchBytes, header, offset, recordsMax) => {
+      if (header.compacted) {
+        const batch = decodeBatch(batchBytes);
+        // Holes: records carry their own offsets, and none may be left at or after `offset`.
+        const live = this.takeLive(batch, header.baseOffset + header.recordCount, offset, recordsMax);
+        if (live.batch === null) return { records: 0, nextOffset: live.nextOffset };
+        out.push(live.batch);
+        return { records: live.batch.records.length, nextOffset: live.nextOffset };
+      }
+      const skip = Math.max(offset - header.baseOffset, 0);
+      const take = Math.min(header.recordCount - skip, recordsMax);
+      // Only the records returned are decoded: a small read of a large batch stays cheap.
+      const wanted = decodeBatch(batchBytes, 0, skip, take);
+      out.push(wanted);
+      return { records: take, nextOffset: wanted.records[wanted.records.length - 1]!.offset + 1 };
+    });
+    return out;
+  }
+
+  async readCursor(fromOffset: number, limits?: CursorLimits): Promise<RecordCursor> {
+    const cursor = new BatchRecordCursor();
+    const offsetEnd = limits?.offsetEnd ?? Number.POSITIVE_INFINITY;
+    await this.walkBatches(fromOffset, limits, (batchBytes, _header, offset, recordsMax) => cursor.add(batchBytes, offset, recordsMax, offsetEnd));
+    return cursor;
+  }
+
+  /**
+   * Walks the checked batches that hold records from `fromOffset` on, within
+   * `limits` (records, bytes by whole batches, `offsetEnd`), handing each to
+   * `take` with the offset to start at and the records still wanted; `take`
+   * says how many it took and where reading goes on. The reads differ only in `take`.
+   */
+  private async walkBatches(
+    fromOffset: number,
+    limits: CursorLimits | undefined,
+    take: (batchBytes: Uint8Array, header: BatchHeader, offset: number, recordsMax: number) => BatchTake,
+  ): Promise<void> {
     const recordsMax = limits?.recordsMax ?? Number.POSITIVE_INFINITY;
     const bytesMax = limits?.bytesMax ?? 1024 * 1024;
+    const offsetEnd = limits?.offsetEnd ?? Number.POSITIVE_INFINITY;
     let offset = Math.max(fromOffset, this.start);
-    const out: StoredBatch[] = [];
-    if (offset >= this.endOffset()) return out;
+    if (offset >= Math.min(offsetEnd, this.endOffset())) return;
     let records = 0;
     let bytes = 0;
     let segment: Segment | undefined = this.segments[this.segmentFor(offset)]!;
     let position = Math.max(segment.index.positionFor(offset - segment.baseOffset), SEGMENT_HEADER_BYTES);
     let budgetSpent = false;
-    while (segment && !budgetSpent && records < recordsMax && (bytes < bytesMax || records === 0)) {
+    while (segment && !budgetSpent && offset < offsetEnd && records < recordsMax && (bytes < bytesMax || records === 0)) {
       if (segment.retired) {
         // A compacted copy replaced it while this read awaited I/O: go on in the copy, by offset.
         segment = this.segments[this.segmentFor(offset)]!;
@@ -210,34 +257,19 @@ export class FileLog implements Log {
         position += batchBytes.byteLength;
         const header = readBatchHeader(batchBytes);
         if (header.baseOffset + header.recordCount <= offset) continue;
+        if (offset >= offsetEnd) break;
         if (records > 0 && bytes + batchBytes.byteLength > bytesMax) {
           budgetSpent = true; // Stop without taking this batch: it would overrun the byte budget.
           break;
         }
-        if (header.compacted) {
-          const batch = decodeBatch(batchBytes);
-          // Holes: records carry their own offsets, and none may be left at or after `offset`.
-          const live = this.takeLive(batch, header.baseOffset + header.recordCount, offset, recordsMax - records);
-          offset = live.nextOffset;
-          if (live.batch === null) continue;
-          out.push(live.batch);
-          records += live.batch.records.length;
-          bytes += batchBytes.byteLength;
-          if (records >= recordsMax || bytes >= bytesMax) break;
-          continue;
-        }
-        const skip = Math.max(offset - header.baseOffset, 0);
-        const take = Math.min(header.recordCount - skip, recordsMax - records);
-        // Only the records returned are decoded: a small read of a large batch stays cheap.
-        const wanted = decodeBatch(batchBytes, 0, skip, take);
-        out.push(wanted);
-        records += take;
+        const taken = take(batchBytes, header, offset, recordsMax - records);
+        offset = taken.nextOffset;
+        if (taken.records === 0) continue;
+        records += taken.records;
         bytes += batchBytes.byteLength;
-        offset = wanted.records[wanted.records.length - 1]!.offset + 1;
         if (records >= recordsMax || bytes >= bytesMax) break;
       }
     }
-    return out;
   }
 
   /**

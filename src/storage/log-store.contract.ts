@@ -337,6 +337,64 @@ export function describeLogStore(name: string, makeHarness: () => LogStoreHarnes
         { segmentBytesMax: 2048 },
       ));
 
+    test('a cursor walks the records a read returns, within the same limits, and stops before offsetEnd', () =>
+      withStore(
+        async (store) => {
+          const log = await store.openLog('cursor');
+          // Batches of 1 to 6 records: null, empty and set keys, no headers, several, the same name twice.
+          for (let i = 0; i < 30; i++) {
+            await log.append(
+              Array.from({ length: 1 + (i % 6) }, (_, j) => ({
+                key: j % 3 === 0 ? null : text(j % 3 === 1 ? '' : `k${i}-${j}`),
+                value: text(`v${i}-${j}${'.'.repeat((i * 7 + j) % 50)}`),
+                headers: Array.from({ length: j % 3 }, (_, h) => ({ name: h === 0 ? 'm' : 'content-type', value: text(`h${h}-${i}`) })).concat(j === 4 ? [{ name: 'm', value: text('second') }] : []),
+                timestampMs: 5_000 + i * 10 + j,
+              })),
+            );
+          }
+          // Holes of several offsets and gap batches in the sealed segments, and a start offset inside a batch.
+          const result = await compactOf(log)((record) => record.offset % 7 < 4 && !(record.offset >= 20 && record.offset < 40));
+          assert.ok(result.recordsRemoved > 0);
+          await log.truncatePrefix(3);
+          const end = log.endOffset();
+          const m = text('m');
+          for (let from = 0; from <= end + 1; from++) {
+            for (const recordsMax of [1, 4, 1000]) {
+              for (const bytesMax of [1, 400, 1 << 30]) {
+                for (const offsetEnd of [undefined, from + 3]) {
+                  const expected = (await log.read(from, { recordsMax, bytesMax })).filter((record) => offsetEnd === undefined || record.offset < offsetEnd);
+                  const cursor = await log.readCursor(from, { recordsMax, bytesMax, ...(offsetEnd === undefined ? {} : { offsetEnd }) });
+                  const where = `from ${from}, recordsMax ${recordsMax}, bytesMax ${bytesMax}, offsetEnd ${offsetEnd}`;
+                  assert.equal(cursor.count, expected.length, where);
+                  assert.equal(cursor.lastOffset, expected[expected.length - 1]?.offset, where);
+                  for (const record of expected) {
+                    assert.ok(cursor.next(), where);
+                    const bytes = cursor.bytes;
+                    assert.equal(cursor.offset, record.offset, where);
+                    assert.equal(cursor.timestampMs, record.timestampMs, where);
+                    assert.deepEqual(cursor.keyLength < 0 ? null : bytes.slice(cursor.keyStart, cursor.keyStart + cursor.keyLength), record.key === null ? null : record.key.slice(), where);
+                    assert.deepEqual(bytes.slice(cursor.valueStart, cursor.valueEnd), record.value.slice(), where);
+                    const envelope = record.headers.find((header) => header.name === 'm');
+                    assert.equal(cursor.findHeader(m), envelope !== undefined, where);
+                    if (envelope) assert.deepEqual(bytes.slice(cursor.headerValueStart, cursor.headerValueEnd), envelope.value.slice(), where);
+                    assert.equal(cursor.findHeader(text('absent')), false);
+                    const materialised = cursor.record();
+                    assert.deepEqual(
+                      [materialised.offset, materialised.timestampMs, materialised.key?.slice() ?? null, materialised.value.slice(), materialised.headers.map((header) => [header.name, read(header.value)])],
+                      [record.offset, record.timestampMs, record.key?.slice() ?? null, record.value.slice(), record.headers.map((header) => [header.name, read(header.value)])],
+                      where,
+                    );
+                  }
+                  assert.equal(cursor.next(), false, where);
+                  assert.equal(cursor.next(), false, where);
+                }
+              }
+            }
+          }
+        },
+        { segmentBytesMax: 2048 },
+      ));
+
     test('compaction leaves the start offset alone and does not ask about records below it', () =>
       withStore(
         async (store) => {

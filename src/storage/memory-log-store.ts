@@ -8,12 +8,15 @@ import type {
   LogOptions,
   LogStore,
   LogStoreOptions,
+  CursorLimits,
   ReadLimits,
+  RecordCursor,
   RecordInput,
   StoredBatch,
   StoredRecord,
 } from '../core/ports.js';
 import { BatchCompactor } from './batch-compactor.js';
+import { BatchRecordCursor, type BatchTake } from './batch-record-cursor.js';
 import { LOG_OPTION_DEFAULTS, resolveLogOptions } from './file-log.js';
 import { decodeBatch, encodeBatch, readBatchHeader } from './record-batch.js';
 import { SEGMENT_HEADER_BYTES } from './segment.js';
@@ -100,10 +103,30 @@ class MemoryLog implements Log {
   }
 
   async readBatches(fromOffset: number, limits?: ReadLimits): Promise<StoredBatch[]> {
+    const out: StoredBatch[] = [];
+    this.walkBatches(fromOffset, limits, (batchBytes, offset, recordsMax) => {
+      const batch = decodeBatch(batchBytes);
+      const wanted = batch.records.filter((record) => record.offset >= offset).slice(0, recordsMax);
+      if (wanted.length === 0) return { records: 0, nextOffset: offset };
+      out.push(wanted.length === batch.records.length ? batch : { ...batch, records: wanted });
+      return { records: wanted.length, nextOffset: wanted[wanted.length - 1]!.offset + 1 };
+    });
+    return out;
+  }
+
+  async readCursor(fromOffset: number, limits?: CursorLimits): Promise<RecordCursor> {
+    const cursor = new BatchRecordCursor();
+    const offsetEnd = limits?.offsetEnd ?? Number.POSITIVE_INFINITY;
+    this.walkBatches(fromOffset, limits, (batchBytes, offset, recordsMax) => cursor.add(batchBytes, offset, recordsMax, offsetEnd));
+    return cursor;
+  }
+
+  /** Hands `take` each batch holding records from `fromOffset` on, within `limits` (see FileLog's walk). */
+  private walkBatches(fromOffset: number, limits: CursorLimits | undefined, take: (batchBytes: Uint8Array, offset: number, recordsMax: number) => BatchTake): void {
     const recordsMax = limits?.recordsMax ?? Number.POSITIVE_INFINITY;
     const bytesMax = limits?.bytesMax ?? 1024 * 1024;
+    const offsetEnd = limits?.offsetEnd ?? Number.POSITIVE_INFINITY;
     let offset = Math.max(fromOffset, this.start);
-    const out: StoredBatch[] = [];
     let records = 0;
     let bytes = 0;
     for (const segment of this.segments) {
@@ -111,18 +134,15 @@ class MemoryLog implements Log {
       let index = upperBound(segment.batchOffsets, offset) - 1;
       if (index < 0) index = 0;
       for (; index < segment.batches.length; index++) {
-        if (records >= recordsMax || (bytes >= bytesMax && records > 0)) return out;
+        if (offset >= offsetEnd || records >= recordsMax || (bytes >= bytesMax && records > 0)) return;
         const batchBytes = segment.batches[index]!;
-        const batch = decodeBatch(batchBytes);
-        const wanted = batch.records.filter((record) => record.offset >= offset).slice(0, recordsMax - records);
-        if (wanted.length === 0) continue;
-        out.push(wanted.length === batch.records.length ? batch : { ...batch, records: wanted });
-        records += wanted.length;
+        const taken = take(batchBytes, offset, recordsMax - records);
+        offset = Math.max(offset, taken.nextOffset);
+        if (taken.records === 0) continue;
+        records += taken.records;
         bytes += batchBytes.byteLength;
-        offset = wanted[wanted.length - 1]!.offset + 1;
       }
     }
-    return out;
   }
 
   async offsetForTimestamp(timestampMs: number): Promise<number> {

@@ -45,11 +45,12 @@ export const BATCH_HEADER_BYTES = 56;
 export const BATCH_FORMAT_VERSION = 1;
 /** Version of batches that contain holes (see above). */
 export const COMPACTED_BATCH_FORMAT_VERSION = 2;
-const RECORD_FIXED_BYTES = 8 + 4 + 2;
+/** A record's bytes after its length field besides key, headers and value: timestamp, keyLen, hdrCount. */
+export const RECORD_FIXED_BYTES = 8 + 4 + 2;
 /** keyLen of a hole record. */
-const HOLE_KEY_LENGTH = -2;
+export const HOLE_KEY_LENGTH = -2;
 /** A hole record's bytes after its length field: timestamp, keyLen, span. */
-const HOLE_BODY_BYTES = 8 + 4 + 4;
+export const HOLE_BODY_BYTES = 8 + 4 + 4;
 
 /** Batch header facts readable without decoding records. */
 export interface BatchHeader {
@@ -254,7 +255,7 @@ export function decodeBatch(bytes: Uint8Array, at = 0, firstIndex = 0, countMax 
     if (position + 4 + RECORD_FIXED_BYTES > lengthBytes) throw corrupt(baseOffset, 'record overruns its batch');
     const recordEnd = position + 4 + view.getUint32(position, true);
     if (recordEnd > lengthBytes) throw corrupt(baseOffset, 'record overruns its batch');
-    records[index - first] = new BatchRecord(bytes, at + position + 4, at + recordEnd, baseOffset + index, baseOffset);
+    records[index - first] = new BatchRecord(bytes, at + position + 4, at + recordEnd, baseOffset + index, baseOffset, view.getFloat64(position + 4, true));
     position = recordEnd;
   }
   return {
@@ -462,7 +463,15 @@ function sealBatch(bytes: Uint8Array, version: number): void {
   view.setUint32(4, crc32c(bytes.subarray(8)), true);
 }
 
-/** A plain Uint8Array view (never a Buffer, whatever `bytes` is), so callers see one type. */
+/**
+ * The live record whose fields (after its length) are `bytes[start, end)`,
+ * as a {@link StoredRecord} that reads them when first asked (the batch
+ * passed its checksum; a malformed layout is CORRUPT_DATA on first access).
+ */
+export function recordAt(bytes: Uint8Array, start: number, end: number, offset: number, baseOffset: number, timestampMs: number): StoredRecord {
+  return new BatchRecord(bytes, start, end, offset, baseOffset, timestampMs);
+}
+
 /**
  * A record of a decoded batch that reads its fields from the batch bytes
  * when first asked (a reader that only counts or forwards records allocates
@@ -480,11 +489,8 @@ class BatchRecord implements StoredRecord {
     private readonly end: number,
     readonly offset: number,
     private readonly baseOffset: number,
+    readonly timestampMs: number,
   ) {}
-
-  get timestampMs(): number {
-    return new DataView(this.bytes.buffer, this.bytes.byteOffset + this.start, 8).getFloat64(0, true);
-  }
 
   get key(): Uint8Array | null {
     return this.fields().key;
@@ -555,6 +561,7 @@ class BatchRecord implements StoredRecord {
 
 const ONE_CHARACTER_NAMES: readonly string[] = Array.from({ length: 0x80 }, (_, code) => String.fromCharCode(code));
 
+/** A plain Uint8Array view (never a Buffer, whatever `bytes` is), so callers see one type. */
 function sliceView(bytes: Uint8Array, start: number, end: number): Uint8Array {
   return new Uint8Array(bytes.buffer, bytes.byteOffset + start, end - start);
 }

@@ -74,6 +74,23 @@ export class SegmentIndex {
     return found < 0 ? 0 : this.positions[found]!;
   }
 
+  /** Byte position of the first indexed batch that starts at or after `position`, or undefined when none does. */
+  batchPositionAtOrAfter(position: number): number | undefined {
+    let low = 0;
+    let high = this.entryCount - 1;
+    let found = -1;
+    while (low <= high) {
+      const middle = (low + high) >>> 1;
+      if (this.positions[middle]! >= position) {
+        found = middle;
+        high = middle - 1;
+      } else {
+        low = middle + 1;
+      }
+    }
+    return found < 0 ? undefined : this.positions[found]!;
+  }
+
   /**
    * A relative offset at or before the first record whose timestamp is >= `timestampMs`:
    * scanning from it finds that record. Undefined when no record in the segment is that new.

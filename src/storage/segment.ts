@@ -133,6 +133,16 @@ export class Segment {
    */
   createdSinceDirectorySync = false;
   /**
+   * False for a segment created by this process until a directory sync made
+   * its file's entry durable for an APPEND_REFERENCE (checkpoints do not set it).
+   */
+  entryDurable = true;
+  /**
+   * Sequence of the newest journal file holding an APPEND_REFERENCE to a batch
+   * of this segment (-1: none): its file must outlive that journal file.
+   */
+  referencedInJournal = -1;
+  /**
    * True once a compacted copy took this segment's place in its log: no new
    * read may start here. Reads in flight finish on the old file (its handle
    * stays open until the last one ends), then the handle is closed.
@@ -170,6 +180,7 @@ export class Segment {
     segment.memory.push({ position: 0, bytes: encodeSegmentHeader(baseOffset) });
     segment.memoryBytes = SEGMENT_HEADER_BYTES;
     segment.dirty = true;
+    segment.entryDurable = false;
     return segment;
   }
 
@@ -214,10 +225,14 @@ export class Segment {
     const header = new Uint8Array(SEGMENT_HEADER_BYTES);
     const headerRead = await file.read(header, 0, SEGMENT_HEADER_BYTES, 0);
     verifySegmentHeader(header.subarray(0, headerRead), segment.path, baseOffset);
+    // A cut is not durable until a sync: the segment is dirty, so the checkpoint ending recovery
+    // syncs it even when nothing is appended to it (a tail whose journal references were dropped).
+    let cut = false;
     if (mode.lengthBytes !== undefined && mode.lengthBytes < fileBytes) {
       assert(!mode.sealed, 'only an active segment is cut to a checkpointed length');
       await file.truncate(mode.lengthBytes);
       fileBytes = mode.lengthBytes;
+      cut = true;
     }
     let scan: SegmentScan | null = null;
     if (mode.sealed) {
@@ -236,11 +251,15 @@ export class Segment {
       }
     } else {
       scan = await segment.scan(fileBytes);
-      if (scan.validBytes < fileBytes) await file.truncate(scan.validBytes);
+      if (scan.validBytes < fileBytes) {
+        await file.truncate(scan.validBytes);
+        cut = true;
+      }
     }
     segment.flushedBytes = segment.sizeBytes;
     segment.memoryStart = segment.sizeBytes;
     segment.sealed = mode.sealed;
+    segment.dirty = cut;
     return { segment, scan };
   }
 
@@ -409,6 +428,17 @@ export class Segment {
     await file.sync();
   }
 
+  /**
+   * Writes every appended batch (the header too, for a new file) and fdatasyncs the
+   * file: resolves once every batch appended before the call is durable in it (its
+   * directory entry aside). Leaves `dirty` alone: the next checkpoint syncs again.
+   */
+  async syncAppended(): Promise<void> {
+    await this.flush();
+    const file = await this.handle();
+    await file.sync();
+  }
+
   /** Writes the index file (not synced; a lost index is rebuilt by a scan). */
   writeIndex(): Promise<void> {
     assert(this.sealed, 'only sealed segments get an index file');
@@ -474,7 +504,10 @@ export class Segment {
       if (cached !== null) return cached;
     }
     const limit = Math.min(this.memoryStart, this.sizeBytes);
-    let length = Math.min(Math.max(bytesWanted, 64 * 1024), limit - position);
+    // Up to a batch start the index knows, so the read ends with a whole batch: a read ending
+    // inside a batch would be cut there and that batch read again from its start by the next one.
+    const wantedEnd = position + Math.max(bytesWanted, 64 * 1024);
+    let length = Math.min(this.index.batchPositionAtOrAfter(wantedEnd) ?? wantedEnd, limit) - position;
     for (;;) {
       // Unzeroed memory: every byte is overwritten by the read before it is used.
       const buffer = Buffer.allocUnsafeSlow(length) as Uint8Array;

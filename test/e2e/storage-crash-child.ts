@@ -44,6 +44,13 @@ export const CRASH_STORE_SETTINGS = {
   retentionCheckIntervalMs: 50,
 };
 
+/**
+ * `directWriteBytesMin` by run number: most groups write their batches straight into their
+ * segment files (APPEND_REFERENCE in the journal) in some runs, few or none in others, so
+ * recovery meets journals of every mix.
+ */
+const DIRECT_WRITE_BYTES_MIN_BY_RUN = [1024, 8 * 1024, 64 * 1024];
+
 /** Appends in flight at any time. */
 const APPENDERS = 16;
 const VALUE_MAGIC = 0xf5;
@@ -100,7 +107,8 @@ export function readCrashValueFacts(value: Uint8Array): CrashValueFacts | undefi
 
 async function main(directory: string, run: number, seed: number): Promise<void> {
   const random = new SeededRandom(seed);
-  const store = await FileLogStore.open({ fileSystem: new NodeFileSystem(), clock: new SystemClock(), directory, ...CRASH_STORE_SETTINGS });
+  const directWriteBytesMin = DIRECT_WRITE_BYTES_MIN_BY_RUN[run % DIRECT_WRITE_BYTES_MIN_BY_RUN.length]!;
+  const store = await FileLogStore.open({ fileSystem: new NodeFileSystem(), clock: new SystemClock(), directory, ...CRASH_STORE_SETTINGS, directWriteBytesMin });
   const logs: Log[] = [];
   const nextSequence: number[] = [];
   for (const name of CRASH_LOG_NAMES) {

@@ -34,6 +34,23 @@ test('a stream keeps every message for every reader: reads replay from first, ne
   assert.deepEqual(entries.map((entry) => entry.offset), [0, 1, 2]);
 });
 
+test('a record cursor walks the messages a read returns, in place, within the same limits', async (t) => {
+  const broker = await memoryBroker();
+  t.after(() => broker.close());
+  await broker.declareStream('walked');
+  await broker.appendToStream('walked', ['a', 'b', 'c', 'd'].map((body) => ({ body })));
+  const stream = broker.vhost().stream('walked');
+  const readBefore = stream.counters.read;
+  const cursor = await stream.readCursor(0, 1, { max: 2 });
+  assert.deepEqual([cursor.count, cursor.lastOffset], [2, 2]);
+  const walked: string[] = [];
+  while (cursor.next()) walked.push(`${cursor.offset}:${new TextDecoder().decode(cursor.bytes.subarray(cursor.valueStart, cursor.valueEnd))}`);
+  assert.deepEqual(walked, ['1:b', '2:c']);
+  assert.equal(stream.counters.read - readBefore, 2, 'walked messages count as read');
+  const atEnd = await stream.readCursor(0, 4);
+  assert.deepEqual([atEnd.count, atEnd.lastOffset, atEnd.next()], [0, undefined, false]);
+});
+
 test('replay from a timestamp starts at the first message at or after it', async (t) => {
   const clock = new ManualClock(1_000_000);
   const broker = await memoryBroker(clock);

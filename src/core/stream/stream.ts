@@ -3,7 +3,7 @@ import { deferred, type Deferred } from '../../lib/deferred.js';
 import type { Clock, TimerHandle } from '../../platform/clock.js';
 import type { StoredMessage } from '../message/message.js';
 import { decodeMessage, encodeMessage } from '../message/message-codec.js';
-import type { AppendResult, CompactionResult, Log, ProducerStamp, ReadLimits, RecordInput, StoredRecord } from '../ports.js';
+import type { AppendResult, CompactionResult, Log, ProducerStamp, ReadLimits, RecordCursor, RecordInput, StoredRecord } from '../ports.js';
 import { ConsumerGroup } from './consumer-group.js';
 import { compactByKey } from './stream-compaction.js';
 import { partitionForKey } from '../../lib/partitioner.js';
@@ -558,6 +558,7 @@ export class Stream {
         if (Math.max(fromOffset, log.startOffset()) >= target.visibleEnd) return [];
         return log.readBatches(fromOffset, clip(limits, fromOffset));
       },
+      readCursor: (fromOffset, limits) => log.readCursor(fromOffset, { ...limits, offsetEnd: Math.min(limits?.offsetEnd ?? Number.POSITIVE_INFINITY, target.visibleEnd) }),
       offsetForTimestamp: async (timestampMs) => Math.min(await log.offsetForTimestamp(timestampMs), target.visibleEnd),
       truncatePrefix: () => Promise.resolve(),
     };
@@ -584,6 +585,21 @@ export class Stream {
     }
     this.counters.read += entries.length;
     return entries;
+  }
+
+  /**
+   * Like {@link read}, but the messages are left as stored and walked in
+   * place (see {@link RecordCursor}): for a protocol that forwards them
+   * without an object per message. Each record is a message as
+   * message-codec.ts stores it (key: routing key, header "m": envelope, value: body).
+   */
+  async readCursor(partition: number, fromOffset: number, limits: StreamReadLimits = {}): Promise<RecordCursor> {
+    this.assertLive();
+    const target = this.partition(partition);
+    const from = Math.max(fromOffset, target.log.startOffset());
+    const cursor = await target.log.readCursor(from, { recordsMax: limits.max ?? READ_MAX_DEFAULT, offsetEnd: target.visibleEnd, ...(limits.bytesMax !== undefined ? { bytesMax: limits.bytesMax } : {}) });
+    this.counters.read += cursor.count;
+    return cursor;
   }
 
   /**

@@ -4,9 +4,12 @@ import fc from 'fast-check';
 import { decodeMessage, encodeMessage } from '../../core/message/message-codec.js';
 import type { StoredMessage } from '../../core/message/message.js';
 import type { Delivery } from '../../core/queue/delivery.js';
+import type { RecordInput } from '../../core/ports.js';
 import type { StreamEntry } from '../../core/stream/stream.js';
+import { ManualClock } from '../../platform/clock.js';
+import { MemoryLogStore } from '../../storage/memory-log-store.js';
 import { decodeFrame, decodeResponse, FRAMES, FrameDecoder, FrameFlag } from './codec/index.js';
-import { encodeDeliveries, encodeEntries } from './delivery-frames.js';
+import { encodeCursorEntries, encodeDeliveries, encodeEntries } from './delivery-frames.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -106,4 +109,74 @@ test('streamDeliver frames and streamRead answers carry the stored records as en
   const read = decodeResponse('streamRead', frames(answers)[0]!.payload);
   assert.equal(read.entries.length, 3);
   assert.equal(read.nextOffset, 43);
+});
+
+test('streamDeliver frames from a record cursor carry each stored record as an entry, in frames of about the size asked', async () => {
+  // Records as streams store them (one header "m"), and odd ones: the envelope not last, no envelope, other headers, a long envelope.
+  const odd = (message: StoredMessage, index: number): RecordInput => {
+    const record = encodeMessage(message);
+    const envelope = record.headers![0]!;
+    const other = { name: 'x', value: encoder.encode(`x${index}`) };
+    const long = { name: 'm', value: encoder.encode(`a long envelope, as opaque as any: ${'e'.repeat(index)}`) };
+    const headers = [[envelope], [envelope, other], [], [other], [other, envelope], [long]][index % 6]!;
+    return { ...record, key: index % 7 === 3 ? null : record.key ?? null, headers };
+  };
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.array(storedMessage, { minLength: 1, maxLength: 6 }), { maxLength: 5 }), fc.integer({ min: 100, max: 2_000 }), fc.integer({ min: 0, max: 4 }), async (batches, frameBytes, from) => {
+      const store = new MemoryLogStore({ clock: new ManualClock() });
+      const log = await store.openLog('s');
+      let index = 0;
+      for (const messages of batches) await log.append(messages.map((message) => odd(message, index++)));
+      const stored = await log.read(from, { recordsMax: 1_000, bytesMax: 1 << 30 });
+      const out: Uint8Array[] = [];
+      const count = encodeCursorEntries({ type: FRAMES.streamDeliver.type, flags: 0, channel: 4, correlation: 0, prefix: 8 }, 3, await log.readCursor(from, { recordsMax: 1_000, bytesMax: 1 << 30 }), frameBytes, out);
+      assert.equal(count, stored.length);
+      const decoded = frames(out).flatMap((frame) => {
+        assert.equal(frame.channel, 4);
+        const push = decodeFrame('streamDeliver', frame.payload);
+        assert.ok(frame.payload.byteLength + 12 <= frameBytes || push.entries.length === 1, 'frames keep to the size, but for a single large entry');
+        assert.equal(push.subscriptionId, 8);
+        return push.entries;
+      });
+      assert.deepEqual(
+        decoded.map((wire) => [wire.partition, wire.offset, wire.timestampMs, [...wire.message.routingKey], [...wire.message.envelope], [...wire.message.body]]),
+        stored.map((record) => [3, record.offset, record.timestampMs, [...(record.key ?? [])], [...(record.headers.find((header) => header.name === 'm')?.value ?? [])], [...record.value]]),
+      );
+      await store.close();
+    }),
+    { numRuns: 150 },
+  );
+});
+
+test('streamDeliver frames from a cursor over many batches and a record larger than a frame hold every record once, in order', async () => {
+  const store = new MemoryLogStore({ clock: new ManualClock() });
+  const log = await store.openLog('s');
+  const message = (index: number, bodyBytes: number): RecordInput =>
+    encodeMessage({ exchange: '', routingKey: index % 3 === 0 ? '' : `key-${index}`, body: new Uint8Array(bodyBytes).fill(index & 0xff), properties: {}, headers: {}, persistent: true, arrivedAtMs: 1_000 + index });
+  for (let batch = 0; batch < 3; batch++) await log.append(Array.from({ length: 2_000 }, (_, i) => message(batch * 2_000 + i, 60 + (i % 90))));
+  // A record larger than a frame, and one whose stored bytes are large only for a header the frame leaves out.
+  const padded = message(6_002, 10);
+  await log.append([message(6_000, 300_000), message(6_001, 10), { ...padded, headers: [{ name: 'x', value: new Uint8Array(300_000) }, ...padded.headers!] }]);
+  await log.append(Array.from({ length: 500 }, (_, i) => message(6_003 + i, 100)));
+  const limits = { recordsMax: 100_000, bytesMax: 1 << 30 };
+  const stored = await log.read(7, limits);
+  const out: Uint8Array[] = [];
+  const count = encodeCursorEntries({ type: FRAMES.streamDeliver.type, flags: 0, channel: 1, correlation: 0, prefix: 2 }, 0, await log.readCursor(7, limits), 128 * 1024, out);
+  assert.equal(count, stored.length);
+  assert.ok(out.length > 8, `${out.length} frames`);
+  const decoded = frames(out).flatMap((frame) => {
+    assert.ok(frame.payload.byteLength + 12 <= 128 * 1024 || decodeFrame('streamDeliver', frame.payload).entries.length === 1);
+    return decodeFrame('streamDeliver', frame.payload).entries;
+  });
+  assert.equal(decoded.length, stored.length);
+  decoded.forEach((wire, index) => {
+    const record = stored[index]!;
+    assert.equal(wire.offset, record.offset);
+    assert.equal(wire.timestampMs, record.timestampMs);
+    const same = (left: Uint8Array, right: Uint8Array | null): boolean => right !== null && Buffer.compare(left, right) === 0;
+    assert.ok(same(wire.message.routingKey, record.key), `key of ${record.offset}`);
+    assert.ok(same(wire.message.envelope, record.headers.find((header) => header.name === 'm')!.value), `envelope of ${record.offset}`);
+    assert.ok(same(wire.message.body, record.value), `body of ${record.offset}`);
+  });
+  await store.close();
 });

@@ -1,5 +1,5 @@
 import { encodeMessage, MESSAGE_ENVELOPE_HEADER } from '../../core/message/message-codec.js';
-import type { StoredRecord } from '../../core/ports.js';
+import type { RecordCursor, StoredRecord } from '../../core/ports.js';
 import type { Delivery } from '../../core/queue/delivery.js';
 import type { StreamEntry } from '../../core/stream/stream.js';
 import { FRAME_HEADER_BYTES } from './codec/index.js';
@@ -172,6 +172,145 @@ export function encodeEntries(target: FrameTarget, entries: readonly StreamEntry
     start = end;
   }
   return to;
+}
+
+/** Up to this many bytes, a loop copies faster than a call to copyWithin. */
+const SHORT_COPY_BYTES_MAX = 32;
+/** The UTF-8 name of the record header that holds a stored message's envelope. */
+const ENVELOPE_HEADER_NAME = new TextEncoder().encode(MESSAGE_ENVELOPE_HEADER);
+/**
+ * The largest `streamDeliver` frame built in the scratch buffer (a larger entry
+ * goes alone, built apart): small enough that the allocator reuses the memory
+ * of frames (fresh megabyte buffers cost page faults) and the socket starts on
+ * the first frame of a read while the rest are encoded, large enough that the
+ * frame overhead does not count.
+ */
+const SCRATCH_FRAME_BYTES = 128 * 1024;
+/** How many stored bytes are copied into the scratch buffer at a time. */
+const SCRATCH_RECORDS_BYTES = 256 * 1024;
+
+/**
+ * The scratch buffer of {@link encodeCursorEntries}, one for every call
+ * (encoding is synchronous): the frame being built, then a copy of the
+ * stored records it is built from. With both in one buffer, each key,
+ * envelope and body moves into the frame by `copyWithin`, without a view
+ * per record; the finished frame is copied out at its exact size.
+ *
+ *   0                          SCRATCH_FRAME_BYTES              + SCRATCH_RECORDS_BYTES
+ *   +--------------------------+--------------------------------+
+ *   | frame: header | entry |… | stored records (a run of batch) |
+ *   +--------------------------+--------------------------------+
+ *             ^ copyWithin ────────┘
+ */
+let scratch: { readonly bytes: Uint8Array; readonly view: DataView } | null = null;
+
+/**
+ * Encodes every record of `cursor` (stored messages of stream partition
+ * `partition`) as entries of frames of at most `frameBytesMax` bytes and at
+ * most 128 KiB (one larger entry goes alone), pushing them to `out`; returns
+ * how many it encoded. Nothing is decoded and nothing is made per record: the
+ * key, envelope and body are copied from the stored bytes into the frame.
+ */
+export function encodeCursorEntries(target: FrameTarget, partition: number, cursor: RecordCursor, frameBytesMax: number, out: Uint8Array[]): number {
+  scratch ??= (() => {
+    const bytes = new Uint8Array(SCRATCH_FRAME_BYTES + SCRATCH_RECORDS_BYTES);
+    return { bytes, view: new DataView(bytes.buffer) };
+  })();
+  const { bytes: buffer, view } = scratch;
+  const frameBytes = Math.min(frameBytesMax, SCRATCH_FRAME_BYTES);
+  const headBytes = FRAME_HEADER_BYTES + (target.prefix === null ? 0 : 4) + 4;
+  let at = headBytes;
+  let count = 0;
+  let total = 0;
+  // The stored bytes now in the scratch buffer: [copiedStart, copiedEnd) of `copied`.
+  let copied: Uint8Array | null = null;
+  let copiedStart = 0;
+  let copiedEnd = 0;
+  while (cursor.next()) {
+    const bytes = cursor.bytes;
+    const keyStart = cursor.keyStart;
+    const keyLength = cursor.keyLength > 0 ? cursor.keyLength : 0;
+    let envelopeStart = 0;
+    let envelopeLength = 0;
+    if (cursor.findHeader(ENVELOPE_HEADER_NAME)) {
+      envelopeStart = cursor.headerValueStart;
+      envelopeLength = cursor.headerValueEnd - envelopeStart;
+    }
+    const valueStart = cursor.valueStart;
+    const valueEnd = cursor.valueEnd;
+    const itemBytes = ENTRY_FIXED_BYTES + keyLength + envelopeLength + (valueEnd - valueStart);
+    // Key, headers and value lie in order within [keyStart, valueEnd).
+    const alone = headBytes + itemBytes > frameBytes || valueEnd - keyStart > SCRATCH_RECORDS_BYTES;
+    if (count > 0 && (alone || at + itemBytes > frameBytes)) {
+      out.push(copyFrameOut(buffer, view, at, target, count));
+      at = headBytes;
+      count = 0;
+    }
+    total++;
+    if (alone) {
+      out.push(encodeEntryAlone(target, partition, cursor, keyLength, envelopeStart, envelopeLength, itemBytes));
+      continue;
+    }
+    if (bytes !== copied || keyStart < copiedStart || valueEnd > copiedEnd) {
+      copied = bytes;
+      copiedStart = keyStart;
+      copiedEnd = Math.min(bytes.byteLength, keyStart + SCRATCH_RECORDS_BYTES);
+      buffer.set(bytes.subarray(copiedStart, copiedEnd), SCRATCH_FRAME_BYTES);
+    }
+    const shift = SCRATCH_FRAME_BYTES - copiedStart;
+    view.setUint32(at, partition, true);
+    writeU64(view, at + 4, cursor.offset);
+    view.setFloat64(at + 12, cursor.timestampMs, true);
+    view.setUint16(at + 20, keyLength, true);
+    at = moveWithin(buffer, at + 22, keyStart + shift, keyLength);
+    view.setUint32(at, envelopeLength, true);
+    at = moveWithin(buffer, at + 4, envelopeStart + shift, envelopeLength);
+    view.setUint32(at, valueEnd - valueStart, true);
+    at = moveWithin(buffer, at + 4, valueStart + shift, valueEnd - valueStart);
+    count++;
+  }
+  if (count > 0) out.push(copyFrameOut(buffer, view, at, target, count));
+  return total;
+}
+
+/** Copies `length` bytes of `buffer` from `from` to `to` (ranges apart); returns the end of the copy. */
+function moveWithin(buffer: Uint8Array, to: number, from: number, length: number): number {
+  if (length <= SHORT_COPY_BYTES_MAX) {
+    for (let i = 0; i < length; i++) buffer[to + i] = buffer[from + i]!;
+  } else {
+    buffer.copyWithin(to, from, from + length);
+  }
+  return to + length;
+}
+
+/** Writes the header of the frame built in the scratch buffer up to `size`, and returns a copy of it. */
+function copyFrameOut(buffer: Uint8Array, view: DataView, size: number, target: FrameTarget, count: number): Uint8Array {
+  writeHeader(view, buffer, size, target, count);
+  // Unzeroed: every byte is overwritten by the copy.
+  const frame = Buffer.allocUnsafe(size) as Uint8Array;
+  frame.set(buffer.subarray(0, size));
+  return frame;
+}
+
+/** The cursor's record, too large for the scratch buffer, as a frame of its own. */
+function encodeEntryAlone(target: FrameTarget, partition: number, cursor: RecordCursor, keyLength: number, envelopeStart: number, envelopeLength: number, itemBytes: number): Uint8Array {
+  const headBytes = FRAME_HEADER_BYTES + (target.prefix === null ? 0 : 4) + 4;
+  const bytes = cursor.bytes;
+  const frame = new Uint8Array(headBytes + itemBytes);
+  const view = new DataView(frame.buffer);
+  const at = writeHeader(view, frame, frame.byteLength, target, 1);
+  view.setUint32(at, partition, true);
+  writeU64(view, at + 4, cursor.offset);
+  view.setFloat64(at + 12, cursor.timestampMs, true);
+  writeMessage(
+    frame,
+    view,
+    at + 20,
+    bytes.subarray(cursor.keyStart, cursor.keyStart + keyLength),
+    bytes.subarray(envelopeStart, envelopeStart + envelopeLength),
+    bytes.subarray(cursor.valueStart, cursor.valueEnd),
+  );
+  return frame;
 }
 
 /** Drops references to the message bytes of the frame just written (the first `count` slots). */

@@ -7,11 +7,11 @@ import type { ChannelDescription } from '../../core/connections/connection-regis
 import type { Delivery } from '../../core/queue/delivery.js';
 import type { Queue } from '../../core/queue/queue.js';
 import type { ConsumerGroup } from '../../core/stream/consumer-group.js';
-import type { StreamEntry } from '../../core/stream/stream.js';
+import type { RecordCursor } from '../../core/ports.js';
 import type { Transaction } from '../../core/transaction/transaction.js';
 import type { VirtualHost } from '../../core/vhost/virtual-host.js';
 import { encodeFrame, FRAMES, NativeProtocolError, type FrameName, type RawFrame, type RequestOf } from './codec/index.js';
-import { encodeEntries } from './delivery-frames.js';
+import { encodeCursorEntries } from './delivery-frames.js';
 import type { NativeLimits } from './native-limits.js';
 import type { QueueConsumer } from './queue-consumer.js';
 import { StreamSubscription, type StreamSubscriptionHost } from './stream-subscription.js';
@@ -63,10 +63,9 @@ export interface GroupMembership {
 /** How long closing a channel waits for its requests in flight (answers that wait for durability). */
 const CLOSE_WAIT_MS_MAX = 5_000;
 /**
- * A stream subscription reads (and sends in one `streamDeliver` frame) at most
- * this many entries and about this many bytes at a time: large enough to
- * amortise a read and a socket write over thousands of small messages, small
- * enough to keep frames well under the frame limit and memory bounded.
+ * A stream subscription reads at most this many entries and about this many
+ * bytes at a time: large enough to amortise a read over thousands of small
+ * messages, small enough to keep memory bounded.
  */
 const SUBSCRIPTION_READ_MESSAGES_MAX = 10_000;
 const SUBSCRIPTION_READ_BYTES_MAX = 1024 * 1024;
@@ -180,10 +179,11 @@ export class NativeChannel {
     return subscription;
   }
 
-  private sendEntries(subscription: StreamSubscription, entries: readonly StreamEntry[]): void {
+  private sendEntries(subscription: StreamSubscription, records: RecordCursor): void {
     if (this.closed) return;
     const frames: Uint8Array[] = [];
-    encodeEntries({ type: FRAMES.streamDeliver.type, flags: 0, channel: this.number, correlation: 0, prefix: subscription.id }, entries, 0, entries.length, this.host.frameBytesMax(), frames);
+    const target = { type: FRAMES.streamDeliver.type, flags: 0, channel: this.number, correlation: 0, prefix: subscription.id };
+    encodeCursorEntries(target, subscription.partition, records, this.host.frameBytesMax(), frames);
     for (const frame of frames) this.host.send(frame);
   }
 

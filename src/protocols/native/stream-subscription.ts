@@ -1,4 +1,5 @@
-import type { Stream, StreamEntry } from '../../core/stream/stream.js';
+import type { RecordCursor } from '../../core/ports.js';
+import type { Stream } from '../../core/stream/stream.js';
 
 /** What a {@link StreamSubscription} needs from its channel. */
 export interface StreamSubscriptionHost {
@@ -10,8 +11,8 @@ export interface StreamSubscriptionHost {
   outgoingFull(): boolean;
   /** Pokes the subscription once the output drained below its high-water mark. */
   waitForOutput(subscription: StreamSubscription): void;
-  /** Sends entries as `streamDeliver` frames. */
-  send(subscription: StreamSubscription, entries: readonly StreamEntry[]): void;
+  /** Sends the cursor's records as `streamDeliver` entries. */
+  send(subscription: StreamSubscription, records: RecordCursor): void;
   /** The subscription ended by itself (its stream was deleted, or a read failed). */
   ended(subscription: StreamSubscription, error: unknown): void;
 }
@@ -21,7 +22,8 @@ export interface StreamSubscriptionHost {
  * what it reads, never more entries than the credit the client gave
  * (`streamCredit` adds more), pausing while the connection's socket is
  * backed up and, once caught up, until the partition's next durable append.
- * Entries go out as stored (see delivery-frames.ts): nothing is decoded.
+ * Entries go out as stored, walked in place (see delivery-frames.ts): nothing
+ * is decoded and no object is made per entry.
  */
 export class StreamSubscription {
   private stopped = false;
@@ -90,16 +92,16 @@ export class StreamSubscription {
           await this.waitForPoke();
           continue;
         }
-        const entries = await this.stream.read(this.partition, this.offset, { max: Math.min(this.credit, this.host.readMessagesMax), bytesMax: this.host.readBytesMax });
+        const records = await this.stream.readCursor(this.partition, this.offset, { max: Math.min(this.credit, this.host.readMessagesMax), bytesMax: this.host.readBytesMax });
         if (this.stopped) return;
-        if (entries.length === 0) {
+        if (records.lastOffset === undefined) {
           await this.waitForAppend();
           continue;
         }
         // A read never returns more than asked, and credit only grows meanwhile.
-        this.credit -= entries.length;
-        this.offset = entries[entries.length - 1]!.offset + 1;
-        this.host.send(this, entries);
+        this.credit -= records.count;
+        this.offset = records.lastOffset + 1;
+        this.host.send(this, records);
       }
     } catch (error) {
       if (!this.stopped) {
