@@ -1,4 +1,4 @@
-import { malformed } from '../protocols/native/codec/index.js';
+import { malformed, PayloadReader } from '../protocols/native/codec/index.js';
 import type { ChannelAcks } from './channel-acks.js';
 import { ReceivedMessage, StreamEntry } from './incoming-message.js';
 
@@ -21,51 +21,8 @@ const U32 = 0x1_0000_0000;
 const DELIVERY_BYTES_MIN = 31;
 const ENTRY_BYTES_MIN = 30;
 
-class Cursor {
-  readonly view: DataView;
-  at: number;
-
-  constructor(
-    readonly bytes: Uint8Array,
-    at: number,
-  ) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    this.at = at;
-  }
-
-  need(count: number, what: string): void {
-    if (this.at + count > this.bytes.byteLength) throw malformed(`frame payload ends inside ${what}`);
-  }
-
-  u32(what: string): number {
-    this.need(4, what);
-    const value = this.view.getUint32(this.at, true);
-    this.at += 4;
-    return value;
-  }
-
-  u64(what: string): number {
-    this.need(8, what);
-    const low = this.view.getUint32(this.at, true);
-    const high = this.view.getUint32(this.at + 4, true);
-    this.at += 8;
-    if (high >= 0x20_0000) throw malformed(`${what} is larger than 2^53 - 1`);
-    return high * U32 + low;
-  }
-
-  count(itemBytesMin: number, what: string): number {
-    const count = this.u32(what);
-    if (count * itemBytesMin > this.bytes.byteLength - this.at) throw malformed(`${what} announces ${count} items, more than the frame holds`);
-    return count;
-  }
-
-  end(): void {
-    if (this.at !== this.bytes.byteLength) throw malformed(`${this.bytes.byteLength - this.at} bytes after the last field`);
-  }
-}
-
 /** Reads a message's three lengths at the cursor and moves past it; returns [keyAt, keyLength, envelopeAt, envelopeLength, bodyAt, bodyLength]. */
-function skipMessage(cursor: Cursor, what: string, into: number[]): void {
+function skipMessage(cursor: PayloadReader, what: string, into: number[]): void {
   const { view, bytes } = cursor;
   let at = cursor.at;
   if (at + 2 > bytes.byteLength) throw malformed(`frame payload ends inside ${what}`);
@@ -92,7 +49,7 @@ function skipMessage(cursor: Cursor, what: string, into: number[]): void {
 
 const layout = [0, 0, 0, 0, 0, 0];
 
-function readDeliveries(cursor: Cursor, acks: ChannelAcks | null): ReceivedMessage[] {
+function readDeliveries(cursor: PayloadReader, acks: ChannelAcks | null): ReceivedMessage[] {
   const count = cursor.count(DELIVERY_BYTES_MIN, 'deliveries');
   const messages: ReceivedMessage[] = new Array(count);
   const { view } = cursor;
@@ -112,7 +69,7 @@ function readDeliveries(cursor: Cursor, acks: ChannelAcks | null): ReceivedMessa
   return messages;
 }
 
-function readEntries(cursor: Cursor): StreamEntry[] {
+function readEntries(cursor: PayloadReader): StreamEntry[] {
   const count = cursor.count(ENTRY_BYTES_MIN, 'entries');
   const entries: StreamEntry[] = new Array(count);
   const { view } = cursor;
@@ -133,7 +90,7 @@ function readEntries(cursor: Cursor): StreamEntry[] {
 
 /** A `deliver` push: the consumer and its deliveries (settled through `acks`, or auto-acked when null). */
 export function decodeDeliver(payload: Uint8Array, acks: ChannelAcks | null): { readonly consumerId: number; readonly messages: ReceivedMessage[] } {
-  const cursor = new Cursor(payload, 0);
+  const cursor = new PayloadReader(payload);
   const consumerId = cursor.u32('consumerId');
   const messages = readDeliveries(cursor, acks);
   cursor.end();
@@ -142,7 +99,7 @@ export function decodeDeliver(payload: Uint8Array, acks: ChannelAcks | null): { 
 
 /** A `pull` answer: its deliveries. */
 export function decodePullAnswer(payload: Uint8Array, acks: ChannelAcks | null): ReceivedMessage[] {
-  const cursor = new Cursor(payload, 0);
+  const cursor = new PayloadReader(payload);
   const messages = readDeliveries(cursor, acks);
   cursor.end();
   return messages;
@@ -150,7 +107,7 @@ export function decodePullAnswer(payload: Uint8Array, acks: ChannelAcks | null):
 
 /** A `streamDeliver` push: the subscription and its entries. */
 export function decodeStreamDeliver(payload: Uint8Array): { readonly subscriptionId: number; readonly entries: StreamEntry[] } {
-  const cursor = new Cursor(payload, 0);
+  const cursor = new PayloadReader(payload);
   const subscriptionId = cursor.u32('subscriptionId');
   const entries = readEntries(cursor);
   cursor.end();
@@ -159,7 +116,7 @@ export function decodeStreamDeliver(payload: Uint8Array): { readonly subscriptio
 
 /** A `streamRead` answer: its entries and the offset to continue from. */
 export function decodeStreamReadAnswer(payload: Uint8Array): { readonly entries: StreamEntry[]; readonly nextOffset: number } {
-  const cursor = new Cursor(payload, 0);
+  const cursor = new PayloadReader(payload);
   const entries = readEntries(cursor);
   const nextOffset = cursor.u64('nextOffset');
   cursor.end();

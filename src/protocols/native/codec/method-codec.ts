@@ -294,13 +294,18 @@ function truncate(message: string): string {
   return message.length > 1000 ? `${message.slice(0, 1000)}…` : message;
 }
 
-/** Reads payloads; every read is bounds-checked and fails as NATIVE_MALFORMED_FRAME. */
-class PayloadReader {
-  private readonly view: DataView;
+/** Reads payloads; every read is bounds-checked and fails as NATIVE_MALFORMED_FRAME (also the client's bulk decoder's reader). */
+export class PayloadReader {
+  readonly view: DataView;
   at = 0;
 
-  constructor(private readonly bytes: Uint8Array) {
+  constructor(readonly bytes: Uint8Array) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  /** Fails unless every byte was read. */
+  end(): void {
+    if (this.at !== this.bytes.byteLength) throw malformed(`${this.bytes.byteLength - this.at} bytes after the last field`);
   }
 
   remaining(): number {
@@ -495,7 +500,7 @@ export function decodeFields(fields: readonly FieldSpec[], payload: Uint8Array):
   const reader = new PayloadReader(payload);
   const values: Record<string, unknown> = {};
   for (const [name, type] of fields) values[name] = readField(reader, type, name);
-  if (reader.remaining() !== 0) throw malformed(`${reader.remaining()} bytes after the last field`);
+  reader.end();
   return values;
 }
 
