@@ -44,7 +44,10 @@ test('consume-transform-produce in transactions yields every input exactly once 
     });
     commitsSeen += run.lines.filter((line) => line.startsWith('committed ')).length;
     if (run.lines.includes('done')) {
-      assert.equal(run.exitCode, 0, `the last run failed: ${run.stderr}`);
+      // The kill may land after the child printed `done` and before it exited: that is one more
+      // crash, and the output check below reads what recovery kept, as after any other.
+      if (run.killed) kills++;
+      else assert.equal(run.exitCode, 0, `the last run failed: ${run.stderr}`);
       break;
     }
     assert.ok(run.killed, `run ${round} ended by itself without finishing (exit ${run.exitCode}): ${run.stderr}`);
