@@ -6,15 +6,9 @@ import type { VirtualHost } from '../../core/vhost/virtual-host.js';
 import { FerryError } from '../../lib/ferry-error.js';
 import { principalOf, vhostFor, visibleVhosts, type AdminContext } from '../admin-context.js';
 import { headerTableToJson, jsonToHeaderTable, type Json } from '../../core/message/header-json.js';
+import { exchangeNameOf } from '../../core/message/message-json.js';
 import { LIST_QUERY_SCHEMA, paginate, type ListQuery } from '../pagination.js';
 
-/** The default exchange's name in paths, where an empty segment cannot stand. */
-export const DEFAULT_EXCHANGE_PATH_NAME = 'amq.default';
-
-/** An exchange name from a path: `amq.default` is the default exchange `""`. */
-export function exchangeNameOf(pathName: string): string {
-  return pathName === DEFAULT_EXCHANGE_PATH_NAME ? '' : pathName;
-}
 
 /**
  * Identifies a binding among those between the same two ends, for paths: the

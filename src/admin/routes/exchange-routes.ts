@@ -6,7 +6,8 @@ import { FerryError } from '../../lib/ferry-error.js';
 import { principalOf, vhostFor, visibleVhosts, type AdminContext } from '../admin-context.js';
 import { messageOf, PUBLISH_REQUEST_SCHEMA, type PublishRequest } from '../../core/message/message-json.js';
 import { LIST_QUERY_SCHEMA, paginate, type ListQuery } from '../pagination.js';
-import { bindingView, exchangeNameOf } from './binding-routes.js';
+import { exchangeNameOf } from '../../core/message/message-json.js';
+import { bindingView } from './binding-routes.js';
 
 interface ExchangeParams {
   readonly vhost: string;

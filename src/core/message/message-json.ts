@@ -9,6 +9,14 @@ import { FerryError } from '../../lib/ferry-error.js';
 import { headerTableToJson, headerValueToJson, jsonToHeaderTable, type Json } from './header-json.js';
 
 /** Message properties as the API writes them (snake_case, units last). */
+/** The default exchange's name in paths, where an empty segment cannot stand (as RabbitMQ's management API names it). */
+export const DEFAULT_EXCHANGE_PATH_NAME = 'amq.default';
+
+/** An exchange name from a path: `amq.default` is the default exchange `""`. */
+export function exchangeNameOf(pathName: string): string {
+  return pathName === DEFAULT_EXCHANGE_PATH_NAME ? '' : pathName;
+}
+
 export interface MessagePropertiesJson {
   readonly content_type?: string;
   readonly content_encoding?: string;

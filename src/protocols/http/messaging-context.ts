@@ -45,9 +45,6 @@ export interface MessagingContext {
   principalOf(request: FastifyRequest): Principal;
 }
 
-/** The default exchange's name in paths, where an empty segment cannot stand (as the management API names it). */
-export const DEFAULT_EXCHANGE_PATH_NAME = 'amq.default';
-
 /**
  * The vhost named in a path, for a user whose `kind` permission there covers
  * `resource` (as the AMQP front end checks, the core's patterns; the

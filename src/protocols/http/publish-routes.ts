@@ -1,9 +1,9 @@
 import type { FastifyRequest } from 'fastify';
-import { messageOf, PUBLISH_REQUEST_SCHEMA, type PublishRequest } from '../../core/message/message-json.js';
+import { exchangeNameOf, messageOf, PUBLISH_REQUEST_SCHEMA, type PublishRequest } from '../../core/message/message-json.js';
 import type { Message, StoredMessage } from '../../core/message/message.js';
 import type { ProducerStampInput } from '../../core/stream/stream.js';
 import { FerryError } from '../../lib/ferry-error.js';
-import { authorizedVhost, DEFAULT_EXCHANGE_PATH_NAME, refuseWhileBlocked, type MessagingContext } from './messaging-context.js';
+import { authorizedVhost, refuseWhileBlocked, type MessagingContext } from './messaging-context.js';
 import { DIGITS_SCHEMA, messagingRoute, NAME_PARAMS_SCHEMA, type JsonSchema, type MessagingRoute, type NameParams } from './messaging-route.js';
 import { rawMessageOf, RAW_PROPERTY_PARAMETERS, readPublishBody, type JsonParser, type PublishBody, type RawPropertyQuery } from './publish-body.js';
 
@@ -121,7 +121,7 @@ export function publishRoutes(context: MessagingContext, parseJson: JsonParser):
     rawBody: { 'application/json': exchangeBody, '*/*': rawBody },
     handler: async (request) => {
       const pathName = request.params.name;
-      const exchange = pathName === DEFAULT_EXCHANGE_PATH_NAME ? '' : pathName;
+      const exchange = exchangeNameOf(pathName);
       const vhost = authorizedVhost(context, request, request.params.vhost, 'write', exchange);
       if (!vhost.router.getExchange(exchange)) throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange ${pathName} in vhost ${vhost.name}`);
       const body = readPublishBody(request, parseJson, exchangeBody);

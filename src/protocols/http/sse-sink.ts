@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
-import type { Clock, TimerHandle } from '../../platform/clock.js';
+import type { Clock } from '../../platform/clock.js';
 import type { FerryError } from '../../lib/ferry-error.js';
-import type { SubscriptionEvent, SubscriptionSink } from './subscription-sink.js';
+import { errorJson, SubscriptionSinkBase, type SubscriptionEvent } from './subscription-sink.js';
 
 /**
  * A subscription over server-sent events (`text/event-stream`, WHATWG HTML
@@ -10,16 +10,13 @@ import type { SubscriptionEvent, SubscriptionSink } from './subscription-sink.js
  * from closing an idle stream. Back pressure is the response's: `write`
  * returns false above its high-water mark, `drain` follows.
  */
-export class SseSink implements SubscriptionSink {
-  private isClosed = false;
-  private readonly closeCallbacks: Array<() => void> = [];
-  private heartbeat: TimerHandle | null = null;
-
+export class SseSink extends SubscriptionSinkBase {
   constructor(
     private readonly response: ServerResponse,
-    private readonly clock: Clock,
-    private readonly heartbeatIntervalMs: number,
+    clock: Clock,
+    heartbeatIntervalMs: number,
   ) {
+    super(clock, heartbeatIntervalMs);
     response.on('close', () => this.finish());
   }
 
@@ -32,51 +29,31 @@ export class SseSink implements SubscriptionSink {
       'x-accel-buffering': 'no',
     });
     this.response.flushHeaders();
-    this.armHeartbeat();
-  }
-
-  get closed(): boolean {
-    return this.isClosed;
+    this.startHeartbeat();
   }
 
   send(event: SubscriptionEvent): boolean {
-    if (this.isClosed) return false;
+    if (this.closed) return false;
     const id = event.id !== undefined ? `id: ${event.id}\n` : '';
     // JSON.stringify escapes line breaks, so the data is one line.
     return this.response.write(`${id}event: ${event.type}\ndata: ${JSON.stringify(event.data)}\n\n`);
   }
 
   onWritable(callback: () => void): void {
-    if (this.isClosed) return;
+    if (this.closed) return;
     if (!this.response.writableNeedDrain) queueMicrotask(callback);
-    else this.response.once('drain', () => this.isClosed || callback());
+    else this.response.once('drain', () => this.closed || callback());
   }
 
   close(error?: FerryError): void {
-    if (this.isClosed) return;
-    if (error) this.send({ type: 'error', data: { error: { code: error.code, message: error.message.replace(/^[A-Z0-9_]+: /, '') } } });
+    if (this.closed) return;
+    if (error) this.send({ type: 'error', data: { error: errorJson(error) } });
     this.response.end();
     this.finish();
   }
 
-  onClose(callback: () => void): void {
-    if (this.isClosed) callback();
-    else this.closeCallbacks.push(callback);
-  }
-
-  private armHeartbeat(): void {
-    this.heartbeat = this.clock.setTimer(this.heartbeatIntervalMs, () => {
-      if (this.isClosed) return;
-      // A comment: clients ignore it. Skipped while the client is behind anyway.
-      if (!this.response.writableNeedDrain) this.response.write(': keep-alive\n\n');
-      this.armHeartbeat();
-    });
-  }
-
-  private finish(): void {
-    if (this.isClosed) return;
-    this.isClosed = true;
-    this.heartbeat?.cancel();
-    for (const callback of this.closeCallbacks.splice(0)) callback();
+  protected beat(): void {
+    // A comment: clients ignore it. Skipped while the client is behind anyway.
+    if (!this.response.writableNeedDrain) this.response.write(': keep-alive\n\n');
   }
 }

@@ -1,4 +1,5 @@
 import type { FerryError } from '../../lib/ferry-error.js';
+import type { Clock, TimerHandle } from '../../platform/clock.js';
 
 /** One event of a subscription: a message (or the last word, an error). */
 export interface SubscriptionEvent {
@@ -25,4 +26,57 @@ export interface SubscriptionSink {
   /** Calls back once, when the subscription ended from either side. */
   onClose(callback: () => void): void;
   readonly closed: boolean;
+}
+
+/**
+ * What every sink shares: closing once (callbacks run once, from either
+ * side) and a heartbeat while open (`beat` keeps proxies from closing an
+ * idle connection). Subclasses call {@link startHeartbeat} once live and
+ * {@link finish} when the transport ended.
+ */
+export abstract class SubscriptionSinkBase implements SubscriptionSink {
+  private isClosed = false;
+  private readonly closeCallbacks: Array<() => void> = [];
+  private heartbeat: TimerHandle | null = null;
+
+  protected constructor(
+    private readonly clock: Clock,
+    private readonly heartbeatIntervalMs: number,
+  ) {}
+
+  abstract send(event: SubscriptionEvent): boolean;
+  abstract onWritable(callback: () => void): void;
+  abstract close(error?: FerryError): void;
+  /** Sends one heartbeat (called every interval while open). */
+  protected abstract beat(): void;
+
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  onClose(callback: () => void): void {
+    if (this.isClosed) callback();
+    else this.closeCallbacks.push(callback);
+  }
+
+  protected startHeartbeat(): void {
+    this.heartbeat = this.clock.setTimer(this.heartbeatIntervalMs, () => {
+      if (this.isClosed) return;
+      this.beat();
+      this.startHeartbeat();
+    });
+  }
+
+  /** Marks the sink closed: stops the heartbeat and runs the close callbacks, once. */
+  protected finish(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.heartbeat?.cancel();
+    for (const callback of this.closeCallbacks.splice(0)) callback();
+  }
+}
+
+/** The `error` object of a last event: the code, and the message without its `CODE: ` prefix. */
+export function errorJson(error: FerryError): { readonly code: string; readonly message: string } {
+  return { code: error.code, message: error.message.replace(/^[A-Z0-9_]+: /, '') };
 }

@@ -1,7 +1,7 @@
 import type { WebSocket } from '@fastify/websocket';
 import type { FerryError } from '../../lib/ferry-error.js';
-import type { Clock, TimerHandle } from '../../platform/clock.js';
-import type { SubscriptionEvent, SubscriptionSink } from './subscription-sink.js';
+import type { Clock } from '../../platform/clock.js';
+import { errorJson, SubscriptionSinkBase, type SubscriptionEvent } from './subscription-sink.js';
 import { webSocketCloseCodeOf } from './websocket-close-code.js';
 
 /** Bytes of events sent and not yet handed to the socket above which the peer counts as behind. */
@@ -14,35 +14,30 @@ const PENDING_BYTES_MAX = 256 * 1024;
  * sit in Node's buffers) and reports the peer behind above a bound. A ping
  * every heartbeat keeps idle connections open through proxies.
  */
-export class WebSocketSink implements SubscriptionSink {
-  private isClosed = false;
+export class WebSocketSink extends SubscriptionSinkBase {
   private pendingBytes = 0;
   private writableCallbacks: Array<() => void> = [];
-  private readonly closeCallbacks: Array<() => void> = [];
-  private heartbeat: TimerHandle | null = null;
 
   constructor(
     private readonly socket: WebSocket,
-    private readonly clock: Clock,
-    private readonly heartbeatIntervalMs: number,
+    clock: Clock,
+    heartbeatIntervalMs: number,
   ) {
+    super(clock, heartbeatIntervalMs);
     socket.on('close', () => this.finish());
-    this.armHeartbeat();
-  }
-
-  get closed(): boolean {
-    return this.isClosed;
+    this.onClose(() => (this.writableCallbacks = []));
+    this.startHeartbeat();
   }
 
   send(event: SubscriptionEvent): boolean {
-    if (this.isClosed) return false;
+    if (this.closed) return false;
     this.sendJson({ type: event.type, ...event.data });
     return this.pendingBytes < PENDING_BYTES_MAX;
   }
 
   /** Sends one JSON frame (answers to the client's frames go this way too). */
   sendJson(value: unknown): void {
-    if (this.isClosed) return;
+    if (this.closed) return;
     const text = JSON.stringify(value);
     this.pendingBytes += text.length;
     this.socket.send(text, () => {
@@ -54,36 +49,19 @@ export class WebSocketSink implements SubscriptionSink {
   }
 
   onWritable(callback: () => void): void {
-    if (this.isClosed) return;
+    if (this.closed) return;
     if (this.pendingBytes < PENDING_BYTES_MAX / 2) queueMicrotask(callback);
     else this.writableCallbacks.push(callback);
   }
 
   close(error?: FerryError): void {
-    if (this.isClosed) return;
-    if (error) this.sendJson({ type: 'error', error: { code: error.code, message: error.message.replace(/^[A-Z0-9_]+: /, '') } });
+    if (this.closed) return;
+    if (error) this.sendJson({ type: 'error', error: errorJson(error) });
     this.socket.close(error ? webSocketCloseCodeOf(error.code) : 1000, error?.code ?? '');
     this.finish();
   }
 
-  onClose(callback: () => void): void {
-    if (this.isClosed) callback();
-    else this.closeCallbacks.push(callback);
-  }
-
-  private armHeartbeat(): void {
-    this.heartbeat = this.clock.setTimer(this.heartbeatIntervalMs, () => {
-      if (this.isClosed) return;
-      this.socket.ping();
-      this.armHeartbeat();
-    });
-  }
-
-  private finish(): void {
-    if (this.isClosed) return;
-    this.isClosed = true;
-    this.heartbeat?.cancel();
-    this.writableCallbacks = [];
-    for (const callback of this.closeCallbacks.splice(0)) callback();
+  protected beat(): void {
+    this.socket.ping();
   }
 }
