@@ -33,7 +33,7 @@ export interface AnswerHandler {
 
 /** What a {@link ClientConnection} tells its owner. */
 export interface ConnectionListener {
-  /** A server push (deliver, streamDeliver, cancelled, groupAssignment, channelClosed) on `frame.channel`. */
+  /** A server push (deliver, streamDeliver, cancelled, groupAssignment, channelClosed; blocked, unblocked on channel 0) on `frame.channel`. */
   pushed(connection: ClientConnection, name: FrameName, frame: RawFrame): void;
   /** The connection ended (once). `error.code` is the server's close code, or CONNECTION_LOST / CONNECTION_CLOSED. */
   closed(connection: ClientConnection, error: FerryClientError): void;
@@ -418,6 +418,8 @@ export class ClientConnection {
       case 'cancelled':
       case 'groupAssignment':
       case 'channelClosed':
+      case 'blocked':
+      case 'unblocked':
         this.listener.pushed(this, name, frame);
         return;
       default:

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { decodeError, FRAME_BYTES_MAX_DEFAULT, type FrameName, type RawFrame, type RequestName, type RequestOf, type ResponseOf } from '../protocols/native/codec/index.js';
+import { decodeError, decodeFrame, FRAME_BYTES_MAX_DEFAULT, type FrameName, type RawFrame, type RequestName, type RequestOf, type ResponseOf } from '../protocols/native/codec/index.js';
 import { ChannelAcks } from './channel-acks.js';
 import { ClientConnection, type ConnectionListener } from './client-connection.js';
 import type { ChannelOwner, ClientContext, ClientResource } from './client-context.js';
@@ -41,6 +41,13 @@ export interface FerryClientEvents {
   error: [error: FerryClientError];
   /** The client closed: by {@link FerryClient.close} (`error` null) or after giving up reconnecting. */
   close: [error: FerryClientError | null];
+  /**
+   * A memory or disk alarm on the server holds publishes (they wait, unanswered, until it
+   * clears); `reason` names the alarms. Consumers keep receiving.
+   */
+  blocked: [reason: string];
+  /** Publishes flow again: the alarms cleared, or the connection that was blocked is gone. */
+  unblocked: [];
 }
 
 /** Options of {@link FerryClient.get}. */
@@ -126,6 +133,7 @@ export class FerryClient implements ClientContext {
   private closeError: FerryClientError | null = null;
   private lastFrameBytesMax = FRAME_BYTES_MAX_DEFAULT;
   private draining = false;
+  private blockedBy: string | null = null;
   private readonly listener: ConnectionListener = {
     pushed: (connection, name, frame) => this.pushed(connection, name, frame),
     closed: (connection, error) => this.connectionClosed(connection, error),
@@ -152,6 +160,11 @@ export class FerryClient implements ClientContext {
     return this.state === 'open';
   }
 
+  /** Why the server holds publishes (a memory or disk alarm), or null when it does not. See the `blocked` event. */
+  get blockedReason(): string | null {
+    return this.blockedBy;
+  }
+
   /** The user the server logged in. */
   get user(): string {
     return this.current?.user ?? '';
@@ -162,7 +175,7 @@ export class FerryClient implements ClientContext {
     return this.current?.server ?? '';
   }
 
-  /** Listens to `reconnecting`, `reconnected`, `error` or `close`. */
+  /** Listens to `reconnecting`, `reconnected`, `error`, `close`, `blocked` or `unblocked`. */
   on<E extends keyof FerryClientEvents>(event: E, listener: (...args: FerryClientEvents[E]) => void): this {
     this.events.on(event, listener as (...args: unknown[]) => void);
     return this;
@@ -569,6 +582,10 @@ export class FerryClient implements ClientContext {
   }
 
   private pushed(connection: ClientConnection, name: FrameName, frame: RawFrame): void {
+    if (name === 'blocked' || name === 'unblocked') {
+      if (connection === this.current) this.setBlocked(name === 'blocked' ? decodeFrame('blocked', frame.payload).reason : null);
+      return;
+    }
     const owner = this.owners.get(connection)?.get(frame.channel);
     if (name === 'channelClosed') {
       const { code, message } = decodeError(frame.payload);
@@ -593,11 +610,22 @@ export class FerryClient implements ClientContext {
     opened.catch((failure: unknown) => this.reportError(toClientError(failure)));
   }
 
+  /** Records the server's blocked state and tells listeners when it changes. */
+  private setBlocked(reason: string | null): void {
+    if (reason === this.blockedBy) return;
+    const was = this.blockedBy;
+    this.blockedBy = reason;
+    if (reason !== null && was === null) this.events.emit('blocked', reason);
+    else if (reason === null) this.events.emit('unblocked');
+  }
+
   private connectionClosed(connection: ClientConnection, error: FerryClientError): void {
     this.owners.delete(connection);
     if (connection === this.recovering) this.recovering = null;
     if (connection !== this.current) return;
     this.current = null;
+    // The next connection hears `blocked` again if the alarm is still on.
+    this.setBlocked(null);
     this.shared?.acks.markStale();
     if (this.isClosed) return;
     for (const resource of this.resources) resource.connectionLost(error);

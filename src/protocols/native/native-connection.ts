@@ -98,6 +98,10 @@ export class NativeConnection implements ChannelHost {
   private heartbeatTimer: TimerHandle | null = null;
   private handshakeTimer: TimerHandle | null;
   private unsubscribeAlarms: (() => void) | null = null;
+  /** The client asked for `blocked` / `unblocked` pushes. */
+  private blockedNotices = false;
+  /** A `blocked` push went out and no `unblocked` since. */
+  private blockedNoticeSent = false;
   private readingPaused = false;
   private readonly connectedAtMs: number;
   readonly messages = new WireMessageReader();
@@ -280,6 +284,7 @@ export class NativeConnection implements ChannelHost {
     }
     const features = FEATURES.filter((feature) => request.features.includes(feature));
     this.heartbeatMs = features.includes('heartbeats') ? this.limits.heartbeatMs : 0;
+    this.blockedNotices = features.includes('blocked-notices');
     this.state = 'awaiting-authentication';
     this.answer(frame, 'hello', {
       version: PROTOCOL_VERSION,
@@ -674,14 +679,30 @@ export class NativeConnection implements ChannelHost {
     this.heartbeatTimer = this.clock.setTimer(tickMs, tick);
   }
 
-  /** While an alarm is on, a connection that publishes is not read (see holdForAlarm); it resumes when the alarm clears. */
+  /**
+   * While an alarm is on, a connection that publishes is not read (see holdForAlarm); it
+   * resumes when the alarm clears. A client that asked for them hears `blocked` and `unblocked`.
+   */
   private watchAlarms(): void {
     this.unsubscribeAlarms = this.core.alarms.onChange((active) => {
+      this.noticeAlarms(active);
       if (active.size === 0 && this.readingPaused && this.state === 'open') {
         this.readingPaused = false;
         this.socket.resume();
       }
     });
+    this.noticeAlarms(this.core.alarms.activeAlarms());
+  }
+
+  private noticeAlarms(active: ReadonlySet<string>): void {
+    if (!this.blockedNotices || this.state !== 'open') return;
+    if (active.size > 0 && !this.blockedNoticeSent) {
+      this.blockedNoticeSent = true;
+      this.send(encodeFrame('blocked', 0, 0, { reason: `${[...active].sort().join(' and ')} alarm` }));
+    } else if (active.size === 0 && this.blockedNoticeSent) {
+      this.blockedNoticeSent = false;
+      this.send(encodeFrame('unblocked', 0, 0, {}));
+    }
   }
 
   /** Sends `close` with the code, then ends the socket. */

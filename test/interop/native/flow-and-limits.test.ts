@@ -10,6 +10,7 @@ import * as net from 'node:net';
 import { setTimeout as delay } from 'node:timers/promises';
 import { testPasswordHasher } from '../../../src/core/test-broker.js';
 import { encodeFrame, PREAMBLE } from '../../../src/protocols/native/codec/index.js';
+import { connect } from '../../../src/client/index.js';
 import { NativeTestServer, wireMessage } from './native-test-server.js';
 import { plain } from './raw-native-client.js';
 
@@ -49,6 +50,69 @@ test('while a memory alarm is on, a publish waits (its connection is not read); 
   await ferry.broker.core.alarms.check();
   assert.deepEqual(await publishing, { statuses: [0] });
   assert.equal(ferry.broker.vhost().queue('blocked').messageCount(), 1);
+});
+
+/** A broker whose memory alarm a test turns on and off. */
+async function alarmedServer(): Promise<{ ferry: NativeTestServer; setMemory: (bytes: number) => Promise<void> }> {
+  let memoryUsedBytes = 0;
+  const ferry = await NativeTestServer.start({
+    broker: {
+      memory: true,
+      passwordHasher: testPasswordHasher,
+      resourceProbe: { memoryUsedBytes: () => memoryUsedBytes, diskFreeBytes: async () => Number.MAX_SAFE_INTEGER },
+      alarms: { memoryHighWatermarkBytes: 1_000, checkIntervalMs: 60_000 },
+    },
+  });
+  const setMemory = async (bytes: number): Promise<void> => {
+    memoryUsedBytes = bytes;
+    await ferry.broker.core.alarms.check();
+  };
+  return { ferry, setMemory };
+}
+
+test('a connection that asked for blocked-notices hears blocked when an alarm goes on and unblocked when it clears; others hear nothing', async (t) => {
+  const { ferry, setMemory } = await alarmedServer();
+  t.after(() => ferry.close());
+  const notified = await ferry.open({ features: ['blocked-notices'] });
+  const silent = await ferry.open({ features: [] });
+  await setMemory(2_000);
+  assert.deepEqual(await notified.push('blocked', 0), { reason: 'memory alarm' });
+  await setMemory(0);
+  assert.deepEqual(await notified.push('unblocked', 0), {});
+  // A connection that logs in while the alarm is on hears it at once.
+  await setMemory(2_000);
+  const late = await ferry.open({ features: ['blocked-notices'] });
+  assert.deepEqual(await late.push('blocked', 0), { reason: 'memory alarm' });
+  await setMemory(0);
+  await late.push('unblocked', 0);
+  await notified.call('channelOpen', 1, {});
+  await silent.call('channelOpen', 1, {});
+  assert.equal(notified.pushes('blocked', 0).length, 2);
+  assert.equal(silent.pushes('blocked', 0).length + silent.pushes('unblocked', 0).length, 0, 'no notices without the feature');
+});
+
+test('the client emits blocked and unblocked and reports blockedReason while a publish waits for the alarm', async (t) => {
+  const { ferry, setMemory } = await alarmedServer();
+  t.after(() => ferry.close());
+  const client = await connect(`ferry://guest:guest@127.0.0.1:${ferry.port}`);
+  t.after(() => client.close());
+  await client.declareQueue('held');
+  const events: string[] = [];
+  client.on('blocked', (reason) => events.push(`blocked: ${reason}`));
+  client.on('unblocked', () => events.push('unblocked'));
+  await setMemory(2_000);
+  await until(() => events.length === 1, 'the client heard blocked');
+  assert.equal(client.blockedReason, 'memory alarm');
+  let confirmed = false;
+  const publishing = client.publish('', { body: 'waits', routingKey: 'held' }).then(() => (confirmed = true));
+  await delay(100);
+  assert.equal(confirmed, false, 'the publish waits while blocked');
+  await setMemory(0);
+  await publishing;
+  await until(() => events.length === 2, 'the client heard unblocked');
+  assert.deepEqual(events, ['blocked: memory alarm', 'unblocked']);
+  assert.equal(client.blockedReason, null);
+  assert.equal(ferry.broker.vhost().queue('held').messageCount(), 1);
 });
 
 test('a consumer whose socket is not read stops taking from its queue; it resumes once the client reads', async (t) => {

@@ -43,7 +43,7 @@ export const FrameFlag = {
 } as const;
 
 /** Features a peer may announce in HELLO; the session uses those both announce. */
-export const FEATURES = ['batch-publish', 'streams', 'consumer-groups', 'idempotence', 'transactions', 'share-groups', 'heartbeats'] as const;
+export const FEATURES = ['batch-publish', 'streams', 'consumer-groups', 'idempotence', 'transactions', 'share-groups', 'heartbeats', 'blocked-notices'] as const;
 
 /** SASL mechanisms the server offers. */
 export const SASL_MECHANISMS = ['PLAIN'] as const;
@@ -112,6 +112,10 @@ export const FRAMES = {
   },
   heartbeat: { type: 0x03, from: 'both', beforeLogin: true, connection: true, fields: [], response: null },
   close: { type: 0x04, from: 'both', beforeLogin: true, connection: true, fields: ERROR_FIELDS, response: [] },
+  /** A memory or disk alarm holds this connection's publishes (feature `blocked-notices`). */
+  blocked: { type: 0x08, from: 'server', connection: true, fields: [['reason', 'string']], response: null },
+  /** The alarms cleared: publishes flow again. */
+  unblocked: { type: 0x09, from: 'server', connection: true, fields: [], response: null },
   // ── channels ───────────────────────────────────────────────────────────
   channelOpen: { type: 0x05, from: 'client', fields: [], response: [] },
   channelClose: { type: 0x06, from: 'client', fields: [], response: [] },
