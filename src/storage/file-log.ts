@@ -16,7 +16,7 @@ import type {
 import { BatchRecordCursor, type BatchTake } from './batch-record-cursor.js';
 import { compactSegment, type CompactedSegmentFile } from './compact-segment.js';
 import { JOURNAL_ENTRY_HEADER_BYTES } from './journal.js';
-import { decodeBatch, encodeBatch, readBatchHeader, type BatchHeader } from './record-batch.js';
+import { batchMaxTimestampMs, decodeBatch, encodeBatch, readBatchHeader, type BatchHeader, type BatchMark } from './record-batch.js';
 import { Segment, SEGMENT_HEADER_BYTES } from './segment.js';
 
 /** What a FileLog needs from its store: the clock, limits, and the journal. */
@@ -89,6 +89,13 @@ export class FileLog implements Log {
   deleted = false;
   /** The compaction running or queued last; runs are serialised. */
   private compaction: Promise<unknown> | null = null;
+  /**
+   * Where the last read that stopped inside a batch stopped: a reader taking a
+   * large batch a few records at a time resumes there instead of stepping over
+   * every record before it again. A batch is named by its segment and position,
+   * where its bytes never change while the segment is live (not retired).
+   */
+  private lastMark: { segment: Segment; batchPosition: number; baseOffset: number; lengthBytes: number; mark: BatchMark } | null = null;
 
   constructor(
     private readonly host: FileLogHost,
@@ -134,12 +141,14 @@ export class FileLog implements Log {
       this.host.assertWritable();
       if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
       const baseOffset = this.endOffset();
+      const nowMs = this.host.nowMs();
       // Headroom for the journal entry header: the journal writes header and batch as one buffer.
-      const bytes = encodeBatch(records, baseOffset, this.host.nowMs(), options?.attributes ?? 0, options?.producer ?? null, JOURNAL_ENTRY_HEADER_BYTES);
+      const bytes = encodeBatch(records, baseOffset, nowMs, options?.attributes ?? 0, options?.producer ?? null, JOURNAL_ENTRY_HEADER_BYTES);
       if (bytes.byteLength > this.host.batchBytesMax) {
         throw new FerryError('RECORD_TOO_LARGE', `batch of ${bytes.byteLength} bytes exceeds batchBytesMax ${this.host.batchBytesMax}`);
       }
-      const { segment, position } = this.appendEncoded(bytes);
+      // The header facts are known here: no need to parse the header back (one batch per message on a busy store of many queues).
+      const { segment, position } = this.place(bytes, records.length, batchMaxTimestampMs(bytes), nowMs);
       const result: AppendResult = { baseOffset, lastOffset: baseOffset + records.length - 1 };
       return this.host.journalAppend(this, bytes, segment, position).then(() => result);
     } catch (error) {
@@ -148,18 +157,22 @@ export class FileLog implements Log {
   }
 
   /**
-   * Adds an already encoded batch whose base offset is `endOffset()`; used by append and by
-   * recovery. Returns the segment that holds it and its position there.
+   * Adds an already encoded batch whose base offset is `endOffset()` (recovery replays the
+   * journal with it). Returns the segment that holds it and its position there.
    */
   appendEncoded(bytes: Uint8Array): { segment: Segment; position: number } {
     const header = readBatchHeader(bytes);
     assert(header.baseOffset === this.endOffset(), 'batches arrive in offset order');
-    const nowMs = this.host.nowMs();
+    return this.place(bytes, header.recordCount, header.maxTimestampMs, this.host.nowMs());
+  }
+
+  /** Puts a batch whose base offset is `endOffset()` into the active segment, rolling it first when due. */
+  private place(bytes: Uint8Array, recordCount: number, maxTimestampMs: number, nowMs: number): { segment: Segment; position: number } {
     let active = this.active();
     const full = active.sizeBytes + bytes.byteLength > this.options.segmentBytesMax;
     const old = active.firstAppendMs !== undefined && nowMs - active.firstAppendMs >= this.options.segmentAgeMsMax;
     if (active.endOffset > active.baseOffset && (full || old)) active = this.roll();
-    const position = active.append(bytes, header.recordCount, header.maxTimestampMs, nowMs);
+    const position = active.append(bytes, recordCount, maxTimestampMs, nowMs);
     this.host.appended(this);
     return { segment: active, position };
   }
@@ -183,7 +196,7 @@ export class FileLog implements Log {
 
   async readBatches(fromOffset: number, limits?: ReadLimits): Promise<StoredBatch[]> {
     const out: StoredBatch[] = [];
-    await this.walkBatches(fromOffset, limits, (batchBytes, header, offset, recordsMax) => {
+    await this.walkBatches(fromOffset, limits, (batchBytes, header, offset, recordsMax, segment, batchPosition) => {
       if (header.compacted) {
         const batch = decodeBatch(batchBytes);
         // Holes: records carry their own offsets, and none may be left at or after `offset`.
@@ -195,7 +208,13 @@ export class FileLog implements Log {
       const skip = Math.max(offset - header.baseOffset, 0);
       const take = Math.min(header.recordCount - skip, recordsMax);
       // Only the records returned are decoded: a small read of a large batch stays cheap.
-      const wanted = decodeBatch(batchBytes, 0, skip, take);
+      const last = this.lastMark;
+      const resumable = last !== null && last.segment === segment && last.batchPosition === batchPosition && !segment.retired && last.baseOffset === header.baseOffset && last.lengthBytes === header.lengthBytes;
+      const mark: BatchMark = resumable ? last.mark : { index: 0, position: 0 };
+      const wanted = decodeBatch(batchBytes, 0, skip, take, mark);
+      if (skip + take < header.recordCount) {
+        this.lastMark = resumable ? last : { segment, batchPosition, baseOffset: header.baseOffset, lengthBytes: header.lengthBytes, mark };
+      }
       out.push(wanted);
       return { records: take, nextOffset: wanted.records[wanted.records.length - 1]!.offset + 1 };
     });
@@ -218,7 +237,7 @@ export class FileLog implements Log {
   private async walkBatches(
     fromOffset: number,
     limits: CursorLimits | undefined,
-    take: (batchBytes: Uint8Array, header: BatchHeader, offset: number, recordsMax: number) => BatchTake,
+    take: (batchBytes: Uint8Array, header: BatchHeader, offset: number, recordsMax: number, segment: Segment, batchPosition: number) => BatchTake,
   ): Promise<void> {
     const recordsMax = limits?.recordsMax ?? Number.POSITIVE_INFINITY;
     const bytesMax = limits?.bytesMax ?? 1024 * 1024;
@@ -262,7 +281,7 @@ export class FileLog implements Log {
           budgetSpent = true; // Stop without taking this batch: it would overrun the byte budget.
           break;
         }
-        const taken = take(batchBytes, header, offset, recordsMax - records);
+        const taken = take(batchBytes, header, offset, recordsMax - records, segment, position - batchBytes.byteLength);
         offset = taken.nextOffset;
         if (taken.records === 0) continue;
         records += taken.records;

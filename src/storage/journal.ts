@@ -9,9 +9,14 @@ import { checkBatch } from './record-batch.js';
  * the number of logs they touch; segment files are written later without fsync
  * and made durable at checkpoints, after which older journal files are deleted.
  *
- * Journal file, version 3: a 32-byte header, then entries back to back.
- * Version 2 files (no APPEND_REFERENCE entries, `replacesFrom` always 0) are
- * still read; version 1 checksummed whole append entries and is refused, not misread.
+ * Journal file, version 4: a 32-byte header, then entries back to back, then an
+ * END entry once the file is finished (rotated, or sealed by recovery). Files are
+ * reused: a finished file becomes a later one (new header, old bytes left in place),
+ * so that writes overwrite allocated blocks instead of growing a file. Each entry's
+ * stored CRC is XORed with its file's salt (derived from the sequence), so entries
+ * a reused file still holds from its earlier life fail their check and end the scan.
+ * Versions 2 and 3 (no salt, no END; version 2 also no APPEND_REFERENCE and
+ * `replacesFrom` always 0) are still read; version 1 is refused, not misread.
  *
  *   0                 8          12         16               24               32
  *   +-----------------+----------+----------+----------------+----------------+
@@ -27,12 +32,13 @@ import { checkBatch } from './record-batch.js';
  *   | length | crc32c | logId  |kind| 0  |   0    | payload ...      |
  *   +--------+--------+--------+----+----+--------+------------------+
  *
- * `length` covers the whole entry. The CRC covers bytes [8, length), except
+ * `length` covers the whole entry. The CRC (XOR the salt) covers bytes [8, length), except
  * for APPEND entries, where it covers bytes [8, 24): the entry header and the
  * batch's own length and CRC, which in turn covers the rest of the batch, so
  * each byte is checksummed once. Payloads: APPEND = one record batch exactly as
  * in the segment; CREATE_LOG = UTF-8 JSON `{ name, options }`; DELETE_LOG =
- * empty; TRUNCATE_PREFIX = u64 new start offset; APPEND_REFERENCE (version 3)
+ * empty; TRUNCATE_PREFIX = u64 new start offset; END (version 4) = empty, nothing
+ * after it belongs to the file; APPEND_REFERENCE (version 3)
  * = where a batch written straight into its segment file lies:
  *
  *   0                8                16         20         24         28         32
@@ -46,9 +52,9 @@ import { checkBatch } from './record-batch.js';
  */
 export const JOURNAL_HEADER_BYTES = 32;
 export const JOURNAL_ENTRY_HEADER_BYTES = 16;
-export const JOURNAL_FORMAT_VERSION = 3;
-/** Journal versions this Ferry reads: 2 (before APPEND_REFERENCE) and 3. */
-const JOURNAL_FORMAT_VERSIONS_READ = [2, 3];
+export const JOURNAL_FORMAT_VERSION = 4;
+/** Journal versions this Ferry reads: 2 (before APPEND_REFERENCE), 3 (before salts and END) and 4. */
+const JOURNAL_FORMAT_VERSIONS_READ = [2, 3, 4];
 const JOURNAL_MAGIC = new Uint8Array([0x46, 0x52, 0x59, 0x4a, 0x4e, 0x4c, 0, 0]); // "FRYJNL\0\0"
 
 /** Kinds of journal entries. */
@@ -59,6 +65,8 @@ export const JournalEntryKind = {
   truncatePrefix: 4,
   /** A batch written straight into its segment file (journal version 3); see {@link BatchReference}. */
   appendReference: 5,
+  /** The file is finished: whatever follows is not part of it (journal version 4). */
+  end: 6,
 } as const;
 export type JournalEntryKind = (typeof JournalEntryKind)[keyof typeof JournalEntryKind];
 
@@ -89,12 +97,56 @@ function checkedPayloadBytes(kind: number, payloadBytes: number): number {
  * (which may be the headroom just before the payload, in the same buffer).
  */
 export function writeEntryHeader(header: Uint8Array, logId: number, kind: JournalEntryKind, payload: Uint8Array): void {
-  const view = new DataView(header.buffer, header.byteOffset, JOURNAL_ENTRY_HEADER_BYTES);
-  view.setUint32(0, JOURNAL_ENTRY_HEADER_BYTES + payload.byteLength, true);
-  view.setUint32(8, logId, true);
-  view.setUint32(12, kind, true);
-  const checked = payload.subarray(0, checkedPayloadBytes(kind, payload.byteLength));
-  view.setUint32(4, crc32c(checked, crc32c(header.subarray(8, JOURNAL_ENTRY_HEADER_BYTES))), true);
+  writeUint32(header, 0, JOURNAL_ENTRY_HEADER_BYTES + payload.byteLength);
+  writeUint32(header, 8, logId);
+  writeUint32(header, 12, kind);
+  const checkedBytes = checkedPayloadBytes(kind, payload.byteLength);
+  // The payload right behind the header (one buffer): one CRC call over both.
+  const contiguous = payload.buffer === header.buffer && payload.byteOffset === header.byteOffset + JOURNAL_ENTRY_HEADER_BYTES;
+  const crc = contiguous
+    ? crc32c(header.subarray(8, JOURNAL_ENTRY_HEADER_BYTES + checkedBytes))
+    : crc32c(payload.subarray(0, checkedBytes), crc32c(header.subarray(8, JOURNAL_ENTRY_HEADER_BYTES)));
+  writeUint32(header, 4, crc);
+}
+
+function writeUint32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value & 0xff;
+  bytes[at + 1] = (value >>> 8) & 0xff;
+  bytes[at + 2] = (value >>> 16) & 0xff;
+  bytes[at + 3] = value >>> 24;
+}
+
+/**
+ * The salt of journal file `sequence` (version 4): stored entry CRCs are XORed with it.
+ * CRC-32C is a bijection on a 32-bit field, so files whose sequences differ below 2^32 never share a salt.
+ */
+export function journalSalt(sequence: number): number {
+  const bytes = new Uint8Array(8);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, sequence % 0x1_0000_0000, true);
+  view.setUint32(4, Math.floor(sequence / 0x1_0000_0000), true);
+  return crc32c(bytes);
+}
+
+/** XORs the stored CRC of each entry (one entry per buffer, header first) with `salt`. */
+export function saltEntries(entries: readonly Uint8Array[], salt: number): void {
+  const b0 = salt & 0xff;
+  const b1 = (salt >>> 8) & 0xff;
+  const b2 = (salt >>> 16) & 0xff;
+  const b3 = salt >>> 24;
+  for (const entry of entries) {
+    entry[4]! ^= b0;
+    entry[5]! ^= b1;
+    entry[6]! ^= b2;
+    entry[7]! ^= b3;
+  }
+}
+
+/** An END entry for journal file `sequence`. */
+export function journalEndEntry(sequence: number): Uint8Array {
+  const entry = encodeEntryHeader(0, JournalEntryKind.end, new Uint8Array(0));
+  saltEntries([entry], journalSalt(sequence));
+  return entry;
 }
 
 /** Encodes the header of an entry carrying `payload` as a separate buffer. */
@@ -180,6 +232,27 @@ function encodeJournalHeader(sequence: number, replacesFromSequence: number): Ui
 /** Suffix of a journal file being written by recovery before its rename (a leftover is deleted). */
 export const JOURNAL_TEMPORARY_SUFFIX = '.tmp';
 
+/** Suffix of a journal file prepared ahead of its use (a leftover is deleted). */
+export const JOURNAL_SPARE_SUFFIX = '.spare';
+
+const ZERO_FILL_CHUNK_BYTES = 1024 * 1024;
+
+/** Writes a journal file holding only its header, zero-filled to `preallocateBytes`, and fsyncs it. */
+async function writeEmptyJournalFile(fileSystem: FileSystem, path: string, sequence: number, preallocateBytes: number): Promise<void> {
+  const file = await fileSystem.open(path, { write: true, create: true });
+  try {
+    await file.truncate(0);
+    await file.write([encodeJournalHeader(sequence, 0)], 0);
+    const zeros = new Uint8Array(Math.min(ZERO_FILL_CHUNK_BYTES, Math.max(0, preallocateBytes - JOURNAL_HEADER_BYTES)));
+    for (let at = JOURNAL_HEADER_BYTES; at < preallocateBytes; at += zeros.byteLength) {
+      await file.write([at + zeros.byteLength <= preallocateBytes ? zeros : zeros.subarray(0, preallocateBytes - at)], at);
+    }
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+}
+
 /**
  * Writes journal file `sequence`, replacing files `replacesFromSequence` ..
  * `sequence - 1`, whole or not at all: written to `<name>.tmp`, fsynced, renamed,
@@ -195,7 +268,14 @@ export async function writeReplacementJournalFile(
   const path = joinPath(directory, journalFileName(sequence));
   const temporary = path + JOURNAL_TEMPORARY_SUFFIX;
   const buffers: Uint8Array[] = [encodeJournalHeader(sequence, replacesFromSequence)];
-  for (const entry of entries) buffers.push(encodeEntryHeader(entry.logId, entry.kind, entry.payload), entry.payload);
+  const salt = journalSalt(sequence);
+  for (const entry of entries) {
+    const header = encodeEntryHeader(entry.logId, entry.kind, entry.payload);
+    saltEntries([header], salt);
+    buffers.push(header, entry.payload);
+  }
+  // Finished as it is written: it may be followed by newer files.
+  buffers.push(journalEndEntry(sequence));
   const file = await fileSystem.open(temporary, { write: true, create: true });
   try {
     await file.truncate(0);
@@ -218,7 +298,12 @@ export class JournalFile {
     public sizeBytes: number,
     /** Opened with O_DSYNC: writes are durable as they resolve. */
     readonly syncsEveryWrite: boolean,
-  ) {}
+  ) {
+    this.salt = journalSalt(sequence);
+  }
+
+  /** XORed into every stored entry CRC of this file (see {@link saltEntries}). */
+  readonly salt: number;
 
   /**
    * Bytes of batches written into segment files that this file's APPEND_REFERENCE
@@ -230,15 +315,50 @@ export class JournalFile {
    * Creates journal file `sequence` in `directory` and makes its existence
    * durable. With `dataSync`, every write is durable when it resolves (one
    * system call instead of write + fdatasync) and `sync()` has nothing to do.
+   * With `preallocateBytes`, the file is first filled with zeros to that size,
+   * so writes within it change no file metadata (no file-system journal commit
+   * per synchronous write); readers take a zero-filled tail as the clean end.
+   * With `fromSpare`, the file {@link prepareSpare} wrote for this sequence is
+   * renamed into place instead.
    */
-  static async create(fileSystem: FileSystem, directory: string, sequence: number, dataSync = false): Promise<JournalFile> {
+  static async create(
+    fileSystem: FileSystem,
+    directory: string,
+    sequence: number,
+    options: { dataSync?: boolean; preallocateBytes?: number; fromSpare?: boolean } = {},
+  ): Promise<JournalFile> {
     const path = joinPath(directory, journalFileName(sequence));
-    const file = await fileSystem.open(path, { write: true, create: true, dataSync });
-    await file.truncate(0);
-    await file.write([encodeJournalHeader(sequence, 0)], 0);
-    await file.sync();
+    if (options.fromSpare) await fileSystem.rename(path + JOURNAL_SPARE_SUFFIX, path);
+    else await writeEmptyJournalFile(fileSystem, path, sequence, options.preallocateBytes ?? 0);
     await fileSystem.syncDirectory(directory);
-    return new JournalFile(sequence, path, file, JOURNAL_HEADER_BYTES, dataSync);
+    const file = await fileSystem.open(path, { write: true, dataSync: options.dataSync ?? false });
+    return new JournalFile(sequence, path, file, JOURNAL_HEADER_BYTES, options.dataSync ?? false);
+  }
+
+  /**
+   * Turns the finished journal file at `path` (no longer needed) into the spare for
+   * journal file `sequence`: renamed to the spare name, its header rewritten, fsynced.
+   * `create` with `fromSpare` renames it into place; recovery deletes a leftover spare.
+   * Its old entries stay, and fail their check under the new salt.
+   */
+  static async recycle(fileSystem: FileSystem, directory: string, path: string, sequence: number): Promise<void> {
+    const spare = joinPath(directory, journalFileName(sequence)) + JOURNAL_SPARE_SUFFIX;
+    // Renamed first: a header naming another sequence must never sit under a journal file's name.
+    await fileSystem.rename(path, spare);
+    const file = await fileSystem.open(spare, { write: true });
+    try {
+      await file.write([encodeJournalHeader(sequence, 0)], 0);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+  }
+
+  /** Writes the END entry (the file is finished) and makes it durable. */
+  async finish(): Promise<void> {
+    const entry = journalEndEntry(this.sequence);
+    await this.write([entry], entry.byteLength);
+    if (!this.syncsEveryWrite) await this.file.sync();
   }
 
   /** Writes entries (already encoded: header, payload, header, payload, ...) at the end. Not durable until `sync()`. */
@@ -268,6 +388,10 @@ export interface JournalScan {
   readonly stoppedBecause: string | null;
   /** The header's `replacesFrom`: 0, or the first journal file this one replaces. */
   readonly replacesFromSequence: number;
+  /** The file's format version. */
+  readonly version: number;
+  /** An END entry finished the file (version 4): nothing after `validBytes` belongs to it. */
+  readonly finished: boolean;
 }
 
 /**
@@ -277,7 +401,7 @@ export interface JournalScan {
 export async function readJournalFile(fileSystem: FileSystem, path: string, sequence: number): Promise<JournalScan> {
   const bytes = await fileSystem.readFile(path);
   if (bytes.byteLength < JOURNAL_HEADER_BYTES) {
-    return { entries: [], validBytes: 0, fileBytes: bytes.byteLength, stoppedBecause: 'header is torn', replacesFromSequence: 0 };
+    return { entries: [], validBytes: 0, fileBytes: bytes.byteLength, stoppedBecause: 'header is torn', replacesFromSequence: 0, version: 0, finished: false };
   }
   for (let i = 0; i < 6; i++) {
     if (bytes[i] !== JOURNAL_MAGIC[i]) throw new FerryError('CORRUPT_DATA', `${path}: not a Ferry journal file`);
@@ -293,7 +417,9 @@ export async function readJournalFile(fileSystem: FileSystem, path: string, sequ
   const storedSequence = view.getUint32(20, true) * 0x1_0000_0000 + view.getUint32(16, true);
   if (storedSequence !== sequence) throw new FerryError('CORRUPT_DATA', `${path}: header names journal ${storedSequence}`);
   const replacesFromSequence = view.getUint32(28, true) * 0x1_0000_0000 + view.getUint32(24, true);
-  const kindMax = version >= 3 ? JournalEntryKind.appendReference : JournalEntryKind.truncatePrefix;
+  const kindMax = version >= 4 ? JournalEntryKind.end : version >= 3 ? JournalEntryKind.appendReference : JournalEntryKind.truncatePrefix;
+  const salt = version >= 4 ? journalSalt(sequence) : 0;
+  let finished = false;
   const entries: JournalEntry[] = [];
   let at = JOURNAL_HEADER_BYTES;
   let stoppedBecause: string | null = null;
@@ -304,7 +430,8 @@ export async function readJournalFile(fileSystem: FileSystem, path: string, sequ
     }
     const length = view.getUint32(at, true);
     if (length === 0) {
-      stoppedBecause = 'zero-filled tail';
+      // A preallocated file's unused rest is the clean end; zeros before other bytes are a torn write.
+      if (!isAllZero(bytes, at)) stoppedBecause = 'zero-filled tail';
       break;
     }
     if (length < JOURNAL_ENTRY_HEADER_BYTES || at + length > bytes.byteLength) {
@@ -313,12 +440,17 @@ export async function readJournalFile(fileSystem: FileSystem, path: string, sequ
     }
     const kind = bytes[at + 12] as JournalEntryKind;
     const checkedEnd = at + JOURNAL_ENTRY_HEADER_BYTES + checkedPayloadBytes(kind, length - JOURNAL_ENTRY_HEADER_BYTES);
-    if (view.getUint32(at + 4, true) !== crc32c(bytes.subarray(at + 8, checkedEnd))) {
+    if ((view.getUint32(at + 4, true) ^ salt) >>> 0 !== crc32c(bytes.subarray(at + 8, checkedEnd))) {
       stoppedBecause = 'entry checksum mismatch';
       break;
     }
     if (kind < JournalEntryKind.append || kind > kindMax) {
       throw new FerryError('UNKNOWN_FORMAT_VERSION', `${path}: journal entry kind ${kind} at byte ${at}`);
+    }
+    if (kind === JournalEntryKind.end) {
+      finished = true;
+      at += length;
+      break;
     }
     if (kind === JournalEntryKind.append) {
       // The batch's own CRC covers the rest of an append entry.
@@ -331,5 +463,11 @@ export async function readJournalFile(fileSystem: FileSystem, path: string, sequ
     entries.push({ logId: view.getUint32(at + 8, true), kind, payload: bytes.subarray(at + JOURNAL_ENTRY_HEADER_BYTES, at + length) });
     at += length;
   }
-  return { entries, validBytes: at, fileBytes: bytes.byteLength, stoppedBecause, replacesFromSequence };
+  return { entries, validBytes: at, fileBytes: bytes.byteLength, stoppedBecause, replacesFromSequence, version, finished };
+}
+
+/** Whether every byte of `bytes` from `from` on is zero. */
+function isAllZero(bytes: Uint8Array, from: number): boolean {
+  for (let i = from; i < bytes.byteLength; i++) if (bytes[i] !== 0) return false;
+  return true;
 }

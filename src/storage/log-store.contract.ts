@@ -136,6 +136,29 @@ export function describeLogStore(name: string, makeHarness: () => LogStoreHarnes
         assert.deepEqual(batches.map((batch) => batch.records.length), [10, 10, 5]);
       }));
 
+    test('small reads through a large batch, in order, skipping back and between logs, return its records exactly', () =>
+      withStore(async (store) => {
+        const logs = [await store.openLog('steps-a'), await store.openLog('steps-b')];
+        // Values of varying length: a record's place in the batch depends on every record before it.
+        for (const [index, log] of logs.entries()) {
+          await log.append(Array.from({ length: 200 }, (_, i) => ({ value: text(`${index}:${i}:${'x'.repeat(i % 17)}`) })));
+        }
+        const expect = (index: number, offset: number): string => `${index}:${offset}:${'x'.repeat(offset % 17)}`;
+        const check = async (index: number, from: number, count: number): Promise<void> => {
+          const got = await logs[index]!.read(from, { recordsMax: count });
+          assert.deepEqual(got.map((record) => record.offset), Array.from({ length: count }, (_, i) => from + i));
+          assert.deepEqual(got.map((record) => read(record.value)), got.map((record) => expect(index, record.offset)));
+        };
+        for (let offset = 0; offset < 100; offset += 7) {
+          await check(0, offset, 7);
+          await check(1, offset, 3);
+        }
+        await check(0, 5, 10);
+        await check(0, 150, 50);
+        await check(0, 149, 1);
+        await check(1, 0, 1);
+      }));
+
     test('segments roll by size and reads cross segment boundaries', () =>
       withStore(
         async (store) => {

@@ -393,7 +393,7 @@ export class QueueStateStore {
   private openBatch(): PendingBatch {
     if (this.pending === null) {
       this.pending = { items: [], done: deferred<void>() };
-      queueMicrotask(() => this.flushPending());
+      queueMicrotask(this.flushPendingSoon);
     }
     return this.pending;
   }
@@ -402,6 +402,9 @@ export class QueueStateStore {
   private barrier(): Promise<void> {
     return this.pending !== null ? this.pending.done.promise : this.lastBatchDone;
   }
+
+  /** {@link flushPending}, bound once: a queue of one message a turn opens a batch a turn. */
+  private readonly flushPendingSoon = (): void => this.flushPending();
 
   /** Appends the pending batch, snapshots when the policy says so, and reclaims once the append is done. */
   private flushPending(): void {
@@ -614,6 +617,13 @@ function encodeEvent(kind: EventKind, offset: number, value?: number): Uint8Arra
 
 /** Encodes ranges (possibly unsorted and overlapping, from several calls) as one ack event. */
 function encodeAck(ranges: ReadonlyArray<readonly [number, number]>): Uint8Array {
+  if (ranges.length === 1) {
+    // The common case (one ack call in the turn, of consecutive offsets): nothing to merge.
+    const writer = new ByteWriter(24);
+    writer.byte(EventKind.ack);
+    writer.ranges(ranges);
+    return writer.finish();
+  }
   const merged = new OffsetRangeSet();
   for (const [start, end] of ranges) merged.addRange(start, end);
   const writer = new ByteWriter();

@@ -222,6 +222,16 @@ export function checkBatch(bytes: Uint8Array, at: number, verifyChecksum = true)
   };
 }
 
+/**
+ * The largest record timestamp of a batch already known to be valid, read from its header
+ * without a DataView or header object: the append path reads it once per batch.
+ */
+export function batchMaxTimestampMs(bytes: Uint8Array): number {
+  const low = (bytes[32]! | (bytes[33]! << 8) | (bytes[34]! << 16) | (bytes[35]! << 24)) >>> 0;
+  const high = (bytes[36]! | (bytes[37]! << 8) | (bytes[38]! << 16) | (bytes[39]! << 24)) >>> 0;
+  return high * 0x1_0000_0000 + low;
+}
+
 /** Reads the header of a batch already known to be valid. */
 export function readBatchHeader(bytes: Uint8Array, at = 0): BatchHeader {
   const result = checkBatch(bytes, at, false);
@@ -230,10 +240,24 @@ export function readBatchHeader(bytes: Uint8Array, at = 0): BatchHeader {
 }
 
 /**
+ * A mark in a version 1 batch: record `index` starts `position` bytes into
+ * the batch (at its length field). {@link decodeBatch} resumes from it instead
+ * of stepping over the records before it, and moves it past the records it
+ * decoded: a reader taking a large batch a few records at a time walks it once.
+ */
+export interface BatchMark {
+  index: number;
+  position: number;
+}
+
+/**
  * Decodes a checked batch into records. Keys, values and header values are
  * views into `bytes`, not copies: callers keep `bytes` alive and unchanged.
+ * With `mark` (a mark in this same batch, from an earlier call), the walk
+ * to `firstIndex` starts there when it lies at or before it; `mark` is then
+ * set to the record after the last one decoded.
  */
-export function decodeBatch(bytes: Uint8Array, at = 0, firstIndex = 0, countMax = Number.POSITIVE_INFINITY): StoredBatch {
+export function decodeBatch(bytes: Uint8Array, at = 0, firstIndex = 0, countMax = Number.POSITIVE_INFINITY, mark?: BatchMark): StoredBatch {
   // Version 2 batches take their own path, so the common case pays one byte comparison.
   if (bytes[at + 16] === COMPACTED_BATCH_FORMAT_VERSION) return decodeCompactedBatch(bytes, at);
   const view = new DataView(bytes.buffer, bytes.byteOffset + at, bytes.byteLength - at);
@@ -246,7 +270,12 @@ export function decodeBatch(bytes: Uint8Array, at = 0, firstIndex = 0, countMax 
   const end = Math.min(count, first + countMax);
   const records: StoredRecord[] = new Array(end - first);
   let position = BATCH_HEADER_BYTES;
-  for (let index = 0; index < first; index++) {
+  let skipped = 0;
+  if (mark !== undefined && mark.index <= first && mark.position >= BATCH_HEADER_BYTES && mark.position <= lengthBytes) {
+    skipped = mark.index;
+    position = mark.position;
+  }
+  for (let index = skipped; index < first; index++) {
     if (position + 4 > lengthBytes) throw corrupt(baseOffset, 'record overruns its batch');
     position += 4 + view.getUint32(position, true);
     if (position > lengthBytes) throw corrupt(baseOffset, 'record overruns its batch');
@@ -257,6 +286,10 @@ export function decodeBatch(bytes: Uint8Array, at = 0, firstIndex = 0, countMax 
     if (recordEnd > lengthBytes) throw corrupt(baseOffset, 'record overruns its batch');
     records[index - first] = new BatchRecord(bytes, at + position + 4, at + recordEnd, baseOffset + index, baseOffset, view.getFloat64(position + 4, true));
     position = recordEnd;
+  }
+  if (mark !== undefined) {
+    mark.index = end;
+    mark.position = position;
   }
   return {
     baseOffset,
