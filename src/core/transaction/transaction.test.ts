@@ -219,3 +219,33 @@ for (const [writes, when] of [
     }
   });
 }
+
+test('a committed message keeps its properties, headers and unsaid persistence in every destination', async (t) => {
+  const broker = await simulatedBroker(new SimulatedFileSystem());
+  t.after(() => broker.close());
+  await broker.declareQueue('out');
+  await broker.declareStream('log', { partitions: 2 });
+  const message = {
+    routingKey: 'out',
+    body: new TextEncoder().encode('kept'),
+    headers: { trace: 'abc' },
+    properties: { contentType: 'text/plain', key: new Uint8Array([1, 2]) },
+    persistent: false,
+    persistenceImplicit: true,
+  };
+  const transaction = await broker.vhost().beginTransaction();
+  transaction.publish('', message);
+  transaction.appendToStream('log', message, 1);
+  await transaction.commit();
+  const [delivery] = await broker.get('out');
+  const [entry] = await broker.readStream('log', { partition: 1 });
+  for (const stored of [delivery!.message, entry!.message]) {
+    assert.equal(new TextDecoder().decode(stored.body), 'kept');
+    assert.deepEqual(stored.headers, { trace: 'abc' });
+    assert.equal(stored.properties.contentType, 'text/plain');
+    assert.deepEqual([...stored.properties.key!], [1, 2]);
+    assert.equal(stored.persistent, false);
+    assert.equal(stored.persistenceImplicit, true);
+  }
+  assert.equal(entry!.message.exchange, '', 'a stream append goes through no exchange');
+});

@@ -73,6 +73,27 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
+ * `message` as stored, published through `exchange` at `arrivedAtMs`. Built
+ * field by field: on Node 20 an object spread followed by more properties
+ * (`{ ...message, exchange }`) takes V8's slow path, about 1.5 µs a message.
+ */
+function storedMessage(message: TransactionMessage, exchange: string, arrivedAtMs: number): StoredMessage {
+  const stored: { -readonly [K in keyof StoredMessage]: StoredMessage[K] } = {
+    routingKey: message.routingKey,
+    properties: message.properties,
+    headers: message.headers,
+    body: message.body,
+    persistent: message.persistent,
+    exchange,
+    arrivedAtMs,
+  };
+  // Optional fields stay absent when absent, as the spread left them.
+  if (message.persistenceImplicit !== undefined) stored.persistenceImplicit = message.persistenceImplicit;
+  if (message.envelope !== undefined) stored.envelope = message.envelope;
+  return stored;
+}
+
+/**
  * A transaction: publishes, stream appends, acks of consumed messages and
  * consumer-group offset commits that take effect together or not at all.
  * Nothing is visible to anyone before {@link commit}; {@link abort} (or the
@@ -267,7 +288,7 @@ export class TransactionCoordinator {
     for (const operation of operations) {
       switch (operation.kind) {
         case 'publish': {
-          const stored: StoredMessage = { ...operation.message, exchange: operation.exchange, arrivedAtMs: nowMs };
+          const stored = storedMessage(operation.message, operation.exchange, nowMs);
           const destinations = this.host.route(operation.exchange, operation.message);
           if (destinations.length === 0) unroutable++;
           for (const destination of destinations) {
@@ -283,7 +304,7 @@ export class TransactionCoordinator {
         }
         case 'append': {
           const stream = this.requireStream(operation.stream);
-          const stored: StoredMessage = { ...operation.message, exchange: '', arrivedAtMs: nowMs };
+          const stored = storedMessage(operation.message, '', nowMs);
           const partition = operation.partition ?? stream.partitionFor(stored);
           if (!Number.isInteger(partition) || partition < 0 || partition >= stream.partitionCount()) {
             throw new FerryError('PARTITION_NOT_FOUND', `stream ${stream.name} has partitions 0 to ${stream.partitionCount() - 1}, not ${partition}`);
@@ -324,16 +345,21 @@ export class TransactionCoordinator {
     const entries: RecordInput[] = [];
     const intent = (entry: IntentEntry, record?: RecordInput): void => {
       const header = { name: TX_HEADER, value: encoder.encode(JSON.stringify(entry)) };
-      entries.push(record ? { ...record, headers: [...(record.headers ?? []), header] } : { value: new Uint8Array(0), headers: [header] });
+      // Built field by field, not spread: see storedMessage.
+      entries.push(record ? { timestampMs: record.timestampMs, key: record.key, value: record.value, headers: [...(record.headers ?? []), header] } : { value: new Uint8Array(0), headers: [header] });
     };
     for (const write of queueWrites.values()) {
       const from = write.queue.logs()[write.priority]!.endOffset();
       // The entry rides on the destination's first message; the ones after it carry no entry of their own.
       write.messages.forEach((message, index) => (index === 0 ? intent({ op: 'enqueue', queue: write.queue.name, priority: write.priority, from }, encodeMessage(message)) : entries.push(encodeMessage(message))));
     }
-    for (const write of streamWrites.values()) {
+    // A stream's records are encoded once, for the intent and for the stamped append.
+    const streamRecords = new Map<string, RecordInput[]>();
+    for (const [key, write] of streamWrites) {
       const from = write.stream.logs()[write.partition]!.endOffset();
-      write.messages.forEach((message, index) => (index === 0 ? intent({ op: 'append', stream: write.stream.name, partition: write.partition, from }, encodeMessage(message)) : entries.push(encodeMessage(message))));
+      const records = write.messages.map(encodeMessage);
+      streamRecords.set(key, records);
+      records.forEach((record, index) => (index === 0 ? intent({ op: 'append', stream: write.stream.name, partition: write.partition, from }, record) : entries.push(record)));
     }
     for (const entry of ackPositions.values()) intent({ op: 'ack', queue: entry.queue.name, priority: entry.priority, offsets: entry.offsets });
     for (const entry of offsets) intent({ op: 'offset', stream: entry.stream.name, group: entry.group, partition: entry.partition, offset: entry.offset });
@@ -364,7 +390,7 @@ export class TransactionCoordinator {
         if (outcomes.some((outcome) => outcome.kind === 'rejected')) rejectedBy.push(write.queue.name);
         writes.push(durable);
       }
-      for (const write of streamWrites.values()) writes.push(write.stream.appendStamped(write.partition, write.messages, stamp));
+      for (const [key, write] of streamWrites) writes.push(write.stream.appendStamped(write.partition, write.messages, stamp, streamRecords.get(key)));
       for (const [queue, ids] of acks) writes.push(queue.ack(ids));
       for (const entry of offsets) writes.push(entry.stream.consumerGroup(entry.group).commit(entry.member, entry.partition, entry.offset));
       await Promise.all(writes);
