@@ -4,7 +4,7 @@ import type { Clock, TimerHandle } from '../../platform/clock.js';
 import { decodeMessage, encodeMessage } from '../message/message-codec.js';
 import type { StoredMessage } from '../message/message.js';
 import { deferred, type Deferred } from '../../lib/deferred.js';
-import type { DeadLetterReason, Log, ProducerStamp, QueueState, RecordInput } from '../ports.js';
+import type { DeadLetterReason, Log, ProducerStamp, QueueState, RecordInput, StoredRecord } from '../ports.js';
 import type { HeaderTable, HeaderValue } from '../routing/header-value.js';
 import type { ConsumerOptions, Delivery } from './delivery.js';
 import { MinHeap } from './min-heap.js';
@@ -41,8 +41,14 @@ interface Level {
   unreadBytes: number;
   /** True when open() read the restored backlog, so its sizes are counted and its transient messages settled. */
   scanned: boolean;
-  /** Offsets of transient messages in a durable queue not yet settled, settled at a clean close. */
+  /**
+   * Offsets of transient messages of a durable queue written in full (see
+   * bufferHasRoom), perhaps not yet settled: settled at a clean close, with the
+   * transient messages then held in memory.
+   */
   readonly transientOffsets: Set<number>;
+  /** `transientOffsets` is swept of settled offsets when it reaches this size. */
+  transientSweepSize: number;
   /**
    * Records offered in this turn, appended together as one batch at its end
    * (their offsets follow the log's end offset). Nothing refers to them in the
@@ -89,6 +95,8 @@ interface Consumer {
   readonly sequence: number;
   inFlight: number;
   flowing: boolean;
+  /** It takes deliveries while `inFlight` is at most this: prefetch - 1 while filling its window, lower once full (see refillBatch). */
+  refillAt: number;
 }
 
 /** The outcome of offering a message to a queue. */
@@ -134,6 +142,27 @@ export interface PullOptions {
 }
 
 const BUFFER_MESSAGES_MAX = 512;
+/**
+ * Bounds of the ready messages a durable queue holds in memory while transient
+ * messages arrive (see bufferHasRoom): within them a transient message is never
+ * written in full, as RabbitMQ writes transient messages only to free memory.
+ */
+const TRANSIENT_BUFFER_BYTES_MAX = 16 * 1024 * 1024;
+const TRANSIENT_BUFFER_MESSAGES_MAX = 65_536;
+const TRANSIENT_SWEEP_SIZE_MIN = 4096;
+/** Prefetch windows of at least this many deliveries are refilled in batches (see refillBatch). */
+const REFILL_BATCH_WINDOW_MIN = 128;
+
+/**
+ * How many of a full consumer's deliveries must be settled before it gets
+ * more: 1 for small windows; a quarter of a large one, which then still holds
+ * three quarters of a window of work. Topping up a deep window one delivery
+ * per ack costs a delivery (and a socket write) per ack for no gain in latency:
+ * the new message would wait behind the window at the consumer anyway.
+ */
+function refillBatch(prefetch: number): number {
+  return prefetch >= REFILL_BATCH_WINDOW_MIN ? Math.floor(prefetch / 4) : 1;
+}
 /** Reasons as RabbitMQ writes them in x-death, the format dead-letter consumers expect. */
 const DEATH_REASONS: Readonly<Record<DeadLetterReason, string>> = {
   rejected: 'rejected',
@@ -141,9 +170,18 @@ const DEATH_REASONS: Readonly<Record<DeadLetterReason, string>> = {
   'max-length': 'maxlen',
   'delivery-limit': 'delivery_limit',
 };
-/** What an in-memory queue's log stores per message: nothing but the offset. */
+/** What an in-memory queue's log stores per message, and a durable queue's per transient message held in memory: nothing but the offset. */
 const OFFSET_ONLY_RECORD: RecordInput = Object.freeze({ value: new Uint8Array(0) });
 const REFILL_BYTES_MAX = 256 * 1024;
+
+/**
+ * The message a record of a queue's log holds, or null for an offset-only
+ * record ({@link OFFSET_ONLY_RECORD}, no envelope): in a durable queue, a
+ * transient message that was held in memory only, gone after a restart.
+ */
+function messageOf(record: StoredRecord): StoredMessage | null {
+  return record.headers.length === 0 ? null : decodeMessage(record);
+}
 const NEVER = Number.POSITIVE_INFINITY;
 const RESOLVED: Promise<void> = Promise.resolve();
 
@@ -215,6 +253,7 @@ export class Queue {
       unreadBytes: 0,
       scanned: false,
       transientOffsets: new Set<number>(),
+      transientSweepSize: TRANSIENT_SWEEP_SIZE_MIN,
       pending: [],
       pendingDurable: null,
       inMemory: !config.durable || config.exclusiveOwner !== undefined,
@@ -264,8 +303,8 @@ export class Queue {
       for (const record of records) {
         const settled = level.state.isAcked(record.offset) || level.state.isDeadLettered(record.offset);
         if (settled || level.state.scheduledAt(record.offset) !== undefined) continue;
-        const message = decodeMessage(record);
-        if (!message.persistent) {
+        const message = messageOf(record);
+        if (message === null || !message.persistent) {
           transient.push(record.offset);
           continue;
         }
@@ -300,7 +339,8 @@ export class Queue {
         const records = await level.log.read(offset, { recordsMax: 1024 });
         if (records.length === 0) break;
         for (const record of records) {
-          const message = decodeMessage(record);
+          const message = messageOf(record);
+          if (message === null) continue;
           const messageId = message.properties.messageId;
           if (messageId !== undefined) this.dedup.set(messageId, Math.max(this.dedup.get(messageId) ?? 0, message.arrivedAtMs + windowMs));
         }
@@ -323,15 +363,16 @@ export class Queue {
   enqueue(message: StoredMessage, record?: RecordInput): EnqueueOutcome {
     this.assertLive();
     assert(!this.levels[0]!.external, 'a queue over an external log takes no publishes');
-    const nowMs = this.host.clock.nowMs();
     const messageId = message.properties.messageId;
     const deduplicate = this.config.deduplicationWindowMs !== undefined && messageId !== undefined;
+    const delayMs = message.properties.delayMs ?? 0;
+    // Only deduplication and delays need the time.
+    const nowMs = deduplicate || delayMs > 0 ? this.host.clock.nowMs() : 0;
     if (deduplicate) {
       this.evictDeduplication(nowMs);
       const until = this.dedup.get(messageId);
       if (until !== undefined && until > nowMs) return { kind: 'duplicate' };
     }
-    const delayMs = message.properties.delayMs ?? 0;
     if (delayMs <= 0 && this.isFull(message.body.byteLength)) {
       if (this.config.overflow === 'drop-head') {
         if (!this.makeRoom(message.body.byteLength)) return { kind: 'rejected', reason: 'max-length' };
@@ -348,12 +389,18 @@ export class Queue {
     }
     const level = this.levelFor(message);
     const offset = level.log.endOffset() + level.pending.length;
-    level.pending.push(level.inMemory ? OFFSET_ONLY_RECORD : (record ?? encodeMessage(message)));
+    // Fast path: nothing unread before it and room in memory, so it goes straight to the read-ahead buffer.
+    const buffered = delayMs <= 0 && level.cursor === offset && level.refilling === null && this.bufferHasRoom(level, message);
+    // A buffered transient message is never read back before a restart (the cursor is past it), and
+    // after one it is gone: its record only keeps the offset, like those of in-memory queues.
+    level.pending.push(level.inMemory || (buffered && !message.persistent) ? OFFSET_ONLY_RECORD : (record ?? encodeMessage(message)));
     // Only persistent messages of a durable queue wait for their batch to be written.
     const durable = message.persistent && this.config.durable ? (level.pendingDurable ??= deferred<void>()).promise : RESOLVED;
     this.scheduleFlush();
     this.counters.published++;
-    if (!message.persistent && this.config.durable) level.transientOffsets.add(offset);
+    // A transient message written in full may stay unread (not in memory) until a clean close,
+    // which must settle it; buffered ones are found in memory then (see close).
+    if (!message.persistent && this.config.durable && !buffered) this.trackTransient(level, offset);
     if (delayMs > 0) {
       const dueMs = nowMs + delayMs;
       this.flushPending(level); // The schedule entry names the offset: the record must exist first.
@@ -365,8 +412,7 @@ export class Queue {
       return { kind: 'accepted', durable };
     }
     this.readyCount++;
-    if (level.cursor === offset && level.refilling === null && (level.inMemory || level.buffer.length - level.bufferHead < BUFFER_MESSAGES_MAX)) {
-      // Fast path: nothing unread before it, so it goes straight to the read-ahead buffer.
+    if (buffered) {
       level.buffer.push({ level, offset, message, deliveryCount: 0 });
       level.cursor = offset + 1;
       this.readyBytes += message.body.byteLength;
@@ -379,6 +425,34 @@ export class Queue {
 
   private flushScheduled = false;
   private zeroTtlPending = false;
+
+  /**
+   * True when a ready message may join its level's read-ahead buffer: always
+   * in an in-memory level; a persistent message while the buffer holds fewer
+   * than BUFFER_MESSAGES_MAX (the rest is read back from the log); a transient
+   * one of a durable queue while the queue's ready messages in memory stay
+   * within TRANSIENT_BUFFER_BYTES_MAX and TRANSIENT_BUFFER_MESSAGES_MAX (beyond
+   * them it is written in full and read back, as a persistent one).
+   */
+  private bufferHasRoom(level: Level, message: StoredMessage): boolean {
+    if (level.inMemory) return true;
+    const bufferedCount = level.buffer.length - level.bufferHead;
+    if (message.persistent) return bufferedCount < BUFFER_MESSAGES_MAX;
+    return bufferedCount < TRANSIENT_BUFFER_MESSAGES_MAX && this.readyBytes + message.body.byteLength <= TRANSIENT_BUFFER_BYTES_MAX;
+  }
+
+  /**
+   * Remembers a transient message of a durable queue written in full, to settle at a clean
+   * close. Settled offsets are dropped whenever the set has doubled since the
+   * last sweep, so it holds about the unsettled ones, not every one published.
+   */
+  private trackTransient(level: Level, offset: number): void {
+    const offsets = level.transientOffsets;
+    offsets.add(offset);
+    if (offsets.size < level.transientSweepSize) return;
+    for (const tracked of offsets) if (level.state.isAcked(tracked) || level.state.isDeadLettered(tracked)) offsets.delete(tracked);
+    level.transientSweepSize = Math.max(TRANSIENT_SWEEP_SIZE_MIN, 2 * offsets.size);
+  }
 
   /**
    * At the end of the turn: appends each level's pending records as one batch,
@@ -606,7 +680,7 @@ export class Queue {
     if (this.consumers.some((consumer) => consumer.options.tag === options.tag)) {
       throw new FerryError('CONSUMER_TAG_IN_USE', `consumer tag ${options.tag} is in use on queue ${this.name}`);
     }
-    const consumer: Consumer = { options, sequence: this.consumerSequence++, inFlight: 0, flowing: options.flowing ?? true };
+    const consumer: Consumer = { options, sequence: this.consumerSequence++, inFlight: 0, flowing: options.flowing ?? true, refillAt: options.prefetch - 1 };
     this.consumers.push(consumer);
     this.hadConsumer = true;
     this.idleTimer?.cancel();
@@ -646,7 +720,7 @@ export class Queue {
 
   private pickConsumer(): Consumer | undefined {
     const eligible = (consumer: Consumer) =>
-      consumer.flowing && (consumer.options.prefetch === 0 || consumer.inFlight < consumer.options.prefetch);
+      consumer.flowing && (consumer.options.prefetch === 0 || consumer.inFlight <= consumer.refillAt);
     if (this.config.singleActiveConsumer) {
       const active = this.consumers[0];
       return active && eligible(active) ? active : undefined;
@@ -780,8 +854,10 @@ export class Queue {
           const offset = record.offset;
           level.cursor = offset + 1;
           if (level.state.isAcked(offset) || level.state.isDeadLettered(offset) || level.state.scheduledAt(offset) !== undefined) continue;
-          const message = decodeMessage(record);
-          if (!message.persistent && offset < level.restartEndOffset && this.config.durable && !level.external) {
+          const message = messageOf(record);
+          // The cursor is past every transient message held in memory since the restart.
+          assert(message !== null || offset < level.restartEndOffset, 'an offset-only record is read back only after a restart');
+          if (message === null || (!message.persistent && offset < level.restartEndOffset && this.config.durable && !level.external)) {
             // A transient message from before the restart: it does not survive one.
             this.readyCount--;
             void level.state.ack([offset]).catch(() => undefined);
@@ -847,16 +923,21 @@ export class Queue {
     };
     this.counters.delivered++;
     // Logged (batched per turn) so that after a restart the message is marked redelivered
-    // and the delivery limit still counts it. An in-memory level has no restart to count for:
-    // its candidates carry their counts.
-    if (!autoAck && !candidate.level.inMemory) void candidate.level.state.recordDelivery(candidate.offset).catch(() => undefined);
+    // and the delivery limit still counts it. An in-memory level has no restart to count for,
+    // and a transient message does not survive one: their candidates carry their counts.
+    if (!autoAck && !candidate.level.inMemory && candidate.message.persistent) void candidate.level.state.recordDelivery(candidate.offset).catch(() => undefined);
     if (autoAck) {
       this.counters.acked++;
       void candidate.level.state.ack([candidate.offset]).catch(() => undefined);
     } else {
       const deadlineMs = visibilityTimeoutMs === undefined || visibilityTimeoutMs === NEVER ? NEVER : this.host.clock.monotonicMs() + visibilityTimeoutMs;
       this.inFlight.set(id, { delivery, candidate, consumer, deadlineMs });
-      if (consumer) consumer.inFlight++;
+      if (consumer) {
+        const prefetch = consumer.options.prefetch;
+        consumer.inFlight++;
+        // Full: the window is refilled once a batch of it is settled, then up to full again.
+        consumer.refillAt = consumer.inFlight >= prefetch ? prefetch - refillBatch(prefetch) : prefetch - 1;
+      }
       const group = candidate.message.properties.groupId;
       if (group !== undefined) this.groupsInFlight.set(group, (this.groupsInFlight.get(group) ?? 0) + 1);
       if (deadlineMs !== NEVER) {
@@ -1224,7 +1305,7 @@ export class Queue {
 
   private async readOne(level: Level, offset: number): Promise<StoredMessage | undefined> {
     const [record] = await level.log.read(offset, { recordsMax: 1 });
-    return record && record.offset === offset ? decodeMessage(record) : undefined;
+    return record && record.offset === offset ? (messageOf(record) ?? undefined) : undefined;
   }
 
   // ------------------------------------------------------------------ admin
@@ -1320,8 +1401,8 @@ export class Queue {
           from = offset + 1;
           if (out.length >= max) break;
           if (level.state.isAcked(offset) || level.state.isDeadLettered(offset) || level.state.scheduledAt(offset) !== undefined) continue;
-          const message = decodeMessage(record);
-          if (!message.persistent && offset < level.restartEndOffset && this.config.durable && !level.external) continue;
+          const message = messageOf(record);
+          if (message === null || (!message.persistent && offset < level.restartEndOffset && this.config.durable && !level.external)) continue;
           out.push({ message, priority: level.priority, deliveryCount: level.state.deliveryCount(offset) });
         }
       }
@@ -1368,6 +1449,10 @@ export class Queue {
    */
   async close(): Promise<void> {
     this.flushAllPending();
+    const inMemory: Candidate[] = [...this.inFlight.values()].map((entry) => entry.candidate);
+    for (const level of this.levels) inMemory.push(...level.returned.values(), ...level.due, ...level.buffer.slice(level.bufferHead));
+    for (const waiting of this.groupsWaiting.values()) inMemory.push(...waiting);
+    for (const candidate of inMemory) if (!candidate.message.persistent && this.config.durable) candidate.level.transientOffsets.add(candidate.offset);
     for (const level of this.levels) {
       const offsets = [...level.transientOffsets].filter((offset) => !level.state.isAcked(offset) && !level.state.isDeadLettered(offset));
       level.transientOffsets.clear();

@@ -68,6 +68,21 @@ test('an ack restores one message of credit to a consumer at its prefetch limit'
   await broker.close();
 });
 
+test('a full prefetch window of 128 or more is refilled once a quarter of it is settled, then up to full', async () => {
+  const broker = await memoryBroker();
+  await broker.declareQueue('jobs');
+  const inbox = new Inbox();
+  broker.consume('jobs', inbox.onDelivery, { prefetch: 128 });
+  await publishAll(broker, 'jobs', Array.from({ length: 200 }, (_, index) => `m${index}`));
+  assert.equal(inbox.deliveries.length, 128, 'filled to the window');
+  await broker.ack(inbox.deliveries.slice(0, 31));
+  assert.equal(inbox.deliveries.length, 128, 'still holding 97 of 128: no refill yet');
+  await broker.ack(inbox.deliveries[31]!);
+  assert.equal(inbox.deliveries.length, 160, 'a quarter settled: refilled to the window');
+  assert.deepEqual(inbox.bodies().slice(128, 130), ['m128', 'm129'], 'in order');
+  await broker.close();
+});
+
 test('acking the same delivery twice in one call counts it once (credit is not restored twice)', async () => {
   const broker = await memoryBroker();
   await broker.declareQueue('jobs');

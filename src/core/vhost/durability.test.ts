@@ -259,6 +259,36 @@ test('after kill -9 every confirmed message survives, including what was in flig
   await after.close();
 });
 
+test('after kill -9 transient messages held in memory do not come back, and the ready count settles to the persistent ones', async () => {
+  const fileSystem = new SimulatedFileSystem();
+  const before = await simulatedBroker(fileSystem);
+  await before.declareQueue('jobs');
+  await publishAll(before, '', 'jobs', ['p1']);
+  await publishAll(before, '', 'jobs', ['t1', 't2'], false);
+  await publishAll(before, '', 'jobs', ['p2']);
+  const [p1] = await before.get('jobs');
+  assert.deepEqual(bodies([p1!]), ['p1'], 'p1 in flight over the crash');
+  before.abandon();
+  fileSystem.crashAfterKill();
+  const after = await simulatedBroker(fileSystem);
+  assert.deepEqual(bodies(await after.get('jobs', { max: 10 })), ['p1', 'p2']);
+  assert.equal(after.vhost().queue('jobs').messageCount(), 0);
+  await after.close();
+});
+
+test('transient messages beyond what a durable queue holds in memory are written in full and delivered in order', async (t) => {
+  const disk = await onDisk(t);
+  const broker = disk.broker;
+  await broker.declareQueue('jobs');
+  // 40 x 512 KiB is past the 16 MiB of ready messages a durable queue holds in memory.
+  const texts = Array.from({ length: 40 }, (_, index) => `t${index}`.padEnd(512 * 1024, '.'));
+  await publishAll(broker, '', 'jobs', texts, false);
+  const got = await broker.get('jobs', { max: 100 });
+  const names = (all: readonly string[]) => all.map((body) => body.split('.')[0]);
+  assert.deepEqual(names(bodies(got)), names(texts));
+  assert.equal(broker.vhost().queue('jobs').messageCount(), 0);
+});
+
 test('a message delivered before a restart comes back marked redelivered', async (t) => {
   const disk = await onDisk(t);
   let broker = disk.broker;
