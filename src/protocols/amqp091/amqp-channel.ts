@@ -184,7 +184,11 @@ export class AmqpChannel {
       this.pending = null;
       throw new FerryError('MESSAGE_TOO_LARGE', `message size ${size} is larger than the configured maximum ${messageBytesMax}`);
     }
-    pending.chunks.push(payload.slice());
+    // The payload is a view into the socket's chunk: copy it, into Node's buffer pool (cheaper than
+    // an ArrayBuffer of its own), so a message kept in a queue does not keep the whole chunk alive.
+    const copy = Buffer.allocUnsafe(payload.byteLength);
+    copy.set(payload);
+    pending.chunks.push(copy);
     pending.received += payload.byteLength;
     if (pending.received > size) throw new AmqpProtocolError(501, `body frames carry ${pending.received} bytes, the header said ${size}`);
     if (pending.received === size) this.completePublish();
@@ -325,7 +329,7 @@ export class AmqpChannel {
     this.settle(tags, action, ack).catch((error: unknown) => this.host.channelFailed(this, error));
   }
 
-  /** Acks of this turn, by queue: a client acking message by message costs one queue ack per turn. */
+  /** Acks of this turn of the event loop, by queue: a client acking message by message costs one queue ack per turn. */
   private acksPending = new Map<Queue, number[]>();
   private acksFlushScheduled = false;
 
@@ -344,8 +348,9 @@ export class AmqpChannel {
     }
     if (this.globalPrefetch > 0) this.updateFlow();
     if (!this.acksFlushScheduled && this.acksPending.size > 0) {
+      // After the current burst of work: the acks of every chunk read in this turn of the event loop settle together.
       this.acksFlushScheduled = true;
-      queueMicrotask(() => this.flushAcks());
+      this.host.clock.runSoon(() => this.flushAcks());
     }
   }
 

@@ -1,4 +1,3 @@
-import { concatenate } from '../../lib/concatenate.js';
 import { isFerryError } from '../../lib/ferry-error.js';
 import type { Clock, TimerHandle } from '../../platform/clock.js';
 import type { TcpConnection } from '../../platform/tcp-server.js';
@@ -9,8 +8,9 @@ import type { VirtualHost } from '../../core/vhost/virtual-host.js';
 import { AmqpChannel, type ChannelHost, type DirectReplyTo } from './amqp-channel.js';
 import { AmqpProtocolError } from './codec/amqp-protocol-error.js';
 import { decodeFieldTable, fieldTableToHeaderTable } from './codec/field-table.js';
-import { encodeContentFrames, encodeHeartbeatFrame, encodeMethodFrame, FrameDecoder, protocolHeaderReply, type AmqpFrame } from './codec/frame-codec.js';
-import { decodeContentHeader, decodeMethod, type AnyDecodedMethod } from './codec/method-codec.js';
+import { encodeHeartbeatFrame, FrameDecoder, protocolHeaderReply, writeContentFrames, writeMethodFrame, type AmqpFrame } from './codec/frame-codec.js';
+import { decodeContentHeader, decodeMethod, type AnyDecodedMethod, type AnyMethodFieldsInput, type BasicPropertiesInput } from './codec/method-codec.js';
+import { WireWriter } from './codec/wire-writer.js';
 import { FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, methodSpecByName } from './codec/spec.js';
 import { toAmqpError } from './error-map.js';
 
@@ -32,6 +32,8 @@ export const AMQP_LIMIT_DEFAULTS: AmqpLimits = { frameMax: 131_072, channelMax: 
 type State = 'awaiting-header' | 'awaiting-start-ok' | 'awaiting-tune-ok' | 'awaiting-open' | 'open' | 'closing' | 'closed';
 
 const decoder = new TextDecoder();
+/** A connection's output buffer grown past this (for a large message) is replaced by a small one after its write. */
+const OUTGOING_BUFFER_BYTES_KEPT_MAX = 1024 * 1024;
 
 /**
  * One AMQP 0-9-1 connection: the handshake (protocol header, start, SASL,
@@ -49,8 +51,8 @@ export class AmqpConnection {
   private principal: Principal | null = null;
   private vhost: VirtualHost | null = null;
   private clientCapabilities: Record<string, unknown> = {};
-  private outgoing: Uint8Array[] = [];
-  private outgoingBytes = 0;
+  /** Frames of this turn, gathered for one socket write. */
+  private outgoing = new WireWriter();
   private flushScheduled = false;
   private lastReceivedMs: number;
   private lastSentMs: number;
@@ -62,8 +64,9 @@ export class AmqpConnection {
   private unsubscribeAlarms: (() => void) | null = null;
   private readonly connectedAtMs: number;
   /** Channel work runs in order per connection; async handlers (declarations) finish before the next method. */
-  /** Frames received and not yet handled, in order. */
-  private readonly frames: AmqpFrame[] = [];
+  /** Frames received, in order; those from `frameIndex` on are not yet handled. */
+  private frames: AmqpFrame[] = [];
+  private frameIndex = 0;
   /** The handler the frames behind it wait for, or null. */
   private waitingFor: Promise<void> | null = null;
 
@@ -112,7 +115,8 @@ export class AmqpConnection {
     this.lastReceivedMs = this.clock.monotonicMs();
     let frames: AmqpFrame[];
     try {
-      frames = this.decoder.push(chunk);
+      // A plain Uint8Array view: the frames' payload views are then plain ones too, cheaper to make than Buffers.
+      frames = this.decoder.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     } catch (error) {
       if (isFerryError(error, 'AMQP_PROTOCOL_HEADER_MISMATCH')) {
         // §4.2.2: answer with our protocol header, then close.
@@ -133,7 +137,12 @@ export class AmqpConnection {
       this.sendStart();
     }
     // Frame payloads may be views into the chunk: handlers copy what they keep.
-    for (const frame of frames) this.frames.push(frame);
+    if (this.frameIndex === this.frames.length) {
+      this.frames = frames;
+      this.frameIndex = 0;
+    } else {
+      for (const frame of frames) this.frames.push(frame);
+    }
     if (this.waitingFor === null) this.processFrames();
   }
 
@@ -144,8 +153,8 @@ export class AmqpConnection {
    * alarm) holds the frames behind it until it is done.
    */
   private processFrames(): void {
-    while (this.frames.length > 0 && this.waitingFor === null) {
-      const frame = this.frames.shift()!;
+    while (this.frameIndex < this.frames.length && this.waitingFor === null) {
+      const frame = this.frames[this.frameIndex++]!;
       let pending: Promise<void> | undefined;
       try {
         pending = this.onFrame(frame);
@@ -376,7 +385,7 @@ export class AmqpConnection {
       channelFailed: (channel, error) => this.fail(channel, toAmqpError(error, 60, 80)),
       sendContent: (channel, name, fields, properties, body) => this.sendContent(channel, name, fields, properties, body),
       outgoingFull: () => {
-        const full = this.outgoingBytes + this.socket.bufferedBytes() > this.limits.outgoingBytesMax;
+        const full = this.outgoing.length + this.socket.bufferedBytes() > this.limits.outgoingBytesMax;
         if (full) this.deliveriesMayBePaused = true;
         return full;
       },
@@ -387,31 +396,50 @@ export class AmqpConnection {
 
   /** Queues a method frame; frames of one turn go out in one socket write. */
   sendMethod(channel: number, name: string, fields: Record<string, unknown>): void {
+    if (this.state === 'closed') return;
     const spec = methodSpecByName(name)!;
-    this.queueBytes(encodeMethodFrame(channel, spec.classId, spec.methodId, fields as never, this.frameMax));
+    const start = this.outgoing.length;
+    try {
+      writeMethodFrame(this.outgoing, channel, spec, fields as AnyMethodFieldsInput, this.frameMax);
+    } catch (error) {
+      this.outgoing.truncate(start);
+      throw error;
+    }
+    this.scheduleFlush();
   }
 
   private sendContent(channel: number, name: string, fields: Record<string, unknown>, properties: Record<string, unknown>, body: Uint8Array): void {
+    if (this.state === 'closed') return;
     const spec = methodSpecByName(name)!;
-    this.queueBytes(encodeContentFrames(channel, spec.classId, spec.methodId, fields as never, properties as never, body, this.frameMax));
+    const start = this.outgoing.length;
+    try {
+      writeContentFrames(this.outgoing, channel, spec, fields as AnyMethodFieldsInput, properties as BasicPropertiesInput, body, this.frameMax);
+    } catch (error) {
+      this.outgoing.truncate(start);
+      throw error;
+    }
+    this.scheduleFlush();
   }
 
-  private queueBytes(bytes: Uint8Array): void {
-    if (this.state === 'closed') return;
-    this.outgoing.push(bytes);
-    this.outgoingBytes += bytes.byteLength;
+  /**
+   * Writes after the current burst of work (the clock's runSoon), not at the
+   * end of this callback: the deliveries that the publishes and acks read from
+   * every socket in this turn of the event loop cause go out in one write.
+   */
+  private scheduleFlush(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      queueMicrotask(() => this.flush());
+      this.clock.runSoon(() => this.flush());
     }
   }
 
   private flush(): void {
     this.flushScheduled = false;
     if (this.outgoing.length === 0 || this.state === 'closed') return;
-    const bytes = this.outgoing.length === 1 ? this.outgoing[0]! : concatenate(this.outgoing, this.outgoingBytes);
-    this.outgoing = [];
-    this.outgoingBytes = 0;
+    const bytes = this.outgoing.finish();
+    // One large message must not pin a large buffer to the connection for good.
+    if (this.outgoing.capacity > OUTGOING_BUFFER_BYTES_KEPT_MAX) this.outgoing = new WireWriter();
+    else this.outgoing.reset();
     this.lastSentMs = this.clock.monotonicMs();
     const accepted = this.socket.write(bytes);
     // Deliveries may have paused while output piled up in this turn; once it is handed over

@@ -21,6 +21,10 @@ export interface MappedProperties {
  * An invalid expiration is PRECONDITION_FAILED, as RabbitMQ answers.
  */
 export function fromBasicProperties(basic: BasicProperties): MappedProperties {
+  if (onlyDeliveryMode(basic)) {
+    // Most publishes carry no property but the delivery mode (and perhaps an empty headers table).
+    return basic.deliveryMode === undefined ? IMPLICIT_ONLY_MAPPED : basic.deliveryMode === 2 ? PERSISTENT_ONLY_MAPPED : TRANSIENT_ONLY_MAPPED;
+  }
   const headers = basic.headers ? fieldTableToHeaderTable(basic.headers) : {};
   const properties: Record<string, string | number> = {};
   if (basic.contentType !== undefined) properties['contentType'] = basic.contentType;
@@ -52,6 +56,8 @@ export function fromBasicProperties(basic: BasicProperties): MappedProperties {
  * gave none (`persistenceImplicit`), as RabbitMQ passes it through.
  */
 export function toBasicProperties(properties: MessageProperties, headers: HeaderTable, persistent: boolean, persistenceImplicit = false): BasicPropertiesInput {
+  // Most messages carry no property but the delivery mode: share one object for each case.
+  if (isEmpty(properties) && isEmpty(headers)) return persistenceImplicit ? NO_PROPERTIES : persistent ? PERSISTENT_ONLY : TRANSIENT_ONLY;
   const basic: Record<string, unknown> = persistenceImplicit ? {} : { deliveryMode: persistent ? 2 : 1 };
   if (properties.contentType !== undefined) basic['contentType'] = properties.contentType;
   if (properties.contentEncoding !== undefined) basic['contentEncoding'] = properties.contentEncoding;
@@ -70,3 +76,30 @@ export function toBasicProperties(properties: MessageProperties, headers: Header
   }
   return basic as BasicPropertiesInput;
 }
+
+const NO_PROPERTIES: BasicPropertiesInput = Object.freeze({});
+const PERSISTENT_ONLY: BasicPropertiesInput = Object.freeze({ deliveryMode: 2 });
+const TRANSIENT_ONLY: BasicPropertiesInput = Object.freeze({ deliveryMode: 1 });
+
+function isEmpty(object: object): boolean {
+  for (const _key in object) return false;
+  return true;
+}
+
+/** True when `basic` sets no property but perhaps the delivery mode and an empty headers table. */
+function onlyDeliveryMode(basic: BasicProperties): boolean {
+  for (const key in basic) {
+    const value = (basic as Readonly<Record<string, unknown>>)[key];
+    if (value === undefined || key === 'deliveryMode') continue;
+    if (key === 'headers' && (value as ReadonlyMap<string, unknown>).size === 0) continue;
+    return false;
+  }
+  return true;
+}
+
+// Shared by every message without properties and headers: frozen, as messages are never changed in place.
+const EMPTY_PROPERTIES: MessageProperties = Object.freeze({});
+const EMPTY_HEADERS: HeaderTable = Object.freeze({});
+const IMPLICIT_ONLY_MAPPED: MappedProperties = Object.freeze({ properties: EMPTY_PROPERTIES, headers: EMPTY_HEADERS, persistent: false, persistenceImplicit: true });
+const PERSISTENT_ONLY_MAPPED: MappedProperties = Object.freeze({ properties: EMPTY_PROPERTIES, headers: EMPTY_HEADERS, persistent: true, persistenceImplicit: false });
+const TRANSIENT_ONLY_MAPPED: MappedProperties = Object.freeze({ properties: EMPTY_PROPERTIES, headers: EMPTY_HEADERS, persistent: false, persistenceImplicit: false });

@@ -17,6 +17,7 @@ import {
   FRAME_MIN_SIZE,
   FRAME_OVERHEAD,
   type MethodName,
+  type MethodSpec,
   PROTOCOL_HEADER,
   methodSpecById,
   methodSpecByName,
@@ -321,10 +322,19 @@ export function encodeMethodFrame(channel: number, classId: number, methodId: nu
   const spec = methodSpecById(classId, methodId);
   if (spec === undefined) throw new FerryError('INVALID_ARGUMENT', `AMQP 0-9-1 has no method ${classId}/${methodId}`);
   sharedWriter.reset();
-  const sizeAt = writeFrameStart(sharedWriter, FRAME_METHOD, channel);
-  writeMethod(sharedWriter, spec, fields);
-  writeFrameEnd(sharedWriter, sizeAt, frameMax);
+  writeMethodFrame(sharedWriter, channel, spec, fields, frameMax);
   return sharedWriter.finish();
+}
+
+/**
+ * Appends a method frame to `writer` (see `encodeMethodFrame`), for a caller
+ * that gathers many frames into one buffer. On a throw the writer holds part
+ * of the frame: truncate it back to where it was.
+ */
+export function writeMethodFrame(writer: WireWriter, channel: number, spec: MethodSpec, fields: AnyMethodFieldsInput, frameMax?: number): void {
+  const sizeAt = writeFrameStart(writer, FRAME_METHOD, channel);
+  writeMethod(writer, spec, fields);
+  writeFrameEnd(writer, sizeAt, frameMax);
 }
 
 /** Encodes a method frame by method name, with the fields type-checked. */
@@ -388,22 +398,40 @@ export function encodeContentFrames(
   body: Uint8Array,
   frameMax: number,
 ): Uint8Array {
-  checkFrameMax(frameMax);
   const spec = methodSpecById(classId, methodId);
   if (spec === undefined) throw new FerryError('INVALID_ARGUMENT', `AMQP 0-9-1 has no method ${classId}/${methodId}`);
+  sharedWriter.reset();
+  writeContentFrames(sharedWriter, channel, spec, fields, properties, body, frameMax);
+  return sharedWriter.finish();
+}
+
+/**
+ * Appends a content-carrying method's frames to `writer` (see
+ * `encodeContentFrames`), for a caller that gathers many frames into one
+ * buffer. On a throw the writer holds part of them: truncate it back to where it was.
+ */
+export function writeContentFrames(
+  writer: WireWriter,
+  channel: number,
+  spec: MethodSpec,
+  fields: AnyMethodFieldsInput,
+  properties: BasicPropertiesInput,
+  body: Uint8Array,
+  frameMax: number,
+): void {
+  checkFrameMax(frameMax);
   if (!spec.hasContent) throw new FerryError('INVALID_ARGUMENT', `${spec.name} carries no content`);
-  const writer = sharedWriter;
-  writer.reset();
   let sizeAt = writeFrameStart(writer, FRAME_METHOD, channel);
   writeMethod(writer, spec, fields);
   writeFrameEnd(writer, sizeAt, frameMax);
   sizeAt = writeFrameStart(writer, FRAME_HEADER, channel);
-  writeContentHeader(writer, classId, body.byteLength, properties);
+  writeContentHeader(writer, spec.classId, body.byteLength, properties);
   writeFrameEnd(writer, sizeAt, frameMax);
-  for (const chunk of splitBody(body, frameMax)) {
+  // Body frames of at most frame-max - 8 bytes each (§4.2.6.2); an empty body has none.
+  const chunkBytesMax = frameMax - FRAME_OVERHEAD;
+  for (let offset = 0; offset < body.byteLength; offset += chunkBytesMax) {
     sizeAt = writeFrameStart(writer, FRAME_BODY, channel);
-    writer.raw(chunk);
+    writer.raw(offset === 0 && body.byteLength <= chunkBytesMax ? body : body.subarray(offset, Math.min(offset + chunkBytesMax, body.byteLength)));
     writeFrameEnd(writer, sizeAt, undefined);
   }
-  return writer.finish();
 }

@@ -122,6 +122,8 @@ export interface ContentHeader {
 }
 
 const METHOD_PREFIX_BYTES = 4;
+/** The reader the decoders here share: decoding is synchronous and keeps nothing of it, so no two uses overlap. */
+const sharedReader = new WireReader(new Uint8Array(0));
 // class-id, weight, body size, one property flags word.
 const CONTENT_HEADER_BYTES_MIN = 2 + 2 + 8 + 2;
 const PROPERTIES_PER_FLAGS_WORD = 15;
@@ -262,7 +264,7 @@ export function encodeMethodByName<Name extends MethodName>(name: Name, fields: 
  * an illegal value (a short string that is not UTF-8, an unknown field-table type).
  */
 export function decodeMethod(payload: Uint8Array): AnyDecodedMethod {
-  const reader = new WireReader(payload);
+  const reader = sharedReader.reset(payload);
   if (payload.byteLength < METHOD_PREFIX_BYTES) reader.frameError(`method frame payload of ${payload.byteLength} bytes has no class and method id`);
   const classId = reader.u16();
   const methodId = reader.u16();
@@ -304,6 +306,11 @@ export function writeContentHeader(writer: WireWriter, classId: number, bodySize
   // Weight: unused, must be zero.
   writer.u16(0);
   writer.u64(bodySize, 'content header body size');
+  if (properties === lastFrozenProperties.properties && classId === lastFrozenProperties.classId) {
+    writer.raw(lastFrozenProperties.bytes);
+    return;
+  }
+  const start = writer.length;
   const specs = contentClass.properties;
   const values = properties as Readonly<Record<string, unknown>>;
   let lastPresent = -1;
@@ -327,13 +334,27 @@ export function writeContentHeader(writer: WireWriter, classId: number, bodySize
     const value = values[spec.key];
     if (value !== undefined && value !== null) writeField(writer, spec, value);
   }
-  checkPropertyNames(specs, values);
+  checkPropertyNames(classId, specs, values);
+  if (Object.isFrozen(properties)) lastFrozenProperties = { classId, properties, bytes: writer.bytesSince(start) };
 }
 
-// A misspelt property would otherwise vanish silently.
-function checkPropertyNames(specs: readonly FieldSpec[], values: Readonly<Record<string, unknown>>): void {
-  for (const key of Object.keys(values)) {
-    if (values[key] !== undefined && !specs.some((spec) => spec.key === key)) {
+/**
+ * The flags and values last written for a frozen properties object: senders
+ * share one such object for the common cases (only a delivery mode), which
+ * then costs a copy of these bytes. A frozen object cannot change, so its bytes cannot either.
+ */
+let lastFrozenProperties: { readonly classId: number; readonly properties: object | null; readonly bytes: Uint8Array } = { classId: 0, properties: null, bytes: EMPTY_BYTES };
+
+/** The property keys of each content class, for checkPropertyNames. */
+const PROPERTY_KEYS: ReadonlyMap<number, ReadonlySet<string>> = new Map(
+  [...CONTENT_CLASSES].map(([classId, contentClass]) => [classId, new Set(contentClass.properties.map((property) => property.key))]),
+);
+
+// A misspelt property would otherwise vanish silently. For...in and a set: no allocation per header.
+function checkPropertyNames(classId: number, specs: readonly FieldSpec[], values: Readonly<Record<string, unknown>>): void {
+  const keys = PROPERTY_KEYS.get(classId)!;
+  for (const key in values) {
+    if (values[key] !== undefined && !keys.has(key)) {
       throw new FerryError('INVALID_ARGUMENT', `unknown content property ${key}; the properties are ${specs.map((spec) => spec.key).join(', ')}`);
     }
   }
@@ -354,7 +375,7 @@ export function encodeContentHeader(classId: number, bodySize: number | bigint, 
  * The weight field is ignored.
  */
 export function decodeContentHeader(payload: Uint8Array): ContentHeader {
-  const reader = new WireReader(payload);
+  const reader = sharedReader.reset(payload);
   if (payload.byteLength < CONTENT_HEADER_BYTES_MIN) reader.frameError(`content header payload of ${payload.byteLength} bytes is shorter than ${CONTENT_HEADER_BYTES_MIN}`);
   const classId = reader.u16('content header class id');
   reader.classId = classId;
@@ -363,9 +384,27 @@ export function decodeContentHeader(payload: Uint8Array): ContentHeader {
   reader.u16('content header weight');
   const bodySize = reader.u64('content header body size');
   const specs = contentClass.properties;
+  const properties: Record<string, DecodedFieldTypes[FieldType]> = {};
+  let flags = reader.u16('property flags');
+  if ((flags & 1) === 0 && specs.length <= PROPERTIES_PER_FLAGS_WORD) {
+    // One flags word (always so for basic, with 14 properties): read the values as the bits are found,
+    // once no flag of a property beyond the class's is set (bits 1 to 15 - count).
+    const beyond = flags & ((1 << (16 - specs.length)) - 2);
+    if (beyond !== 0) {
+      const index = 15 - (31 - Math.clz32(beyond));
+      reader.syntaxError(`property flag ${index + 1} is set, but ${contentClass.name} has ${specs.length} properties`);
+    }
+    for (let bit = 0; bit < specs.length; bit++) {
+      if ((flags & (1 << (15 - bit))) === 0) continue;
+      const spec = specs[bit]!;
+      properties[spec.key] = readField(reader, spec);
+    }
+    if (reader.remaining() !== 0) reader.frameError(`${reader.remaining()} bytes follow the last property of the content header`);
+    return { classId, bodySize, properties: properties as BasicProperties };
+  }
+  reader.offset -= 2;
   const present: number[] = [];
   let word = 0;
-  let flags: number;
   do {
     flags = reader.u16('property flags');
     for (let bit = 0; bit < PROPERTIES_PER_FLAGS_WORD; bit++) {
@@ -376,7 +415,6 @@ export function decodeContentHeader(payload: Uint8Array): ContentHeader {
     }
     word++;
   } while ((flags & 1) === 1);
-  const properties: Record<string, DecodedFieldTypes[FieldType]> = {};
   for (const index of present) {
     const spec = specs[index]!;
     properties[spec.key] = readField(reader, spec);

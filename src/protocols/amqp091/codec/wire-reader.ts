@@ -7,6 +7,10 @@ const latin1Slice = (Buffer.prototype as { latin1Slice?: (this: Uint8Array, star
 // Strings up to this length take the ASCII fast path: no TextDecoder call.
 const ASCII_FAST_PATH_BYTES_MAX = 256;
 const TWO_TO_THE_32 = 0x1_0000_0000;
+// ASCII strings up to this length are remembered in RECENT_TEXT_SLOTS slots (a power of two), by length and end bytes.
+const RECENT_TEXT_BYTES_MAX = 64;
+const RECENT_TEXT_SLOTS = 256;
+const recentTexts: (string | undefined)[] = new Array<string | undefined>(RECENT_TEXT_SLOTS).fill(undefined);
 // A u64 whose high word is below this fits a safe integer (2^53 - 1).
 const SAFE_HIGH_WORD_LIMIT = 0x20_0000;
 
@@ -30,12 +34,23 @@ export class WireReader {
   private view: DataView | undefined;
 
   constructor(
-    readonly bytes: Uint8Array,
+    public bytes: Uint8Array,
     offset = 0,
     end = bytes.byteLength,
   ) {
     this.offset = offset;
     this.end = end;
+  }
+
+  /** Starts over on `bytes`, as a new reader would: decoders share one instead of allocating one per frame. */
+  reset(bytes: Uint8Array): this {
+    this.bytes = bytes;
+    this.offset = 0;
+    this.end = bytes.byteLength;
+    this.classId = 0;
+    this.methodId = 0;
+    this.view = undefined;
+    return this;
   }
 
   remaining(): number {
@@ -140,8 +155,21 @@ export class WireReader {
 
   /** Decodes bytes[start, end) as UTF-8, raising 502 SYNTAX_ERROR when they are not valid UTF-8. */
   text(start: number, end: number, what: string): string {
+    const length = end - start;
+    if (length === 0) return '';
     const bytes = this.bytes;
-    if (end - start <= ASCII_FAST_PATH_BYTES_MAX) {
+    let slot = -1;
+    if (length <= RECENT_TEXT_BYTES_MAX) {
+      // The same names (exchange, routing key, consumer tag) come again and again: return the string of last time.
+      slot = (length * 31 + bytes[start]! * 7 + bytes[end - 1]!) & (RECENT_TEXT_SLOTS - 1);
+      const recent = recentTexts[slot];
+      if (recent !== undefined && recent.length === length) {
+        let index = 0;
+        while (index < length && recent.charCodeAt(index) === bytes[start + index]) index++;
+        if (index === length) return recent;
+      }
+    }
+    if (length <= ASCII_FAST_PATH_BYTES_MAX) {
       let ascii = true;
       for (let index = start; index < end; index++) {
         if (bytes[index]! >= 0x80) {
@@ -150,7 +178,10 @@ export class WireReader {
         }
       }
       if (ascii) {
-        return latin1Slice !== undefined ? latin1Slice.call(bytes, start, end) : String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
+        const text = latin1Slice !== undefined ? latin1Slice.call(bytes, start, end) : String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]);
+        // Only ASCII strings are kept, so a character code equals its byte in the comparison above.
+        if (slot >= 0) recentTexts[slot] = text;
+        return text;
       }
     }
     try {

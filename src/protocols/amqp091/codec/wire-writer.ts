@@ -44,6 +44,16 @@ export class WireWriter {
     this.length = 0;
   }
 
+  /** Drops the bytes written after the first `length` (a frame that failed half-way). */
+  truncate(length: number): void {
+    if (length < this.length) this.length = length;
+  }
+
+  /** Bytes the buffer can hold before it grows. */
+  get capacity(): number {
+    return this.buffer.byteLength;
+  }
+
   private ensure(extra: number): void {
     const needed = this.length + extra;
     if (needed <= this.buffer.byteLength) return;
@@ -210,6 +220,11 @@ export class WireWriter {
   /** Sets one bit of an octet already written, for packed bit fields. */
   setBit(at: number, bit: number): void {
     this.buffer[at]! |= 1 << bit;
+  }
+
+  /** A copy of the bytes written from `start` on. */
+  bytesSince(start: number): Uint8Array {
+    return this.buffer.slice(start, this.length);
   }
 
   /** A copy of the bytes written since the last reset. */
