@@ -548,7 +548,8 @@ export class FileLogStore implements LogStore, FileLogHost {
    * its batch and the reference to it are both durable.
    */
   private writeDirectly(group: CommitGroup, journal: JournalFile): Promise<void>[] {
-    if (group.appends.length === 0) return [];
+    // No log can reach the threshold in a smaller group.
+    if (group.appends.length === 0 || group.bytes < this.settings.directWriteBytesMin) return [];
     const bytesByLog = new Map<FileLog, number>();
     for (const pending of group.appends) bytesByLog.set(pending.log, (bytesByLog.get(pending.log) ?? 0) + pending.batch.byteLength);
     const threshold = this.settings.directWriteBytesMin;
