@@ -72,7 +72,9 @@ async function startBareHttp(): Promise<{ url: string; process: OwnedProcess }> 
 /** Starts a broker, runs `scenario`'s client against it, stops the broker; adds the broker's CPU time. */
 function scenario(name: string) {
   return async (settings: ScenarioSettings): Promise<Record<string, unknown>> => {
-    const broker = await FerryProcess.start({ dataDirectory: path.join(settings.directory, 'data'), listeners: ['native', 'http'] });
+    // Profiling: FERRY_BENCH_NODE_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" (as in bench:amqp).
+    const nodeFlags = (process.env['FERRY_BENCH_NODE_FLAGS'] ?? '').split(' ').filter((flag) => flag !== '');
+    const broker = await FerryProcess.start({ dataDirectory: path.join(settings.directory, 'data'), listeners: ['native', 'http'], nodeFlags });
     const bare = name === 'http-publish' ? await startBareHttp() : null;
     try {
       const before = processUsage(broker.pid);
