@@ -1,26 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Log } from '../core/ports.js';
 import { ManualClock } from '../platform/clock.js';
 import { HookedFileSystem } from '../platform/hooked-file-system.js';
 import { SeededRandom } from '../platform/random.js';
 import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
-import type { Log, RecordInput } from '../core/ports.js';
 import { FileLogStore, type FileLogStoreOptions } from './file-log-store.js';
+import { numberedRecordNames, numberedRecords } from './store-harness.js';
 
 // Batches of a log adding up to `directWriteBytesMin` in one journal group go straight into
 // their segment file, with APPEND_REFERENCE entries in the journal (FORMAT.md).
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-
-function records(first: number, count: number, valueBytes = 1024): RecordInput[] {
-  return Array.from({ length: count }, (_, i) => ({ value: encoder.encode(`r${first + i}|`.padEnd(valueBytes, 'x')) }));
-}
-
-async function values(log: Log): Promise<string[]> {
-  const back = await log.read(log.startOffset(), { recordsMax: 1_000_000, bytesMax: 1 << 30 });
-  return back.map((record) => decoder.decode(record.value).split('|')[0]!);
-}
 
 function options(fileSystem: HookedFileSystem | SimulatedFileSystem, extra: Partial<FileLogStoreOptions> = {}): FileLogStoreOptions {
   return { fileSystem, clock: new ManualClock(), directory: 'data', durability: 'always', directWriteBytesMin: 4096, ...extra };
@@ -34,8 +24,8 @@ test('a large group is fsynced in its segment, journaled as references, and surv
   const fileSystem = new SimulatedFileSystem();
   const store = await FileLogStore.open(options(fileSystem));
   const log = await store.openLog('big');
-  await log.append(records(0, 2, 10)); // A small group: an ordinary APPEND entry.
-  await Promise.all([log.append(records(2, 8)), log.append(records(10, 8))]);
+  await log.append(numberedRecords(0, 2, 10)); // A small group: an ordinary APPEND entry.
+  await Promise.all([log.append(numberedRecords(2, 8)), log.append(numberedRecords(10, 8))]);
   assert.equal(store.stats.referencedBatches, 2);
   store.abandon();
   fileSystem.crash(new SeededRandom(7));
@@ -43,7 +33,7 @@ test('a large group is fsynced in its segment, journaled as references, and surv
   try {
     const back = reopened.getLog('big')!;
     assert.equal(back.endOffset(), 18);
-    assert.deepEqual(await values(back), Array.from({ length: 18 }, (_, i) => `r${i}`));
+    assert.deepEqual(await numberedRecordNames(back), Array.from({ length: 18 }, (_, i) => `r${i}`));
   } finally {
     await reopened.close();
   }
@@ -55,7 +45,7 @@ test('a crash before the segment sync drops the referenced batches, which were n
   const store = await FileLogStore.open(options(fileSystem));
   const log = await store.openLog('big');
   const other = await store.openLog('small');
-  await log.append(records(0, 3, 10));
+  await log.append(numberedRecords(0, 3, 10));
   let held = false;
   fileSystem.hook = (operation, path) => {
     if (operation === 'sync' && path.endsWith('.seg')) {
@@ -64,9 +54,9 @@ test('a crash before the segment sync drops the referenced batches, which were n
     }
   };
   let acknowledged = false;
-  void log.append(records(3, 8)).then(() => (acknowledged = true), () => undefined);
-  void log.append(records(11, 1, 10)).catch(() => undefined); // Same group, same log: a reference too.
-  void other.append(records(0, 1, 10)).catch(() => undefined);
+  void log.append(numberedRecords(3, 8)).then(() => (acknowledged = true), () => undefined);
+  void log.append(numberedRecords(11, 1, 10)).catch(() => undefined); // Same group, same log: a reference too.
+  void other.append(numberedRecords(0, 1, 10)).catch(() => undefined);
   await turns(20);
   assert.ok(held, 'the segment sync was reached');
   assert.equal(acknowledged, false);
@@ -77,9 +67,9 @@ test('a crash before the segment sync drops the referenced batches, which were n
   try {
     const back = reopened.getLog('big')!;
     assert.ok(back.endOffset() === 3 || back.endOffset() === 12, `the group is kept whole or dropped whole, not cut at ${back.endOffset()}`);
-    assert.deepEqual(await values(back), Array.from({ length: back.endOffset() }, (_, i) => `r${i}`));
+    assert.deepEqual(await numberedRecordNames(back), Array.from({ length: back.endOffset() }, (_, i) => `r${i}`));
     // The log goes on from its recovered end.
-    const { baseOffset } = await back.append(records(back.endOffset(), 1, 10));
+    const { baseOffset } = await back.append(numberedRecords(back.endOffset(), 1, 10));
     assert.equal(baseOffset, back.endOffset() - 1);
   } finally {
     await reopened.close();
@@ -91,7 +81,7 @@ test('a segment a truncatePrefix drops stays on disk until a checkpoint covers t
   const store = await FileLogStore.open(options(fileSystem, { logDefaults: { segmentBytesMax: 16 * 1024 } }));
   try {
     const log = await store.openLog('rolling') as unknown as { segments: { path: string; baseOffset: number }[] } & Log;
-    for (let i = 0; i < 6; i++) await log.append(records(i * 8, 8));
+    for (let i = 0; i < 6; i++) await log.append(numberedRecords(i * 8, 8));
     assert.ok(log.segments.length >= 3, 'the log rolled');
     const first = log.segments[0]!.path;
     await log.truncatePrefix(log.segments[2]!.baseOffset);
@@ -110,7 +100,7 @@ test('a replacement journal that recovery renamed into place before a crash is r
   const simulated = new SimulatedFileSystem();
   const store = await FileLogStore.open(options(simulated));
   const log = await store.openLog('big');
-  for (let i = 0; i < 4; i++) await log.append(records(i * 8, 8));
+  for (let i = 0; i < 4; i++) await log.append(numberedRecords(i * 8, 8));
   store.abandon();
   simulated.crashAfterKill();
   // The recovery stops after its replacement journal is in place, before the checkpoint names it.
@@ -123,7 +113,7 @@ test('a replacement journal that recovery renamed into place before a crash is r
   simulated.crash(new SeededRandom(11));
   const reopened = await FileLogStore.open(options(simulated));
   try {
-    assert.deepEqual(await values(reopened.getLog('big')!), Array.from({ length: 32 }, (_, i) => `r${i}`));
+    assert.deepEqual(await numberedRecordNames(reopened.getLog('big')!), Array.from({ length: 32 }, (_, i) => `r${i}`));
   } finally {
     await reopened.close();
   }

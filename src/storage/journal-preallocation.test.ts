@@ -1,31 +1,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../platform/clock.js';
-import { HookedFileSystem } from '../platform/hooked-file-system.js';
 import { SeededRandom } from '../platform/random.js';
 import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
-import type { Log, RecordInput } from '../core/ports.js';
 import { FileLogStore, type FileLogStoreOptions } from './file-log-store.js';
+import { numberedRecordNames, numberedRecords } from './store-harness.js';
 import { encodeEntryHeader, JOURNAL_SPARE_SUFFIX, JournalEntryKind, JournalFile, journalSalt, readJournalFile, saltEntries } from './journal.js';
 
-// Journal files are reused (a checkpoint recycles the finished one as the next file's spare),
-// new ones are zero-filled with durability `always`, and direct segment writes go through an
-// O_DSYNC handle once everything written before them is durable (FORMAT.md).
+// Journal files are reused (a checkpoint recycles the finished one as the next file's spare)
+// and new ones are zero-filled with durability `always` (FORMAT.md).
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
 const PREALLOCATE = 64 * 1024;
 
-function records(first: number, count: number, valueBytes = 1024): RecordInput[] {
-  return Array.from({ length: count }, (_, i) => ({ value: encoder.encode(`r${first + i}|`.padEnd(valueBytes, 'x')) }));
-}
-
-async function values(log: Log): Promise<string[]> {
-  const back = await log.read(log.startOffset(), { recordsMax: 1_000_000, bytesMax: 1 << 30 });
-  return back.map((record) => decoder.decode(record.value).split('|')[0]!);
-}
-
-function options(fileSystem: HookedFileSystem | SimulatedFileSystem, extra: Partial<FileLogStoreOptions> = {}): FileLogStoreOptions {
+function options(fileSystem: SimulatedFileSystem, extra: Partial<FileLogStoreOptions> = {}): FileLogStoreOptions {
   const base: FileLogStoreOptions = { fileSystem, clock: new ManualClock(), directory: 'data', durability: 'always', journalPreallocateBytes: PREALLOCATE };
   return { ...base, directWriteBytesMin: 4096, ...extra };
 }
@@ -38,7 +26,7 @@ test('a new journal file is zero-filled to its preallocated size, and recovery r
   const fileSystem = new SimulatedFileSystem();
   const store = await FileLogStore.open(options(fileSystem));
   const log = await store.openLog('small');
-  for (let i = 0; i < 20; i++) await log.append(records(i, 1, 10));
+  for (let i = 0; i < 20; i++) await log.append(numberedRecords(i, 1, 10));
   const names = await journalNames(fileSystem);
   assert.equal(names.length, 1, `one journal file, no spare yet: ${names.join(', ')}`);
   assert.equal((await fileSystem.readFile(`data/journal/${names[0]!}`)).byteLength, PREALLOCATE, 'the entries stay within the preallocated size');
@@ -47,7 +35,7 @@ test('a new journal file is zero-filled to its preallocated size, and recovery r
   const reopened = await FileLogStore.open(options(fileSystem));
   try {
     assert.equal(reopened.recovery!.journalTailBytesDropped, 0, 'a zero-filled rest is no torn tail');
-    assert.deepEqual(await values(reopened.getLog('small')!), Array.from({ length: 20 }, (_, i) => `r${i}`));
+    assert.deepEqual(await numberedRecordNames(reopened.getLog('small')!), Array.from({ length: 20 }, (_, i) => `r${i}`));
   } finally {
     await reopened.close();
   }
@@ -59,7 +47,7 @@ test('a checkpoint recycles the finished journal file as the spare for the next 
   const log = await store.openLog('small');
   let next = 0;
   const appendSome = async (count: number): Promise<void> => {
-    for (let i = 0; i < count; i++, next++) await log.append(records(next, 1, 300));
+    for (let i = 0; i < count; i++, next++) await log.append(numberedRecords(next, 1, 300));
   };
   await appendSome(30);
   const first = (await journalNames(fileSystem))[0]!;
@@ -80,7 +68,7 @@ test('a checkpoint recycles the finished journal file as the spare for the next 
   fileSystem.crash(new SeededRandom(5));
   const reopened = await FileLogStore.open(options(fileSystem));
   try {
-    assert.deepEqual(await values(reopened.getLog('small')!), Array.from({ length: next }, (_, i) => `r${i}`));
+    assert.deepEqual(await numberedRecordNames(reopened.getLog('small')!), Array.from({ length: next }, (_, i) => `r${i}`));
     assert.equal(reopened.getLog('small')!.endOffset(), next, 'no stale entry was replayed');
   } finally {
     await reopened.close();
@@ -92,14 +80,14 @@ test('past its preallocated size a journal file grows, and everything in it surv
   const store = await FileLogStore.open(options(fileSystem, { directWriteBytesMin: 1 << 30 }));
   const log = await store.openLog('small');
   const name = (await journalNames(fileSystem))[0]!;
-  for (let i = 0; i < 100; i++) await log.append(records(i, 1, 1024));
+  for (let i = 0; i < 100; i++) await log.append(numberedRecords(i, 1, 1024));
   const grown = await fileSystem.readFile(`data/journal/${name}`);
   assert.ok(grown.byteLength > PREALLOCATE, `the journal grew to ${grown.byteLength}`);
   store.abandon();
   fileSystem.crash(new SeededRandom(5));
   const reopened = await FileLogStore.open(options(fileSystem));
   try {
-    assert.deepEqual(await values(reopened.getLog('small')!), Array.from({ length: 100 }, (_, i) => `r${i}`));
+    assert.deepEqual(await numberedRecordNames(reopened.getLog('small')!), Array.from({ length: 100 }, (_, i) => `r${i}`));
   } finally {
     await reopened.close();
   }
@@ -146,26 +134,4 @@ test('a journal scan ends at END, at an all-zero rest, and at entries from an ea
   await file.close();
   const torn = await readJournalFile(fileSystem, 'j/00000000000000000003.jnl', 3);
   assert.deepEqual([torn.stoppedBecause, torn.entries.length], ['zero-filled tail', 1]);
-});
-
-test('direct groups after the first are written with O_DSYNC and no fdatasync, and survive a power loss', async () => {
-  const simulated = new SimulatedFileSystem();
-  const fileSystem = new HookedFileSystem(simulated);
-  let segmentSyncs = 0;
-  fileSystem.hook = (operation, path) => {
-    if (operation === 'sync' && path.endsWith('.seg')) segmentSyncs++;
-  };
-  const store = await FileLogStore.open(options(fileSystem));
-  const log = await store.openLog('big');
-  for (let group = 0; group < 6; group++) await log.append(records(group * 8, 8));
-  assert.equal(store.stats.referencedBatches, 6);
-  assert.equal(segmentSyncs, 1, 'only the first group, which creates the file, fdatasyncs it');
-  store.abandon();
-  simulated.crash(new SeededRandom(9));
-  const reopened = await FileLogStore.open(options(simulated));
-  try {
-    assert.deepEqual(await values(reopened.getLog('big')!), Array.from({ length: 48 }, (_, i) => `r${i}`));
-  } finally {
-    await reopened.close();
-  }
 });

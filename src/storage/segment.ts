@@ -164,13 +164,6 @@ export class Segment {
   /** Bytes of the batches held in memory. */
   private memoryBytes = 0;
   private file: FileHandle | null = null;
-  /** A second handle, opened with O_DSYNC, for {@link syncAppended}'s writes. */
-  private durableFile: Promise<FileHandle> | null = null;
-  /**
-   * File bytes known durable (0 when unknown): while every written byte is, `syncAppended`
-   * makes the rest durable with one synchronous write instead of a write and an fdatasync.
-   */
-  private durableBytes = 0;
   private opening: Promise<FileHandle> | null = null;
   private flushing: Promise<void> | null = null;
 
@@ -416,8 +409,8 @@ export class Segment {
     return this.flushing;
   }
 
-  private async writeUnflushed(durably = false): Promise<void> {
-    const file = durably ? await this.durableHandle() : await this.handle();
+  private async writeUnflushed(): Promise<void> {
+    const file = await this.handle();
     const start = this.flushedBytes;
     const buffers: Uint8Array[] = [];
     let end = start;
@@ -456,21 +449,12 @@ export class Segment {
   async sync(): Promise<void> {
     if (!this.dirty || this.dropped) return;
     this.dirty = false;
-    await this.flushAndSync();
-  }
-
-  private async flushAndSync(): Promise<void> {
     await this.flush();
     const file = await this.handle();
-    const written = this.flushedBytes;
     await file.sync();
-    if (this.flushing === null && this.flushedBytes === written) this.durableBytes = written;
   }
 
-  private durableHandle(): Promise<FileHandle> {
-    this.durableFile ??= this.fileSystem.open(this.path, { write: true, dataSync: true });
-    return this.durableFile;
-  }
+
 
   /**
    * Writes every appended batch (the header too, for a new file) and fdatasyncs the
@@ -478,18 +462,9 @@ export class Segment {
    * directory entry aside). Leaves `dirty` alone: the next checkpoint syncs again.
    */
   async syncAppended(): Promise<void> {
-    // The file exists and every byte written to it is durable: one O_DSYNC write of the rest
-    // (one system call, no round trip to the event loop between a write and an fdatasync).
-    if (this.flushing === null && this.flushedBytes > 0 && this.flushedBytes === this.durableBytes && this.file !== null) {
-      if (this.flushedBytes === this.sizeBytes) return;
-      this.flushing = this.writeUnflushed(true).finally(() => {
-        this.flushing = null;
-      });
-      await this.flushing;
-      this.durableBytes = this.flushedBytes;
-      return;
-    }
-    await this.flushAndSync();
+    await this.flush();
+    const file = await this.handle();
+    await file.sync();
   }
 
   /** Writes the index file (not synced; a lost index is rebuilt by a scan). */
@@ -628,9 +603,6 @@ export class Segment {
     this.file = null;
     this.opening = null;
     if (file) await file.close();
-    const durableFile = this.durableFile;
-    this.durableFile = null;
-    if (durableFile) await (await durableFile).close();
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { Durability, LogOptions, LogStore } from '../core/ports.js';
+import type { Durability, Log, LogOptions, LogStore, RecordInput } from '../core/ports.js';
 import type { FileSystem } from '../platform/file-system.js';
 import { ManualClock } from '../platform/clock.js';
 import { SeededRandom } from '../platform/random.js';
@@ -68,4 +68,18 @@ export async function withHarnessStore(harness: StoreHarness, run: (store: LogSt
   } finally {
     await store.close().catch(() => undefined);
   }
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Records `r<first>` .. `r<first + count - 1>`, each value padded to `valueBytes`. */
+export function numberedRecords(first: number, count: number, valueBytes = 1024): RecordInput[] {
+  return Array.from({ length: count }, (_, i) => ({ value: encoder.encode(`r${first + i}|`.padEnd(valueBytes, 'x')) }));
+}
+
+/** The `r<n>` names of every record of `log`, in order (see {@link numberedRecords}). */
+export async function numberedRecordNames(log: Log): Promise<string[]> {
+  const back = await log.read(log.startOffset(), { recordsMax: 1_000_000, bytesMax: 1 << 30 });
+  return back.map((record) => decoder.decode(record.value).split('|')[0]!);
 }
