@@ -583,6 +583,8 @@ export class FileLogStore implements LogStore, FileLogHost {
 
   private async syncReferencedSegment(log: FileLog, segment: Segment): Promise<void> {
     await segment.syncAppended();
+    // Written now, so no background flush will come to trim the cache: trim it here.
+    segment.trimCache(this.cacheBytesPerLog());
     if (!segment.entryDurable) {
       // The file may be new, and its log's directory too (created since the last checkpoint).
       await this.fileSystem.syncDirectory(log.directory);
