@@ -134,4 +134,10 @@ test('a journal scan ends at END, at an all-zero rest, and at entries from an ea
   await file.close();
   const torn = await readJournalFile(fileSystem, 'j/00000000000000000003.jnl', 3);
   assert.deepEqual([torn.stoppedBecause, torn.entries.length], ['zero-filled tail', 1]);
+  // Fewer zeros than an entry header are a clean end too.
+  const short = await JournalFile.create(fileSystem, 'j', 4, {});
+  await short.write([...entryFor(4), new Uint8Array(8)], entryBytes + 8);
+  await short.close();
+  const shortScan = await readJournalFile(fileSystem, 'j/00000000000000000004.jnl', 4);
+  assert.deepEqual([shortScan.stoppedBecause, shortScan.entries.length], [null, 1]);
 });

@@ -425,7 +425,8 @@ export async function readJournalFile(fileSystem: FileSystem, path: string, sequ
   let stoppedBecause: string | null = null;
   while (at < bytes.byteLength) {
     if (bytes.byteLength - at < JOURNAL_ENTRY_HEADER_BYTES) {
-      stoppedBecause = 'torn entry header';
+      // Too short for a header: zeros are the clean end of a zero-filled file, anything else a torn header.
+      if (!isAllZero(bytes, at)) stoppedBecause = 'torn entry header';
       break;
     }
     const length = view.getUint32(at, true);
