@@ -206,7 +206,7 @@ export class FileLogStore implements LogStore, FileLogHost {
   private lock: FileLock | null = null;
   private journal: JournalFile | null = null;
   /** The next journal file, recycled from a finished one by a checkpoint. */
-  private spareJournal: { readonly sequence: number; readonly ready: Promise<boolean> } | null = null;
+  private spareSequence: number | null = null;
   private group = newGroup();
   private commitScheduled = false;
   private committing = false;
@@ -600,9 +600,8 @@ export class FileLogStore implements LogStore, FileLogHost {
   private async createJournal(sequence: number): Promise<JournalFile> {
     const dataSync = this.durability === 'always';
     const preallocateBytes = dataSync ? this.settings.journalPreallocateBytes : 0;
-    const spare = this.spareJournal;
-    this.spareJournal = null;
-    const fromSpare = spare !== null && spare.sequence === sequence && (await spare.ready);
+    const fromSpare = this.spareSequence === sequence;
+    this.spareSequence = null;
     return JournalFile.create(this.fileSystem, this.journalDirectory, sequence, { dataSync, preallocateBytes, fromSpare });
   }
 
@@ -860,14 +859,16 @@ export class FileLogStore implements LogStore, FileLogHost {
       const sequence = parseJournalFileName(name);
       if (sequence === undefined || sequence >= checkpoint.journalSequence) continue;
       const path = joinPath(this.journalDirectory, name);
-      if (this.spareJournal === null) {
+      if (this.spareSequence === null) {
         // Reused as the next journal file, whose writes then overwrite allocated blocks.
-        const ready = JournalFile.recycle(this.fileSystem, this.journalDirectory, path, checkpoint.journalSequence + 1).then(
+        const recycled = await JournalFile.recycle(this.fileSystem, this.journalDirectory, path, checkpoint.journalSequence + 1).then(
           () => true,
           () => false,
         );
-        this.spareJournal = { sequence: checkpoint.journalSequence + 1, ready };
-        if (await ready) continue;
+        if (recycled) {
+          this.spareSequence = checkpoint.journalSequence + 1;
+          continue;
+        }
       }
       await this.fileSystem.unlink(path);
     }
@@ -921,9 +922,7 @@ export class FileLogStore implements LogStore, FileLogHost {
     let checkpoint = checkpointRead;
     // The journal is read, and its references resolved, before any segment file is cut or deleted.
     for (const name of await this.fileSystem.readdir(this.journalDirectory)) {
-      if (name.endsWith(`.jnl${JOURNAL_TEMPORARY_SUFFIX}`) || name.endsWith(`.jnl${JOURNAL_SPARE_SUFFIX}`)) {
-        await this.fileSystem.unlink(joinPath(this.journalDirectory, name));
-      }
+      if (name.endsWith(`.jnl${JOURNAL_TEMPORARY_SUFFIX}`)) await this.fileSystem.unlink(joinPath(this.journalDirectory, name));
     }
     const sequences = (await this.fileSystem.readdir(this.journalDirectory))
       .map(parseJournalFileName)
@@ -1014,6 +1013,7 @@ export class FileLogStore implements LogStore, FileLogHost {
     // The newest file becomes an older one: finish it, so a crash before the checkpoint below finds it whole.
     const newestScan = scans[scans.length - 1];
     if (newestScan !== undefined && !newestScan.scan.finished) await this.finishRecoveredJournal(newestScan.sequence, newestScan.scan);
+    await this.keepSpareJournal(lastSequence + 1);
     this.journal = await this.createJournal(lastSequence + 1);
     // Make what was replayed durable in segments, and drop the old journal files.
     const logs = [...this.logsByName.values()];
@@ -1033,6 +1033,24 @@ export class FileLogStore implements LogStore, FileLogHost {
       segmentsTruncated,
       durationMs: this.clock.monotonicMs() - startedMs,
     };
+  }
+
+  /**
+   * Keeps the spare a checkpoint recycled for journal file `sequence` (the one recovery starts
+   * next; a clean close leaves it), its header written again, so a restart needs no new file;
+   * deletes any other spare.
+   */
+  private async keepSpareJournal(sequence: number): Promise<void> {
+    const kept = journalFileName(sequence) + JOURNAL_SPARE_SUFFIX;
+    for (const name of await this.fileSystem.readdir(this.journalDirectory)) {
+      if (!name.endsWith(`.jnl${JOURNAL_SPARE_SUFFIX}`)) continue;
+      if (name === kept) {
+        await JournalFile.restampSpare(this.fileSystem, this.journalDirectory, sequence);
+        this.spareSequence = sequence;
+      } else {
+        await this.fileSystem.unlink(joinPath(this.journalDirectory, name));
+      }
+    }
   }
 
   /**

@@ -75,6 +75,37 @@ test('a checkpoint recycles the finished journal file as the spare for the next 
   }
 });
 
+test('a restart starts its journal from the spare a clean close left, with its header written again', async () => {
+  const fileSystem = new SimulatedFileSystem();
+  const store = await FileLogStore.open(options(fileSystem, { directWriteBytesMin: 1 << 30 }));
+  const log = await store.openLog('small');
+  for (let i = 0; i < 30; i++) await log.append(numberedRecords(i, 1, 300));
+  await store.close();
+  const spare = (await journalNames(fileSystem)).find((name) => name.endsWith(JOURNAL_SPARE_SUFFIX))!;
+  assert.ok(spare !== undefined, 'the close left a spare');
+  // As a crash between the rename and the header write of a recycling leaves it: the old header.
+  const file = await fileSystem.open(`data/journal/${spare}`, { write: true });
+  await file.write([new Uint8Array(32)], 0);
+  await file.close();
+  const reopened = await FileLogStore.open(options(fileSystem));
+  try {
+    const journal = spare.slice(0, -JOURNAL_SPARE_SUFFIX.length);
+    const bytes = await fileSystem.readFile(`data/journal/${journal}`);
+    // A new file would be zeros after its header; the spare still holds its earlier life's entries.
+    assert.ok(bytes.subarray(32, 64).some((byte) => byte !== 0), 'the journal is the recycled spare, not a new zero-filled file');
+    const reread = await reopened.getLog('small')!.append(numberedRecords(30, 1, 300));
+    assert.equal(reread.baseOffset, 30);
+  } finally {
+    await reopened.close();
+  }
+  const again = await FileLogStore.open(options(fileSystem));
+  try {
+    assert.deepEqual(await numberedRecordNames(again.getLog('small')!), Array.from({ length: 31 }, (_, i) => `r${i}`));
+  } finally {
+    await again.close();
+  }
+});
+
 test('past its preallocated size a journal file grows, and everything in it survives a power loss', async () => {
   const fileSystem = new SimulatedFileSystem();
   const store = await FileLogStore.open(options(fileSystem, { directWriteBytesMin: 1 << 30 }));

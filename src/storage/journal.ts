@@ -342,10 +342,17 @@ export class JournalFile {
    * Its old entries stay, and fail their check under the new salt.
    */
   static async recycle(fileSystem: FileSystem, directory: string, path: string, sequence: number): Promise<void> {
-    const spare = joinPath(directory, journalFileName(sequence)) + JOURNAL_SPARE_SUFFIX;
     // Renamed first: a header naming another sequence must never sit under a journal file's name.
-    await fileSystem.rename(path, spare);
-    const file = await fileSystem.open(spare, { write: true });
+    await fileSystem.rename(path, joinPath(directory, journalFileName(sequence)) + JOURNAL_SPARE_SUFFIX);
+    await JournalFile.restampSpare(fileSystem, directory, sequence);
+  }
+
+  /**
+   * Writes journal file `sequence`'s header into its spare and fsyncs it; recovery does this to
+   * a spare it keeps, whose header a crash during {@link recycle} may have left unwritten.
+   */
+  static async restampSpare(fileSystem: FileSystem, directory: string, sequence: number): Promise<void> {
+    const file = await fileSystem.open(joinPath(directory, journalFileName(sequence)) + JOURNAL_SPARE_SUFFIX, { write: true });
     try {
       await file.write([encodeJournalHeader(sequence, 0)], 0);
       await file.sync();
