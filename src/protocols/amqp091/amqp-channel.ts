@@ -11,7 +11,7 @@ import type { VirtualHost } from '../../core/vhost/virtual-host.js';
 import type { AccessControl } from '../../core/access/access-control.js';
 import { AmqpProtocolError } from './codec/amqp-protocol-error.js';
 import { fieldTableToHeaderTable } from './codec/field-table.js';
-import type { AnyDecodedMethod, ContentHeader } from './codec/method-codec.js';
+import type { AnyDecodedMethod, BasicPropertiesInput, ContentHeader } from './codec/method-codec.js';
 import { BASIC_CLASS_ID } from './codec/spec.js';
 import { fromBasicProperties, toBasicProperties } from './message-properties.js';
 import { isStreamDeclaration, queueConfigFromArguments, streamConfigFromArguments } from './queue-arguments.js';
@@ -27,8 +27,19 @@ export interface ChannelHost {
   readonly clock: Clock;
   /** Sends a method frame on this channel. */
   sendMethod(channel: number, name: string, fields: Record<string, unknown>): void;
-  /** Sends a method with content (deliver, get-ok, return). */
+  /** Sends a method with content (get-ok, return). */
   sendContent(channel: number, name: string, fields: Record<string, unknown>, properties: Record<string, unknown>, body: Uint8Array): void;
+  /** Sends basic.deliver with its content. */
+  sendDeliver(
+    channel: number,
+    consumerTag: string,
+    deliveryTag: number,
+    redelivered: boolean,
+    exchange: string,
+    routingKey: string,
+    properties: BasicPropertiesInput,
+    body: Uint8Array,
+  ): void;
   /** True while the socket's outgoing buffer is too full for more deliveries. */
   outgoingFull(): boolean;
   /** Direct reply-to: the consumer registry shared by every connection of the server. */
@@ -80,13 +91,101 @@ interface QueueDelivery {
   readonly consumerTag: string | undefined;
 }
 
-interface PendingPublish {
-  readonly exchange: string;
-  readonly routingKey: string;
-  readonly mandatory: boolean;
-  header: ContentHeader | null;
-  readonly chunks: Uint8Array[];
-  received: number;
+/** Consecutive publishes whose confirms wait for the same durable write. */
+interface ConfirmGroup {
+  readonly durable: Promise<void>;
+  readonly first: number;
+  last: number;
+}
+
+const CONFIRM_WAITING = 0;
+const CONFIRM_ACK = 1;
+const CONFIRM_NACK = 2;
+/** Settled confirms at the head of a ConfirmOrder's array that it drops at once, not each as it is taken. */
+const CONFIRM_TRIM_MIN = 1024;
+
+/**
+ * Publisher confirm states by tag, in publish order. Tags are consecutive
+ * from 1, so a tag's state is found by index, not by search: the state of
+ * tag `base + i` is at `states[head + i]`.
+ */
+class ConfirmOrder {
+  private states: number[] = [];
+  private head = 0;
+  private base = 1;
+
+  /** Tag `tag`, the next one, waits for its outcome. */
+  waitFor(tag: number): void {
+    this.slot(tag);
+  }
+
+  /** Tag `tag` (waiting, or the next one, settled at once) is settled. */
+  settle(tag: number, ack: boolean): void {
+    this.states[this.slot(tag)] = ack ? CONFIRM_ACK : CONFIRM_NACK;
+  }
+
+  /** The tag of the oldest confirm once settled (negated for a nack), removed; 0 when it still waits (or none is left). */
+  takeSettled(): number {
+    const states = this.states;
+    if (this.head === states.length) return 0;
+    const state = states[this.head]!;
+    if (state === CONFIRM_WAITING) return 0;
+    const tag = this.base++;
+    this.head++;
+    if (this.head === states.length) {
+      states.length = 0;
+      this.head = 0;
+    } else if (this.head >= CONFIRM_TRIM_MIN && this.head * 2 >= states.length) {
+      states.splice(0, this.head);
+      this.head = 0;
+    }
+    return state === CONFIRM_ACK ? tag : -tag;
+  }
+
+  private slot(tag: number): number {
+    const index = this.head + tag - this.base;
+    while (this.states.length <= index) this.states.push(CONFIRM_WAITING);
+    return index;
+  }
+}
+
+/** The settlement of acked deliveries (one function for every ack, not a closure each). */
+function ackDeliveries(queue: Queue, ids: number[]): Promise<void> {
+  return queue.ack(ids);
+}
+
+/** The publish whose content is being assembled: one at a time per channel, so each channel reuses one. */
+class PendingPublish {
+  exchange = '';
+  routingKey = '';
+  mandatory = false;
+  header: ContentHeader | null = null;
+  /** The first body frame's bytes (most messages have one), then the others. */
+  first: Uint8Array | null = null;
+  readonly rest: Uint8Array[] = [];
+  received = 0;
+
+  start(exchange: string, routingKey: string, mandatory: boolean): this {
+    this.exchange = exchange;
+    this.routingKey = routingKey;
+    this.mandatory = mandatory;
+    // A publish given up half-way (a channel error) may have left content behind.
+    this.header = null;
+    this.first = null;
+    this.rest.length = 0;
+    this.received = 0;
+    return this;
+  }
+
+  /** The whole body; forgets the content (the object is reused). */
+  takeBody(): Uint8Array {
+    const first = this.first;
+    const body = first === null ? new Uint8Array(0) : this.rest.length === 0 ? first : concatenate([first, ...this.rest], this.received);
+    this.header = null;
+    this.first = null;
+    this.rest.length = 0;
+    return body;
+  }
 }
 
 interface ChannelConsumer {
@@ -121,6 +220,7 @@ interface TxSettlement {
 
 export class AmqpChannel {
   private pending: PendingPublish | null = null;
+  private readonly assembly = new PendingPublish();
   private readonly unacked = new Map<number, Unacked>();
   private deliveryTag = 0;
   private readonly consumers = new Map<string, ChannelConsumer>();
@@ -136,7 +236,9 @@ export class AmqpChannel {
   private replyToken: string | null = null;
   private flowPaused = false;
   /** Confirms waiting for earlier ones (acks go out in publish order). */
-  private readonly confirmQueue: Array<{ tag: number; state: 'waiting' | 'ack' | 'nack' }> = [];
+  private readonly confirms = new ConfirmOrder();
+  /** The latest publishes waiting for one durable write, or null. */
+  private confirmGroup: ConfirmGroup | null = null;
   closing = false;
 
   constructor(
@@ -175,8 +277,8 @@ export class AmqpChannel {
     if (Number(header.bodySize) === 0) this.completePublish();
   }
 
-  /** A body frame for the publish in progress. */
-  onBody(payload: Uint8Array, messageBytesMax: number): void {
+  /** A body frame for the publish in progress: its payload is `bytes[start, end)`. */
+  onBody(bytes: Uint8Array, start: number, end: number, messageBytesMax: number): void {
     const pending = this.pending;
     if (!pending || !pending.header) throw new AmqpProtocolError(505, `unexpected content body on channel ${this.number}`);
     const size = Number(pending.header.bodySize);
@@ -186,10 +288,11 @@ export class AmqpChannel {
     }
     // The payload is a view into the socket's chunk: copy it, into Node's buffer pool (cheaper than
     // an ArrayBuffer of its own), so a message kept in a queue does not keep the whole chunk alive.
-    const copy = Buffer.allocUnsafe(payload.byteLength);
-    copy.set(payload);
-    pending.chunks.push(copy);
-    pending.received += payload.byteLength;
+    const copy = Buffer.allocUnsafe(end - start);
+    copy.set(bytes.subarray(start, end));
+    if (pending.first === null) pending.first = copy;
+    else pending.rest.push(copy);
+    pending.received += end - start;
     if (pending.received > size) throw new AmqpProtocolError(501, `body frames carry ${pending.received} bytes, the header said ${size}`);
     if (pending.received === size) this.completePublish();
   }
@@ -197,12 +300,12 @@ export class AmqpChannel {
   private completePublish(): void {
     const pending = this.pending!;
     this.pending = null;
-    const body = pending.chunks.length === 1 ? pending.chunks[0]! : concatenate(pending.chunks, pending.received);
-    const mapped = fromBasicProperties(pending.header!.properties);
+    const rawProperties = pending.header!.properties as Record<string, unknown>;
+    const body = pending.takeBody();
+    const mapped = fromBasicProperties(rawProperties);
     if (mapped.properties.userId !== undefined && mapped.properties.userId !== this.host.principal.user) {
       throw new FerryError('PRECONDITION_FAILED', `user_id property set to '${mapped.properties.userId}' but authenticated user was '${this.host.principal.user}'`);
     }
-    const rawProperties = pending.header!.properties as Record<string, unknown>;
     if (this.transactional) this.txPublishes.push({ exchange: pending.exchange, routingKey: pending.routingKey, mandatory: pending.mandatory, mapped, body, rawProperties });
     else this.publish(pending.exchange, pending.routingKey, pending.mandatory, mapped, body, rawProperties);
   }
@@ -225,46 +328,60 @@ export class AmqpChannel {
       // Direct reply-to: straight to the requesting channel, never through a queue.
       const delivered = this.host.replyTo.deliver(routingKey, { exchange, routingKey, properties: rawProperties, body });
       if (!delivered && mandatory) this.sendReturn(312, 'NO_ROUTE', exchange, routingKey, rawProperties, body);
-      if (tag) this.settleConfirm(tag, 'ack');
+      if (tag) this.settleConfirms(tag, tag, true);
       return;
     }
+    // persistenceImplicit false means the same as absent to the core.
     const outcome = this.host.vhost.publish(exchange, {
       routingKey,
       properties,
       headers: mapped.headers,
       body,
       persistent: mapped.persistent,
-      ...(mapped.persistenceImplicit ? { persistenceImplicit: true } : {}),
+      persistenceImplicit: mapped.persistenceImplicit,
     });
     if (!outcome.routed && mandatory) this.sendReturn(312, 'NO_ROUTE', exchange, routingKey, rawProperties, body);
-    if (tag) {
-      this.confirmQueue.push({ tag, state: 'waiting' });
-      const rejected = outcome.rejectedBy.length > 0;
-      outcome.durable.then(
-        () => this.settleConfirm(tag, rejected ? 'nack' : 'ack'),
-        () => this.settleConfirm(tag, 'nack'),
-      );
+    if (tag) this.awaitConfirm(tag, outcome.durable, outcome.rejectedBy.length > 0);
+  }
+
+  /**
+   * Publish `tag` is confirmed once `durable` settles (nacked when a queue
+   * rejected it). Consecutive publishes that wait for the same durable write
+   * (the core's group commit) share one callback.
+   */
+  private awaitConfirm(tag: number, durable: Promise<void>, rejected: boolean): void {
+    this.confirms.waitFor(tag);
+    const group = this.confirmGroup;
+    if (!rejected && group !== null && group.durable === durable && group.last === tag - 1) {
+      group.last = tag;
+      return;
     }
+    const joined: ConfirmGroup = { durable, first: tag, last: tag };
+    this.confirmGroup = rejected ? null : joined;
+    const settle = (ack: boolean): void => {
+      // Publishes after this point wait in a group of their own.
+      if (this.confirmGroup === joined) this.confirmGroup = null;
+      this.settleConfirms(joined.first, joined.last, ack);
+    };
+    durable.then(
+      () => settle(!rejected),
+      () => settle(false),
+    );
   }
 
   /** Sends confirms in publish order, coalescing runs of acks into `multiple`. */
-  private settleConfirm(tag: number, state: 'ack' | 'nack'): void {
-    const entry = this.confirmQueue.find((candidate) => candidate.tag === tag);
-    if (entry) entry.state = state;
-    else {
-      // Direct reply-to publishes are confirmed at once, after what is already waiting.
-      this.confirmQueue.push({ tag, state });
-    }
+  private settleConfirms(first: number, last: number, ack: boolean): void {
+    const confirms = this.confirms;
+    for (let tag = first; tag <= last; tag++) confirms.settle(tag, ack);
     let lastAck = 0;
-    while (this.confirmQueue.length > 0 && this.confirmQueue[0]!.state !== 'waiting') {
-      const head = this.confirmQueue.shift()!;
-      if (head.state === 'ack') {
-        lastAck = head.tag;
+    for (let head = confirms.takeSettled(); head !== 0; head = confirms.takeSettled()) {
+      if (head > 0) {
+        lastAck = head;
         continue;
       }
       if (lastAck) this.host.sendMethod(this.number, 'basic.ack', { deliveryTag: lastAck, multiple: true });
       lastAck = 0;
-      this.host.sendMethod(this.number, 'basic.nack', { deliveryTag: head.tag, multiple: false, requeue: false });
+      this.host.sendMethod(this.number, 'basic.nack', { deliveryTag: -head, multiple: false, requeue: false });
     }
     if (lastAck && !this.closing) this.host.sendMethod(this.number, 'basic.ack', { deliveryTag: lastAck, multiple: true });
   }
@@ -290,12 +407,20 @@ export class AmqpChannel {
         if (exchange !== '' && !this.host.vhost.router.getExchange(exchange)) {
           throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange '${exchange}' in vhost '${this.host.vhost.name}'`);
         }
-        this.pending = { exchange, routingKey, mandatory, header: null, chunks: [], received: 0 };
+        this.pending = this.assembly.start(exchange, routingKey, mandatory);
         return undefined;
       }
       case 'basic.ack': {
+        if (!method.fields.multiple && !this.transactional) {
+          // The common case, a client acking delivery by delivery: no tag list.
+          const tag = Number(method.fields.deliveryTag);
+          if (!this.unacked.has(tag)) throw new FerryError('PRECONDITION_FAILED', `unknown delivery tag ${tag}`);
+          this.gatherAck(tag);
+          this.acksGathered();
+          return undefined;
+        }
         const tags = this.takeTags(method.fields.deliveryTag, method.fields.multiple);
-        this.settleInBackground(tags, (queue, ids) => queue.ack(ids), true);
+        this.settleInBackground(tags, ackDeliveries, true);
         return undefined;
       }
       case 'basic.nack': {
@@ -332,25 +457,33 @@ export class AmqpChannel {
   /** Acks of this turn of the event loop, by queue: a client acking message by message costs one queue ack per turn. */
   private acksPending = new Map<Queue, number[]>();
   private acksFlushScheduled = false;
+  private readonly flushAcksSoon = (): void => this.flushAcks();
 
   private gatherAcks(tags: readonly number[]): void {
-    for (const tag of tags) {
-      const entry = this.unacked.get(tag);
-      if (!entry) continue;
-      this.unacked.delete(tag);
-      if ('streamConsumer' in entry) {
-        entry.streamConsumer.settle();
-        continue;
-      }
-      const ids = this.acksPending.get(entry.queue);
-      if (ids) ids.push(entry.deliveryId);
-      else this.acksPending.set(entry.queue, [entry.deliveryId]);
+    for (const tag of tags) this.gatherAck(tag);
+    this.acksGathered();
+  }
+
+  private gatherAck(tag: number): void {
+    const entry = this.unacked.get(tag);
+    if (!entry) return;
+    this.unacked.delete(tag);
+    if ('streamConsumer' in entry) {
+      entry.streamConsumer.settle();
+      return;
     }
+    const ids = this.acksPending.get(entry.queue);
+    if (ids) ids.push(entry.deliveryId);
+    else this.acksPending.set(entry.queue, [entry.deliveryId]);
+  }
+
+  /** After acks were gathered: the channel's flow, and the flush of this turn's acks. */
+  private acksGathered(): void {
     if (this.globalPrefetch > 0) this.updateFlow();
     if (!this.acksFlushScheduled && this.acksPending.size > 0) {
       // After the current burst of work: the acks of every chunk read in this turn of the event loop settle together.
       this.acksFlushScheduled = true;
-      this.host.clock.runSoon(() => this.flushAcks());
+      this.host.clock.runSoon(this.flushAcksSoon);
     }
   }
 
@@ -617,13 +750,7 @@ export class AmqpChannel {
       if (!fields.noAck) throw new FerryError('PRECONDITION_FAILED', 'reply consumer cannot acknowledge');
       if (this.replyToken !== null) throw new FerryError('PRECONDITION_FAILED', 'reply consumer already set');
       this.replyToken = this.host.replyTo.register((message) => {
-        this.host.sendContent(
-          this.number,
-          'basic.deliver',
-          { consumerTag: tag, deliveryTag: ++this.deliveryTag, redelivered: false, exchange: message.exchange, routingKey: message.routingKey },
-          message.properties,
-          message.body,
-        );
+        this.host.sendDeliver(this.number, tag, ++this.deliveryTag, false, message.exchange, message.routingKey, message.properties, message.body);
       });
       if (!fields.noWait) this.host.sendMethod(this.number, 'basic.consume-ok', { consumerTag: tag });
       return;
@@ -700,11 +827,14 @@ export class AmqpChannel {
     this.unacked.set(tag, { streamConsumer: consumer });
     const message = entry.message;
     const headers: HeaderTable = { ...message.headers, 'x-stream-offset': BigInt(entry.offset) };
-    this.host.sendContent(
+    this.host.sendDeliver(
       this.number,
-      'basic.deliver',
-      { consumerTag: consumer.tag, deliveryTag: tag, redelivered: false, exchange: message.exchange, routingKey: message.routingKey },
-      toBasicProperties(message.properties, headers, message.persistent, message.persistenceImplicit) as Record<string, unknown>,
+      consumer.tag,
+      tag,
+      false,
+      message.exchange,
+      message.routingKey,
+      toBasicProperties(message.properties, headers, message.persistent, message.persistenceImplicit),
       message.body,
     );
     if (this.host.outgoingFull()) this.updateFlow();
@@ -714,11 +844,14 @@ export class AmqpChannel {
     const tag = ++this.deliveryTag;
     if (!consumer.noAck) this.unacked.set(tag, { queue: consumer.queue, deliveryId: delivery.id, consumerTag: consumer.tag });
     const message = delivery.message;
-    this.host.sendContent(
+    this.host.sendDeliver(
       this.number,
-      'basic.deliver',
-      { consumerTag: consumer.tag, deliveryTag: tag, redelivered: delivery.redelivered, exchange: message.exchange, routingKey: message.routingKey },
-      toBasicProperties(message.properties, message.headers, message.persistent, message.persistenceImplicit) as Record<string, unknown>,
+      consumer.tag,
+      tag,
+      delivery.redelivered,
+      message.exchange,
+      message.routingKey,
+      toBasicProperties(message.properties, message.headers, message.persistent, message.persistenceImplicit),
       message.body,
     );
     if (this.globalPrefetch > 0 && this.unacked.size >= this.globalPrefetch) this.updateFlow();

@@ -8,8 +8,18 @@ import type { VirtualHost } from '../../core/vhost/virtual-host.js';
 import { AmqpChannel, type ChannelHost, type DirectReplyTo } from './amqp-channel.js';
 import { AmqpProtocolError } from './codec/amqp-protocol-error.js';
 import { decodeFieldTable, fieldTableToHeaderTable } from './codec/field-table.js';
-import { encodeHeartbeatFrame, FrameDecoder, protocolHeaderReply, writeContentFrames, writeMethodFrame, type AmqpFrame } from './codec/frame-codec.js';
-import { decodeContentHeader, decodeMethod, type AnyDecodedMethod, type AnyMethodFieldsInput, type BasicPropertiesInput } from './codec/method-codec.js';
+import {
+  encodeHeartbeatFrame,
+  FrameDecoder,
+  protocolHeaderReply,
+  writeContentFrames,
+  writeDeliverFrames,
+  writeMethodFrame,
+  type AmqpFrame,
+  type FrameType,
+  type FrameVisitor,
+} from './codec/frame-codec.js';
+import { decodeContentHeaderAt, decodeMethodAt, type AnyDecodedMethod, type AnyMethodFieldsInput, type BasicPropertiesInput } from './codec/method-codec.js';
 import { WireWriter } from './codec/wire-writer.js';
 import { FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, methodSpecByName } from './codec/spec.js';
 import { toAmqpError } from './error-map.js';
@@ -54,6 +64,7 @@ export class AmqpConnection {
   /** Frames of this turn, gathered for one socket write. */
   private outgoing = new WireWriter();
   private flushScheduled = false;
+  private readonly flushSoon = (): void => this.flush();
   private lastReceivedMs: number;
   private lastSentMs: number;
   private heartbeatTimer: TimerHandle | null = null;
@@ -64,7 +75,7 @@ export class AmqpConnection {
   private unsubscribeAlarms: (() => void) | null = null;
   private readonly connectedAtMs: number;
   /** Channel work runs in order per connection; async handlers (declarations) finish before the next method. */
-  /** Frames received, in order; those from `frameIndex` on are not yet handled. */
+  /** Frames received behind a handler that is waited for, in order; those from `frameIndex` on are not yet handled. */
   private frames: AmqpFrame[] = [];
   private frameIndex = 0;
   /** The handler the frames behind it wait for, or null. */
@@ -113,10 +124,9 @@ export class AmqpConnection {
   private onData(chunk: Uint8Array): void {
     if (this.state === 'closed') return;
     this.lastReceivedMs = this.clock.monotonicMs();
-    let frames: AmqpFrame[];
     try {
-      // A plain Uint8Array view: the frames' payload views are then plain ones too, cheaper to make than Buffers.
-      frames = this.decoder.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+      // A plain Uint8Array view: payload views made of it (frames kept while a handler is waited for) are plain ones too.
+      this.decoder.pushEach(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength), this.frameVisitor);
     } catch (error) {
       if (isFerryError(error, 'AMQP_PROTOCOL_HEADER_MISMATCH')) {
         // §4.2.2: answer with our protocol header, then close.
@@ -132,70 +142,85 @@ export class AmqpConnection {
       void this.teardown();
       return;
     }
+    this.noticeProtocolHeader();
+  }
+
+  private noticeProtocolHeader(): void {
     if (this.state === 'awaiting-header' && this.decoder.protocolHeaderReceived) {
       this.state = 'awaiting-start-ok';
       this.sendStart();
     }
-    // Frame payloads may be views into the chunk: handlers copy what they keep.
-    if (this.frameIndex === this.frames.length) {
-      this.frames = frames;
-      this.frameIndex = 0;
-    } else {
-      for (const frame of frames) this.frames.push(frame);
-    }
-    if (this.waitingFor === null) this.processFrames();
   }
 
   /**
-   * Handles queued frames in order. Most (publish, content, acks) are handled
-   * synchronously, so a chunk of frames costs one pass and its replies one
-   * socket write; a handler that must wait (a declaration being stored, an
-   * alarm) holds the frames behind it until it is done.
+   * Frames as the decoder finds them. Most (publish, content, acks) are
+   * handled at once, synchronously, so a chunk of frames costs one pass, no
+   * frame objects, and its replies one socket write; a handler that must wait
+   * (a declaration being stored, an alarm) holds the frames behind it, kept as
+   * views into their chunk, until it is done.
    */
+  private readonly frameVisitor: FrameVisitor = {
+    frame: (type, channel, bytes, start, end) => {
+      this.noticeProtocolHeader();
+      if (this.waitingFor !== null || this.frameIndex < this.frames.length) this.frames.push({ type, channel, payload: bytes.subarray(start, end) });
+      else this.handleFrame(type, channel, bytes, start, end);
+    },
+  };
+
+  /** Handles one frame (payload `bytes[start, end)`); a handler's promise holds the frames behind it. */
+  private handleFrame(type: FrameType, channel: number, bytes: Uint8Array, start: number, end: number): void {
+    let pending: Promise<void> | undefined;
+    try {
+      pending = this.onFrame(type, channel, bytes, start, end);
+    } catch (error) {
+      this.connectionError(toAmqpError(error, 0, 0));
+      return;
+    }
+    if (pending === undefined) return;
+    this.waitingFor = pending
+      .catch((error: unknown) => this.connectionError(toAmqpError(error, 0, 0)))
+      .then(() => {
+        this.waitingFor = null;
+        this.processFrames();
+      });
+  }
+
+  /** Handles the frames held behind a handler that was waited for, in order, until one must be waited for again. */
   private processFrames(): void {
     while (this.frameIndex < this.frames.length && this.waitingFor === null) {
       const frame = this.frames[this.frameIndex++]!;
-      let pending: Promise<void> | undefined;
-      try {
-        pending = this.onFrame(frame);
-      } catch (error) {
-        this.connectionError(toAmqpError(error, 0, 0));
-        continue;
-      }
-      if (pending === undefined) continue;
-      this.waitingFor = pending
-        .catch((error: unknown) => this.connectionError(toAmqpError(error, 0, 0)))
-        .then(() => {
-          this.waitingFor = null;
-          this.processFrames();
-        });
+      this.handleFrame(frame.type, frame.channel, frame.payload, 0, frame.payload.byteLength);
+    }
+    if (this.frameIndex === this.frames.length) {
+      this.frames = [];
+      this.frameIndex = 0;
     }
   }
 
-  private onFrame(frame: AmqpFrame): Promise<void> | undefined {
+  private onFrame(type: FrameType, channelNumber: number, bytes: Uint8Array, start: number, end: number): Promise<void> | undefined {
     if (this.state === 'closed') return undefined;
-    if (frame.type === FRAME_HEARTBEAT) return undefined;
-    if (this.state === 'closing' && !(frame.type === FRAME_METHOD && frame.channel === 0)) return undefined;
-    if (frame.type === FRAME_METHOD) {
+    if (type === FRAME_HEARTBEAT) return undefined;
+    if (this.state === 'closing' && !(type === FRAME_METHOD && channelNumber === 0)) return undefined;
+    if (type === FRAME_METHOD) {
       let method: AnyDecodedMethod;
       try {
-        method = decodeMethod(frame.payload);
+        method = decodeMethodAt(bytes, start, end);
       } catch (error) {
         this.connectionError(toAmqpError(error, 0, 0));
         return undefined;
       }
-      if (frame.channel === 0) return this.onConnectionMethod(method);
-      return this.onChannelMethod(frame.channel, method);
+      if (channelNumber === 0) return this.onConnectionMethod(method);
+      return this.onChannelMethod(channelNumber, method);
     }
-    const channel = this.channels.get(frame.channel);
+    const channel = this.channels.get(channelNumber);
     if (!channel) {
-      this.connectionError(new AmqpProtocolError(504, `frame on unknown channel ${frame.channel}`));
+      this.connectionError(new AmqpProtocolError(504, `frame on unknown channel ${channelNumber}`));
       return;
     }
     if (channel.closing) return undefined;
     try {
-      if (frame.type === FRAME_HEADER) channel.onHeader(decodeContentHeader(frame.payload));
-      else if (frame.type === FRAME_BODY) channel.onBody(frame.payload, this.messageBytesMax);
+      if (type === FRAME_HEADER) channel.onHeader(decodeContentHeaderAt(bytes, start, end));
+      else if (type === FRAME_BODY) channel.onBody(bytes, start, end, this.messageBytesMax);
     } catch (error) {
       this.fail(channel, toAmqpError(error, 60, 40));
     }
@@ -384,6 +409,8 @@ export class AmqpConnection {
       sendMethod: (channel, name, fields) => this.sendMethod(channel, name, fields),
       channelFailed: (channel, error) => this.fail(channel, toAmqpError(error, 60, 80)),
       sendContent: (channel, name, fields, properties, body) => this.sendContent(channel, name, fields, properties, body),
+      sendDeliver: (channel, consumerTag, deliveryTag, redelivered, exchange, routingKey, properties, body) =>
+        this.sendDeliver(channel, consumerTag, deliveryTag, redelivered, exchange, routingKey, properties, body),
       outgoingFull: () => {
         const full = this.outgoing.length + this.socket.bufferedBytes() > this.limits.outgoingBytesMax;
         if (full) this.deliveriesMayBePaused = true;
@@ -421,6 +448,27 @@ export class AmqpConnection {
     this.scheduleFlush();
   }
 
+  private sendDeliver(
+    channel: number,
+    consumerTag: string,
+    deliveryTag: number,
+    redelivered: boolean,
+    exchange: string,
+    routingKey: string,
+    properties: BasicPropertiesInput,
+    body: Uint8Array,
+  ): void {
+    if (this.state === 'closed') return;
+    const start = this.outgoing.length;
+    try {
+      writeDeliverFrames(this.outgoing, channel, consumerTag, deliveryTag, redelivered, exchange, routingKey, properties, body, this.frameMax);
+    } catch (error) {
+      this.outgoing.truncate(start);
+      throw error;
+    }
+    this.scheduleFlush();
+  }
+
   /**
    * Writes after the current burst of work (the clock's runSoon), not at the
    * end of this callback: the deliveries that the publishes and acks read from
@@ -429,7 +477,7 @@ export class AmqpConnection {
   private scheduleFlush(): void {
     if (!this.flushScheduled) {
       this.flushScheduled = true;
-      this.clock.runSoon(() => this.flush());
+      this.clock.runSoon(this.flushSoon);
     }
   }
 

@@ -173,6 +173,32 @@ test('confirms: a reject-publish queue that is full nacks the publishes it refus
   await target.close();
 });
 
+test('confirms: acks and nacks interleaved with durable writes each reach their own publish', async () => {
+  const target = await connection.createConfirmChannel();
+  await target.assertQueue('confirm-mixed-durable', { durable: true });
+  await target.assertQueue('confirm-mixed-full', { maxLength: 1, arguments: { 'x-overflow': 'reject-publish' } });
+  // Through this exchange a publish is written to the durable queue and refused by the full one: nacked.
+  await target.assertExchange('confirm-mixed-both', 'fanout', { durable: false });
+  await target.bindQueue('confirm-mixed-durable', 'confirm-mixed-both', '');
+  await target.bindQueue('confirm-mixed-full', 'confirm-mixed-both', '');
+  target.sendToQueue('confirm-mixed-full', Buffer.from('fills it'));
+  const outcomes: string[] = [];
+  const expected: string[] = [];
+  // Runs of persistent publishes (sharing durable writes) broken by refused ones, in one burst.
+  for (let index = 0; index < 300; index++) {
+    const refusedAlone = index % 7 === 3;
+    const refusedByOne = index % 11 === 5;
+    expected.push(`${index}:${refusedAlone || refusedByOne ? 'nack' : 'ack'}`);
+    const settled = (error: unknown): void => void outcomes.push(`${index}:${error ? 'nack' : 'ack'}`);
+    if (refusedByOne) target.publish('confirm-mixed-both', '', Buffer.from(String(index)), { persistent: true }, settled);
+    else target.sendToQueue(refusedAlone ? 'confirm-mixed-full' : 'confirm-mixed-durable', Buffer.from(String(index)), { persistent: true }, settled);
+  }
+  await assert.rejects(target.waitForConfirms());
+  await waitUntil(() => outcomes.length === 300, 'every publish is settled');
+  assert.deepEqual(outcomes, expected);
+  await target.close();
+});
+
 test('confirms: a mandatory unroutable publish is returned before it is confirmed', async () => {
   const target = await connection.createConfirmChannel();
   await target.assertExchange('confirm-nowhere', 'direct', { durable: false });

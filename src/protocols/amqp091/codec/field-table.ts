@@ -89,11 +89,16 @@ const TWO_TO_THE_63 = 2 ** 63;
 
 // ---------------------------------------------------------------- decoding
 
+/** The table every empty one decodes to: a FieldTable is read-only, so one instance serves all. */
+const EMPTY_FIELD_TABLE: FieldTable = new Map<string, FieldValue>();
+
 /** Reads a field table (length-prefixed) at the reader's position. */
 export function readFieldTable(reader: WireReader, depth = 0): FieldTable {
   if (depth > FIELD_NESTING_DEPTH_MAX) reader.syntaxError(`field tables and arrays nest deeper than ${FIELD_NESTING_DEPTH_MAX} levels`);
   const byteLength = reader.u32('field table length');
   if (byteLength > reader.remaining()) reader.frameError(`field table of ${byteLength} bytes overruns its frame (${reader.remaining()} bytes left)`);
+  // Clients send empty tables all the time (amqplib: the headers of every publish): share one.
+  if (byteLength === 0) return EMPTY_FIELD_TABLE;
   const outerEnd = reader.end;
   const end = reader.offset + byteLength;
   reader.end = end;

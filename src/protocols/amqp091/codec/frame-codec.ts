@@ -53,6 +53,25 @@ export interface AmqpFrame {
   readonly payload: Uint8Array;
 }
 
+/**
+ * Receives the frames `FrameDecoder.pushEach` completes, in order: the payload
+ * is `bytes[start, end)`, a range of the chunk pushed (or of a buffer the
+ * decoder gathered a split frame in). Nothing is allocated per frame; make a
+ * view or a copy of the range to keep it beyond the call.
+ */
+export interface FrameVisitor {
+  frame(type: FrameType, channel: number, bytes: Uint8Array, start: number, end: number): void;
+}
+
+/** Gathers frames as AmqpFrame objects, for `push`. */
+class FrameCollector implements FrameVisitor {
+  frames: AmqpFrame[] = [];
+
+  frame(type: FrameType, channel: number, bytes: Uint8Array, start: number, end: number): void {
+    this.frames.push({ type, channel, payload: bytes.subarray(start, end) });
+  }
+}
+
 /** Whether 8 received bytes open an AMQP 0-9-1 connection. */
 export type ProtocolHeaderCheck = 'accepted' | 'incomplete' | 'rejected';
 
@@ -171,24 +190,36 @@ export class FrameDecoder {
     return this.state === DecoderState.FramePayload ? FRAME_HEADER_SIZE + this.pendingFill : this.headerFill;
   }
 
-  /** Takes the next chunk of the stream and returns the frames it completes, in order. */
+  /** Takes the next chunk of the stream and returns the frames it completes, in order (payloads are views, see AmqpFrame). */
   push(chunk: Uint8Array): AmqpFrame[] {
+    const collector = new FrameCollector();
+    this.pushEach(chunk, collector);
+    return collector.frames;
+  }
+
+  /**
+   * Takes the next chunk of the stream and hands each frame it completes to
+   * `visitor` as soon as it is found: a frame before a malformed one is
+   * handled before the error is thrown, and a frame-max set by the visitor
+   * (after connection.tune-ok) holds for the frames behind it in the chunk.
+   * The visitor must not throw.
+   */
+  pushEach(chunk: Uint8Array, visitor: FrameVisitor): void {
     if (this.failure !== undefined) throw this.failure;
     try {
-      return this.decode(chunk);
+      this.decode(chunk, visitor);
     } catch (error) {
       if (error instanceof AmqpProtocolError) this.failure = error;
       throw error;
     }
   }
 
-  private decode(chunk: Uint8Array): AmqpFrame[] {
-    const frames: AmqpFrame[] = [];
+  private decode(chunk: Uint8Array, visitor: FrameVisitor): void {
     const length = chunk.byteLength;
     let offset = 0;
     if (this.state === DecoderState.ProtocolHeader) {
       offset = this.takeProtocolHeader(chunk);
-      if (this.state === DecoderState.ProtocolHeader) return frames;
+      if (this.state === DecoderState.ProtocolHeader) return;
     }
     while (offset < length) {
       if (this.state === DecoderState.FramePayload) {
@@ -200,10 +231,10 @@ export class FrameDecoder {
         const body = this.pendingBody;
         const size = body.byteLength - 1;
         this.checkFrameEnd(body[size]!, this.pendingType, this.pendingChannel);
-        frames.push({ type: this.pendingType, channel: this.pendingChannel, payload: body.subarray(0, size) });
         this.pendingBody = EMPTY_PAYLOAD;
         this.pendingFill = 0;
         this.state = DecoderState.FrameHeader;
+        visitor.frame(this.pendingType, this.pendingChannel, body, 0, size);
         continue;
       }
       let header: Uint8Array;
@@ -230,8 +261,9 @@ export class FrameDecoder {
       if (length - offset > size) {
         // Fast path: payload and frame-end are in this chunk too; the payload is a view, not a copy.
         this.checkFrameEnd(chunk[offset + size]!, type as FrameType, channel);
-        frames.push({ type: type as FrameType, channel, payload: chunk.subarray(offset, offset + size) });
+        const start = offset;
         offset += size + 1;
+        visitor.frame(type as FrameType, channel, chunk, start, start + size);
         continue;
       }
       this.pendingType = type as FrameType;
@@ -240,7 +272,6 @@ export class FrameDecoder {
       this.pendingFill = 0;
       this.state = DecoderState.FramePayload;
     }
-    return frames;
   }
 
   private takeProtocolHeader(chunk: Uint8Array): number {
@@ -421,11 +452,50 @@ export function writeContentFrames(
 ): void {
   checkFrameMax(frameMax);
   if (!spec.hasContent) throw new FerryError('INVALID_ARGUMENT', `${spec.name} carries no content`);
-  let sizeAt = writeFrameStart(writer, FRAME_METHOD, channel);
+  const sizeAt = writeFrameStart(writer, FRAME_METHOD, channel);
   writeMethod(writer, spec, fields);
   writeFrameEnd(writer, sizeAt, frameMax);
-  sizeAt = writeFrameStart(writer, FRAME_HEADER, channel);
-  writeContentHeader(writer, spec.classId, body.byteLength, properties);
+  writeContent(writer, channel, spec.classId, properties, body, frameMax);
+}
+
+const BASIC_DELIVER = methodSpecByName('basic.deliver')!;
+const [DELIVER_CONSUMER_TAG, DELIVER_DELIVERY_TAG, , DELIVER_EXCHANGE, DELIVER_ROUTING_KEY] = BASIC_DELIVER.fields.map((field) => field.label);
+
+/**
+ * Appends basic.deliver with its content, the frames of one delivery: what
+ * `writeContentFrames` writes for it, in straight-line code (a consumer gets
+ * one per message). On a throw the writer holds part of the frames: truncate
+ * it back to where it was.
+ */
+export function writeDeliverFrames(
+  writer: WireWriter,
+  channel: number,
+  consumerTag: string,
+  deliveryTag: number,
+  redelivered: boolean,
+  exchange: string,
+  routingKey: string,
+  properties: BasicPropertiesInput,
+  body: Uint8Array,
+  frameMax: number,
+): void {
+  checkFrameMax(frameMax);
+  const sizeAt = writeFrameStart(writer, FRAME_METHOD, channel);
+  writer.u16(BASIC_DELIVER.classId);
+  writer.u16(BASIC_DELIVER.methodId);
+  writer.shortstr(consumerTag, DELIVER_CONSUMER_TAG);
+  writer.u64(deliveryTag, DELIVER_DELIVERY_TAG);
+  writer.u8(redelivered ? 1 : 0);
+  writer.shortstr(exchange, DELIVER_EXCHANGE);
+  writer.shortstr(routingKey, DELIVER_ROUTING_KEY);
+  writeFrameEnd(writer, sizeAt, frameMax);
+  writeContent(writer, channel, BASIC_DELIVER.classId, properties, body, frameMax);
+}
+
+/** The content header frame and the body frames that follow a content-carrying method. */
+function writeContent(writer: WireWriter, channel: number, classId: number, properties: BasicPropertiesInput, body: Uint8Array, frameMax: number): void {
+  let sizeAt = writeFrameStart(writer, FRAME_HEADER, channel);
+  writeContentHeader(writer, classId, body.byteLength, properties);
   writeFrameEnd(writer, sizeAt, frameMax);
   // Body frames of at most frame-max - 8 bytes each (§4.2.6.2); an empty body has none.
   const chunkBytesMax = frameMax - FRAME_OVERHEAD;

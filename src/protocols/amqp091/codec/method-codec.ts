@@ -6,6 +6,7 @@ import { type FieldTable, readFieldTable, writeFieldTable } from './field-table.
 import {
   type BasicPropertyRow,
   type CamelCase,
+  BASIC_CLASS_ID,
   CONTENT_CLASSES,
   type FieldSpec,
   type FieldType,
@@ -264,14 +265,33 @@ export function encodeMethodByName<Name extends MethodName>(name: Name, fields: 
  * an illegal value (a short string that is not UTF-8, an unknown field-table type).
  */
 export function decodeMethod(payload: Uint8Array): AnyDecodedMethod {
-  const reader = sharedReader.reset(payload);
-  if (payload.byteLength < METHOD_PREFIX_BYTES) reader.frameError(`method frame payload of ${payload.byteLength} bytes has no class and method id`);
+  return decodeMethodAt(payload, 0, payload.byteLength);
+}
+
+/** Decodes the method frame payload `bytes[start, end)`, as `decodeMethod` does. */
+export function decodeMethodAt(bytes: Uint8Array, start: number, end: number): AnyDecodedMethod {
+  const reader = sharedReader.resetRange(bytes, start, end);
+  if (end - start < METHOD_PREFIX_BYTES) reader.frameError(`method frame payload of ${end - start} bytes has no class and method id`);
   const classId = reader.u16();
   const methodId = reader.u16();
   reader.classId = classId;
   reader.methodId = methodId;
   const spec = methodSpecById(classId, methodId);
   if (spec === undefined) throw new AmqpProtocolError(503, `unknown method: class ${classId}, method ${methodId}`, { classId, methodId });
+  const fields =
+    classId !== BASIC_CLASS_ID
+      ? readFields(reader, spec)
+      : methodId === BASIC_PUBLISH_METHOD_ID
+        ? readPublishFields(reader, spec.fields)
+        : methodId === BASIC_ACK_METHOD_ID
+          ? readAckFields(reader, spec.fields)
+          : readFields(reader, spec);
+  if (reader.remaining() !== 0) reader.frameError(`${reader.remaining()} bytes follow the last argument of ${spec.name}`);
+  return { classId, methodId, name: spec.name, spec, fields } as AnyDecodedMethod;
+}
+
+/** Any method's arguments, by its spec: an object keyed by field (bits unpacked). */
+function readFields(reader: WireReader, spec: MethodSpec): Record<string, DecodedFieldTypes[FieldType]> {
   const fields: Record<string, DecodedFieldTypes[FieldType]> = {};
   let bitOctet = 0;
   let bitIndex = 8;
@@ -288,8 +308,32 @@ export function decodeMethod(payload: Uint8Array): AnyDecodedMethod {
     fields[field.key] = ((bitOctet >> bitIndex) & 1) === 1;
     bitIndex++;
   }
-  if (reader.remaining() !== 0) reader.frameError(`${reader.remaining()} bytes follow the last argument of ${spec.name}`);
-  return { classId, methodId, name: spec.name, spec, fields } as AnyDecodedMethod;
+  return fields;
+}
+
+const BASIC_PUBLISH_METHOD_ID = 40;
+const BASIC_ACK_METHOD_ID = 80;
+
+/*
+ * basic.publish and basic.ack arrive once per message: their arguments are
+ * read in straight-line code into an object of one fixed shape, with the same
+ * keys, values and errors as readFields gives (the codec tests compare both).
+ */
+
+/** basic.publish: reserved-1 (short), exchange, routing-key (shortstr), mandatory and immediate (bits of one octet). */
+function readPublishFields(reader: WireReader, specs: readonly FieldSpec[]): Record<string, DecodedFieldTypes[FieldType]> {
+  const reserved1 = reader.u16(specs[0]!.label);
+  const exchange = reader.shortstr(specs[1]!.label);
+  const routingKey = reader.shortstr(specs[2]!.label);
+  const bits = reader.u8(specs[3]!.label);
+  return { reserved1, exchange, routingKey, mandatory: (bits & 1) === 1, immediate: (bits & 2) === 2 };
+}
+
+/** basic.ack: delivery-tag (longlong), multiple (a bit of one octet). */
+function readAckFields(reader: WireReader, specs: readonly FieldSpec[]): Record<string, DecodedFieldTypes[FieldType]> {
+  const deliveryTag = reader.u64(specs[0]!.label);
+  const bits = reader.u8(specs[1]!.label);
+  return { deliveryTag, multiple: (bits & 1) === 1 };
 }
 
 // ---------------------------------------------------------------- content headers
@@ -375,8 +419,13 @@ export function encodeContentHeader(classId: number, bodySize: number | bigint, 
  * The weight field is ignored.
  */
 export function decodeContentHeader(payload: Uint8Array): ContentHeader {
-  const reader = sharedReader.reset(payload);
-  if (payload.byteLength < CONTENT_HEADER_BYTES_MIN) reader.frameError(`content header payload of ${payload.byteLength} bytes is shorter than ${CONTENT_HEADER_BYTES_MIN}`);
+  return decodeContentHeaderAt(payload, 0, payload.byteLength);
+}
+
+/** Decodes the content header frame payload `bytes[start, end)`, as `decodeContentHeader` does. */
+export function decodeContentHeaderAt(bytes: Uint8Array, start: number, end: number): ContentHeader {
+  const reader = sharedReader.resetRange(bytes, start, end);
+  if (end - start < CONTENT_HEADER_BYTES_MIN) reader.frameError(`content header payload of ${end - start} bytes is shorter than ${CONTENT_HEADER_BYTES_MIN}`);
   const classId = reader.u16('content header class id');
   reader.classId = classId;
   const contentClass = CONTENT_CLASSES.get(classId);

@@ -44,14 +44,23 @@ export class WireReader {
 
   /** Starts over on `bytes`, as a new reader would: decoders share one instead of allocating one per frame. */
   reset(bytes: Uint8Array): this {
+    return this.resetRange(bytes, 0, bytes.byteLength);
+  }
+
+  /** Starts over on `bytes[start, end)` (a payload inside a larger chunk); errors count offsets from `start`. */
+  resetRange(bytes: Uint8Array, start: number, end: number): this {
+    if (bytes !== this.bytes) this.view = undefined;
     this.bytes = bytes;
-    this.offset = 0;
-    this.end = bytes.byteLength;
+    this.base = start;
+    this.offset = start;
+    this.end = end;
     this.classId = 0;
     this.methodId = 0;
-    this.view = undefined;
     return this;
   }
+
+  /** Where the payload being read starts in `bytes`. */
+  private base = 0;
 
   remaining(): number {
     return this.end - this.offset;
@@ -70,7 +79,7 @@ export class WireReader {
   private need(count: number, what: string): number {
     const start = this.offset;
     if (count > this.end - start) {
-      this.frameError(`truncated ${what}: needs ${count} bytes at offset ${start}, ${this.end - start} left`);
+      this.frameError(`truncated ${what}: needs ${count} bytes at offset ${start - this.base}, ${this.end - start} left`);
     }
     this.offset = start + count;
     return start;
