@@ -52,6 +52,33 @@ export interface AppendOptions {
   readonly attributes?: number;
 }
 
+/**
+ * One batch written in place, record by record, from ranges of a caller's
+ * bytes (a protocol frame): no object per record and no encoding pass of its
+ * own. Get one from {@link Log.newBatch}; for each record call
+ * `recordStart`, then `recordHeader` exactly `headerCount` times, then
+ * `recordEnd`; append it once with {@link Log.appendBatch}. Stored and read
+ * back, its records equal those of `append` given the same fields.
+ */
+export interface RecordBatchBuilder {
+  /** Records completed so far. */
+  readonly count: number;
+  /** The largest value among them, in bytes (for message size limits). */
+  readonly valueBytesMax: number;
+  /** Starts a record: its timestamp, its key (`keyLength` -1: a null key) and how many headers follow. */
+  recordStart(timestampMs: number, source: Uint8Array, keyStart: number, keyLength: number, headerCount: number): void;
+  /** Adds a header of the record started last: `name`, and its value `source[valueStart, valueStart + valueLength)`. */
+  recordHeader(name: string, source: Uint8Array, valueStart: number, valueLength: number): void;
+  /** Ends the record with its value `source[valueStart, valueStart + valueLength)`. */
+  recordEnd(source: Uint8Array, valueStart: number, valueLength: number): void;
+  /**
+   * Adds a whole record with the key and headers of the record before it
+   * (there must be one) and its own timestamp and value: the common case of
+   * a batch, copied inside the batch instead of written again.
+   */
+  recordAgain(timestampMs: number, source: Uint8Array, valueStart: number, valueLength: number): void;
+}
+
 /** Where an append landed. Offsets are contiguous: baseOffset .. lastOffset. */
 export interface AppendResult {
   readonly baseOffset: number;
@@ -163,6 +190,20 @@ export interface Log {
    * Resolves according to the store's durability mode (see {@link Durability}).
    */
   append(records: readonly RecordInput[], options?: AppendOptions): Promise<AppendResult>;
+  /**
+   * A builder for one batch of this log (see {@link RecordBatchBuilder}),
+   * sized for `recordCount` records holding `headerCount` headers in all and
+   * `fieldBytes` bytes of keys, header names, header values and values: the
+   * batch then fits exactly (it grows when given more).
+   */
+  newBatch(recordCount: number, headerCount: number, fieldBytes: number): RecordBatchBuilder;
+  /**
+   * Appends a batch made by this log's {@link newBatch}, with at least one
+   * record, as it was built: `append`'s contract (offsets, durability,
+   * RECORD_TOO_LARGE) without encoding the records again. A builder is
+   * appended at most once.
+   */
+  appendBatch(batch: RecordBatchBuilder, options?: AppendOptions): Promise<AppendResult>;
   /**
    * Reads records from `fromOffset` on (from `startOffset()` when lower).
    * Returns [] at the end of the log. Every returned record passed its checksum.

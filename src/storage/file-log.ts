@@ -9,6 +9,7 @@ import type {
   CursorLimits,
   ReadLimits,
   RecordCursor,
+  RecordBatchBuilder,
   RecordInput,
   StoredBatch,
   StoredRecord,
@@ -16,7 +17,7 @@ import type {
 import { BatchRecordCursor, type BatchTake } from './batch-record-cursor.js';
 import { compactSegment, type CompactedSegmentFile } from './compact-segment.js';
 import { JOURNAL_ENTRY_HEADER_BYTES } from './journal.js';
-import { batchMaxTimestampMs, decodeBatch, encodeBatch, readBatchHeader, type BatchHeader, type BatchMark } from './record-batch.js';
+import { batchMaxTimestampMs, decodeBatch, encodeBatch, readBatchHeader, RecordBatchWriter, type BatchHeader, type BatchMark } from './record-batch.js';
 import { Segment, SEGMENT_HEADER_BYTES } from './segment.js';
 
 /** What a FileLog needs from its store: the clock, limits, and the journal. */
@@ -144,16 +145,40 @@ export class FileLog implements Log {
       const nowMs = this.host.nowMs();
       // Headroom for the journal entry header: the journal writes header and batch as one buffer.
       const bytes = encodeBatch(records, baseOffset, nowMs, options?.attributes ?? 0, options?.producer ?? null, JOURNAL_ENTRY_HEADER_BYTES);
-      if (bytes.byteLength > this.host.batchBytesMax) {
-        throw new FerryError('RECORD_TOO_LARGE', `batch of ${bytes.byteLength} bytes exceeds batchBytesMax ${this.host.batchBytesMax}`);
-      }
-      // The header facts are known here: no need to parse the header back (one batch per message on a busy store of many queues).
-      const { segment, position } = this.place(bytes, records.length, batchMaxTimestampMs(bytes), nowMs);
-      const result: AppendResult = { baseOffset, lastOffset: baseOffset + records.length - 1 };
-      return this.host.journalAppend(this, bytes, segment, position).then(() => result);
+      return this.appendSealed(bytes, baseOffset, records.length, nowMs);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** A writer whose batch has the journal entry header's headroom in front, as {@link append}'s batches have. */
+  newBatch(recordCount: number, headerCount: number, fieldBytes: number): RecordBatchWriter {
+    return new RecordBatchWriter(recordCount, headerCount, fieldBytes, JOURNAL_ENTRY_HEADER_BYTES);
+  }
+
+  /** {@link append} for a batch built by {@link newBatch}: the same durability, sealed here at the end offset. */
+  appendBatch(batch: RecordBatchBuilder, options?: AppendOptions): Promise<AppendResult> {
+    try {
+      this.host.assertWritable();
+      if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
+      assert(batch instanceof RecordBatchWriter && batch.headroomBytes === JOURNAL_ENTRY_HEADER_BYTES, 'a batch comes from a file log\'s newBatch');
+      const baseOffset = this.endOffset();
+      const bytes = batch.seal(baseOffset, options?.attributes ?? 0, options?.producer ?? null);
+      return this.appendSealed(bytes, baseOffset, batch.count, this.host.nowMs());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Places a sealed batch at the end offset and journals it (see {@link append} for when it resolves). */
+  private appendSealed(bytes: Uint8Array, baseOffset: number, recordCount: number, nowMs: number): Promise<AppendResult> {
+    if (bytes.byteLength > this.host.batchBytesMax) {
+      throw new FerryError('RECORD_TOO_LARGE', `batch of ${bytes.byteLength} bytes exceeds batchBytesMax ${this.host.batchBytesMax}`);
+    }
+    // The header facts are known here: no need to parse the header back (one batch per message on a busy store of many queues).
+    const { segment, position } = this.place(bytes, recordCount, batchMaxTimestampMs(bytes), nowMs);
+    const result: AppendResult = { baseOffset, lastOffset: baseOffset + recordCount - 1 };
+    return this.host.journalAppend(this, bytes, segment, position).then(() => result);
   }
 
   /**

@@ -104,6 +104,41 @@ export function describeLogStore(name: string, makeHarness: () => LogStoreHarnes
         assert.equal(log.startOffset(), 0);
       }));
 
+    test('a batch built in place (newBatch, appendBatch) reads back as append stores the same records', () =>
+      withStore(async (store, harness) => {
+        const log = await store.openLog('built');
+        await log.append([{ value: text('before') }]);
+        const source = text('key|envelope|body one|body two');
+        const batch = log.newBatch(3, 3, 40);
+        batch.recordStart(1_000, source, 0, 3, 1);
+        batch.recordHeader('m', source, 4, 8);
+        batch.recordEnd(source, 13, 8);
+        batch.recordAgain(1_001, source, 22, 8);
+        batch.recordStart(1_002, source, 0, -1, 0);
+        batch.recordEnd(source, 0, 0);
+        assert.deepEqual(await log.appendBatch(batch, { producer: { producerId: 5, producerEpoch: 1, baseSequence: 3 } }), { baseOffset: 1, lastOffset: 3 });
+        assert.equal(log.endOffset(), 4);
+        await log.append([{ value: text('after') }]);
+        const describe = (records: readonly StoredRecord[]) =>
+          records.map((record) => [record.offset, record.timestampMs, record.key && read(record.key), record.headers.map((header) => [header.name, read(header.value)]), read(record.value)]);
+        const expected = [
+          [1, 1_000, 'key', [['m', 'envelope']], 'body one'],
+          [2, 1_001, 'key', [['m', 'envelope']], 'body two'],
+          [3, 1_002, null, [], ''],
+        ];
+        assert.deepEqual(describe(await log.read(1, { recordsMax: 3 })), expected);
+        const [stamped] = await log.readBatches(1, { recordsMax: 3 });
+        assert.deepEqual(stamped!.producer, { producerId: 5, producerEpoch: 1, baseSequence: 3 });
+        await expectCode(log.appendBatch(log.newBatch(0, 0, 0)), 'INVALID_ARGUMENT');
+        if (harness.reopen) {
+          store = await harness.reopen(store);
+          const reopened = await store.openLog('built');
+          assert.deepEqual(describe(await reopened.read(1, { recordsMax: 3 })), expected);
+          assert.equal(reopened.endOffset(), 5);
+        }
+        return store;
+      }));
+
     test('appends to many logs keep each log in call order', () =>
       withStore(async (store) => {
         const logs = await Promise.all(['a', 'b', 'c'].map((name) => store.openLog(name)));

@@ -1,3 +1,4 @@
+import { assert } from '../lib/assert.js';
 import { FerryError } from '../lib/ferry-error.js';
 import type { Clock, TimerHandle } from '../platform/clock.js';
 import type {
@@ -11,6 +12,7 @@ import type {
   CursorLimits,
   ReadLimits,
   RecordCursor,
+  RecordBatchBuilder,
   RecordInput,
   StoredBatch,
   StoredRecord,
@@ -18,7 +20,7 @@ import type {
 import { BatchCompactor } from './batch-compactor.js';
 import { BatchRecordCursor, type BatchTake } from './batch-record-cursor.js';
 import { LOG_OPTION_DEFAULTS, resolveLogOptions } from './file-log.js';
-import { decodeBatch, encodeBatch, readBatchHeader } from './record-batch.js';
+import { decodeBatch, encodeBatch, readBatchHeader, RecordBatchWriter } from './record-batch.js';
 import { SEGMENT_HEADER_BYTES } from './segment.js';
 
 /** A segment held in memory: encoded batches and their first offsets. */
@@ -72,28 +74,51 @@ class MemoryLog implements Log {
       if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
       const baseOffset = this.endOffset();
       const nowMs = this.store.clock.nowMs();
-      const bytes = encodeBatch(records, baseOffset, nowMs, options?.attributes ?? 0, options?.producer ?? null);
-      if (bytes.byteLength > this.store.batchBytesMax) {
-        throw new FerryError('RECORD_TOO_LARGE', `batch of ${bytes.byteLength} bytes exceeds batchBytesMax ${this.store.batchBytesMax}`);
-      }
-      const header = readBatchHeader(bytes);
-      let active = this.segments[this.segments.length - 1]!;
-      const full = active.sizeBytes + bytes.byteLength > this.options.segmentBytesMax;
-      const old = active.firstAppendMs !== undefined && nowMs - active.firstAppendMs >= this.options.segmentAgeMsMax;
-      if (active.endOffset > active.baseOffset && (full || old)) {
-        active = newSegment(active.endOffset);
-        this.segments.push(active);
-      }
-      active.batches.push(bytes);
-      active.batchOffsets.push(baseOffset);
-      active.sizeBytes += bytes.byteLength;
-      active.endOffset += records.length;
-      active.maxTimestampMs = Math.max(active.maxTimestampMs, header.maxTimestampMs);
-      active.firstAppendMs ??= nowMs;
-      return Promise.resolve({ baseOffset, lastOffset: baseOffset + records.length - 1 });
+      return this.appendSealed(encodeBatch(records, baseOffset, nowMs, options?.attributes ?? 0, options?.producer ?? null), baseOffset, records.length, nowMs);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** A writer without headroom: memory logs keep batches as they are. */
+  newBatch(recordCount: number, headerCount: number, fieldBytes: number): RecordBatchWriter {
+    return new RecordBatchWriter(recordCount, headerCount, fieldBytes);
+  }
+
+  /** {@link append} for a batch built by {@link newBatch}; resolves at once. */
+  appendBatch(batch: RecordBatchBuilder, options?: AppendOptions): Promise<AppendResult> {
+    try {
+      this.store.assertOpen();
+      if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
+      assert(batch instanceof RecordBatchWriter && batch.headroomBytes === 0, "a batch comes from a memory log's newBatch");
+      const baseOffset = this.endOffset();
+      const bytes = batch.seal(baseOffset, options?.attributes ?? 0, options?.producer ?? null);
+      return this.appendSealed(bytes, baseOffset, batch.count, this.store.clock.nowMs());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Keeps a sealed batch whose base offset is the end offset, rolling the active segment when due. */
+  private appendSealed(bytes: Uint8Array, baseOffset: number, recordCount: number, nowMs: number): Promise<AppendResult> {
+    if (bytes.byteLength > this.store.batchBytesMax) {
+      throw new FerryError('RECORD_TOO_LARGE', `batch of ${bytes.byteLength} bytes exceeds batchBytesMax ${this.store.batchBytesMax}`);
+    }
+    const header = readBatchHeader(bytes);
+    let active = this.segments[this.segments.length - 1]!;
+    const full = active.sizeBytes + bytes.byteLength > this.options.segmentBytesMax;
+    const old = active.firstAppendMs !== undefined && nowMs - active.firstAppendMs >= this.options.segmentAgeMsMax;
+    if (active.endOffset > active.baseOffset && (full || old)) {
+      active = newSegment(active.endOffset);
+      this.segments.push(active);
+    }
+    active.batches.push(bytes);
+    active.batchOffsets.push(baseOffset);
+    active.sizeBytes += bytes.byteLength;
+    active.endOffset += recordCount;
+    active.maxTimestampMs = Math.max(active.maxTimestampMs, header.maxTimestampMs);
+    active.firstAppendMs ??= nowMs;
+    return Promise.resolve({ baseOffset, lastOffset: baseOffset + recordCount - 1 });
   }
 
   async read(fromOffset: number, limits?: ReadLimits): Promise<StoredRecord[]> {

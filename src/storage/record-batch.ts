@@ -1,7 +1,7 @@
 import { assert } from '../lib/assert.js';
 import { crc32c } from '../lib/crc32c.js';
 import { FerryError } from '../lib/ferry-error.js';
-import type { ProducerStamp, RecordHeader, RecordInput, StoredBatch, StoredRecord } from '../core/ports.js';
+import type { ProducerStamp, RecordBatchBuilder, RecordHeader, RecordInput, StoredBatch, StoredRecord } from '../core/ports.js';
 
 /**
  * Record batch, format version 1. All integers little-endian.
@@ -161,19 +161,185 @@ export function encodeBatch(
     at += record.value.byteLength;
     view.setUint32(recordStart, at - recordStart - 4, true);
   }
-  view.setUint32(0, lengthBytes, true);
+  writeBatchHeader(bytes, view, baseOffset, records.length, firstTimestampMs, maxTimestampMs, attributes, producer);
+  return bytes;
+}
+
+/** Writes the header of a version 1 batch whose records fill `bytes` after it, then its CRC (last: it covers the header). */
+function writeBatchHeader(
+  bytes: Uint8Array,
+  view: DataView,
+  baseOffset: number,
+  count: number,
+  firstTimestampMs: number,
+  maxTimestampMs: number,
+  attributes: number,
+  producer: ProducerStamp | null,
+): void {
+  view.setUint32(0, bytes.byteLength, true);
   writeUint64(view, 8, baseOffset);
   bytes[16] = BATCH_FORMAT_VERSION;
   bytes[17] = attributes & 0xff;
   view.setUint16(18, 0, true); // Reserved: the buffer is not zeroed.
-  view.setUint32(20, records.length, true);
+  view.setUint32(20, count, true);
   writeUint64(view, 24, firstTimestampMs);
   writeUint64(view, 32, maxTimestampMs);
   writeUint64(view, 40, producer ? producer.producerId : 0);
   view.setUint32(48, producer ? producer.producerEpoch : 0, true);
   view.setUint32(52, producer ? producer.baseSequence : 0, true);
   view.setUint32(4, crc32c(bytes.subarray(8)), true);
-  return bytes;
+}
+
+/** Copies below this many bytes go byte by byte: cheaper than the view `set` needs. */
+const BYTE_LOOP_COPY_MAX = 16;
+
+/** Copies `source[start, start + length)` to `target[at..]`. */
+function copyRange(target: Uint8Array, at: number, source: Uint8Array, start: number, length: number): void {
+  if (length <= BYTE_LOOP_COPY_MAX) {
+    for (let index = 0; index < length; index++) target[at + index] = source[start + index]!;
+  } else {
+    target.set(source.subarray(start, start + length), at);
+  }
+}
+
+/**
+ * A version 1 batch written record by record from ranges of a caller's bytes
+ * (the {@link RecordBatchBuilder} of `Log.newBatch`): the records land where
+ * {@link encodeBatch} would put them, in one buffer with `headroomBytes` free
+ * in front (the journal entry header); {@link seal} then writes the header
+ * and computes the CRC, once. The layout is that of encodeBatch, so the
+ * sealed bytes equal encodeBatch's for the same records.
+ */
+export class RecordBatchWriter implements RecordBatchBuilder {
+  count = 0;
+  valueBytesMax = 0;
+  /** The buffer, headroom included. */
+  private whole: Uint8Array;
+  private view: DataView;
+  /** Where the next bytes go, counted from the batch start (after the headroom). */
+  private at = BATCH_HEADER_BYTES;
+  /** The batch start of the record being written (its length field), or -1 between records. */
+  private recordAt = -1;
+  private headersLeft = 0;
+  /** Where the last complete record's key length field and value start (batch-relative): its key and headers lie between. */
+  private lastKeyAt = -1;
+  private lastValueAt = -1;
+  private firstTimestampMs = 0;
+  private maxTimestampMs = 0;
+  private sealed = false;
+
+  /** Sized as `Log.newBatch` states: `fieldBytes` of keys, header names and values, plus the fixed bytes of each record and header. */
+  constructor(
+    recordCount: number,
+    headerCount: number,
+    fieldBytes: number,
+    /** Free bytes before the batch in its buffer. */
+    readonly headroomBytes = 0,
+  ) {
+    const lengthBytes = BATCH_HEADER_BYTES + recordCount * (4 + RECORD_FIXED_BYTES) + headerCount * (2 + 4) + fieldBytes;
+    // From Node's pooled allocator, like encodeBatch; never zeroed: every byte of the batch is written.
+    this.whole = Buffer.allocUnsafe(headroomBytes + Math.max(BATCH_HEADER_BYTES, Math.ceil(lengthBytes))) as Uint8Array;
+    this.view = new DataView(this.whole.buffer, this.whole.byteOffset, this.whole.byteLength);
+  }
+
+  recordStart(timestampMs: number, source: Uint8Array, keyStart: number, keyLength: number, headerCount: number): void {
+    assert(this.recordAt < 0 && !this.sealed, 'a record starts after the previous one ended, before the batch is sealed');
+    if (!(timestampMs >= 0 && timestampMs <= Number.MAX_SAFE_INTEGER)) {
+      throw new FerryError('INVALID_ARGUMENT', `record timestamp ${timestampMs} is not a time in milliseconds since 1970`);
+    }
+    if (headerCount > 0xffff) throw new FerryError('INVALID_ARGUMENT', 'a record may carry at most 65535 headers');
+    const keyBytes = keyLength < 0 ? 0 : keyLength;
+    this.ensure(4 + RECORD_FIXED_BYTES + keyBytes);
+    const base = this.headroomBytes;
+    this.recordAt = this.at;
+    const view = this.view;
+    view.setFloat64(base + this.at + 4, timestampMs, true);
+    view.setInt32(base + this.at + 12, keyLength < 0 ? -1 : keyLength, true);
+    copyRange(this.whole, base + this.at + 16, source, keyStart, keyBytes);
+    this.at += 16 + keyBytes;
+    view.setUint16(base + this.at, headerCount, true);
+    this.at += 2;
+    this.headersLeft = headerCount;
+    if (this.count === 0) this.firstTimestampMs = this.maxTimestampMs = timestampMs;
+    else if (timestampMs > this.maxTimestampMs) this.maxTimestampMs = timestampMs;
+  }
+
+  recordHeader(name: string, source: Uint8Array, valueStart: number, valueLength: number): void {
+    assert(this.recordAt >= 0 && this.headersLeft > 0, 'a header belongs to a started record that announced it');
+    const nameBytes = headerNameBytes(name);
+    if (nameBytes.byteLength > 0xffff) throw new FerryError('INVALID_ARGUMENT', 'a header name may be at most 65535 bytes');
+    this.ensure(2 + nameBytes.byteLength + 4 + valueLength);
+    const at = this.headroomBytes + this.at;
+    this.view.setUint16(at, nameBytes.byteLength, true);
+    copyRange(this.whole, at + 2, nameBytes, 0, nameBytes.byteLength);
+    this.view.setUint32(at + 2 + nameBytes.byteLength, valueLength, true);
+    copyRange(this.whole, at + 6 + nameBytes.byteLength, source, valueStart, valueLength);
+    this.at += 6 + nameBytes.byteLength + valueLength;
+    this.headersLeft--;
+  }
+
+  recordEnd(source: Uint8Array, valueStart: number, valueLength: number): void {
+    assert(this.recordAt >= 0 && this.headersLeft === 0, 'a record ends after all the headers it announced');
+    this.ensure(valueLength);
+    this.lastKeyAt = this.recordAt + 12;
+    this.lastValueAt = this.at;
+    this.finishRecord(source, valueStart, valueLength);
+  }
+
+  recordAgain(timestampMs: number, source: Uint8Array, valueStart: number, valueLength: number): void {
+    assert(this.recordAt < 0 && this.lastKeyAt >= 0 && !this.sealed, 'a repeated record follows a complete one, before the batch is sealed');
+    if (!(timestampMs >= 0 && timestampMs <= Number.MAX_SAFE_INTEGER)) {
+      throw new FerryError('INVALID_ARGUMENT', `record timestamp ${timestampMs} is not a time in milliseconds since 1970`);
+    }
+    const base = this.headroomBytes;
+    const repeatedBytes = this.lastValueAt - this.lastKeyAt;
+    this.ensure(12 + repeatedBytes + valueLength);
+    const at = this.at;
+    this.recordAt = at;
+    this.view.setFloat64(base + at + 4, timestampMs, true);
+    // Key length, key, header count and headers: the previous record's bytes, moved natively.
+    this.whole.copyWithin(base + at + 12, base + this.lastKeyAt, base + this.lastValueAt);
+    this.lastKeyAt = at + 12;
+    this.lastValueAt = at + 12 + repeatedBytes;
+    this.at = this.lastValueAt;
+    if (timestampMs > this.maxTimestampMs) this.maxTimestampMs = timestampMs;
+    this.finishRecord(source, valueStart, valueLength);
+  }
+
+  /** Copies the value of the record being written (room ensured) and sets its length. */
+  private finishRecord(source: Uint8Array, valueStart: number, valueLength: number): void {
+    copyRange(this.whole, this.headroomBytes + this.at, source, valueStart, valueLength);
+    this.at += valueLength;
+    this.view.setUint32(this.headroomBytes + this.recordAt, this.at - this.recordAt - 4, true);
+    this.recordAt = -1;
+    this.count++;
+    if (valueLength > this.valueBytesMax) this.valueBytesMax = valueLength;
+  }
+
+  /**
+   * Writes the header (base offset, stamps, timestamps) and the CRC; returns
+   * the batch, a view with `headroomBytes` free before it in its buffer.
+   * Once only, with at least one complete record.
+   */
+  seal(baseOffset: number, attributes = 0, producer: ProducerStamp | null = null): Uint8Array {
+    assert(!this.sealed && this.recordAt < 0, 'a batch is sealed once, between records');
+    if (this.count === 0) throw new FerryError('INVALID_ARGUMENT', 'a batch needs at least one record');
+    this.sealed = true;
+    const bytes = this.whole.subarray(this.headroomBytes, this.headroomBytes + this.at);
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    writeBatchHeader(bytes, view, baseOffset, this.count, this.firstTimestampMs, this.maxTimestampMs, attributes, producer);
+    return bytes;
+  }
+
+  /** Makes room for `extra` more bytes, doubling the buffer when it is short. */
+  private ensure(extra: number): void {
+    const needed = this.headroomBytes + this.at + extra;
+    if (needed <= this.whole.byteLength) return;
+    const grown = Buffer.allocUnsafe(Math.max(needed, this.whole.byteLength * 2)) as Uint8Array;
+    grown.set(this.whole.subarray(0, this.headroomBytes + this.at));
+    this.whole = grown;
+    this.view = new DataView(grown.buffer, grown.byteOffset, grown.byteLength);
+  }
 }
 
 /** The outcome of checking bytes that should start with a batch. */

@@ -431,14 +431,17 @@ export class NativeConnection implements ChannelHost {
     }
     if (!isChannelRequest(name, REQUEST_HANDLERS)) throw new NativeProtocolError('NATIVE_UNEXPECTED_FRAME', `${name} is not a request`);
     const handler = REQUEST_HANDLERS[name] as RequestHandler<ChannelRequestName>;
-    const request = decodeFields(FRAMES[name].fields as readonly FieldSpec[], frame.payload) as RequestOf<ChannelRequestName>;
+    const fields = FRAMES[name].fields as readonly FieldSpec[];
+    // A handler with a payload fast path decodes for itself (it fails on a malformed payload as decoding would).
+    const request = handler.handlePayload === undefined ? (decodeFields(fields, frame.payload) as RequestOf<ChannelRequestName>) : null;
     if (handler.publishes === true && this.core.alarms.blocked()) {
+      if (request === null) decodeFields(fields, frame.payload); // A malformed frame closes now, held or not.
       this.holdForAlarm(channel, frame);
       return;
     }
     let result: unknown;
     try {
-      result = handler.handle(channel, request as never);
+      result = request === null ? handler.handlePayload!(channel, frame.payload) : handler.handle(channel, request as never);
     } catch (error) {
       this.requestFailed(channel, frame, error);
       return;

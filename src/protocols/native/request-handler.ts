@@ -46,6 +46,15 @@ export interface RequestHandler<N extends ChannelRequestName> {
   /** True for long polls (`pull`, `streamRead` with a wait): closing the channel does not wait for their answer. */
   readonly waits?: boolean;
   handle(channel: NativeChannel, request: RequestOf<N>): Answer<N> | Promise<Answer<N>>;
+  /**
+   * Optional fast path: handles the frame's payload undecoded (it reads in
+   * place what it needs, such as `append` writing its messages straight
+   * into a record batch). When present the connection calls it instead of
+   * decoding the frame and calling `handle`; it must fail as decoding would
+   * (NATIVE_MALFORMED_FRAME) on a payload that does not fit the frame's
+   * fields, and otherwise behave as `handle` on the decoded request.
+   */
+  handlePayload?(channel: NativeChannel, payload: Uint8Array): Answer<N> | Promise<Answer<N>>;
 }
 
 /** The handler table's shape: one handler per channel request. */

@@ -148,6 +148,44 @@ test('a message with a broken envelope closes with NATIVE_MALFORMED_FRAME and pu
   assert.equal(ferry.broker.vhost().queue('envelopes').messageCount(), 0, 'the batch is validated whole before anything is routed');
 });
 
+test('an append whose third message has a broken envelope closes with NATIVE_MALFORMED_FRAME and stores nothing', async () => {
+  await ferry.broker.declareStream('append-envelopes');
+  const client = await openChannel();
+  const good = wireMessage('fine', { routingKey: 'append-envelopes' });
+  const bad = { ...good, envelope: new Uint8Array([9, 9, 9]) };
+  client.send('append', 1, { stream: 'append-envelopes', partition: 0, producerId: 0, epoch: 0, sequence: 0, messages: [good, good, bad, good] }, 4);
+  assert.equal((await client.closeReason())?.code, 'NATIVE_MALFORMED_FRAME');
+  assert.equal(ferry.broker.vhost().stream('append-envelopes').endOffset(0), 0, 'the frame is validated whole before anything is stored');
+});
+
+test('an append with a routing key that is not UTF-8 closes with NATIVE_MALFORMED_FRAME', async () => {
+  await ferry.broker.declareStream('append-keys');
+  const client = await openChannel();
+  const bad = { ...wireMessage('body', { routingKey: 'append-keys' }), routingKey: new Uint8Array([0xff, 0xfe]) };
+  client.send('append', 1, { stream: 'append-keys', partition: 0, producerId: 0, epoch: 0, sequence: 0, messages: [wireMessage('fine'), bad] }, 4);
+  assert.equal((await client.closeReason())?.code, 'NATIVE_MALFORMED_FRAME');
+  assert.equal(ferry.broker.vhost().stream('append-keys').endOffset(0), 0);
+});
+
+test('an append whose messages overrun the frame closes with NATIVE_MALFORMED_FRAME, even to a stream that does not exist', async () => {
+  const client = await openChannel();
+  const frame = encodeFrame('append', 1, 5, { stream: 'no-such-stream', partition: 0, producerId: 0, epoch: 0, sequence: 0, messages: [wireMessage('a'), wireMessage('b')] });
+  // Cut the last body short by one byte and fix the frame size: the messages no longer fit.
+  const cut = frame.slice(0, frame.byteLength - 1);
+  new DataView(cut.buffer).setUint32(0, cut.byteLength - 4, true);
+  client.write(cut);
+  assert.equal((await client.closeReason())?.code, 'NATIVE_MALFORMED_FRAME');
+});
+
+test('an append holding a body over message-bytes-max is refused with MESSAGE_TOO_LARGE and stores nothing', async () => {
+  await ferry.broker.declareStream('append-sizes', { messageBytesMax: 8 });
+  const client = await openChannel();
+  const outcome = await client.request('append', 1, { stream: 'append-sizes', partition: 0, producerId: 0, epoch: 0, sequence: 0, messages: [wireMessage('small'), wireMessage('far too large')] });
+  assert.equal(!outcome.ok && outcome.error.code, 'MESSAGE_TOO_LARGE');
+  assert.equal(ferry.broker.vhost().stream('append-sizes').endOffset(0), 0);
+  assert.deepEqual(await client.call('append', 1, { stream: 'append-sizes', partition: 0, producerId: 0, epoch: 0, sequence: 0, messages: [wireMessage('small')] }), { results: [{ partition: 0, baseOffset: 0, lastOffset: 0, duplicate: false }] });
+});
+
 test('a server-only frame from the client closes with NATIVE_UNEXPECTED_FRAME', async () => {
   const client = await openChannel();
   client.send('deliver', 1, { consumerId: 1, deliveries: [] });

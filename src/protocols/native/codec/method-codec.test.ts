@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { FRAMES, FRAME_HEADER_BYTES, FrameFlag, PROTOCOL_ERROR_CODES, type FrameName } from './native-spec.js';
 import { concatenateBytes, fieldsArbitrary, fieldValueArbitraries } from './codec-arbitraries.js';
-import { decodeError, decodeFields, decodeFrame, decodeResponse, encodeErrorResponse, encodeFields, encodeFrame, encodeResponse } from './method-codec.js';
+import { decodeError, decodeFields, decodeFrame, decodeFrameHead, decodeMessageRange, decodeResponse, encodeErrorResponse, encodeFields, encodeFrame, encodeResponse } from './method-codec.js';
 import { FrameDecoder } from './frame-decoder.js';
 import { NativeProtocolError } from './native-protocol-error.js';
 import { decodeEnvelope, encodeEnvelope } from '../../../core/message/message-codec.js';
@@ -151,4 +151,30 @@ test('docs/protocol.md describes every frame type and every protocol error code'
     assert.match(document, new RegExp(`\\| ${hex} \\| \`${name}\` \\|`), `frame ${name} (${hex}) is in the frame table`);
   }
   for (const code of PROTOCOL_ERROR_CODES) assert.match(document, new RegExp(`\\| \`${code}\` \\|`), `${code} is in the error table`);
+});
+
+test('decodeFrameHead agrees with decodeFrame on append payloads, whole, cut short at every point or damaged', () => {
+  const outcome = (decode: () => unknown): unknown => {
+    try {
+      return normalise(decode());
+    } catch (error) {
+      assert.ok(error instanceof NativeProtocolError, `only protocol errors, got ${String(error)}`);
+      return error.code;
+    }
+  };
+  fc.assert(
+    fc.property(fieldsArbitrary(FRAMES.append.fields, ARBITRARY), fc.nat(), fc.integer({ min: 0, max: 255 }), (values, cutAt, garbage) => {
+      const payload = encodeFrame('append', 1, 1, values as never).subarray(FRAME_HEADER_BYTES);
+      const damaged = payload.slice();
+      if (damaged.byteLength > 0) damaged[cutAt % damaged.byteLength] = garbage;
+      for (const bytes of [payload, payload.subarray(0, cutAt % (payload.byteLength + 1)), damaged]) {
+        const viaHead = outcome(() => {
+          const { fields, messages } = decodeFrameHead('append', bytes);
+          return { ...fields, messages: decodeMessageRange(bytes, messages) };
+        });
+        assert.deepEqual(viaHead, outcome(() => decodeFrame('append', bytes)));
+      }
+    }),
+    { numRuns: 300 },
+  );
 });

@@ -381,6 +381,33 @@ export class PayloadReader {
     return count;
   }
 
+  /** Steps over `count` bytes (bounds-checked like {@link raw}). */
+  skip(count: number, what: string): void {
+    this.need(count, what);
+    this.at += count;
+  }
+
+  /** Steps over a `messages` field, checking that every message fits; its extent. */
+  skipMessages(what: string): WireMessageRange {
+    const count = this.count(10, what);
+    const start = this.at;
+    const { view } = this;
+    const end = this.bytes.byteLength;
+    // Lengths read in place (hot: a frame of thousands of messages): key, envelope, body.
+    let at = start;
+    for (let i = 0; i < count; i++) {
+      if (at + 2 > end) throw malformed(`frame payload ends inside ${what}`);
+      at += 2 + view.getUint16(at, true);
+      if (at + 4 > end) throw malformed(`frame payload ends inside ${what}`);
+      at += 4 + view.getUint32(at, true);
+      if (at + 4 > end) throw malformed(`frame payload ends inside ${what}`);
+      at += 4 + view.getUint32(at, true);
+      if (at > end) throw malformed(`frame payload ends inside ${what}`);
+    }
+    this.at = at;
+    return { start, end: at, count };
+  }
+
   message(what: string): WireMessage {
     const routingKey = this.raw(this.u16(what), what);
     const envelope = this.raw(this.u32(what), what);
@@ -502,6 +529,48 @@ export function decodeFields(fields: readonly FieldSpec[], payload: Uint8Array):
   for (const [name, type] of fields) values[name] = readField(reader, type, name);
   reader.end();
   return values;
+}
+
+/**
+ * The messages of a payload's `messages` field, left in place: they lie at
+ * `payload[start, end)` (after the field's count), laid out as on the wire.
+ */
+export interface WireMessageRange {
+  readonly start: number;
+  readonly end: number;
+  readonly count: number;
+}
+
+/** A request whose last field is a `messages` list: the other fields, decoded, and where the messages lie. */
+export interface FrameHead<N extends FrameName> {
+  readonly fields: Omit<RequestOf<N>, 'messages'>;
+  readonly messages: WireMessageRange;
+}
+
+/**
+ * Decodes frame `name`, whose last field is `messages`, without building the
+ * messages: a handler then reads them in place (the `append` fast path).
+ * Fails exactly as {@link decodeFrame} does on a payload that does not fit.
+ */
+export function decodeFrameHead<N extends FrameName>(name: N, payload: Uint8Array): FrameHead<N> {
+  const fields = FRAMES[name].fields as readonly FieldSpec[];
+  const last = fields.length - 1;
+  if (last < 0 || fields[last]![1] !== 'messages') throw new TypeError(`frame ${name} does not end with a messages field`);
+  const reader = new PayloadReader(payload);
+  const values: Record<string, unknown> = {};
+  for (let index = 0; index < last; index++) values[fields[index]![0]] = readField(reader, fields[index]![1], fields[index]![0]);
+  const messages = reader.skipMessages(fields[last]![0]);
+  reader.end();
+  return { fields: values as unknown as Omit<RequestOf<N>, 'messages'>, messages };
+}
+
+/** The messages of a range from {@link decodeFrameHead}, as {@link decodeFrame} gives them. */
+export function decodeMessageRange(payload: Uint8Array, range: WireMessageRange): WireMessage[] {
+  const reader = new PayloadReader(payload.subarray(0, range.end));
+  reader.at = range.start;
+  const list: WireMessage[] = new Array(range.count);
+  for (let i = 0; i < range.count; i++) list[i] = reader.message('messages');
+  return list;
 }
 
 /** Decodes the payload of frame `name` as sent (request or push). */
