@@ -79,7 +79,22 @@ export interface ConsumerHandle {
 }
 
 const encoder = new TextEncoder();
+/** Headers and properties of a publish that has none (frozen: shared by every such message). */
+const noHeaders: HeaderTable = Object.freeze({});
+const noProperties: MessageProperties = Object.freeze({});
+/** Results shared by every publish they describe (frozen: callers only read them). */
+const routedResult: PublishResult = Object.freeze({ routed: true, rejectedBy: Object.freeze([]) });
+const unroutedResult: PublishResult = Object.freeze({ routed: false, rejectedBy: Object.freeze([]) });
 let consumerSequence = 0;
+
+function nothing(): void {}
+
+/** True when every delivery of a non-empty list is of the same queue. */
+function ofOneQueue(deliveries: readonly Delivery[]): boolean {
+  const queue = deliveries[0]!.queue;
+  for (let index = 1; index < deliveries.length; index++) if (deliveries[index]!.queue !== queue) return false;
+  return true;
+}
 
 function transactionMessage(input: PublishInput, routingKey: string): TransactionMessage {
   return {
@@ -323,20 +338,51 @@ export class Broker {
 
   /**
    * Publishes and resolves once confirmed (every queue has it, durably for
-   * persistent messages). While a memory or disk alarm is on, waits for it to clear first.
+   * persistent messages). While a memory or disk alarm is on, waits for it to
+   * clear first. Publishes confirmed together may share one promise (and one
+   * frozen result): a transient publish allocates none.
    */
-  async publish(exchange: string, input: PublishInput): Promise<PublishResult> {
-    if (this.core.alarms.blocked()) await this.core.alarms.whenClear();
-    const outcome: PublishOutcome = this.vhost(input.vhost).publish(exchange, {
+  publish(exchange: string, input: PublishInput): Promise<PublishResult> {
+    if (this.core.alarms.blocked()) return this.publishWhenClear(exchange, input);
+    try {
+      return this.confirmation(this.publishNow(exchange, input));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private async publishWhenClear(exchange: string, input: PublishInput): Promise<PublishResult> {
+    await this.core.alarms.whenClear();
+    return this.confirmation(this.publishNow(exchange, input));
+  }
+
+  private publishNow(exchange: string, input: PublishInput): PublishOutcome {
+    return this.vhost(input.vhost).publish(exchange, {
       routingKey: input.routingKey ?? '',
       body: typeof input.body === 'string' ? encoder.encode(input.body) : input.body,
-      headers: input.headers ?? {},
-      properties: input.properties ?? {},
+      headers: input.headers ?? noHeaders,
+      properties: input.properties ?? noProperties,
       persistent: input.persistent ?? true,
     });
-    await outcome.durable;
-    return { routed: outcome.routed, rejectedBy: outcome.rejectedBy };
   }
+
+  /**
+   * The promise of a publish's result: resolves when `outcome.durable` does.
+   * The vhost hands every publish confirmed by the same write the same
+   * outcome object, so its promise is made once and shared.
+   */
+  private confirmation(outcome: PublishOutcome): Promise<PublishResult> {
+    if (outcome === this.lastOutcome) return this.lastConfirmation!;
+    const result: PublishResult = outcome.rejectedBy.length === 0 ? (outcome.routed ? routedResult : unroutedResult) : { routed: outcome.routed, rejectedBy: outcome.rejectedBy };
+    const confirmation = outcome.durable.then(() => result);
+    this.lastOutcome = outcome;
+    this.lastConfirmation = confirmation;
+    return confirmation;
+  }
+
+  /** See {@link confirmation}. */
+  private lastOutcome: PublishOutcome | null = null;
+  private lastConfirmation: Promise<PublishResult> | null = null;
 
   /** Attaches a push consumer; `onDelivery` is called for each message. */
   consume(queue: string, onDelivery: (delivery: Delivery) => void, options: ConsumeOptions = {}): ConsumerHandle {
@@ -352,8 +398,14 @@ export class Broker {
   }
 
   /** Acknowledges deliveries (of one or more queues); resolves once durable. */
-  async ack(deliveries: Delivery | readonly Delivery[], options: { vhost?: string } = {}): Promise<void> {
-    await Promise.all(this.byQueue(deliveries, options.vhost).map(([queue, ids]) => queue.ack(ids)));
+  ack(deliveries: Delivery | readonly Delivery[], options: { vhost?: string } = {}): Promise<void> {
+    try {
+      const groups = this.byQueue(deliveries, options.vhost);
+      if (groups.length === 1) return groups[0]![0].ack(groups[0]![1]);
+      return Promise.all(groups.map(([queue, ids]) => queue.ack(ids))).then(nothing);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Returns deliveries to their queue (`requeue`, default true) or dead-letters them. */
@@ -361,9 +413,16 @@ export class Broker {
     await Promise.all(this.byQueue(deliveries, options.vhost).map(([queue, ids]) => queue.nack(ids, options.requeue ?? true)));
   }
 
+  /** The deliveries' ids grouped by queue, in order of first appearance. */
   private byQueue(deliveries: Delivery | readonly Delivery[], vhostName: string | undefined): Array<[Queue, number[]]> {
     const list = Array.isArray(deliveries) ? (deliveries as readonly Delivery[]) : [deliveries as Delivery];
     const vhost = this.vhost(vhostName);
+    if (list.length > 0 && ofOneQueue(list)) {
+      // The usual case, one queue: its ids without the map.
+      const ids = new Array<number>(list.length);
+      for (let index = 0; index < list.length; index++) ids[index] = list[index]!.id;
+      return [[vhost.queue(list[0]!.queue), ids]];
+    }
     const grouped = new Map<Queue, number[]>();
     for (const delivery of list) {
       const queue = vhost.queue(delivery.queue);

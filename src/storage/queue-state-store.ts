@@ -605,14 +605,35 @@ export class QueueStateStore {
 
 /** Encodes an event of varint fields; the dead-letter reason, its last field, is the one byte field. */
 function encodeEvent(kind: EventKind, offset: number, value?: number): Uint8Array {
-  const writer = new ByteWriter(20);
-  writer.byte(kind);
-  writer.varint(offset);
+  const valueBytes = value === undefined ? 0 : kind === EventKind.deadLetter ? 1 : varintBytes(value);
+  // Sized exactly, from Node's pooled allocator: one event per delivery must not cost an
+  // ArrayBuffer (and a copy) each. Events live until their batch is appended (copied into it).
+  const bytes = Buffer.allocUnsafe(1 + varintBytes(offset) + valueBytes) as Uint8Array;
+  bytes[0] = kind;
+  const at = writeVarint(bytes, 1, offset);
   if (value !== undefined) {
-    if (kind === EventKind.deadLetter) writer.byte(value);
-    else writer.varint(value);
+    if (kind === EventKind.deadLetter) bytes[at] = value;
+    else writeVarint(bytes, at, value);
   }
-  return writer.finish();
+  return bytes;
+}
+
+/** Bytes of `value` as an unsigned LEB128 varint. */
+function varintBytes(value: number): number {
+  assert(Number.isSafeInteger(value) && value >= 0, 'varints are non-negative safe integers');
+  let bytes = 1;
+  for (let rest = value; rest >= 0x80; rest = Math.floor(rest / 0x80)) bytes++;
+  return bytes;
+}
+
+/** Writes `value` as an unsigned LEB128 varint at `at` (arithmetic, so values up to 2^53 work); returns the end. */
+function writeVarint(bytes: Uint8Array, at: number, value: number): number {
+  while (value >= 0x80) {
+    bytes[at++] = (value % 0x80) | 0x80;
+    value = Math.floor(value / 0x80);
+  }
+  bytes[at++] = value;
+  return at;
 }
 
 /** Encodes ranges (possibly unsorted and overlapping, from several calls) as one ack event. */
@@ -650,11 +671,7 @@ class ByteWriter {
   varint(value: number): void {
     assert(Number.isSafeInteger(value) && value >= 0, 'varints are non-negative safe integers');
     this.reserve(8);
-    while (value >= 0x80) {
-      this.bytes[this.length++] = (value % 0x80) | 0x80;
-      value = Math.floor(value / 0x80);
-    }
-    this.bytes[this.length++] = value;
+    this.length = writeVarint(this.bytes, this.length, value);
   }
 
   ranges(ranges: ReadonlyArray<readonly [number, number]>): void {

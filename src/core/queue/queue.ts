@@ -57,6 +57,8 @@ interface Level {
   pending: RecordInput[];
   /** Settles the publishes of `pending` that wait for their batch to be written (null when none does). */
   pendingDurable: Deferred<void> | null;
+  /** The accepted outcome of the publishes waiting for `pendingDurable` (one per batch, shared). */
+  pendingOutcome: AcceptedOutcome | null;
   /**
    * True for queues whose log is in memory (transient or exclusive): messages
    * stay as objects in the buffer (unbounded: they are in memory anyway) and
@@ -73,6 +75,11 @@ interface Level {
   readonly external: boolean;
   /** For an external log: the end offset the queue has counted up to. */
   knownEnd: number;
+  /**
+   * Offsets delivered with auto-ack in the current dispatch, settled in one
+   * state write when it ends (see {@link Queue.settleAutoAcked}), not one per delivery.
+   */
+  autoAcked: number[];
 }
 
 /** A ready message held in memory. */
@@ -88,6 +95,8 @@ interface InFlight {
   readonly candidate: Candidate;
   readonly consumer: Consumer | null;
   deadlineMs: number;
+  /** The last takeInFlight call that took it, so an id repeated in one call is taken once. */
+  settleMark: number;
 }
 
 interface Consumer {
@@ -99,11 +108,17 @@ interface Consumer {
   refillAt: number;
 }
 
-/** The outcome of offering a message to a queue. */
-export type EnqueueOutcome =
-  | { readonly kind: 'accepted'; readonly durable: Promise<void> }
-  | { readonly kind: 'duplicate' }
-  | { readonly kind: 'rejected'; readonly reason: 'max-length' };
+/** A message the queue took; `durable` resolves once it is written per the durability contract. */
+export interface AcceptedOutcome {
+  readonly kind: 'accepted';
+  readonly durable: Promise<void>;
+}
+
+/**
+ * The outcome of offering a message to a queue. Outcomes are frozen and may
+ * be shared between publishes (every transient publish gets the same one).
+ */
+export type EnqueueOutcome = AcceptedOutcome | { readonly kind: 'duplicate' } | { readonly kind: 'rejected'; readonly reason: 'max-length' };
 
 /** A consumer as {@link Queue.consumerDetails} reports it. */
 export interface ConsumerDetails {
@@ -142,6 +157,8 @@ export interface PullOptions {
 }
 
 const BUFFER_MESSAGES_MAX = 512;
+/** Most messages a durable queue's read-ahead buffer holds beyond BUFFER_MESSAGES_MAX for consumers with credit (see consumerCredit). */
+const BUFFER_CREDIT_MESSAGES_MAX = 4096;
 /**
  * Bounds of the ready messages a durable queue holds in memory while transient
  * messages arrive (see bufferHasRoom): within them a transient message is never
@@ -163,6 +180,12 @@ const REFILL_BATCH_WINDOW_MIN = 128;
 function refillBatch(prefetch: number): number {
   return prefetch >= REFILL_BATCH_WINDOW_MIN ? Math.floor(prefetch / 4) : 1;
 }
+
+/** True when `consumer` may take a delivery now: flowing, with credit left in its window. */
+function eligible(consumer: Consumer): boolean {
+  return consumer.flowing && (consumer.options.prefetch === 0 || consumer.inFlight <= consumer.refillAt);
+}
+
 /** Reasons as RabbitMQ writes them in x-death, the format dead-letter consumers expect. */
 const DEATH_REASONS: Readonly<Record<DeadLetterReason, string>> = {
   rejected: 'rejected',
@@ -182,8 +205,25 @@ const REFILL_BYTES_MAX = 256 * 1024;
 function messageOf(record: StoredRecord): StoredMessage | null {
   return record.headers.length === 0 ? null : decodeMessage(record);
 }
+
+/**
+ * For state writes whose failure the queue cannot act on (the state store
+ * stops and reports it to the next caller): one function, not a closure per write.
+ */
+function ignoreFailure(): void {}
+
+/** True when `offsets` are consecutive and ascending (one range): what a dispatch usually delivers. */
+function isRun(offsets: readonly number[]): boolean {
+  const first = offsets[0]!;
+  for (let index = 1; index < offsets.length; index++) if (offsets[index] !== first + index) return false;
+  return true;
+}
 const NEVER = Number.POSITIVE_INFINITY;
 const RESOLVED: Promise<void> = Promise.resolve();
+/** The outcome of every publish that waits for nothing (transient, or to a non-durable queue). */
+const ACCEPTED: AcceptedOutcome = Object.freeze({ kind: 'accepted', durable: RESOLVED });
+const DUPLICATE: EnqueueOutcome = Object.freeze({ kind: 'duplicate' });
+const REJECTED_MAX_LENGTH: EnqueueOutcome = Object.freeze({ kind: 'rejected', reason: 'max-length' });
 
 /**
  * A queue: messages in a log (one per priority level), delivery state in a
@@ -256,11 +296,13 @@ export class Queue {
       transientSweepSize: TRANSIENT_SWEEP_SIZE_MIN,
       pending: [],
       pendingDurable: null,
+      pendingOutcome: null,
       inMemory: !config.durable || config.exclusiveOwner !== undefined,
       held: new Map<number, StoredMessage>(),
       refilling: null,
       external: options.externalLog === true,
       knownEnd: log.endOffset(),
+      autoAcked: [],
     }));
     assert(options.externalLog !== true || logs.length === 1, 'a queue over an external log has one level');
     const queue = new Queue(config, host, levels);
@@ -371,14 +413,14 @@ export class Queue {
     if (deduplicate) {
       this.evictDeduplication(nowMs);
       const until = this.dedup.get(messageId);
-      if (until !== undefined && until > nowMs) return { kind: 'duplicate' };
+      if (until !== undefined && until > nowMs) return DUPLICATE;
     }
     if (delayMs <= 0 && this.isFull(message.body.byteLength)) {
       if (this.config.overflow === 'drop-head') {
-        if (!this.makeRoom(message.body.byteLength)) return { kind: 'rejected', reason: 'max-length' };
+        if (!this.makeRoom(message.body.byteLength)) return REJECTED_MAX_LENGTH;
       } else {
         if (this.config.overflow === 'reject-publish-dlx') this.deadLetterMessage(message, 'max-length', 0);
-        return { kind: 'rejected', reason: 'max-length' };
+        return REJECTED_MAX_LENGTH;
       }
     }
     if (deduplicate) {
@@ -401,6 +443,7 @@ export class Queue {
     // A transient message written in full may stay unread (not in memory) until a clean close,
     // which must settle it; buffered ones are found in memory then (see close).
     if (!message.persistent && this.config.durable && !buffered) this.trackTransient(level, offset);
+    const outcome = durable === RESOLVED ? ACCEPTED : this.acceptedOutcome(level, durable);
     if (delayMs > 0) {
       const dueMs = nowMs + delayMs;
       this.flushPending(level); // The schedule entry names the offset: the record must exist first.
@@ -409,7 +452,7 @@ export class Queue {
       this.scheduled.push(dueMs, level.priority, offset);
       if (level.cursor === offset) level.cursor = offset + 1;
       this.armScheduleTimer();
-      return { kind: 'accepted', durable };
+      return outcome;
     }
     this.readyCount++;
     if (buffered) {
@@ -420,7 +463,20 @@ export class Queue {
       level.unreadBytes += message.body.byteLength;
     }
     if (this.effectiveTtlMs(message) === 0) this.zeroTtlPending = true;
-    return { kind: 'accepted', durable };
+    return outcome;
+  }
+
+  /**
+   * The outcome of a publish that waits for `durable`, the promise of its
+   * level's pending batch: one object per batch, shared by its publishes.
+   */
+  private acceptedOutcome(level: Level, durable: Promise<void>): AcceptedOutcome {
+    let outcome = level.pendingOutcome;
+    if (outcome === null || outcome.durable !== durable) {
+      outcome = Object.freeze({ kind: 'accepted' as const, durable });
+      level.pendingOutcome = outcome;
+    }
+    return outcome;
   }
 
   private flushScheduled = false;
@@ -429,7 +485,8 @@ export class Queue {
   /**
    * True when a ready message may join its level's read-ahead buffer: always
    * in an in-memory level; a persistent message while the buffer holds fewer
-   * than BUFFER_MESSAGES_MAX (the rest is read back from the log); a transient
+   * than BUFFER_MESSAGES_MAX plus what the consumers have credit for (see
+   * consumerCredit; the rest is read back from the log); a transient
    * one of a durable queue while the queue's ready messages in memory stay
    * within TRANSIENT_BUFFER_BYTES_MAX and TRANSIENT_BUFFER_MESSAGES_MAX (beyond
    * them it is written in full and read back, as a persistent one).
@@ -437,9 +494,34 @@ export class Queue {
   private bufferHasRoom(level: Level, message: StoredMessage): boolean {
     if (level.inMemory) return true;
     const bufferedCount = level.buffer.length - level.bufferHead;
-    if (message.persistent) return bufferedCount < BUFFER_MESSAGES_MAX;
+    if (message.persistent) return bufferedCount < BUFFER_MESSAGES_MAX || bufferedCount < BUFFER_MESSAGES_MAX + this.consumerCredit();
     return bufferedCount < TRANSIENT_BUFFER_MESSAGES_MAX && this.readyBytes + message.body.byteLength <= TRANSIENT_BUFFER_BYTES_MAX;
   }
+
+  /**
+   * How many more deliveries the consumers can take now, at most
+   * BUFFER_CREDIT_MESSAGES_MAX. Messages they have credit for are in memory
+   * (in flight) as soon as the next dispatch, so buffering them costs no more
+   * memory than delivering them, and saves writing them to the log only to
+   * read them back: a turn that publishes more than BUFFER_MESSAGES_MAX
+   * messages to a consumer with a deep window would otherwise read its tail
+   * back. Computed once between dispatches (each dispatch forgets it).
+   */
+  private consumerCredit(): number {
+    if (this.creditKnown >= 0) return this.creditKnown;
+    let credit = 0;
+    const count = this.config.singleActiveConsumer ? Math.min(1, this.consumers.length) : this.consumers.length;
+    for (let index = 0; index < count && credit < BUFFER_CREDIT_MESSAGES_MAX; index++) {
+      const consumer = this.consumers[index]!;
+      if (!eligible(consumer)) continue;
+      credit += consumer.options.prefetch === 0 ? BUFFER_CREDIT_MESSAGES_MAX : consumer.options.prefetch - consumer.inFlight;
+    }
+    this.creditKnown = Math.min(credit, BUFFER_CREDIT_MESSAGES_MAX);
+    return this.creditKnown;
+  }
+
+  /** See {@link consumerCredit}; -1 when not known. */
+  private creditKnown = -1;
 
   /**
    * Remembers a transient message of a durable queue written in full, to settle at a clean
@@ -482,6 +564,7 @@ export class Queue {
     const done = level.pendingDurable;
     level.pending = [];
     level.pendingDurable = null;
+    level.pendingOutcome = null;
     level.log.append(records, this.flushStamp !== undefined ? { producer: this.flushStamp } : undefined).then(
       () => done?.resolve(),
       (error: unknown) => done?.reject(error),
@@ -558,6 +641,7 @@ export class Queue {
 
   private flushAllPending(): void {
     for (const level of this.levels) this.flushPending(level);
+    this.settleAutoAcked();
   }
 
   /** The priority level (index into {@link logs}) a message goes to. */
@@ -719,13 +803,16 @@ export class Queue {
   }
 
   private pickConsumer(): Consumer | undefined {
-    const eligible = (consumer: Consumer) =>
-      consumer.flowing && (consumer.options.prefetch === 0 || consumer.inFlight <= consumer.refillAt);
     if (this.config.singleActiveConsumer) {
       const active = this.consumers[0];
       return active && eligible(active) ? active : undefined;
     }
     const count = this.consumers.length;
+    if (count === 1) {
+      // The common case, without the round-robin arithmetic.
+      const only = this.consumers[0]!;
+      return eligible(only) ? only : undefined;
+    }
     let best: Consumer | undefined;
     for (let step = 0; step < count; step++) {
       const consumer = this.consumers[(this.roundRobin + step) % count]!;
@@ -748,6 +835,7 @@ export class Queue {
    * for what is in memory; starts a log read when more is unread.
    */
   private dispatch(): void {
+    this.creditKnown = -1;
     if (this.deleted) return;
     // Deliveries, acks and schedule entries name offsets: pending records are appended first.
     this.flushAllPending();
@@ -764,6 +852,31 @@ export class Queue {
       } while (this.dispatchAgain);
     } finally {
       this.dispatching = false;
+      this.creditKnown = -1;
+      this.settleAutoAcked();
+    }
+  }
+
+  /** True while some level holds auto-acked offsets not yet written to its state. */
+  private autoAckedPending = false;
+
+  /**
+   * Writes the offsets delivered with auto-ack since the last call to their
+   * levels' states, one ack per level: a dispatch that delivers a thousand
+   * messages costs one state write, not a thousand. Called before anything
+   * reads or writes the state of delivered offsets (the end of each dispatch
+   * and pull, and flushAllPending).
+   */
+  private settleAutoAcked(): void {
+    if (!this.autoAckedPending) return;
+    this.autoAckedPending = false;
+    for (const level of this.levels) {
+      const offsets = level.autoAcked;
+      if (offsets.length === 0) continue;
+      level.autoAcked = [];
+      const first = offsets[0]!;
+      const written = isRun(offsets) ? level.state.ackRange(first, first + offsets.length) : level.state.ack(offsets);
+      void written.catch(ignoreFailure);
     }
   }
 
@@ -925,13 +1038,15 @@ export class Queue {
     // Logged (batched per turn) so that after a restart the message is marked redelivered
     // and the delivery limit still counts it. An in-memory level has no restart to count for,
     // and a transient message does not survive one: their candidates carry their counts.
-    if (!autoAck && !candidate.level.inMemory && candidate.message.persistent) void candidate.level.state.recordDelivery(candidate.offset).catch(() => undefined);
+    if (!autoAck && !candidate.level.inMemory && candidate.message.persistent) void candidate.level.state.recordDelivery(candidate.offset).catch(ignoreFailure);
     if (autoAck) {
       this.counters.acked++;
-      void candidate.level.state.ack([candidate.offset]).catch(() => undefined);
+      // Settled in memory here, logged by settleAutoAcked at the end of the dispatch or pull.
+      candidate.level.autoAcked.push(candidate.offset);
+      this.autoAckedPending = true;
     } else {
       const deadlineMs = visibilityTimeoutMs === undefined || visibilityTimeoutMs === NEVER ? NEVER : this.host.clock.monotonicMs() + visibilityTimeoutMs;
-      this.inFlight.set(id, { delivery, candidate, consumer, deadlineMs });
+      this.inFlight.set(id, { delivery, candidate, consumer, deadlineMs, settleMark: 0 });
       if (consumer) {
         const prefetch = consumer.options.prefetch;
         consumer.inFlight++;
@@ -970,6 +1085,7 @@ export class Queue {
         if (!candidate) break;
         out.push(this.deliver(candidate, null, options.visibilityTimeoutMs ?? this.config.visibilityTimeoutMs, autoAck));
       }
+      this.settleAutoAcked();
       if (out.length >= max || this.deleted) return out;
       const pendingReads = this.levels.filter((level) => level.refilling !== null || level.cursor < level.log.endOffset());
       if (pendingReads.length > 0) {
@@ -1080,15 +1196,21 @@ export class Queue {
       return [entry];
     }
     const entries: InFlight[] = [];
-    // A repeated id settles once.
-    for (const id of new Set(ids)) {
+    const mark = ++this.settleSequence;
+    for (const id of ids) {
       const entry = this.inFlight.get(id);
       if (!entry) throw new FerryError('UNKNOWN_DELIVERY', `delivery ${id} is not in flight on queue ${this.name}`);
+      // A repeated id settles once.
+      if (entry.settleMark === mark) continue;
+      entry.settleMark = mark;
       entries.push(entry);
     }
-    for (const id of ids) this.inFlight.delete(id);
+    for (const entry of entries) this.inFlight.delete(entry.delivery.id);
     return entries;
   }
+
+  /** Numbers the calls of takeInFlight, which mark the entries they take (see InFlight.settleMark). */
+  private settleSequence = 0;
 
   /** Bookkeeping when a delivery leaves flight: consumer credit and FIFO groups. */
   private released(entry: InFlight): void {
@@ -1113,7 +1235,7 @@ export class Queue {
   /** Settles a ready message that leaves without delivery (expired, dropped for length). */
   private settleDropped(candidate: Candidate, reason: DeadLetterReason): void {
     this.deadLetterMessage(candidate.message, reason, candidate.deliveryCount);
-    void candidate.level.state.deadLetter(candidate.offset, reason).catch(() => undefined);
+    void candidate.level.state.deadLetter(candidate.offset, reason).catch(ignoreFailure);
   }
 
   /** Publishes a copy to the dead-letter exchange, with RabbitMQ's x-death history. */
@@ -1472,6 +1594,7 @@ export class Queue {
       const done = level.pendingDurable;
       level.pending = [];
       level.pendingDurable = null;
+      level.pendingOutcome = null;
       if (done && options.shutdown) done.reject(new FerryError('BROKER_CLOSED', `queue ${this.name} stopped before the message was written`));
       else done?.resolve();
     }

@@ -22,7 +22,11 @@ export interface ExchangeDefinition extends ExchangeDeclaration {
   readonly autoDelete?: boolean;
 }
 
-/** The outcome of a publish. */
+/**
+ * The outcome of a publish. Read-only and possibly shared: publishes with the
+ * same outcome (all transient ones to a queue, the persistent ones written in
+ * one batch) may get the same frozen object, so compare fields, not identity.
+ */
 export interface PublishOutcome {
   /** False when no queue received the message (unroutable). A duplicate dropped by a dedup window counts as routed. */
   readonly routed: boolean;
@@ -499,36 +503,30 @@ export class VirtualHost {
    * placement (the message is in each queue when this returns); `durable`
    * resolves when the persistent copies are written.
    */
-  publish(exchange: string, message: Omit<StoredMessage, 'exchange' | 'arrivedAtMs' | 'envelope'>, options: PublishOptions = {}): PublishOutcome {
+  publish(exchange: string, message: Omit<StoredMessage, 'exchange' | 'arrivedAtMs' | 'envelope'>, options: PublishOptions = noOptions): PublishOutcome {
     if (message.body.byteLength > this.limits.messageBytesMax) {
       throw new FerryError('MESSAGE_TOO_LARGE', `message of ${message.body.byteLength} bytes exceeds message-bytes-max ${this.limits.messageBytesMax}`);
+    }
+    if (exchange === '') {
+      // The default exchange routes to the queue named by the routing key: found here
+      // without the router's outcome objects (what Router.route would find for it).
+      const queue = this.queues.get(message.routingKey);
+      if (queue !== undefined) {
+        if (options.internal !== true) this.counters.published++;
+        return this.offerToQueue(queue, this.stored(exchange, message, options.envelope));
+      }
     }
     const outcome = this.router.route(exchange, message.routingKey, message.headers, { internalAllowed: options.internal ?? false });
     if (options.internal !== true) this.counters.published++;
     if (outcome.unroutable) {
       this.counters.unroutable++;
-      return { routed: false, rejectedBy: [], durable: Promise.resolve() };
+      return unroutedOutcome;
     }
-    const stored: StoredMessage = {
-      routingKey: message.routingKey,
-      properties: message.properties,
-      headers: message.headers,
-      body: message.body,
-      persistent: message.persistent,
-      ...(message.persistenceImplicit === true ? { persistenceImplicit: true } : {}),
-      exchange,
-      arrivedAtMs: this.clock.nowMs(),
-    };
-    if (options.envelope !== undefined) (stored as { envelope?: Uint8Array }).envelope = options.envelope;
+    const stored = this.stored(exchange, message, options.envelope);
     if (outcome.destinations.length === 1 && outcome.destinations[0]!.kind === 'queue') {
       // The common case, without the arrays.
       const queue = this.queues.get(outcome.destinations[0]!.name);
-      if (queue) {
-        const result = queue.enqueue(stored);
-        if (result.kind === 'accepted') return { routed: true, rejectedBy: noQueues, durable: result.durable };
-        if (result.kind === 'rejected') return { routed: true, rejectedBy: [queue.name], durable: resolved };
-        return { routed: true, rejectedBy: noQueues, durable: resolved };
-      }
+      if (queue) return this.offerToQueue(queue, stored);
     }
     const writes: Promise<void>[] = [];
     const rejectedBy: string[] = [];
@@ -559,6 +557,47 @@ export class VirtualHost {
     }
     return { routed: routed || rejectedBy.length > 0, rejectedBy, durable: writes.length === 1 ? writes[0]! : Promise.all(writes).then(() => undefined) };
   }
+
+  /**
+   * `message` as queues store it, built field by field: an object spread with
+   * more properties after it takes V8's slow path (see storedMessage).
+   */
+  private stored(exchange: string, message: Omit<StoredMessage, 'exchange' | 'arrivedAtMs' | 'envelope'>, envelope: Uint8Array | undefined): StoredMessage {
+    const stored: { -readonly [K in keyof StoredMessage]: StoredMessage[K] } = {
+      routingKey: message.routingKey,
+      properties: message.properties,
+      headers: message.headers,
+      body: message.body,
+      persistent: message.persistent,
+      exchange,
+      arrivedAtMs: this.clock.nowMs(),
+    };
+    // Optional fields stay absent unless set; `persistenceImplicit: false` is the same as absent.
+    if (message.persistenceImplicit === true) stored.persistenceImplicit = true;
+    if (envelope !== undefined) stored.envelope = envelope;
+    return stored;
+  }
+
+  /** Offers a message routed to exactly one queue. */
+  private offerToQueue(queue: Queue, stored: StoredMessage): PublishOutcome {
+    const result = queue.enqueue(stored);
+    if (result.kind === 'rejected') return { routed: true, rejectedBy: [queue.name], durable: resolved };
+    if (result.kind === 'duplicate') return routedOutcome;
+    return this.acceptedOutcome(result.durable);
+  }
+
+  /** The outcome of a publish accepted by one queue: one object per `durable` promise, shared by the publishes that wait for it. */
+  private acceptedOutcome(durable: Promise<void>): PublishOutcome {
+    let outcome = this.lastAccepted;
+    if (outcome === null || outcome.durable !== durable) {
+      outcome = Object.freeze({ routed: true, rejectedBy: noQueues, durable });
+      this.lastAccepted = outcome;
+    }
+    return outcome;
+  }
+
+  /** See {@link acceptedOutcome}. */
+  private lastAccepted: PublishOutcome | null = null;
 
   private deadLetter(exchange: string, message: StoredMessage): void {
     try {
@@ -619,6 +658,7 @@ export class VirtualHost {
 }
 
 const noQueues: readonly string[] = Object.freeze([]);
+const noOptions: PublishOptions = Object.freeze({});
 
 /** Names of share-group state logs of a stream start with this (a NUL ends the stream name, so no other stream's prefix matches). */
 function shareStatePrefix(vhost: string, stream: string): string {
@@ -632,6 +672,9 @@ const BUILT_IN_EXCHANGES: ReadonlyArray<readonly [string, 'direct' | 'fanout' | 
   ['amq.match', 'headers'],
 ];
 const resolved = Promise.resolve();
+/** Outcomes shared by every publish they describe (frozen: callers only read them). */
+const unroutedOutcome: PublishOutcome = Object.freeze({ routed: false, rejectedBy: noQueues, durable: resolved });
+const routedOutcome: PublishOutcome = Object.freeze({ routed: true, rejectedBy: noQueues, durable: resolved });
 
 function bindingKey(vhost: string, source: string, destination: Destination, routingKey: string, bindingArguments: HeaderTable): string {
   return [vhost, source, destination.kind, destination.name, routingKey, JSON.stringify(bindingArguments)].join('\u0000');

@@ -1,0 +1,83 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Broker } from '../../server/broker.js';
+import { ManualClock } from '../../platform/clock.js';
+import type { Log } from '../ports.js';
+import { Inbox, bodies, testPasswordHasher } from '../test-broker.js';
+
+async function memoryBroker(): Promise<Broker> {
+  return Broker.start({ memory: true, passwordHasher: testPasswordHasher, clock: new ManualClock() });
+}
+
+/** Counts the reads of a log from now on. */
+function countReads(log: Log): { count: number } {
+  const reads = { count: 0 };
+  const read = log.read.bind(log);
+  log.read = (fromOffset, limits) => {
+    reads.count++;
+    return read(fromOffset, limits);
+  };
+  return reads;
+}
+
+/** Publishes every text in one synchronous run (one turn), then waits for every confirm. */
+async function publishBurst(broker: Broker, queue: string, texts: readonly string[]): Promise<void> {
+  await Promise.all(texts.map((body) => broker.publish('', { body, routingKey: queue, persistent: true })));
+}
+
+const burst = Array.from({ length: 1_500 }, (_, index) => `m${index}`);
+
+test('a burst past the read-ahead buffer reaches a consumer with credit without being read back from the log', async () => {
+  const broker = await memoryBroker();
+  const queue = await broker.declareQueue('jobs', { durable: true });
+  const reads = countReads(queue.logs()[0]!);
+  const inbox = new Inbox();
+  broker.consume('jobs', inbox.onDelivery, { prefetch: 2_000 });
+  await publishBurst(broker, 'jobs', burst);
+  assert.deepEqual(inbox.bodies(), burst);
+  assert.equal(reads.count, 0, 'the consumer had credit for the whole burst');
+  await broker.close();
+});
+
+test('a burst past the read-ahead buffer with no consumer is read back from the log, in order', async () => {
+  const broker = await memoryBroker();
+  const queue = await broker.declareQueue('jobs', { durable: true });
+  const reads = countReads(queue.logs()[0]!);
+  await publishBurst(broker, 'jobs', burst);
+  const inbox = new Inbox();
+  broker.consume('jobs', inbox.onDelivery, { autoAck: true });
+  for (let turns = 0; turns < 100 && inbox.deliveries.length < burst.length; turns++) await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(inbox.bodies(), burst);
+  assert.ok(reads.count > 0, 'memory is bounded without consumers: the tail waits on the log');
+  await broker.close();
+});
+
+test('auto-acked deliveries are settled in the queue state once the dispatch that made them ends', async () => {
+  const broker = await memoryBroker();
+  const queue = await broker.declareQueue('jobs', { durable: true });
+  const inbox = new Inbox();
+  broker.consume('jobs', inbox.onDelivery, { autoAck: true });
+  await publishBurst(broker, 'jobs', ['m1', 'm2', 'm3']);
+  assert.deepEqual(inbox.bodies(), ['m1', 'm2', 'm3']);
+  const state = queue.states()[0]!;
+  for (const delivery of inbox.deliveries) assert.ok(state.isAcked(delivery.offset), `offset ${delivery.offset} is acked`);
+  assert.equal(state.lowWatermark(), 3);
+  await broker.close();
+});
+
+test('auto-acked deliveries that are not consecutive offsets (a requeued message first) are all settled', async () => {
+  const broker = await memoryBroker();
+  const queue = await broker.declareQueue('jobs', { durable: true });
+  await publishBurst(broker, 'jobs', ['m1', 'm2', 'm3', 'm4']);
+  const pulled = await broker.get('jobs', { max: 2 });
+  await broker.nack(pulled[1]!, { requeue: true });
+  const inbox = new Inbox();
+  broker.consume('jobs', inbox.onDelivery, { autoAck: true });
+  assert.deepEqual(bodies(inbox.deliveries), ['m2', 'm3', 'm4'], 'the requeued message first');
+  const state = queue.states()[0]!;
+  for (const offset of [1, 2, 3]) assert.ok(state.isAcked(offset), `offset ${offset} is acked`);
+  assert.equal(state.isAcked(0), false, 'the pulled message is still unsettled');
+  await broker.ack(pulled[0]!);
+  assert.equal(state.lowWatermark(), 4);
+  await broker.close();
+});
