@@ -21,7 +21,7 @@ import type { StoredMessage } from '../core/message/message.js';
 import type { OffsetSpec, ProducerStampInput, Stream, StreamAppendResult, StreamEntry } from '../core/stream/stream.js';
 import type { StreamConfig } from '../core/stream/stream-config.js';
 import { startNativeServer, type NativeServer } from '../protocols/native/native-server.js';
-import { openCoreStorage } from './core-storage.js';
+import { openCoreStorage, type StorageTuning } from './core-storage.js';
 
 /** How to start an embedded broker. */
 export interface BrokerStartOptions {
@@ -39,6 +39,8 @@ export interface BrokerStartOptions {
   readonly passwordHasher?: PasswordHasher;
   /** Watermarks: memory defaults to 40% of the machine's memory, free disk to 50 MiB. */
   readonly alarms?: Partial<AlarmSettings>;
+  /** Tuning of the on-disk storage (`ferry serve --storage-*`); ignored with `memory`. Unset fields keep the store's defaults. */
+  readonly storage?: StorageTuning;
   /** Told how long each journal fsync of the file storage took, in milliseconds (metrics). */
   readonly onSync?: (durationMs: number) => void;
   /**
@@ -173,6 +175,7 @@ export class Broker {
             directory: options.dataDir ?? 'data',
             fileSystem: options.fileSystem ?? new NodeFileSystem(),
             durability: options.durability ?? 'always',
+            ...(options.storage ? { tuning: options.storage } : {}),
             ...(options.onSync ? { onSync: options.onSync } : {}),
           },
       clock,

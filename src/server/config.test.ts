@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig, type ReadTextFile } from './config.js';
+import { ConfigError, loadConfig, SETTINGS, type ReadTextFile } from './config.js';
 import { isFerryError } from '../lib/ferry-error.js';
+import { LOG_OPTION_DEFAULTS } from '../storage/file-log.js';
+import { FILE_LOG_STORE_DEFAULTS } from '../storage/file-log-store.js';
 
 const noFile: ReadTextFile = (path) => {
   throw new Error(`ENOENT: no such file or directory, open '${path}'`);
@@ -155,5 +157,62 @@ test('an unknown config file key is rejected and named', () => {
 test('an unknown flag, a missing value or a stray argument is a usage error', () => {
   for (const argv of [['--bogus'], ['--http-port'], ['extra']]) {
     assert.throws(() => loadConfig(argv, {}, noFile), (error: unknown) => isFerryError(error, 'INVALID_USAGE'));
+  }
+});
+
+test('storage settings default to the file store\'s own defaults', () => {
+  const { storage } = loadConfig([], {}, noFile);
+  const { segmentBytesMax, segmentAgeMsMax } = LOG_OPTION_DEFAULTS;
+  const { durability: _durability, batchBytesMax: _batchBytesMax, ...storeDefaults } = FILE_LOG_STORE_DEFAULTS;
+  assert.deepEqual(storage, { ...storeDefaults, segmentBytesMax, segmentAgeMsMax });
+});
+
+test('a storage setting is read from a flag, an environment variable and a config file key', () => {
+  const read = files({ 'ferry.json': JSON.stringify({ 'storage-cache-bytes-max': 1_048_576 }) });
+  const config = loadConfig(
+    ['--config', 'ferry.json', '--storage-journal-bytes-max', '4096'],
+    { FERRY_STORAGE_CHECKPOINT_INTERVAL_MS: '250' },
+    read,
+  );
+  assert.equal(config.storage.journalBytesMax, 4096);
+  assert.equal(config.storage.checkpointIntervalMs, 250);
+  assert.equal(config.storage.cacheBytesMax, 1_048_576);
+  assert.deepEqual(
+    [config.sources['storage-journal-bytes-max'], config.sources['storage-checkpoint-interval-ms'], config.sources['storage-cache-bytes-max']],
+    ['--storage-journal-bytes-max', 'FERRY_STORAGE_CHECKPOINT_INTERVAL_MS', 'config file ferry.json'],
+  );
+});
+
+test('every storage setting reaches its store option', () => {
+  const storageSettings = SETTINGS.filter((setting) => setting.name.startsWith('storage-'));
+  const argv = storageSettings.flatMap((setting, index) => [`--${setting.name}`, String(2_000_000 + index)]);
+  const values = Object.values(loadConfig(argv, {}, noFile).storage).sort((left, right) => left - right);
+  assert.deepEqual(values, storageSettings.map((_, index) => 2_000_000 + index));
+});
+
+test('a storage setting of 0 where 0 means nothing is rejected in one line naming it', () => {
+  const error = configErrorOf(() => loadConfig(['--storage-segment-flush-bytes', '0'], {}, noFile));
+  assert.equal(error.message, 'INVALID_CONFIG: invalid setting storage-segment-flush-bytes from --storage-segment-flush-bytes: "0" is not a whole number from 1 to 9007199254740991');
+  assert.equal(error.setting, 'storage-segment-flush-bytes');
+  for (const name of SETTINGS.filter((setting) => setting.name.startsWith('storage-')).map((setting) => setting.name)) {
+    if (name === 'storage-journal-preallocate-bytes') assert.equal(loadConfig([`--${name}`, '0'], {}, noFile).storage.journalPreallocateBytes, 0, '0 turns preallocation off');
+    else configErrorOf(() => loadConfig([`--${name}`, '0'], {}, noFile));
+  }
+});
+
+test('storage values the store cannot work with are rejected from every source', () => {
+  const interval = configErrorOf(() => loadConfig([], { FERRY_STORAGE_RETENTION_CHECK_INTERVAL_MS: '2147483648' }, noFile));
+  assert.match(interval.message, /storage-retention-check-interval-ms from FERRY_STORAGE_RETENTION_CHECK_INTERVAL_MS: "2147483648" is not a whole number from 1 to 2147483647$/);
+  const segment = configErrorOf(() => loadConfig(['--config', 'c.json'], {}, files({ 'c.json': '{"storage-segment-bytes-max": 1023}' })));
+  assert.match(segment.message, /storage-segment-bytes-max from config file c\.json: 1023 is not a whole number from 1024 to 2147483648$/);
+  const journal = configErrorOf(() => loadConfig(['--storage-journal-bytes-max', '32'], {}, noFile));
+  assert.match(journal.message, /storage-journal-bytes-max from --storage-journal-bytes-max: "32" is not a whole number from 1024/);
+  configErrorOf(() => loadConfig(['--storage-cache-bytes-max', '1.5'], {}, noFile));
+  configErrorOf(() => loadConfig(['--config', 'c.json'], {}, files({ 'c.json': '{"storage-index-interval-bytes": -4096}' })));
+});
+
+test('every storage setting says in --help that --memory ignores it', () => {
+  for (const setting of SETTINGS.filter((candidate) => candidate.name.startsWith('storage-'))) {
+    assert.match(setting.description, /no effect with --memory/, setting.name);
   }
 });

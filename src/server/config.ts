@@ -1,6 +1,9 @@
 import { parseArgs } from 'node:util';
 import type { Durability } from '../core/ports.js';
 import { FerryError } from '../lib/ferry-error.js';
+import { LOG_OPTION_DEFAULTS } from '../storage/file-log.js';
+import { FILE_LOG_STORE_DEFAULTS } from '../storage/file-log-store.js';
+import type { StorageTuning } from './core-storage.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 
 /**
@@ -66,6 +69,8 @@ export interface ServerConfig {
   readonly httpWaitMsMax: number;
   /** Most HTTP subscriptions (server-sent events and WebSocket) open at once. */
   readonly httpSubscriptionsMax: number;
+  /** Tuning of the embedded file storage (`storage-*` settings); ignored when `memory` is true. */
+  readonly storage: Required<StorageTuning>;
   /** A definitions document (JSON, as `GET /api/definitions` exports it) imported at start, after recovery; null for none. */
   readonly definitionsFile: string | null;
   /** The JSON config file read, if any. */
@@ -105,7 +110,19 @@ export type SettingName =
   | 'http-pull-messages-max'
   | 'http-wait-ms-max'
   | 'http-subscriptions-max'
-  | 'definitions';
+  | 'definitions'
+  | 'storage-journal-bytes-max'
+  | 'storage-journal-preallocate-bytes'
+  | 'storage-journal-sync-interval-ms'
+  | 'storage-checkpoint-interval-ms'
+  | 'storage-direct-write-bytes-min'
+  | 'storage-segment-bytes-max'
+  | 'storage-segment-age-ms-max'
+  | 'storage-segment-flush-bytes'
+  | 'storage-segment-flush-interval-ms'
+  | 'storage-index-interval-bytes'
+  | 'storage-cache-bytes-max'
+  | 'storage-retention-check-interval-ms';
 
 type SettingKind = 'path' | 'optional-path' | 'boolean' | 'host' | 'port' | 'durability' | 'log-level' | 'count';
 
@@ -114,7 +131,17 @@ interface SettingSpecification {
   readonly kind: SettingKind;
   readonly defaultValue: string | number | boolean;
   readonly description: string;
+  /** Of a `count`: the values accepted, inclusive; without it, any whole number of 0 or more. */
+  readonly range?: { readonly minimum: number; readonly maximum: number };
 }
+
+/** Node fires a timer of a longer delay at once (TimeoutOverflowWarning), so no interval may exceed it. */
+const TIMER_DELAY_MS_MAX = 2 ** 31 - 1;
+/** Positive whole numbers, for sizes and counts where 0 means nothing (the store refuses it). */
+const POSITIVE = { minimum: 1, maximum: Number.MAX_SAFE_INTEGER };
+/** Timer periods of the store: positive, and within what a Node timer can wait. */
+const INTERVAL_MS = { minimum: 1, maximum: TIMER_DELAY_MS_MAX };
+const WITHOUT_MEMORY = 'no effect with --memory';
 
 const DURABILITIES: readonly Durability[] = ['always', 'interval', 'never'];
 
@@ -154,6 +181,92 @@ export const SETTINGS: readonly SettingSpecification[] = [
   { name: 'http-wait-ms-max', kind: 'count', defaultValue: 30_000, description: 'longest wait of an HTTP pull or stream read, in milliseconds' },
   { name: 'http-subscriptions-max', kind: 'count', defaultValue: 1_000, description: 'most HTTP subscriptions (SSE and WebSocket) open at once' },
   { name: 'definitions', kind: 'optional-path', defaultValue: '', description: 'definitions JSON file (as GET /api/definitions exports) imported at start' },
+  // The embedded file store's tuning (src/storage/file-log-store.ts); defaults are the store's own.
+  {
+    name: 'storage-journal-bytes-max',
+    kind: 'count',
+    defaultValue: FILE_LOG_STORE_DEFAULTS.journalBytesMax,
+    // A journal holding only its 32-byte header must stay below the limit, or checkpoints would run back to back.
+    range: { minimum: 1024, maximum: Number.MAX_SAFE_INTEGER },
+    description: `a checkpoint starts when the journal reaches this many bytes (1024 or more); ${WITHOUT_MEMORY}`,
+  },
+  {
+    name: 'storage-journal-preallocate-bytes',
+    kind: 'count',
+    defaultValue: FILE_LOG_STORE_DEFAULTS.journalPreallocateBytes,
+    description: `with durability always, journal files are zero-filled to this many bytes ahead of use (0: never); ${WITHOUT_MEMORY}`,
+  },
+  {
+    name: 'storage-journal-sync-interval-ms',
+    kind: 'count',
+    defaultValue: FILE_LOG_STORE_DEFAULTS.flushIntervalMs,
+    range: INTERVAL_MS,
+    description: `with durability interval, how often the journal is fsynced, in milliseconds; ${WITHOUT_MEMORY}`,
+  },
+  {
+    name: 'storage-checkpoint-interval-ms',
+    kind: 'count',
+    defaultValue: FILE_LOG_STORE_DEFAULTS.checkpointIntervalMs,
+    range: INTERVAL_MS,
+    description: `a checkpoint starts at least this often while anything was written, in milliseconds; ${WITHOUT_MEMORY}`,
+  },
+  {
+    name: 'storage-direct-write-bytes-min',
+    kind: 'count',
+    defaultValue: FILE_LOG_STORE_DEFAULTS.directWriteBytesMin,
+    range: POSITIVE,
+    description: `with durability always, a log's batches of one group commit adding up to this many bytes are fsynced in their segment, the journal only pointing at them; ${WITHOUT_MEMORY}`,
+  },
+  {
+    name: 'storage-segment-bytes-max',
+    kind: 'count',
+    defaultValue: LOG_OPTION_DEFAULTS.segmentBytesMax,
+    // resolveLogOptions (src/storage/file-log.ts) refuses segments outside 1 KiB to 2 GiB.
+    range: { minimum: 1024, maximum: 2 ** 31 },
+    description: `segment size, in bytes, of logs created from now on, unless a stream sets its own (1024 to 2147483648); ${WITHOUT_MEMORY}`,
+  },
+  {
+    name: 'storage-segment-age-ms-max',
+    kind: 'count',
+    defaultValue: LOG_OPTION_DEFAULTS.segmentAgeMsMax,
+    range: POSITIVE,
+    description: `a segment of a log created from now on is sealed at the first append after its first record is this old, in milliseconds; ${WITHOUT_MEMORY}`,
+  },
+  {
+    name: 'storage-segment-flush-bytes',
+    kind: 'count',
+    defaultValue: FILE_LOG_STORE_DEFAULTS.segmentFlushBytes,
+    range: POSITIVE,
+    description: `a log's segment is written once this many bytes wait in memory; ${WITHOUT_MEMORY}`,
+  },
+  {
+    name: 'storage-segment-flush-interval-ms',
+    kind: 'count',
+    defaultValue: FILE_LOG_STORE_DEFAULTS.segmentFlushIntervalMs,
+    range: INTERVAL_MS,
+    description: `unwritten segment bytes are written at least this often, in milliseconds; ${WITHOUT_MEMORY}`,
+  },
+  {
+    name: 'storage-index-interval-bytes',
+    kind: 'count',
+    defaultValue: FILE_LOG_STORE_DEFAULTS.indexIntervalBytes,
+    range: POSITIVE,
+    description: `one sparse index entry per this many bytes of a segment; ${WITHOUT_MEMORY}`,
+  },
+  {
+    name: 'storage-cache-bytes-max',
+    kind: 'count',
+    defaultValue: FILE_LOG_STORE_DEFAULTS.cacheBytesMax,
+    range: POSITIVE,
+    description: `memory for written batches kept for readers at the tail, shared by all logs (each gets 64 KiB to 4 MiB); ${WITHOUT_MEMORY}`,
+  },
+  {
+    name: 'storage-retention-check-interval-ms',
+    kind: 'count',
+    defaultValue: FILE_LOG_STORE_DEFAULTS.retentionCheckIntervalMs,
+    range: INTERVAL_MS,
+    description: `how often retention runs, in milliseconds; ${WITHOUT_MEMORY}`,
+  },
 ];
 
 /** The environment variable naming the config file (the `--config` flag wins over it). */
@@ -265,6 +378,20 @@ export function loadConfig(
     httpWaitMsMax: value<number>('http-wait-ms-max'),
     httpSubscriptionsMax: value<number>('http-subscriptions-max'),
     definitionsFile: value<string>('definitions') === '' ? null : value<string>('definitions'),
+    storage: {
+      journalBytesMax: value<number>('storage-journal-bytes-max'),
+      journalPreallocateBytes: value<number>('storage-journal-preallocate-bytes'),
+      flushIntervalMs: value<number>('storage-journal-sync-interval-ms'),
+      checkpointIntervalMs: value<number>('storage-checkpoint-interval-ms'),
+      directWriteBytesMin: value<number>('storage-direct-write-bytes-min'),
+      segmentBytesMax: value<number>('storage-segment-bytes-max'),
+      segmentAgeMsMax: value<number>('storage-segment-age-ms-max'),
+      segmentFlushBytes: value<number>('storage-segment-flush-bytes'),
+      segmentFlushIntervalMs: value<number>('storage-segment-flush-interval-ms'),
+      indexIntervalBytes: value<number>('storage-index-interval-bytes'),
+      cacheBytesMax: value<number>('storage-cache-bytes-max'),
+      retentionCheckIntervalMs: value<number>('storage-retention-check-interval-ms'),
+    },
     configFile,
     sources: Object.fromEntries(sources) as Record<SettingName, string>,
   };
@@ -325,9 +452,10 @@ function parseValue(setting: SettingSpecification, raw: unknown, source: string)
   };
   switch (setting.kind) {
     case 'count': {
-      if (typeof raw === 'number' && Number.isSafeInteger(raw) && raw >= 0) return raw;
-      if (typeof raw === 'string' && /^[0-9]{1,15}$/.test(raw)) return Number(raw);
-      return fail('is not a whole number of 0 or more');
+      const { minimum, maximum } = setting.range ?? { minimum: 0, maximum: Number.MAX_SAFE_INTEGER };
+      const count = typeof raw === 'number' ? raw : typeof raw === 'string' && /^[0-9]{1,15}$/.test(raw) ? Number(raw) : NaN;
+      if (Number.isSafeInteger(count) && count >= minimum && count <= maximum) return count;
+      return fail(setting.range === undefined ? 'is not a whole number of 0 or more' : `is not a whole number from ${minimum} to ${maximum}`);
     }
     case 'port': {
       if (typeof raw === 'number' && Number.isInteger(raw) && raw >= 0 && raw <= 65_535) return raw;

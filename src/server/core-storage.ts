@@ -1,10 +1,33 @@
 import type { Clock } from '../platform/clock.js';
 import type { FileSystem } from '../platform/file-system.js';
-import type { CoreStorage, DefinitionStore, Durability, Log, LogStore, QueueState } from '../core/ports.js';
-import { FileLogStore } from '../storage/file-log-store.js';
+import type { CoreStorage, DefinitionStore, Durability, Log, LogOptions, LogStore, QueueState } from '../core/ports.js';
+import { FileLogStore, type FileLogStoreOptions } from '../storage/file-log-store.js';
 import { MemoryLogStore } from '../storage/memory-log-store.js';
 import { MetadataStore } from '../storage/metadata-store.js';
 import { QueueStateStore } from '../storage/queue-state-store.js';
+
+/**
+ * The tuning knobs of the file store that `ferry serve` exposes (`--storage-*`), named as
+ * {@link FileLogStoreOptions} names them; the segment limits are the defaults of logs opened
+ * without their own (`logDefaults`), so they apply to logs created after a change only.
+ * Every field may be left out: the store's own default applies.
+ */
+export type StorageTuning = Partial<
+  Pick<
+    FileLogStoreOptions,
+    | 'journalBytesMax'
+    | 'journalPreallocateBytes'
+    | 'flushIntervalMs'
+    | 'checkpointIntervalMs'
+    | 'directWriteBytesMin'
+    | 'indexIntervalBytes'
+    | 'segmentFlushBytes'
+    | 'segmentFlushIntervalMs'
+    | 'cacheBytesMax'
+    | 'retentionCheckIntervalMs'
+  > &
+    Pick<LogOptions, 'segmentBytesMax' | 'segmentAgeMsMax'>
+>;
 
 /** Where the core keeps its data. */
 export type StorageSettings =
@@ -14,6 +37,8 @@ export type StorageSettings =
       readonly directory: string;
       readonly fileSystem: FileSystem;
       readonly durability: Durability;
+      /** Tuning of the file store; the store checks the ranges (INVALID_ARGUMENT). */
+      readonly tuning?: StorageTuning;
       /** Told how long each journal fsync took (metrics). */
       readonly onSync?: (durationMs: number) => void;
     };
@@ -30,6 +55,7 @@ export async function openCoreStorage(settings: StorageSettings, clock: Clock): 
     settings.kind === 'memory'
       ? new MemoryLogStore({ clock })
       : await FileLogStore.open({
+          ...fileStoreOptions(settings.tuning ?? {}),
           fileSystem: settings.fileSystem,
           clock,
           directory: settings.directory,
@@ -60,4 +86,9 @@ export async function openCoreStorage(settings: StorageSettings, clock: Clock): 
       void transient.close();
     },
   };
+}
+
+/** The store options of `tuning`: the segment limits are log defaults; unset (undefined) fields keep the store's defaults. */
+function fileStoreOptions({ segmentBytesMax, segmentAgeMsMax, ...store }: StorageTuning): Partial<FileLogStoreOptions> {
+  return { ...store, logDefaults: { segmentBytesMax, segmentAgeMsMax } };
 }

@@ -173,6 +173,7 @@ async function openStorage(config: ServerConfig, logger: Logger, metrics: FerryM
             clock: new SystemClock(),
             limits,
             alarms,
+            storage: config.storage,
             onSync: (durationMs) => metrics.observeSync(durationMs),
           },
     );

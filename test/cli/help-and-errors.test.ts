@@ -36,6 +36,7 @@ test('--help of every command prints its usage and flags on stdout and exits 0',
   const consume = runs[COMMANDS.indexOf('consume')]!.stdout;
   assert.match(consume, /HTTP polling/, 'consume says how it consumes');
   assert.match(runs[COMMANDS.indexOf('queues')]!.stdout, /--url URL .*default http:\/\/127\.0\.0\.1:15672; env FERRY_URL/);
+  assert.match(runs[COMMANDS.indexOf('serve')]!.stdout, /--storage-journal-bytes-max VALUE .*no effect with --memory \(default 67108864\); env FERRY_STORAGE_JOURNAL_BYTES_MAX/);
   assert.match(runs[COMMANDS.indexOf('bench')]!.stdout, /--amqp-url URL .*env FERRY_AMQP_URL/);
   assert.equal((await runFerry(['help', 'purge'])).stdout, (await runFerry(['purge', '-h'])).stdout, '"ferry help purge" is "ferry purge --help"');
 });
