@@ -37,8 +37,8 @@ const encoder = new TextEncoder();
 const CACHE_ENTRIES_MAX = 4096;
 const EMPTY_HEADERS: HeaderTable = Object.freeze({});
 const EMPTY_PROPERTIES: CoreMessageProperties = Object.freeze({});
-/** Envelopes of messages with no properties and no headers, by persistence and exchange. */
-const plainEnvelopes = new Map<string, Uint8Array>();
+/** Envelopes of messages with no properties and no headers, by exchange: persistent ones, then transient ones. */
+const plainEnvelopes = [new Map<string, Uint8Array>(), new Map<string, Uint8Array>()] as const;
 /** UTF-8 bytes of recent routing keys, so a hot key is encoded once. */
 const routingKeys = new Map<string, Uint8Array>();
 
@@ -85,24 +85,28 @@ function coreProperties(properties: MessageProperties | undefined, messageId: st
  * has none (idempotent queue publishing).
  */
 export function encodeMessageInput(message: MessageLike, exchange: string, routingKeyDefault: string, messageId?: string): WireMessage {
+  // A bare body (the common case of a batch): a persistent plain message.
+  if (message instanceof Uint8Array && messageId === undefined) return { routingKey: routingKeyBytes(routingKeyDefault), envelope: plainEnvelope(exchange, true), body: message };
   const input = toMessageInput(message);
   const body = typeof input.body === 'string' ? encoder.encode(input.body) : input.body;
   if (!(body instanceof Uint8Array)) throw new FerryClientError('INVALID_ARGUMENT', 'a message body must be a string or a Uint8Array');
   const persistent = input.persistent ?? true;
   const headers = input.headers ?? EMPTY_HEADERS;
   const properties = coreProperties(input.properties, messageId);
-  let envelope: Uint8Array | undefined;
-  if (properties === EMPTY_PROPERTIES && isEmpty(headers)) {
-    const cacheKey = `${persistent ? 1 : 0}${exchange}`;
-    envelope = plainEnvelopes.get(cacheKey);
-    if (envelope === undefined) {
-      envelope = encodeEnvelope({ exchange, properties, headers, persistent });
-      if (plainEnvelopes.size < CACHE_ENTRIES_MAX) plainEnvelopes.set(cacheKey, envelope);
-    }
-  } else {
-    envelope = encodeEnvelope({ exchange, properties, headers, persistent });
-  }
+  const envelope =
+    properties === EMPTY_PROPERTIES && isEmpty(headers) ? plainEnvelope(exchange, persistent) : encodeEnvelope({ exchange, properties, headers, persistent });
   return { routingKey: routingKeyBytes(input.routingKey ?? routingKeyDefault), envelope, body };
+}
+
+/** The envelope of a message with no properties and no headers, cached (bounded). */
+function plainEnvelope(exchange: string, persistent: boolean): Uint8Array {
+  const cache = plainEnvelopes[persistent ? 0 : 1];
+  let envelope = cache.get(exchange);
+  if (envelope === undefined) {
+    envelope = encodeEnvelope({ exchange, properties: EMPTY_PROPERTIES, headers: EMPTY_HEADERS, persistent });
+    if (cache.size < CACHE_ENTRIES_MAX) cache.set(exchange, envelope);
+  }
+  return envelope;
 }
 
 /** The record key of a message (for partitioning), or undefined. */

@@ -91,16 +91,43 @@ class FrameWriter {
     this.at += 2 + written;
   }
 
+  /** A message: routing key (u16 length), envelope and body (u32 lengths); one capacity check, no DataView call. */
   message(value: WireMessage): void {
-    this.ensure(10 + value.routingKey.byteLength + value.envelope.byteLength + value.body.byteLength);
-    if (value.routingKey.byteLength > 0xffff) throw new RangeError('routing key is longer than 65,535 bytes');
-    this.u16(value.routingKey.byteLength);
-    this.raw(value.routingKey);
-    this.u32(value.envelope.byteLength);
-    this.raw(value.envelope);
-    this.u32(value.body.byteLength);
-    this.raw(value.body);
+    const { routingKey, envelope, body } = value;
+    const keyBytes = routingKey.byteLength;
+    if (keyBytes > 0xffff) throw new RangeError('routing key is longer than 65,535 bytes');
+    this.ensure(10 + keyBytes + envelope.byteLength + body.byteLength);
+    const bytes = this.bytes;
+    let at = this.at;
+    bytes[at] = keyBytes & 0xff;
+    bytes[at + 1] = keyBytes >>> 8;
+    at = copyInto(bytes, at + 2, routingKey);
+    at = copyInto(bytes, putU32(bytes, at, envelope.byteLength), envelope);
+    this.at = copyInto(bytes, putU32(bytes, at, body.byteLength), body);
   }
+}
+
+/** Below this many bytes a loop copies faster than TypedArray.set, whose call costs more than the copy. */
+const COPY_LOOP_BYTES_MAX = 32;
+
+/** Copies `source` into `target` at `at`; returns the offset after it. */
+function copyInto(target: Uint8Array, at: number, source: Uint8Array): number {
+  const length = source.byteLength;
+  if (length <= COPY_LOOP_BYTES_MAX) {
+    for (let index = 0; index < length; index++) target[at + index] = source[index]!;
+  } else {
+    target.set(source, at);
+  }
+  return at + length;
+}
+
+/** Writes `value` as a little-endian u32 at `at`; returns the offset after it. */
+function putU32(target: Uint8Array, at: number, value: number): number {
+  target[at] = value & 0xff;
+  target[at + 1] = (value >>> 8) & 0xff;
+  target[at + 2] = (value >>> 16) & 0xff;
+  target[at + 3] = value >>> 24;
+  return at + 4;
 }
 
 function writeField(writer: FrameWriter, type: FieldType, value: unknown): void {
