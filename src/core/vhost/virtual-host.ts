@@ -1,6 +1,6 @@
 import { FerryError } from '../../lib/ferry-error.js';
 import type { Clock } from '../../platform/clock.js';
-import type { StoredMessage } from '../message/message.js';
+import { storedMessage, type StoredMessage } from '../message/message.js';
 import { encodeMessage } from '../message/message-codec.js';
 import type { CoreStorage, JsonValue, Log, QueueState, RecordInput } from '../ports.js';
 import type { Destination } from '../routing/destination.js';
@@ -558,24 +558,9 @@ export class VirtualHost {
     return { routed: routed || rejectedBy.length > 0, rejectedBy, durable: writes.length === 1 ? writes[0]! : Promise.all(writes).then(() => undefined) };
   }
 
-  /**
-   * `message` as queues store it, built field by field: an object spread with
-   * more properties after it takes V8's slow path (see storedMessage).
-   */
+  /** `message` as queues store it, arriving now. */
   private stored(exchange: string, message: Omit<StoredMessage, 'exchange' | 'arrivedAtMs' | 'envelope'>, envelope: Uint8Array | undefined): StoredMessage {
-    const stored: { -readonly [K in keyof StoredMessage]: StoredMessage[K] } = {
-      routingKey: message.routingKey,
-      properties: message.properties,
-      headers: message.headers,
-      body: message.body,
-      persistent: message.persistent,
-      exchange,
-      arrivedAtMs: this.clock.nowMs(),
-    };
-    // Optional fields stay absent unless set; `persistenceImplicit: false` is the same as absent.
-    if (message.persistenceImplicit === true) stored.persistenceImplicit = true;
-    if (envelope !== undefined) stored.envelope = envelope;
-    return stored;
+    return storedMessage(message, exchange, this.clock.nowMs(), envelope);
   }
 
   /** Offers a message routed to exactly one queue. */

@@ -11,7 +11,8 @@ import type { VirtualHost } from '../../core/vhost/virtual-host.js';
 import type { AccessControl } from '../../core/access/access-control.js';
 import { AmqpProtocolError } from './codec/amqp-protocol-error.js';
 import { fieldTableToHeaderTable } from './codec/field-table.js';
-import type { AnyDecodedMethod, BasicPropertiesInput, ContentHeader } from './codec/method-codec.js';
+import type { DeliverSender } from './codec/frame-codec.js';
+import type { AnyDecodedMethod, ContentHeader } from './codec/method-codec.js';
 import { BASIC_CLASS_ID } from './codec/spec.js';
 import { fromBasicProperties, toBasicProperties } from './message-properties.js';
 import { isStreamDeclaration, queueConfigFromArguments, streamConfigFromArguments } from './queue-arguments.js';
@@ -30,16 +31,7 @@ export interface ChannelHost {
   /** Sends a method with content (get-ok, return). */
   sendContent(channel: number, name: string, fields: Record<string, unknown>, properties: Record<string, unknown>, body: Uint8Array): void;
   /** Sends basic.deliver with its content. */
-  sendDeliver(
-    channel: number,
-    consumerTag: string,
-    deliveryTag: number,
-    redelivered: boolean,
-    exchange: string,
-    routingKey: string,
-    properties: BasicPropertiesInput,
-    body: Uint8Array,
-  ): void;
+  readonly sendDeliver: DeliverSender;
   /** True while the socket's outgoing buffer is too full for more deliveries. */
   outgoingFull(): boolean;
   /** Direct reply-to: the consumer registry shared by every connection of the server. */

@@ -16,6 +16,7 @@ import {
   writeDeliverFrames,
   writeMethodFrame,
   type AmqpFrame,
+  type DeliverSender,
   type FrameType,
   type FrameVisitor,
 } from './codec/frame-codec.js';
@@ -409,8 +410,7 @@ export class AmqpConnection {
       sendMethod: (channel, name, fields) => this.sendMethod(channel, name, fields),
       channelFailed: (channel, error) => this.fail(channel, toAmqpError(error, 60, 80)),
       sendContent: (channel, name, fields, properties, body) => this.sendContent(channel, name, fields, properties, body),
-      sendDeliver: (channel, consumerTag, deliveryTag, redelivered, exchange, routingKey, properties, body) =>
-        this.sendDeliver(channel, consumerTag, deliveryTag, redelivered, exchange, routingKey, properties, body),
+      sendDeliver: this.sendDeliver,
       outgoingFull: () => {
         const full = this.outgoing.length + this.socket.bufferedBytes() > this.limits.outgoingBytesMax;
         if (full) this.deliveriesMayBePaused = true;
@@ -448,26 +448,17 @@ export class AmqpConnection {
     this.scheduleFlush();
   }
 
-  private sendDeliver(
-    channel: number,
-    consumerTag: string,
-    deliveryTag: number,
-    redelivered: boolean,
-    exchange: string,
-    routingKey: string,
-    properties: BasicPropertiesInput,
-    body: Uint8Array,
-  ): void {
+  private readonly sendDeliver: DeliverSender = (channel, consumerTag, deliveryTag, redelivered, exchange, routingKey, properties, body) => {
     if (this.state === 'closed') return;
     const start = this.outgoing.length;
     try {
-      writeDeliverFrames(this.outgoing, channel, consumerTag, deliveryTag, redelivered, exchange, routingKey, properties, body, this.frameMax);
+      writeDeliverFrames(this.outgoing, this.frameMax, channel, consumerTag, deliveryTag, redelivered, exchange, routingKey, properties, body);
     } catch (error) {
       this.outgoing.truncate(start);
       throw error;
     }
     this.scheduleFlush();
-  }
+  };
 
   /**
    * Writes after the current burst of work (the clock's runSoon), not at the

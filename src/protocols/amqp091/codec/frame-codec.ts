@@ -458,6 +458,9 @@ export function writeContentFrames(
   writeContent(writer, channel, spec.classId, properties, body, frameMax);
 }
 
+/** Sends one basic.deliver with its content: writeDeliverFrames' arguments after the writer and frame-max. */
+export type DeliverSender = typeof writeDeliverFrames extends (writer: WireWriter, frameMax: number, ...rest: infer Rest) => void ? (...args: Rest) => void : never;
+
 const BASIC_DELIVER = methodSpecByName('basic.deliver')!;
 const [DELIVER_CONSUMER_TAG, DELIVER_DELIVERY_TAG, , DELIVER_EXCHANGE, DELIVER_ROUTING_KEY] = BASIC_DELIVER.fields.map((field) => field.label);
 
@@ -469,6 +472,7 @@ const [DELIVER_CONSUMER_TAG, DELIVER_DELIVERY_TAG, , DELIVER_EXCHANGE, DELIVER_R
  */
 export function writeDeliverFrames(
   writer: WireWriter,
+  frameMax: number,
   channel: number,
   consumerTag: string,
   deliveryTag: number,
@@ -477,7 +481,6 @@ export function writeDeliverFrames(
   routingKey: string,
   properties: BasicPropertiesInput,
   body: Uint8Array,
-  frameMax: number,
 ): void {
   checkFrameMax(frameMax);
   const sizeAt = writeFrameStart(writer, FRAME_METHOD, channel);
