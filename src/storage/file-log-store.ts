@@ -97,6 +97,12 @@ export const FILE_LOG_STORE_DEFAULTS = {
 };
 
 /**
+ * Group writes in flight at once with durability `always`. Measured on the benchmark disk:
+ * O_DSYNC writes of 100 KB took 334 µs one at a time, 198 µs each two at a time.
+ */
+const JOURNAL_WRITES_IN_FLIGHT_MAX = 2;
+
+/**
  * Version 2: the journal files after the checkpoint may hold APPEND_REFERENCE entries
  * (journal version 3), which a Ferry that reads only version 1 must not replay; it refuses
  * the checkpoint before it changes any file. Version 1 is still read.
@@ -210,6 +216,10 @@ export class FileLogStore implements LogStore, FileLogHost {
   private group = newGroup();
   private commitScheduled = false;
   private committing = false;
+  /** Group commits started and not yet completed, oldest first (see commitLoop). */
+  private readonly commitsInFlight: Promise<void>[] = [];
+  /** The last group commit started; settles (never rejects) once it completed or failed. */
+  private lastCommit: Promise<void> = Promise.resolve();
   private failure: unknown = null;
   private closed = false;
   private unsyncedJournalBytes = 0;
@@ -490,42 +500,30 @@ export class FileLogStore implements LogStore, FileLogHost {
   }
 
   /**
-   * Writes groups one after another: while one is being written and fsynced,
-   * the next gathers every append made meanwhile.
+   * Writes groups in journal order. With durability `always` up to
+   * JOURNAL_WRITES_IN_FLIGHT_MAX group writes run at once (the device takes
+   * overlapping synchronous writes faster than the same writes one by one),
+   * while the next group gathers every append made meanwhile; groups still
+   * complete in journal order, each only once it and every group before it
+   * are durable (see commitGroup and FORMAT.md). Other modes write one group
+   * at a time. A checkpoint waits until no group write is in flight.
    */
   private async commitLoop(): Promise<void> {
     if (this.committing) return;
     this.committing = true;
     try {
-      while (this.failure === null && (this.group.bytes > 0 || this.group.forceSync || this.checkpointDue())) {
-        const group = this.group;
-        this.group = newGroup();
-        const journal = this.journal!;
-        try {
-          // With durability `always` the journal is opened for synchronous writes: the write is the fsync.
-          const startMs = this.onSync ? this.clock.monotonicMs() : 0;
-          // Large groups of a log go straight to their segment files, synced beside the journal write.
-          const segmentSyncs = this.durability === 'always' ? this.writeDirectly(group, journal) : [];
-          if (group.bytes > 0) {
-            saltEntries(group.buffers, journal.salt);
-            // One contiguous buffer: a native copy is cheaper than handing writev many small views.
-            const buffers = group.buffers.length > 1 ? [concatenate(group.buffers, group.bytes)] : group.buffers;
-            const write = journal.write(buffers, group.bytes);
-            // The group resolves when all are durable; the next group starts only then (FORMAT.md).
-            await Promise.all([write, ...segmentSyncs]);
-            this.stats.journalWrites++;
-            this.unsyncedJournalBytes += group.bytes;
-          }
-          this.deletionsAwaitingSync.push(...group.deletions);
-          if (this.durability === 'always' || group.forceSync) await this.syncJournal(journal, startMs);
-        } catch (error) {
-          this.fail(error);
-          group.done.reject(error);
+      while (this.failure === null) {
+        if (this.commitsInFlight.length >= this.writesInFlightMax()) {
+          await this.commitsInFlight[0];
+        } else if (this.checkpointDue()) {
+          // The rotation needs a quiet journal: the groups in flight finish first.
+          await this.lastCommit;
+          if (this.failure === null && this.checkpointDue()) await this.rotateAndCheckpoint();
+        } else if (this.group.bytes > 0 || this.group.forceSync) {
+          this.startCommit();
+        } else {
           break;
         }
-        group.done.resolve();
-        this.afterCommit();
-        if (this.checkpointDue()) await this.rotateAndCheckpoint();
       }
     } finally {
       this.committing = false;
@@ -537,6 +535,75 @@ export class FileLogStore implements LogStore, FileLogHost {
     } else if (this.group.bytes > 0 || this.group.forceSync || this.checkpointDue()) {
       this.scheduleCommit();
     }
+  }
+
+  /** Group writes that may be in flight at once: overlapping needs writes that are durable as they resolve. */
+  private writesInFlightMax(): number {
+    return this.durability === 'always' ? JOURNAL_WRITES_IN_FLIGHT_MAX : 1;
+  }
+
+  /**
+   * Takes the gathering group and starts its write now (synchronously, so
+   * journal positions follow group order); tracks it until it completes.
+   */
+  private startCommit(): void {
+    const group = this.group;
+    this.group = newGroup();
+    const commit = this.commitGroup(group, this.journal!, this.lastCommit);
+    this.lastCommit = commit;
+    this.commitsInFlight.push(commit);
+    // Commits settle in the order they started, so the one settling is the oldest.
+    void commit.then(() => {
+      this.commitsInFlight.shift();
+      if (this.group.bytes > 0 || this.group.forceSync || this.checkpointDue()) this.scheduleCommit();
+    });
+  }
+
+  /**
+   * Writes one group and completes it once its write (and its segment syncs)
+   * and the group before it (`previous`) are done: a group resolves only when
+   * every earlier one is durable, so acknowledged groups are always a prefix
+   * of the journal, as recovery (which stops at the first torn entry) needs.
+   * Never rejects: a failure stops the store and rejects this group (and,
+   * through the stopped store, every later one).
+   */
+  private async commitGroup(group: CommitGroup, journal: JournalFile, previous: Promise<void>): Promise<void> {
+    const startMs = this.onSync ? this.clock.monotonicMs() : 0;
+    let failure: unknown = null;
+    try {
+      // With durability `always` the journal is opened for synchronous writes: the write is the fsync.
+      // Large groups of a log go straight to their segment files, synced beside the journal write.
+      const segmentSyncs = this.durability === 'always' ? this.writeDirectly(group, journal) : [];
+      if (group.bytes > 0) {
+        saltEntries(group.buffers, journal.salt);
+        // One contiguous buffer: a native copy is cheaper than handing writev many small views.
+        const buffers = group.buffers.length > 1 ? [concatenate(group.buffers, group.bytes)] : group.buffers;
+        await Promise.all([journal.write(buffers, group.bytes), ...segmentSyncs]);
+      }
+    } catch (error) {
+      failure = error;
+    }
+    await previous;
+    if (failure === null && this.failure !== null) failure = new FerryError('STORAGE_CLOSED', `the store stopped after a failure: ${describe(this.failure)}`);
+    if (failure === null) {
+      try {
+        if (group.bytes > 0) {
+          this.stats.journalWrites++;
+          this.unsyncedJournalBytes += group.bytes;
+        }
+        this.deletionsAwaitingSync.push(...group.deletions);
+        if (this.durability === 'always' || group.forceSync) await this.syncJournal(journal, startMs);
+      } catch (error) {
+        failure = error;
+      }
+    }
+    if (failure !== null) {
+      this.fail(failure);
+      group.done.reject(failure);
+      return;
+    }
+    group.done.resolve();
+    this.afterCommit();
   }
 
   /**
@@ -1332,7 +1399,8 @@ export class FileLogStore implements LogStore, FileLogHost {
 
   /** Resolves when no commit, checkpoint or background write is running. */
   private async idle(): Promise<void> {
-    while (this.committing || this.commitScheduled || this.checkpointRunning || this.backgroundWork.size > 0) {
+    while (this.committing || this.commitScheduled || this.commitsInFlight.length > 0 || this.checkpointRunning || this.backgroundWork.size > 0) {
+      await this.lastCommit;
       if (this.checkpointRunning) await this.checkpointRunning;
       await this.settleBackground();
       await new Promise<void>((resolve) => this.clock.runSoon(resolve));

@@ -90,7 +90,7 @@ for (const { name, make } of stores) {
         assert.deepEqual(counts, Array.from({ length: 100 }, () => 1));
         await acked;
         const batches = await state.stateLog.log.readBatches(before, { bytesMax: 1 << 20 });
-        assert.deepEqual(batches.map((batch) => batch.records.length), [100, 1], 'one batch for the deliveries, one for the ack');
+        assert.deepEqual(batches.map((batch) => batch.records.length), [1, 1], 'one event for the hundred first deliveries, one for the ack');
         assert.equal(state.deliveryCount(7), 0, 'an ack forgets the count');
         assert.equal(state.deliveryCount(50), 1);
       }));
@@ -121,6 +121,33 @@ for (const { name, make } of stores) {
         assert.deepEqual([...state.scheduledEntries()], [[6, 1_700_000_060_000]]);
         await state.close();
         await assert.rejects(state.ack([5]), { code: 'STORAGE_CLOSED' });
+        return reopened;
+      }));
+
+    test('first deliveries of a turn are logged as ranges in one event, and a restart restores every count', () =>
+      withStore(async (store, harness) => {
+        let { messages, state } = await openQueue(store);
+        await publish(messages, 50);
+        await state.recordDelivery(40);
+        const before = state.stateLog.log.endOffset();
+        const calls: Promise<unknown>[] = [];
+        for (let offset = 10; offset < 20; offset++) calls.push(state.recordDelivery(offset));
+        calls.push(state.recordDelivery(30), state.recordDelivery(25), state.recordDelivery(12), state.recordDelivery(40), state.ack([15]));
+        assert.deepEqual(await Promise.all(calls), [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, undefined]);
+        const batches = await state.stateLog.log.readBatches(before, { bytesMax: 1 << 20 });
+        assert.deepEqual(batches.map((batch) => batch.records.length), [4], 'first deliveries in one event; counts of 2 as one event each; the ack');
+        await state.close();
+        const counts = Array.from({ length: 50 }, (_, offset) => state.deliveryCount(offset));
+        const reopened = await harness.reopen(store);
+        ({ messages, state } = await openQueue(reopened));
+        assert.deepEqual(Array.from({ length: 50 }, (_, offset) => state.deliveryCount(offset)), counts);
+        assert.equal(state.deliveryCount(12), 2);
+        assert.equal(state.deliveryCount(15), 0, 'acked');
+        assert.equal(state.deliveryCount(19), 1);
+        assert.equal(state.deliveryCount(20), 0, 'never delivered');
+        assert.equal(state.deliveryCount(25), 1);
+        assert.equal(await state.recordDelivery(25), 2, 'a restored first delivery counts on');
+        await state.close();
         return reopened;
       }));
 

@@ -56,6 +56,9 @@ export interface QueueStateMemory {
  *   3 schedule| offset, dueMs (wall-clock ms)
  *   4 unsched.| offset
  *   5 dead    | offset, reason (u8: 1 rejected, 2 expired, 3 max-length, 4 delivery-limit)
+ *   6 deliv.  | ranges, as an ack's: every offset in them was delivered at least
+ *   ranges    | once (its count becomes at least 1); first deliveries are logged
+ *             | this way, one event a turn, and later ones as `2 deliver`
  *
  * Snapshot (format version 1):
  *
@@ -75,21 +78,25 @@ const enum EventKind {
   schedule = 3,
   unschedule = 4,
   deadLetter = 5,
+  deliveredRanges = 6,
 }
 
 const SNAPSHOT_FORMAT_VERSION = 1;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
-/** Acks of consecutive calls in one turn, merged into one event. */
-interface AckAccumulator {
+/** Ranges of consecutive calls in one turn (acks, or first deliveries), merged into one event. */
+interface RangeAccumulator {
+  readonly kind: EventKind.ack | EventKind.deliveredRanges;
   readonly ranges: Array<[number, number]>;
 }
 
 /** The events of one turn: one append, one promise. */
 interface PendingBatch {
-  readonly items: Array<Uint8Array | AckAccumulator>;
+  readonly items: Array<Uint8Array | RangeAccumulator>;
   readonly done: Deferred<void>;
+  /** `done`, resolving to 1: what every first delivery of the turn returns (one promise, not one each). */
+  firstDelivered: Promise<number> | null;
 }
 
 /**
@@ -282,6 +289,7 @@ export class QueueStateStore {
       const count = (this.deliveries.get(offset) ?? 0) + 1;
       this.deliveries.set(offset, count);
       if (this.volatile) return Promise.resolve(count);
+      if (count === 1) return this.logFirstDelivery(offset);
       return this.enqueue(encodeEvent(EventKind.deliver, offset, count)).then(() => count);
     } catch (error) {
       return Promise.reject(error);
@@ -371,9 +379,29 @@ export class QueueStateStore {
     if (this.volatile) return this.settledInMemory();
     const batch = this.openBatch();
     const last = batch.items[batch.items.length - 1];
-    if (last !== undefined && !(last instanceof Uint8Array)) for (const range of fresh) last.ranges.push(range);
-    else batch.items.push({ ranges: fresh });
+    if (last !== undefined && !(last instanceof Uint8Array) && last.kind === EventKind.ack) for (const range of fresh) last.ranges.push(range);
+    else batch.items.push({ kind: EventKind.ack, ranges: fresh });
     return batch.done.promise;
+  }
+
+  /**
+   * Logs the first delivery of `offset` in the turn's delivered-ranges event:
+   * a consumer taking messages in offset order adds one range a turn, not one
+   * event a message. Replayed, it gives each offset a count of at least 1,
+   * as a `deliver` event with count 1 would.
+   */
+  private logFirstDelivery(offset: number): Promise<number> {
+    const batch = this.openBatch();
+    const last = batch.items[batch.items.length - 1];
+    if (last !== undefined && !(last instanceof Uint8Array) && last.kind === EventKind.deliveredRanges) {
+      const range = last.ranges[last.ranges.length - 1]!;
+      if (range[1] === offset) range[1] = offset + 1;
+      else last.ranges.push([offset, offset + 1]);
+    } else {
+      batch.items.push({ kind: EventKind.deliveredRanges, ranges: [[offset, offset + 1]] });
+    }
+    batch.firstDelivered ??= batch.done.promise.then(one);
+    return batch.firstDelivered;
   }
 
   /** A volatile state's settlement is done at once: the message log's settled prefix is reclaimed now when due. */
@@ -392,7 +420,7 @@ export class QueueStateStore {
   /** The batch of this turn; the first call of a turn schedules its append after the turn. */
   private openBatch(): PendingBatch {
     if (this.pending === null) {
-      this.pending = { items: [], done: deferred<void>() };
+      this.pending = { items: [], done: deferred<void>(), firstDelivered: null };
       queueMicrotask(this.flushPendingSoon);
     }
     return this.pending;
@@ -411,7 +439,7 @@ export class QueueStateStore {
     const batch = this.pending;
     if (batch === null) return;
     this.pending = null;
-    const events = batch.items.map((item) => (item instanceof Uint8Array ? item : encodeAck(item.ranges)));
+    const events = batch.items.map((item) => (item instanceof Uint8Array ? item : encodeRanges(item.kind, item.ranges)));
     // The watermark these events (and all before) justify; reclaimed only once they are logged.
     const watermark = this.lowWatermark();
     let appended: Promise<unknown>;
@@ -537,6 +565,14 @@ export class QueueStateStore {
         if (!this.isAcked(offset)) this.deliveries.set(offset, Math.max(count, this.deliveries.get(offset) ?? 0));
         break;
       }
+      case EventKind.deliveredRanges: {
+        for (const [start, end] of reader.ranges()) {
+          for (let offset = Math.max(start, this.floor); offset < end; offset++) {
+            if (!this.isAcked(offset) && !this.deliveries.has(offset)) this.deliveries.set(offset, 1);
+          }
+        }
+        break;
+      }
       case EventKind.schedule: {
         const offset = reader.varint();
         const dueMs = reader.varint();
@@ -636,19 +672,24 @@ function writeVarint(bytes: Uint8Array, at: number, value: number): number {
   return at;
 }
 
-/** Encodes ranges (possibly unsorted and overlapping, from several calls) as one ack event. */
-function encodeAck(ranges: ReadonlyArray<readonly [number, number]>): Uint8Array {
+/** A first delivery's count, once logged. */
+function one(): number {
+  return 1;
+}
+
+/** Encodes ranges (possibly unsorted and overlapping, from several calls) as one ack or delivered-ranges event. */
+function encodeRanges(kind: EventKind.ack | EventKind.deliveredRanges, ranges: ReadonlyArray<readonly [number, number]>): Uint8Array {
   if (ranges.length === 1) {
-    // The common case (one ack call in the turn, of consecutive offsets): nothing to merge.
+    // The common case (one call, or calls in offset order, in the turn): nothing to merge.
     const writer = new ByteWriter(24);
-    writer.byte(EventKind.ack);
+    writer.byte(kind);
     writer.ranges(ranges);
     return writer.finish();
   }
   const merged = new OffsetRangeSet();
   for (const [start, end] of ranges) merged.addRange(start, end);
   const writer = new ByteWriter();
-  writer.byte(EventKind.ack);
+  writer.byte(kind);
   writer.ranges([...merged.rangesInOrder()]);
   return writer.finish();
 }

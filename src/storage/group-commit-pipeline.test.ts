@@ -1,0 +1,113 @@
+/**
+ * With durability `always` the store writes a second journal group while the
+ * first is still in flight, yet completes groups in journal order: a group
+ * resolves only once every earlier one is durable. These tests hold journal
+ * writes on a hooked file system and release them out of order.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HookedFileSystem } from '../platform/hooked-file-system.js';
+import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
+import { ManualClock } from '../platform/clock.js';
+import { FileLogStore } from './file-log-store.js';
+
+async function turns(count: number): Promise<void> {
+  for (let i = 0; i < count; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}
+
+const record = (index: number) => ({ value: new TextEncoder().encode(`record ${index}`) });
+
+/** Holds every journal write while `holding`; a test releases them in any order. */
+class HeldJournalWrites {
+  holding = false;
+  private readonly held: Array<() => void> = [];
+
+  constructor(fileSystem: HookedFileSystem) {
+    fileSystem.hook = (operation, path) => {
+      if (!this.holding || operation !== 'write' || !path.includes('journal/')) return undefined;
+      return new Promise<void>((resolve) => this.held.push(resolve));
+    };
+  }
+
+  count(): number {
+    return this.held.length;
+  }
+
+  /** Lets held write `index` (0 the oldest) go on. */
+  release(index: number): void {
+    const [resume] = this.held.splice(index, 1);
+    assert.ok(resume, `a held write ${index}`);
+    resume();
+  }
+}
+
+async function openStore() {
+  const simulated = new SimulatedFileSystem();
+  const fileSystem = new HookedFileSystem(simulated);
+  const writes = new HeldJournalWrites(fileSystem);
+  const open = () => FileLogStore.open({ fileSystem, clock: new ManualClock(), directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
+  const store = await open();
+  const log = await store.openLog('queue');
+  return { simulated, writes, open, store, log };
+}
+
+test('a second group is written while the first is in flight, and resolves only after the first', async () => {
+  const { writes, store, log } = await openStore();
+  try {
+    const resolved: string[] = [];
+    writes.holding = true;
+    const first = log.append([record(0)]).then(() => void resolved.push('first'));
+    await turns(3);
+    assert.equal(writes.count(), 1, 'the first group is in its journal write');
+    const second = log.append([record(1)]).then(() => void resolved.push('second'));
+    await turns(3);
+    assert.equal(writes.count(), 2, 'the second group is written without waiting for the first');
+    const third = log.append([record(2)]).then(() => void resolved.push('third'));
+    await turns(3);
+    assert.equal(writes.count(), 2, 'at most two group writes are in flight; the third group gathers');
+
+    writes.release(1);
+    await turns(5);
+    assert.deepEqual(resolved, [], 'the second group is written but waits for the first');
+    writes.holding = false;
+    writes.release(0);
+    await Promise.all([first, second, third]);
+    assert.deepEqual(resolved, ['first', 'second', 'third'], 'groups complete in journal order');
+  } finally {
+    writes.holding = false;
+    await store.close();
+  }
+});
+
+test('a group whose write landed before an earlier group was lost in a crash is not recovered, and was never confirmed', async () => {
+  const { simulated, writes, open, store, log } = await openStore();
+  await log.append([record(0)]);
+  writes.holding = true;
+  let secondConfirmed = false;
+  const first = log.append([record(1)]);
+  await turns(3);
+  const second = log.append([record(2)]).then(() => (secondConfirmed = true));
+  await turns(3);
+  assert.equal(writes.count(), 2);
+  writes.release(1);
+  await turns(5);
+  assert.equal(secondConfirmed, false, 'the second group waits for the first');
+
+  // kill -9 with the first group's write never issued: its journal bytes are missing before the second's.
+  store.abandon();
+  simulated.crashAfterKill();
+  writes.holding = false;
+  writes.release(0);
+  void first.catch(() => undefined);
+  void second.catch(() => undefined);
+  const reopened = await open();
+  try {
+    const again = reopened.getLog('queue')!;
+    assert.equal(again.endOffset(), 1, 'recovery stops at the missing group: nothing after it is replayed');
+    assert.equal(secondConfirmed, false);
+    await again.append([record(3)]);
+    assert.equal(again.endOffset(), 2, 'the recovered store takes appends');
+  } finally {
+    await reopened.close();
+  }
+});
