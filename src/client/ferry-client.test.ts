@@ -61,6 +61,8 @@ interface PeerBehaviour {
   readonly refuseLogin?: string;
   /** Once a `subscribe` is answered, deliver one request asking for a reply (to `reply-queue`, correlation `c-1`). */
   readonly deliverRequest?: boolean;
+  /** Hold the answers to `append` until {@link ScriptedPeer.answerAppend} (each frame's message count is in `appendCounts`). */
+  readonly holdAppends?: boolean;
 }
 
 /** A native-protocol peer at `ferry+mem://name` that logs in anyone and answers a few requests, recording the frames it receives. */
@@ -69,6 +71,10 @@ class ScriptedPeer {
   /** The frames of each chunk received after the preamble: one chunk per write of the client. */
   readonly chunks: FrameName[][] = [];
   readonly channels: ByteChannel[] = [];
+  /** Messages per `append` frame received, in order. */
+  readonly appendCounts: number[] = [];
+  private readonly heldAppends: Array<() => void> = [];
+  private appendedOffset = 0;
   private readonly unregister: () => void;
 
   constructor(
@@ -81,6 +87,13 @@ class ScriptedPeer {
   /** Stops accepting new connections (existing ones stay). */
   stop(): void {
     this.unregister();
+  }
+
+  /** Answers the oldest held `append` (stored at the next offsets); false when none is held. */
+  answerAppend(): boolean {
+    const answer = this.heldAppends.shift();
+    answer?.();
+    return answer !== undefined;
   }
 
   /** Writes raw bytes to every connection. */
@@ -113,12 +126,26 @@ class ScriptedPeer {
         this.received.push(name);
         chunkFrames.push(name);
         if (loggedIn && this.behaviour.silentAfterLogin === true) continue;
+        if (name === 'append' && this.behaviour.holdAppends === true) {
+          this.holdAppend(frame, write);
+          continue;
+        }
         const answer = this.answer(name, frame);
         if (name === 'channelOpen') loggedIn = true;
         if (answer !== null) write(answer);
         if (name === 'subscribe' && this.behaviour.deliverRequest === true) write(requestDelivery(frame.channel));
       }
       if (chunkFrames.length > 0) this.chunks.push(chunkFrames);
+    });
+  }
+
+  private holdAppend(frame: RawFrame, write: (bytes: Uint8Array) => void): void {
+    const { messages } = decodeFrame('append', frame.payload);
+    this.appendCounts.push(messages.length);
+    this.heldAppends.push(() => {
+      const baseOffset = this.appendedOffset;
+      this.appendedOffset += messages.length;
+      write(encodeResponse('append', frame.channel, frame.correlation, { results: [{ partition: 0, baseOffset, lastOffset: this.appendedOffset - 1, duplicate: false }] }));
     });
   }
 
@@ -266,4 +293,33 @@ test('reconnecting gives up after attemptsMax and closes the client; waiting cal
   assert.equal(error?.code, 'CONNECTION_CLOSED');
   assert.match(error!.message, /gave up reconnecting after 3 attempts/);
   await assert.rejects(waiting, (failure: unknown) => failure instanceof FerryClientError && failure.code === 'CONNECTION_CLOSED');
+});
+
+test('a batch whose partition is at its in-flight limit keeps filling until a confirm makes room, then leaves whole', async () => {
+  const peer = new ScriptedPeer(peerName(), { holdAppends: true });
+  const client = await connect({ inProcessName: peer.name });
+  try {
+    const publisher = client.publisher({ stream: 'events', partition: 0, batchSize: 10 });
+    const body = new Uint8Array(8);
+    // Five full batches fill the idempotent window of the partition.
+    for (let index = 0; index < 50; index++) publisher.write(body);
+    await delay(5);
+    // Written in three turns while nothing can leave: one open batch, up to batchSize.
+    for (const count of [3, 4, 5]) {
+      for (let index = 0; index < count; index++) publisher.write(body);
+      await delay(5);
+    }
+    assert.deepEqual(peer.appendCounts, [10, 10, 10, 10, 10]);
+    const flushed = publisher.flush();
+    assert.ok(peer.answerAppend());
+    await delay(5);
+    // The turns' 12 messages: one full batch of 10 left at once, the other 2 wait in the next one.
+    assert.deepEqual(peer.appendCounts, [10, 10, 10, 10, 10, 10]);
+    while (peer.answerAppend()) await delay(5);
+    await flushed;
+    assert.deepEqual(peer.appendCounts, [10, 10, 10, 10, 10, 10, 2]);
+  } finally {
+    await client.close();
+    peer.stop();
+  }
 });

@@ -18,7 +18,7 @@ export interface PublisherOptions {
   readonly stream?: string;
   /** Stream only: append every message to this partition (default: by key, unkeyed ones spread batch by batch). */
   readonly partition?: number;
-  /** Most messages in one frame (default 4096). */
+  /** Most messages in one frame (default 16,384; a frame also stays under 4 MiB and the server's frame limit). */
   readonly batchSize?: number;
   /** How long a batch may wait for more messages; 0 (default) sends at the end of the event-loop turn. */
   readonly lingerMs?: number;
@@ -53,6 +53,13 @@ const SENT = Object.freeze({ status: 'sent' as const });
 /** Retries the broker recognises per producer and partition (its recent-batch memory). */
 const IDEMPOTENT_IN_FLIGHT_BATCHES_MAX = 5;
 const BATCH_BYTES_MAX = 4 * 1024 * 1024;
+/**
+ * Default `batchSize`. Batches only fill while messages are written faster than
+ * they leave (linger 0 sends at the end of each turn), so a high bound costs no
+ * latency; with at most 5 idempotent batches in flight per partition it sets how
+ * much one fsync confirms (stream-publish, 100 B: 1.0 M msg/s at 4,096, 1.17 M at 16,384).
+ */
+const BATCH_MESSAGES_DEFAULT = 16_384;
 /** Room for a publish / append frame's fields besides its messages. */
 const FRAME_OVERHEAD_BYTES = FRAME_HEADER_BYTES + 64 + 2 * 65_535;
 
@@ -156,7 +163,7 @@ export class Publisher implements ClientResource {
     if (this.fixedPartition !== undefined && (!Number.isInteger(this.fixedPartition) || this.fixedPartition < 0)) {
       throw new FerryClientError('INVALID_ARGUMENT', `partition must be a non-negative integer, got ${this.fixedPartition}`);
     }
-    this.batchSize = positiveInteger('batchSize', options.batchSize ?? 4096);
+    this.batchSize = positiveInteger('batchSize', options.batchSize ?? BATCH_MESSAGES_DEFAULT);
     this.lingerMs = options.lingerMs ?? 0;
     if (!(this.lingerMs >= 0)) throw new FerryClientError('INVALID_ARGUMENT', `lingerMs must be a non-negative number, got ${this.lingerMs}`);
     this.confirm = options.confirm ?? true;
@@ -322,13 +329,21 @@ export class Publisher implements ClientResource {
 
   private flushNow(): void {
     clearTimeout(this.lingerTimer);
-    for (const batch of [...this.open.values()]) this.seal(batch);
+    // Unkeyed stream messages spread batch by batch: the turn's batch is sealed so the next turn's go to the next partition.
+    const spread = this.open.get(this.spreadPartition);
+    if (spread !== undefined && this.stream !== undefined && this.fixedPartition === undefined && (this.partitionCount ?? 1) > 1) this.seal(spread);
     this.pump();
   }
 
-  /** Sends ready batches as far as the in-flight limits allow, keeping each partition's order. */
+  /**
+   * Sends ready batches as far as the in-flight limits allow, keeping each
+   * partition's order, then seals and sends the open batches that can go now.
+   * An open batch whose partition is at its limit stays open and keeps filling
+   * (up to `batchSize`) until a confirm makes room: it could not leave sooner,
+   * and a fuller batch carries more messages per round trip and per fsync.
+   */
   private pump(connection: ClientConnection | null = this.context.connection): void {
-    if (this.ready.length === 0) return;
+    if (this.ready.length === 0 && this.open.size === 0) return;
     if (connection === null || !connection.isOpen) {
       // Reconnecting: send once the client is open again.
       if (!this.waitingForOpen && !this.closed) {
@@ -345,6 +360,13 @@ export class Publisher implements ClientResource {
       }
       return;
     }
+    this.sendReady(connection);
+    if (this.sealSendable()) this.sendReady(connection);
+  }
+
+  /** Sends the ready batches the limits allow; a partition's later batches wait behind one that cannot go. */
+  private sendReady(connection: ClientConnection): void {
+    if (this.ready.length === 0) return;
     const blocked = new Set<number>();
     const waiting: OutgoingBatch[] = [];
     for (const batch of this.ready) {
@@ -356,6 +378,18 @@ export class Publisher implements ClientResource {
       this.sendBatch(connection, batch);
     }
     this.ready = waiting;
+  }
+
+  /** Seals the open batches that could be sent now (none of their partition waits in `ready`); true when any was. */
+  private sealSendable(): boolean {
+    if (this.open.size === 0) return false;
+    let sealed = false;
+    for (const batch of [...this.open.values()]) {
+      if (!this.maySend(batch) || this.ready.some((waiting) => waiting.partition === batch.partition)) continue;
+      this.seal(batch);
+      sealed = true;
+    }
+    return sealed;
   }
 
   private maySend(batch: OutgoingBatch): boolean {

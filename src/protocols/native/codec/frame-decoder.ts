@@ -98,8 +98,11 @@ export class FrameDecoder {
   }
 }
 
+/** The parts as one buffer of exactly `total` bytes (not pooled: a frame may outlive its handler), not zero-filled first: every byte is written, and a large frame spans many chunks. */
 function concatenate(parts: readonly Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
+  // A plain Uint8Array over the unpooled buffer's own memory: frames and their fields stay Uint8Arrays, not Buffers.
+  const memory = Buffer.allocUnsafeSlow(total);
+  const out = new Uint8Array(memory.buffer, memory.byteOffset, total);
   let at = 0;
   for (const part of parts) {
     out.set(part, at);
