@@ -22,6 +22,13 @@ export class JournalWriteGate {
     this.waiting.shift()?.();
   }
 
+  /** Lets held write `index` (0 the oldest) go on, out of order when it is not 0; throws when there is none. */
+  release(index: number): void {
+    const [resume] = this.waiting.splice(index, 1);
+    if (resume === undefined) throw new RangeError(`no held journal write ${index} (${this.waiting.length} held)`);
+    resume();
+  }
+
   heldCount(): number {
     return this.waiting.length;
   }

@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HookedFileSystem } from '../platform/hooked-file-system.js';
+import { JournalWriteGate } from '../platform/journal-write-gate.js';
 import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
 import { ManualClock } from '../platform/clock.js';
 import { FileLogStore } from './file-log-store.js';
@@ -17,34 +18,10 @@ async function turns(count: number): Promise<void> {
 
 const record = (index: number) => ({ value: new TextEncoder().encode(`record ${index}`) });
 
-/** Holds every journal write while `holding`; a test releases them in any order. */
-class HeldJournalWrites {
-  holding = false;
-  private readonly held: Array<() => void> = [];
-
-  constructor(fileSystem: HookedFileSystem) {
-    fileSystem.hook = (operation, path) => {
-      if (!this.holding || operation !== 'write' || !path.includes('journal/')) return undefined;
-      return new Promise<void>((resolve) => this.held.push(resolve));
-    };
-  }
-
-  count(): number {
-    return this.held.length;
-  }
-
-  /** Lets held write `index` (0 the oldest) go on. */
-  release(index: number): void {
-    const [resume] = this.held.splice(index, 1);
-    assert.ok(resume, `a held write ${index}`);
-    resume();
-  }
-}
-
 async function openStore() {
   const simulated = new SimulatedFileSystem();
   const fileSystem = new HookedFileSystem(simulated);
-  const writes = new HeldJournalWrites(fileSystem);
+  const writes = new JournalWriteGate(fileSystem);
   const open = () => FileLogStore.open({ fileSystem, clock: new ManualClock(), directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
   const store = await open();
   const log = await store.openLog('queue');
@@ -58,13 +35,13 @@ test('a second group is written while the first is in flight, and resolves only 
     writes.holding = true;
     const first = log.append([record(0)]).then(() => void resolved.push('first'));
     await turns(3);
-    assert.equal(writes.count(), 1, 'the first group is in its journal write');
+    assert.equal(writes.heldCount(), 1, 'the first group is in its journal write');
     const second = log.append([record(1)]).then(() => void resolved.push('second'));
     await turns(3);
-    assert.equal(writes.count(), 2, 'the second group is written without waiting for the first');
+    assert.equal(writes.heldCount(), 2, 'the second group is written without waiting for the first');
     const third = log.append([record(2)]).then(() => void resolved.push('third'));
     await turns(3);
-    assert.equal(writes.count(), 2, 'at most two group writes are in flight; the third group gathers');
+    assert.equal(writes.heldCount(), 2, 'at most two group writes are in flight; the third group gathers');
 
     writes.release(1);
     await turns(5);
@@ -88,7 +65,7 @@ test('a group whose write landed before an earlier group was lost in a crash is 
   await turns(3);
   const second = log.append([record(2)]).then(() => (secondConfirmed = true));
   await turns(3);
-  assert.equal(writes.count(), 2);
+  assert.equal(writes.heldCount(), 2);
   writes.release(1);
   await turns(5);
   assert.equal(secondConfirmed, false, 'the second group waits for the first');

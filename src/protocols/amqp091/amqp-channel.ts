@@ -457,6 +457,15 @@ export class AmqpChannel {
   }
 
   private gatherAck(tag: number): void {
+    this.takeUnacked(tag, this.acksPending);
+  }
+
+  /**
+   * Removes delivery `tag` (if still unacknowledged) and adds its id to
+   * `byQueue`; acks, nacks and rejects of a stream delivery all just return
+   * its consumer's credit, as in RabbitMQ.
+   */
+  private takeUnacked(tag: number, byQueue: Map<Queue, number[]>): void {
     const entry = this.unacked.get(tag);
     if (!entry) return;
     this.unacked.delete(tag);
@@ -464,9 +473,9 @@ export class AmqpChannel {
       entry.streamConsumer.settle();
       return;
     }
-    const ids = this.acksPending.get(entry.queue);
+    const ids = byQueue.get(entry.queue);
     if (ids) ids.push(entry.deliveryId);
-    else this.acksPending.set(entry.queue, [entry.deliveryId]);
+    else byQueue.set(entry.queue, [entry.deliveryId]);
   }
 
   /** After acks were gathered: the channel's flow, and the flush of this turn's acks. */
@@ -950,19 +959,7 @@ export class AmqpChannel {
 
   private async settleNow(tags: number[], action: (queue: Queue, ids: number[]) => Promise<void>): Promise<void> {
     const byQueue = new Map<Queue, number[]>();
-    for (const tag of tags) {
-      const entry = this.unacked.get(tag);
-      if (!entry) continue;
-      this.unacked.delete(tag);
-      if ('streamConsumer' in entry) {
-        // Acks, nacks and rejects of stream deliveries all just return credit, as in RabbitMQ.
-        entry.streamConsumer.settle();
-        continue;
-      }
-      const ids = byQueue.get(entry.queue);
-      if (ids) ids.push(entry.deliveryId);
-      else byQueue.set(entry.queue, [entry.deliveryId]);
-    }
+    for (const tag of tags) this.takeUnacked(tag, byQueue);
     if (this.globalPrefetch > 0) this.updateFlow();
     await Promise.all([...byQueue].map(([queue, ids]) => (queue.isDeleted() ? Promise.resolve() : action(queue, ids))));
   }
