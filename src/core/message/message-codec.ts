@@ -300,6 +300,16 @@ export function decodeMessage(record: StoredRecord): StoredMessage {
 }
 
 const EMPTY_TABLE_BYTES = 4;
+/** The headers of every decoded message that has none: frozen, as messages are never changed in place. */
+const NO_HEADERS: HeaderTable = Object.freeze({});
+/** Eight bytes to read a little-endian double through, so a decode allocates no DataView per number. */
+const f64Scratch = new DataView(new ArrayBuffer(8));
+
+/** The little-endian double at `at` (bounds checked by the caller). */
+function readF64(bytes: Uint8Array, at: number): number {
+  for (let index = 0; index < 8; index++) f64Scratch.setUint8(index, bytes[at + index]!);
+  return f64Scratch.getFloat64(0, true);
+}
 
 /**
  * Decodes an envelope written by {@link encodeEnvelope}. Throws CORRUPT_DATA
@@ -324,7 +334,7 @@ export function decodeEnvelope(bytes: Uint8Array): EnvelopeFields {
     const kind = PROPERTY_FIELDS[bit]![1];
     if (kind === 'number') {
       if (at + 8 > end) throw new FerryError('CORRUPT_DATA', 'message envelope is truncated');
-      setPropertyAt(properties, bit, new DataView(bytes.buffer, bytes.byteOffset + at, 8).getFloat64(0, true));
+      setPropertyAt(properties, bit, readF64(bytes, at));
       at += 8;
       continue;
     }
@@ -338,7 +348,7 @@ export function decodeEnvelope(bytes: Uint8Array): EnvelopeFields {
   }
   let headers: HeaderTable;
   if (end - at === EMPTY_TABLE_BYTES && readU32(bytes, at) === 0) {
-    headers = {};
+    headers = NO_HEADERS;
   } else {
     const reader = new ByteReader(bytes.subarray(at));
     headers = readHeaderTable(reader);
