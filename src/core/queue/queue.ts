@@ -160,6 +160,13 @@ const BUFFER_MESSAGES_MAX = 512;
 /** Most messages a durable queue's read-ahead buffer holds beyond BUFFER_MESSAGES_MAX for consumers with credit (see consumerCredit). */
 const BUFFER_CREDIT_MESSAGES_MAX = 4096;
 /**
+ * Bounds of the persistent messages a durable queue keeps in memory (besides
+ * writing them) whatever its consumers' credit: a backlog within them is
+ * delivered without being read back from the log.
+ */
+const PERSISTENT_BUFFER_MESSAGES_MAX = 8192;
+const PERSISTENT_BUFFER_BYTES_MAX = 4 * 1024 * 1024;
+/**
  * Bounds of the ready messages a durable queue holds in memory while transient
  * messages arrive (see bufferHasRoom): within them a transient message is never
  * written in full, as RabbitMQ writes transient messages only to free memory.
@@ -494,7 +501,11 @@ export class Queue {
   private bufferHasRoom(level: Level, message: StoredMessage): boolean {
     if (level.inMemory) return true;
     const bufferedCount = level.buffer.length - level.bufferHead;
-    if (message.persistent) return bufferedCount < BUFFER_MESSAGES_MAX || bufferedCount < BUFFER_MESSAGES_MAX + this.consumerCredit();
+    if (message.persistent) {
+      if (bufferedCount < BUFFER_MESSAGES_MAX || bufferedCount < BUFFER_MESSAGES_MAX + this.consumerCredit()) return true;
+      // A short backlog of small messages stays in memory too: reading it back from the log costs more than it saves.
+      return bufferedCount < PERSISTENT_BUFFER_MESSAGES_MAX && this.readyBytes + message.body.byteLength <= PERSISTENT_BUFFER_BYTES_MAX;
+    }
     return bufferedCount < TRANSIENT_BUFFER_MESSAGES_MAX && this.readyBytes + message.body.byteLength <= TRANSIENT_BUFFER_BYTES_MAX;
   }
 
