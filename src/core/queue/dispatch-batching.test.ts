@@ -39,32 +39,34 @@ test('a burst past the read-ahead buffer reaches a consumer with credit without 
   await broker.close();
 });
 
-test('a short backlog of small messages with no consumer stays in memory: nothing is read back', async () => {
+/** Publishes `texts` to a durable queue with no consumer, then consumes them all: what was delivered, and the log reads it took. */
+async function burstThenConsume(texts: readonly string[]): Promise<{ bodies: string[]; reads: number }> {
   const broker = await memoryBroker();
-  const queue = await broker.declareQueue('jobs', { durable: true });
-  const reads = countReads(queue.logs()[0]!);
-  await publishBurst(broker, 'jobs', burst);
-  const inbox = new Inbox();
-  broker.consume('jobs', inbox.onDelivery, { autoAck: true });
-  for (let turns = 0; turns < 100 && inbox.deliveries.length < burst.length; turns++) await new Promise((resolve) => setImmediate(resolve));
-  assert.deepEqual(inbox.bodies(), burst);
-  assert.equal(reads.count, 0, '1,500 small messages are within the in-memory bounds');
-  await broker.close();
+  try {
+    const queue = await broker.declareQueue('jobs', { durable: true });
+    const reads = countReads(queue.logs()[0]!);
+    await publishBurst(broker, 'jobs', texts);
+    const inbox = new Inbox();
+    broker.consume('jobs', inbox.onDelivery, { autoAck: true });
+    for (let turns = 0; turns < 1_000 && inbox.deliveries.length < texts.length; turns++) await new Promise((resolve) => setImmediate(resolve));
+    return { bodies: inbox.bodies(), reads: reads.count };
+  } finally {
+    await broker.close();
+  }
+}
+
+test('a short backlog of small messages with no consumer stays in memory: nothing is read back', async () => {
+  const { bodies, reads } = await burstThenConsume(burst);
+  assert.deepEqual(bodies, burst);
+  assert.equal(reads, 0, '1,500 small messages are within the in-memory bounds');
 });
 
 test('a burst past the in-memory bounds with no consumer is read back from the log, in order', async () => {
-  const broker = await memoryBroker();
-  const queue = await broker.declareQueue('jobs', { durable: true });
-  const reads = countReads(queue.logs()[0]!);
   // More messages than the queue keeps in memory without a consumer (8,192).
   const long = Array.from({ length: 9_000 }, (_, index) => `m${index}`);
-  await publishBurst(broker, 'jobs', long);
-  const inbox = new Inbox();
-  broker.consume('jobs', inbox.onDelivery, { autoAck: true });
-  for (let turns = 0; turns < 1_000 && inbox.deliveries.length < long.length; turns++) await new Promise((resolve) => setImmediate(resolve));
-  assert.deepEqual(inbox.bodies(), long);
-  assert.ok(reads.count > 0, 'memory is bounded without consumers: the tail waits on the log');
-  await broker.close();
+  const { bodies, reads } = await burstThenConsume(long);
+  assert.deepEqual(bodies, long);
+  assert.ok(reads > 0, 'memory is bounded without consumers: the tail waits on the log');
 });
 
 test('auto-acked deliveries are settled in the queue state once the dispatch that made them ends', async () => {
