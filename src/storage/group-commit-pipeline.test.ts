@@ -88,3 +88,43 @@ test('a group whose write landed before an earlier group was lost in a crash is 
     await reopened.close();
   }
 });
+
+test('a directly written batch whose journal reference was lost is not recovered, and its log takes new appends at its offset', async () => {
+  const { simulated, writes, open, store, log } = await openStore();
+  await log.append([record(0)]);
+  writes.holding = true;
+  // Past directWriteBytesMin (128 KiB): the batch goes straight to its segment file; only its reference is journaled.
+  const large = { value: new Uint8Array(200 * 1024).fill(7) };
+  const first = log.append([large]);
+  await turns(3);
+  let secondConfirmed = false;
+  const second = log.append([record(2)]).then(() => (secondConfirmed = true));
+  await turns(3);
+  assert.equal(writes.heldCount(), 2, 'the reference and the second group are both in their journal writes');
+  assert.equal(store.stats.referencedBatches, 1, 'the large batch took the direct path');
+  writes.release(1);
+  await turns(5);
+  assert.equal(secondConfirmed, false, 'the second group waits for the first');
+
+  // kill -9 with the reference's journal write never issued, though the batch itself reached its segment file.
+  store.abandon();
+  simulated.crashAfterKill();
+  writes.holding = false;
+  writes.release(0);
+  void first.catch(() => undefined);
+  void second.catch(() => undefined);
+  const reopened = await open();
+  try {
+    const again = reopened.getLog('queue')!;
+    assert.equal(again.endOffset(), 1, 'neither the referenced batch nor the group after it is replayed');
+    await again.append([record(3)]);
+    const records = await again.read(0);
+    assert.deepEqual(
+      records.map((stored) => new TextDecoder().decode(stored.value)),
+      ['record 0', 'record 3'],
+      'the new append reads back at offset 1, not the stale bytes of the lost batch',
+    );
+  } finally {
+    await reopened.close();
+  }
+});
