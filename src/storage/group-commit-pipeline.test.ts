@@ -56,21 +56,25 @@ test('a second group is written while the first is in flight, and resolves only 
   }
 });
 
-test('a group whose write landed before an earlier group was lost in a crash is not recovered, and was never confirmed', async () => {
+/**
+ * Appends record 0, then a first group (`firstRecord`) and a second (record 2) with their journal writes held;
+ * lands the second, checks it is not confirmed, and kills the store with the first never written (kill -9).
+ * Returns the restarted store and how many batches the old one had written directly to their segment files.
+ */
+async function loseFirstOfTwoGroups(firstRecord: { readonly value: Uint8Array }): Promise<{ reopened: FileLogStore; referencedBatches: number }> {
   const { simulated, writes, open, store, log } = await openStore();
   await log.append([record(0)]);
   writes.holding = true;
-  let secondConfirmed = false;
-  const first = log.append([record(1)]);
+  const first = log.append([firstRecord]);
   await turns(3);
+  let secondConfirmed = false;
   const second = log.append([record(2)]).then(() => (secondConfirmed = true));
   await turns(3);
-  assert.equal(writes.heldCount(), 2);
+  assert.equal(writes.heldCount(), 2, 'both groups are in their journal writes');
   writes.release(1);
   await turns(5);
   assert.equal(secondConfirmed, false, 'the second group waits for the first');
-
-  // kill -9 with the first group's write never issued: its journal bytes are missing before the second's.
+  const referencedBatches = store.stats.referencedBatches;
   store.abandon();
   simulated.crashAfterKill();
   writes.holding = false;
@@ -78,10 +82,15 @@ test('a group whose write landed before an earlier group was lost in a crash is 
   void first.catch(() => undefined);
   void second.catch(() => undefined);
   const reopened = await open();
+  assert.equal(secondConfirmed, false, 'the second group was never confirmed');
+  return { reopened, referencedBatches };
+}
+
+test('a group whose write landed before an earlier group was lost in a crash is not recovered, and was never confirmed', async () => {
+  const { reopened } = await loseFirstOfTwoGroups(record(1));
   try {
     const again = reopened.getLog('queue')!;
     assert.equal(again.endOffset(), 1, 'recovery stops at the missing group: nothing after it is replayed');
-    assert.equal(secondConfirmed, false);
     await again.append([record(3)]);
     assert.equal(again.endOffset(), 2, 'the recovered store takes appends');
   } finally {
@@ -90,31 +99,10 @@ test('a group whose write landed before an earlier group was lost in a crash is 
 });
 
 test('a directly written batch whose journal reference was lost is not recovered, and its log takes new appends at its offset', async () => {
-  const { simulated, writes, open, store, log } = await openStore();
-  await log.append([record(0)]);
-  writes.holding = true;
   // Past directWriteBytesMin (128 KiB): the batch goes straight to its segment file; only its reference is journaled.
-  const large = { value: new Uint8Array(200 * 1024).fill(7) };
-  const first = log.append([large]);
-  await turns(3);
-  let secondConfirmed = false;
-  const second = log.append([record(2)]).then(() => (secondConfirmed = true));
-  await turns(3);
-  assert.equal(writes.heldCount(), 2, 'the reference and the second group are both in their journal writes');
-  assert.equal(store.stats.referencedBatches, 1, 'the large batch took the direct path');
-  writes.release(1);
-  await turns(5);
-  assert.equal(secondConfirmed, false, 'the second group waits for the first');
-
-  // kill -9 with the reference's journal write never issued, though the batch itself reached its segment file.
-  store.abandon();
-  simulated.crashAfterKill();
-  writes.holding = false;
-  writes.release(0);
-  void first.catch(() => undefined);
-  void second.catch(() => undefined);
-  const reopened = await open();
+  const { reopened, referencedBatches } = await loseFirstOfTwoGroups({ value: new Uint8Array(200 * 1024).fill(7) });
   try {
+    assert.equal(referencedBatches, 1, 'the large batch took the direct path (its bytes reached the segment file)');
     const again = reopened.getLog('queue')!;
     assert.equal(again.endOffset(), 1, 'neither the referenced batch nor the group after it is replayed');
     await again.append([record(3)]);
