@@ -6,7 +6,7 @@ import { HookedFileSystem } from '../platform/hooked-file-system.js';
 import { SeededRandom } from '../platform/random.js';
 import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
 import { FileLogStore, type FileLogStoreOptions } from './file-log-store.js';
-import { numberedRecordNames, numberedRecords } from './store-harness.js';
+import { numberedNames, numberedRecordNames, numberedRecords } from './store-harness.js';
 
 // Batches of a log adding up to `directWriteBytesMin` in one journal group go straight into
 // their segment file, with APPEND_REFERENCE entries in the journal (FORMAT.md).
@@ -33,7 +33,7 @@ test('a large group is fsynced in its segment, journaled as references, and surv
   try {
     const back = reopened.getLog('big')!;
     assert.equal(back.endOffset(), 18);
-    assert.deepEqual(await numberedRecordNames(back), Array.from({ length: 18 }, (_, i) => `r${i}`));
+    assert.deepEqual(await numberedRecordNames(back), numberedNames(18));
   } finally {
     await reopened.close();
   }
@@ -67,7 +67,7 @@ test('a crash before the segment sync drops the referenced batches, which were n
   try {
     const back = reopened.getLog('big')!;
     assert.ok(back.endOffset() === 3 || back.endOffset() === 12, `the group is kept whole or dropped whole, not cut at ${back.endOffset()}`);
-    assert.deepEqual(await numberedRecordNames(back), Array.from({ length: back.endOffset() }, (_, i) => `r${i}`));
+    assert.deepEqual(await numberedRecordNames(back), numberedNames(back.endOffset()));
     // The log goes on from its recovered end.
     const { baseOffset } = await back.append(numberedRecords(back.endOffset(), 1, 10));
     assert.equal(baseOffset, back.endOffset() - 1);
@@ -113,7 +113,7 @@ test('a replacement journal that recovery renamed into place before a crash is r
   simulated.crash(new SeededRandom(11));
   const reopened = await FileLogStore.open(options(simulated));
   try {
-    assert.deepEqual(await numberedRecordNames(reopened.getLog('big')!), Array.from({ length: 32 }, (_, i) => `r${i}`));
+    assert.deepEqual(await numberedRecordNames(reopened.getLog('big')!), numberedNames(32));
   } finally {
     await reopened.close();
   }

@@ -4,7 +4,7 @@ import { ManualClock } from '../platform/clock.js';
 import { SeededRandom } from '../platform/random.js';
 import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
 import { FileLogStore, type FileLogStoreOptions } from './file-log-store.js';
-import { numberedRecordNames, numberedRecords } from './store-harness.js';
+import { numberedNames, numberedRecordNames, numberedRecords } from './store-harness.js';
 import { encodeEntryHeader, JOURNAL_SPARE_SUFFIX, JournalEntryKind, JournalFile, journalSalt, readJournalFile, saltEntries } from './journal.js';
 
 // Journal files are reused (a checkpoint recycles the finished one as the next file's spare)
@@ -16,6 +16,13 @@ const PREALLOCATE = 64 * 1024;
 function options(fileSystem: SimulatedFileSystem, extra: Partial<FileLogStoreOptions> = {}): FileLogStoreOptions {
   const base: FileLogStoreOptions = { fileSystem, clock: new ManualClock(), directory: 'data', durability: 'always', journalPreallocateBytes: PREALLOCATE };
   return { ...base, directWriteBytesMin: 4096, ...extra };
+}
+
+/** Power loss under a running store (unsynced writes dropped, the last one torn), then a restart. */
+async function reopenAfterPowerLoss(store: FileLogStore, fileSystem: SimulatedFileSystem, seed: number): Promise<FileLogStore> {
+  store.abandon();
+  fileSystem.crash(new SeededRandom(seed));
+  return FileLogStore.open(options(fileSystem));
 }
 
 async function journalNames(fileSystem: SimulatedFileSystem): Promise<string[]> {
@@ -30,12 +37,10 @@ test('a new journal file is zero-filled to its preallocated size, and recovery r
   const names = await journalNames(fileSystem);
   assert.equal(names.length, 1, `one journal file, no spare yet: ${names.join(', ')}`);
   assert.equal((await fileSystem.readFile(`data/journal/${names[0]!}`)).byteLength, PREALLOCATE, 'the entries stay within the preallocated size');
-  store.abandon();
-  fileSystem.crash(new SeededRandom(11));
-  const reopened = await FileLogStore.open(options(fileSystem));
+  const reopened = await reopenAfterPowerLoss(store, fileSystem, 11);
   try {
     assert.equal(reopened.recovery!.journalTailBytesDropped, 0, 'a zero-filled rest is no torn tail');
-    assert.deepEqual(await numberedRecordNames(reopened.getLog('small')!), Array.from({ length: 20 }, (_, i) => `r${i}`));
+    assert.deepEqual(await numberedRecordNames(reopened.getLog('small')!), numberedNames(20));
   } finally {
     await reopened.close();
   }
@@ -64,11 +69,9 @@ test('a checkpoint recycles the finished journal file as the spare for the next 
   const reused = `${spare.slice(0, -JOURNAL_SPARE_SUFFIX.length)}`;
   assert.ok((await journalNames(fileSystem)).includes(reused), 'the rotation renamed the spare into place');
   await appendSome(2);
-  store.abandon();
-  fileSystem.crash(new SeededRandom(5));
-  const reopened = await FileLogStore.open(options(fileSystem));
+  const reopened = await reopenAfterPowerLoss(store, fileSystem, 5);
   try {
-    assert.deepEqual(await numberedRecordNames(reopened.getLog('small')!), Array.from({ length: next }, (_, i) => `r${i}`));
+    assert.deepEqual(await numberedRecordNames(reopened.getLog('small')!), numberedNames(next));
     assert.equal(reopened.getLog('small')!.endOffset(), next, 'no stale entry was replayed');
   } finally {
     await reopened.close();
@@ -100,7 +103,7 @@ test('a restart starts its journal from the spare a clean close left, with its h
   }
   const again = await FileLogStore.open(options(fileSystem));
   try {
-    assert.deepEqual(await numberedRecordNames(again.getLog('small')!), Array.from({ length: 31 }, (_, i) => `r${i}`));
+    assert.deepEqual(await numberedRecordNames(again.getLog('small')!), numberedNames(31));
   } finally {
     await again.close();
   }
@@ -114,11 +117,9 @@ test('past its preallocated size a journal file grows, and everything in it surv
   for (let i = 0; i < 100; i++) await log.append(numberedRecords(i, 1, 1024));
   const grown = await fileSystem.readFile(`data/journal/${name}`);
   assert.ok(grown.byteLength > PREALLOCATE, `the journal grew to ${grown.byteLength}`);
-  store.abandon();
-  fileSystem.crash(new SeededRandom(5));
-  const reopened = await FileLogStore.open(options(fileSystem));
+  const reopened = await reopenAfterPowerLoss(store, fileSystem, 5);
   try {
-    assert.deepEqual(await numberedRecordNames(reopened.getLog('small')!), Array.from({ length: 100 }, (_, i) => `r${i}`));
+    assert.deepEqual(await numberedRecordNames(reopened.getLog('small')!), numberedNames(100));
   } finally {
     await reopened.close();
   }

@@ -78,6 +78,11 @@ export function numberedRecords(first: number, count: number, valueBytes = 1024)
   return Array.from({ length: count }, (_, i) => ({ value: encoder.encode(`r${first + i}|`.padEnd(valueBytes, 'x')) }));
 }
 
+/** The names `r0` .. `r<count - 1>`: what {@link numberedRecordNames} gives for records 0 to count - 1. */
+export function numberedNames(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `r${i}`);
+}
+
 /** The `r<n>` names of every record of `log`, in order (see {@link numberedRecords}). */
 export async function numberedRecordNames(log: Log): Promise<string[]> {
   const back = await log.read(log.startOffset(), { recordsMax: 1_000_000, bytesMax: 1 << 30 });
