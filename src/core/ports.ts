@@ -269,6 +269,13 @@ export interface LogStore {
   deleteLog(name: string): Promise<void>;
   /** Resolves once everything appended before the call is durable, whatever the mode. */
   flush(): Promise<void>;
+  /**
+   * Calls `gather` once, just before the next group of appends is written (a store without a
+   * group commit: after the current turn; `flush` calls it at once): what it appends joins that
+   * group. A writer of many small changes holds them until then and logs them as one batch
+   * instead of one a turn. `gather` must not throw, and must report its own failures.
+   */
+  beforeNextCommit(gather: () => void): void;
   /** Applies every log's retention policy now (stores also run it periodically). */
   applyRetention(): Promise<void>;
   /** Flushes, checkpoints and releases files. The store cannot be used after. */

@@ -216,6 +216,8 @@ export class FileLogStore implements LogStore, FileLogHost {
   private group = newGroup();
   private commitScheduled = false;
   private committing = false;
+  /** Callbacks of {@link beforeNextCommit} waiting for the next group. */
+  private gatherers: Array<() => void> = [];
   /** Group commits started and not yet completed, oldest first (see commitLoop). */
   private readonly commitsInFlight: Promise<void>[] = [];
   /** The last group commit started; settles (never rejects) once it completed or failed. */
@@ -519,9 +521,11 @@ export class FileLogStore implements LogStore, FileLogHost {
           // The rotation needs a quiet journal: the groups in flight finish first.
           await this.lastCommit;
           if (this.failure === null && this.checkpointDue()) await this.rotateAndCheckpoint();
-        } else if (this.group.bytes > 0 || this.group.forceSync) {
-          this.startCommit();
         } else {
+          this.gather();
+          if (this.group.bytes > 0 || this.group.forceSync) this.startCommit();
+          // Nothing more can arrive in this synchronous pass; what `gather` put back for
+          // the next group (a batch its owner holds back) waits at least for the next turn.
           break;
         }
       }
@@ -529,12 +533,35 @@ export class FileLogStore implements LogStore, FileLogHost {
       this.committing = false;
     }
     if (this.failure !== null) {
+      // Their appends fail now (STORAGE_CLOSED), each rejecting its own writer.
+      this.gatherAll();
       const pending = this.group;
       this.group = newGroup();
       pending.done.reject(new FerryError('STORAGE_CLOSED', `the store stopped after a failure: ${describe(this.failure)}`));
-    } else if (this.group.bytes > 0 || this.group.forceSync || this.checkpointDue()) {
+    } else if (this.commitWanted()) {
       this.scheduleCommit();
     }
+  }
+
+  /** True when the commit loop has something to do: a group to write, writers waiting for one, or a checkpoint. */
+  private commitWanted(): boolean {
+    return this.group.bytes > 0 || this.group.forceSync || this.gatherers.length > 0 || this.checkpointDue();
+  }
+
+  /**
+   * Runs the {@link beforeNextCommit} callbacks registered so far; their appends join the
+   * gathering group. One that registers again while it runs waits for the next group.
+   */
+  private gather(): void {
+    if (this.gatherers.length === 0) return;
+    const gatherers = this.gatherers;
+    this.gatherers = [];
+    for (const gather of gatherers) gather();
+  }
+
+  /** Runs callbacks until none registers again (an owner holds a batch back once at most). */
+  private gatherAll(): void {
+    while (this.gatherers.length > 0) this.gather();
   }
 
   /** Group writes that may be in flight at once: overlapping needs writes that are durable as they resolve. */
@@ -555,7 +582,7 @@ export class FileLogStore implements LogStore, FileLogHost {
     // Commits settle in the order they started, so the one settling is the oldest.
     void commit.then(() => {
       this.commitsInFlight.shift();
-      if (this.group.bytes > 0 || this.group.forceSync || this.checkpointDue()) this.scheduleCommit();
+      if (this.commitWanted()) this.scheduleCommit();
     });
   }
 
@@ -808,8 +835,15 @@ export class FileLogStore implements LogStore, FileLogHost {
   // ---------------------------------------------------------------- durability API
 
   /** Resolves once everything appended before the call is fsynced in the journal. */
+  beforeNextCommit(gather: () => void): void {
+    // Never at once, even on a stopped store: the caller is still building what `gather` appends.
+    this.gatherers.push(gather);
+    this.scheduleCommit();
+  }
+
   flush(): Promise<void> {
     this.assertWritable();
+    this.gatherAll();
     this.group.forceSync = true;
     this.scheduleCommit();
     return this.group.done.promise;
@@ -872,7 +906,7 @@ export class FileLogStore implements LogStore, FileLogHost {
       )
       .finally(() => {
         this.checkpointRunning = null;
-        if (this.checkpointDue()) this.scheduleCommit();
+        if (this.commitWanted()) this.scheduleCommit();
       });
   }
 

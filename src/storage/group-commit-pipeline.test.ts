@@ -116,3 +116,59 @@ test('a directly written batch whose journal reference was lost is not recovered
     await reopened.close();
   }
 });
+
+test('a beforeNextCommit callback runs as the next group is taken for writing, and what it appends joins that group', async () => {
+  const { writes, store, log } = await openStore();
+  try {
+    const state = await store.openLog('state');
+    writes.holding = true;
+    const first = log.append([record(0)]);
+    await turns(3);
+    const second = log.append([record(1)]);
+    await turns(3);
+    assert.equal(writes.heldCount(), 2, 'two group writes in flight: the next group must wait');
+    let gathered: Promise<unknown> | null = null;
+    store.beforeNextCommit(() => {
+      gathered = state.append([record(9)]);
+    });
+    const third = log.append([record(2)]);
+    await turns(3);
+    assert.equal(gathered, null, 'not called while no group can be written');
+    const writesBefore = store.stats.journalWrites;
+    writes.holding = false;
+    writes.release(0);
+    writes.release(0);
+    await Promise.all([first, second, third]);
+    assert.ok(gathered !== null, 'called before the third group was written');
+    await gathered;
+    assert.equal(store.stats.journalWrites - writesBefore, 3, 'its append went into the third group, not a group of its own');
+    assert.equal(state.endOffset(), 1);
+  } finally {
+    writes.holding = false;
+    await store.close();
+  }
+});
+
+test('flush runs waiting beforeNextCommit callbacks first, and a stopped store still runs them, refusing their appends', async () => {
+  const { store, log } = await openStore();
+  const state = await store.openLog('state');
+  let flushed: Promise<unknown> | null = null;
+  store.beforeNextCommit(() => {
+    flushed = state.append([record(1)]);
+  });
+  await store.flush();
+  assert.ok(flushed !== null, 'flush ran the callback');
+  await flushed;
+  assert.equal(state.endOffset(), 1, 'and made its append durable with the rest');
+
+  let refused: Promise<unknown> | null = null;
+  store.beforeNextCommit(() => {
+    refused = state.append([record(2)]);
+    refused.catch(() => undefined); // Asserted below, after the store has stopped.
+  });
+  void log.append([record(0)]).catch(() => undefined);
+  store.abandon();
+  await turns(3);
+  assert.ok(refused !== null, 'called although the store stopped');
+  await assert.rejects(refused, { code: 'STORAGE_CLOSED' });
+});

@@ -332,6 +332,11 @@ export class MemoryLogStore implements LogStore {
     this.assertOpen();
   }
 
+  /** No group commit here: `gather` runs after the current turn. */
+  beforeNextCommit(gather: () => void): void {
+    queueMicrotask(gather);
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.retentionTimer?.cancel();

@@ -149,6 +149,11 @@ export class OffsetRangeSet {
     return node !== null && node.end > offset ? node.end : offset;
   }
 
+  /** The start of the first range that begins at or after `offset`; Infinity when none does. */
+  nextStartFrom(offset: number): number {
+    return this.ceilingNode(offset)?.start ?? Number.POSITIVE_INFINITY;
+  }
+
   /** Number of offsets in the set. */
   count(): number {
     return this.offsets;

@@ -2,6 +2,8 @@ import { memoryHarness, simulatedFileHarness, withHarnessStore, type StoreHarnes
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Log, LogStore } from '../core/ports.js';
+import { HookedFileSystem } from '../platform/hooked-file-system.js';
+import { JournalWriteGate } from '../platform/journal-write-gate.js';
 import { SeededRandom } from '../platform/random.js';
 import { QueueStateStore, type QueueStateStoreOptions } from './queue-state-store.js';
 
@@ -28,6 +30,12 @@ async function publish(messages: Log, count: number): Promise<void> {
   for (let sent = 0; sent < count; sent += 100) {
     await messages.append(Array.from({ length: Math.min(100, count - sent) }, () => ({ value })));
   }
+}
+
+/** The events (record values, as byte arrays) appended to the state log from `fromOffset` on. */
+async function eventsSince(state: QueueStateStore, fromOffset: number): Promise<number[][]> {
+  const batches = await state.stateLog.log.readBatches(fromOffset, { bytesMax: 1 << 20 });
+  return batches.flatMap((batch) => batch.records.map((record) => [...record.value]));
 }
 
 /** Everything a caller can see about offsets [0, end). */
@@ -147,6 +155,34 @@ for (const { name, make } of stores) {
         assert.equal(state.deliveryCount(20), 0, 'never delivered');
         assert.equal(state.deliveryCount(25), 1);
         assert.equal(await state.recordDelivery(25), 2, 'a restored first delivery counts on');
+        await state.close();
+        return reopened;
+      }));
+
+    test('a first delivery settled before its batch is written is logged only as settled', () =>
+      withStore(async (store, harness) => {
+        let { messages, state } = await openQueue(store);
+        await publish(messages, 10);
+        const before = state.stateLog.log.endOffset();
+        const delivered = [3, 4, 5].map((offset) => state.recordDelivery(offset));
+        const acked = state.ack([3, 5]);
+        assert.deepEqual(await Promise.all([...delivered, acked]), [1, 1, 1, undefined]);
+        assert.deepEqual(await eventsSince(state, before), [
+          [6, 1, 4, 1],
+          [1, 2, 3, 1, 1, 1],
+        ], 'one delivered-ranges event holding only offset 4, then the ack of 3 and 5');
+        const acksOnly = state.stateLog.log.endOffset();
+        await Promise.all([state.recordDelivery(6), state.ack([6])]);
+        assert.deepEqual(await eventsSince(state, acksOnly), [[1, 1, 6, 1]], 'all delivered offsets acked: no delivered event at all');
+        await state.close();
+        const reopened = await harness.reopen(store);
+        ({ messages, state } = await openQueue(reopened));
+        assert.deepEqual([3, 4, 5, 6].map((offset) => [state.isAcked(offset), state.deliveryCount(offset)]), [
+          [true, 0],
+          [false, 1],
+          [true, 0],
+          [true, 0],
+        ]);
         await state.close();
         return reopened;
       }));
@@ -350,3 +386,59 @@ test('a volatile state settles at once, logs nothing, and still reclaims the mes
     await state.flush();
     assert.equal(state.stateLog.log.endOffset(), logged, 'nothing was written to the state log');
   }));
+
+test('on the file store, first deliveries alone wait one more group commit for the acks that make them unnecessary', async () => {
+  let writes: JournalWriteGate | null = null;
+  const harness = simulatedFileHarness({
+    interpose: (simulated) => {
+      const hooked = new HookedFileSystem(simulated);
+      writes = new JournalWriteGate(hooked);
+      return hooked;
+    },
+  });
+  await withHarnessStore(harness, async (store) => {
+    let { messages, state } = await openQueue(store);
+    await publish(messages, 10);
+    const gate = writes!;
+    const before = state.stateLog.log.endOffset();
+    gate.holding = true;
+    const busy = [messages.append([numbered(10)])];
+    await turns(3);
+    busy.push(messages.append([numbered(11)]));
+    await turns(3);
+    assert.equal(gate.heldCount(), 2, 'the journal is busy: the next group waits for a write to finish');
+    const delivered = state.recordDelivery(7);
+    busy.push(messages.append([numbered(12)]));
+    gate.releaseOne();
+    await turns(3);
+    assert.equal(gate.heldCount(), 2, 'the next group went out when the first write finished...');
+    assert.equal(state.stateLog.log.endOffset(), before, '...without the first delivery, held back for the group after it');
+    const acked = state.ack([7]);
+    gate.holding = false;
+    gate.releaseOne();
+    gate.releaseOne();
+    await Promise.all([...busy, acked]);
+    assert.equal(await delivered, 1);
+    assert.deepEqual(await eventsSince(state, before), [[1, 1, 7, 1]], 'the ack came in time: no delivered event');
+
+    const unacked = state.stateLog.log.endOffset();
+    const second = state.recordDelivery(8);
+    await messages.append([numbered(13)]);
+    assert.equal(await second, 1, 'with nothing acking it, it is logged all the same');
+    assert.deepEqual(await eventsSince(state, unacked), [[6, 1, 8, 1]]);
+    await state.close();
+    const reopened = await harness.reopen(store);
+    ({ messages, state } = await openQueue(reopened));
+    assert.equal(state.deliveryCount(8), 1, 'and survives a restart');
+    await state.close();
+    return reopened;
+  });
+});
+
+function numbered(index: number): { value: Uint8Array } {
+  return { value: new TextEncoder().encode(`message ${index}`) };
+}
+
+async function turns(count: number): Promise<void> {
+  for (let i = 0; i < count; i++) await new Promise<void>((resolve) => setImmediate(resolve));
+}

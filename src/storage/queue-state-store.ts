@@ -58,7 +58,8 @@ export interface QueueStateMemory {
  *   5 dead    | offset, reason (u8: 1 rejected, 2 expired, 3 max-length, 4 delivery-limit)
  *   6 deliv.  | ranges, as an ack's: every offset in them was delivered at least
  *   ranges    | once (its count becomes at least 1); first deliveries are logged
- *             | this way, one event a turn, and later ones as `2 deliver`
+ *             | this way, one event a batch (less the offsets settled by the
+ *             | time the batch is written), and later ones as `2 deliver`
  *
  * Snapshot (format version 1):
  *
@@ -85,18 +86,27 @@ const SNAPSHOT_FORMAT_VERSION = 1;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
-/** Ranges of consecutive calls in one turn (acks, or first deliveries), merged into one event. */
+/** The ranges of every call of one kind in a batch (acks, or first deliveries), merged into one event. */
 interface RangeAccumulator {
   readonly kind: EventKind.ack | EventKind.deliveredRanges;
   readonly ranges: Array<[number, number]>;
 }
 
-/** The events of one turn: one append, one promise. */
+/**
+ * The events gathered until the store's next group commit: one append, one promise.
+ * All acks go into one event and all first deliveries into another, each at the place of the
+ * batch's first one. Moving an event earlier keeps the replayed state: a settled offset ignores
+ * later events, and a first delivery only raises a count that later events set absolutely.
+ */
 interface PendingBatch {
   readonly items: Array<Uint8Array | RangeAccumulator>;
   readonly done: Deferred<void>;
-  /** `done`, resolving to 1: what every first delivery of the turn returns (one promise, not one each). */
+  /** `done`, resolving to 1: what every first delivery of the batch returns (one promise, not one each). */
   firstDelivered: Promise<number> | null;
+  acks: RangeAccumulator | null;
+  delivered: RangeAccumulator | null;
+  /** True once a batch of first deliveries alone was held back for one more commit. */
+  heldBack: boolean;
 }
 
 /**
@@ -112,11 +122,14 @@ interface PendingBatch {
  * but unacked keeps its delivery count, and scheduled messages keep their due
  * time. Nothing records who held a message: in-flight is memory only.
  *
- * Writes are applied to memory at the call and logged in one batch per turn
- * (every call in the same synchronous run shares one append, and the store's
- * group commit shares the fsync with other logs). Each returned promise
- * resolves per the store's durability mode once its batch is appended; with
- * `always`, a crash loses nothing that resolved. If an append fails, the
+ * Writes are applied to memory at the call and logged in one batch per group
+ * commit of the store (LogStore.beforeNextCommit: every call until the store
+ * takes its next group shares one append, and the group shares the fsync with
+ * other logs). A batch of first deliveries alone waits for the group after:
+ * nothing waits for it, and the acks that usually follow leave it empty, so a
+ * queue of one message per commit logs one state batch per message, not two.
+ * Each returned promise resolves per the store's durability mode once its
+ * batch is appended; with `always`, a crash loses nothing that resolved. If an append fails, the
  * store stops: later calls reject with STORAGE_CLOSED and the owner must
  * reopen (memory may hold changes that were never logged). A `volatile`
  * state (a transient queue's) logs nothing: its writes resolve at once.
@@ -378,27 +391,27 @@ export class QueueStateStore {
     this.advanceFloor();
     if (this.volatile) return this.settledInMemory();
     const batch = this.openBatch();
-    const last = batch.items[batch.items.length - 1];
-    if (last !== undefined && !(last instanceof Uint8Array) && last.kind === EventKind.ack) for (const range of fresh) last.ranges.push(range);
-    else batch.items.push({ kind: EventKind.ack, ranges: fresh });
+    if (batch.acks !== null) for (const range of fresh) batch.acks.ranges.push(range);
+    else batch.items.push((batch.acks = { kind: EventKind.ack, ranges: fresh }));
     return batch.done.promise;
   }
 
   /**
-   * Logs the first delivery of `offset` in the turn's delivered-ranges event:
-   * a consumer taking messages in offset order adds one range a turn, not one
-   * event a message. Replayed, it gives each offset a count of at least 1,
+   * Logs the first delivery of `offset` in the batch's delivered-ranges event:
+   * a consumer taking messages in offset order adds one range a batch, not one
+   * event a message, and offsets settled before the batch is written are left
+   * out (see flushPending). Replayed, it gives each offset a count of at least 1,
    * as a `deliver` event with count 1 would.
    */
   private logFirstDelivery(offset: number): Promise<number> {
     const batch = this.openBatch();
-    const last = batch.items[batch.items.length - 1];
-    if (last !== undefined && !(last instanceof Uint8Array) && last.kind === EventKind.deliveredRanges) {
-      const range = last.ranges[last.ranges.length - 1]!;
+    if (batch.delivered !== null) {
+      const ranges = batch.delivered.ranges;
+      const range = ranges[ranges.length - 1]!;
       if (range[1] === offset) range[1] = offset + 1;
-      else last.ranges.push([offset, offset + 1]);
+      else ranges.push([offset, offset + 1]);
     } else {
-      batch.items.push({ kind: EventKind.deliveredRanges, ranges: [[offset, offset + 1]] });
+      batch.items.push((batch.delivered = { kind: EventKind.deliveredRanges, ranges: [[offset, offset + 1]] }));
     }
     batch.firstDelivered ??= batch.done.promise.then(one);
     return batch.firstDelivered;
@@ -417,11 +430,15 @@ export class QueueStateStore {
     return batch.done.promise;
   }
 
-  /** The batch of this turn; the first call of a turn schedules its append after the turn. */
+  /**
+   * The batch being gathered; the call that opens one asks the store to append it just before
+   * its next group commit, so that a queue with a message a turn still logs one batch per
+   * commit, and a delivery acked by then is not logged as delivered at all.
+   */
   private openBatch(): PendingBatch {
     if (this.pending === null) {
-      this.pending = { items: [], done: deferred<void>(), firstDelivered: null };
-      queueMicrotask(this.flushPendingSoon);
+      this.pending = { items: [], done: deferred<void>(), firstDelivered: null, acks: null, delivered: null, heldBack: false };
+      this.store.beforeNextCommit(this.gatherPending);
     }
     return this.pending;
   }
@@ -431,21 +448,43 @@ export class QueueStateStore {
     return this.pending !== null ? this.pending.done.promise : this.lastBatchDone;
   }
 
-  /** {@link flushPending}, bound once: a queue of one message a turn opens a batch a turn. */
-  private readonly flushPendingSoon = (): void => this.flushPending();
+  /**
+   * Appends the pending batch as the store's next group gathers. A batch of first deliveries
+   * alone waits for one more group: deliveries do not wait for it (it is what marks a message
+   * redelivered after a restart), and the acks that usually follow make it unnecessary.
+   */
+  private readonly gatherPending = (): void => {
+    const batch = this.pending;
+    if (batch !== null && !batch.heldBack && batch.items.length === 1 && batch.items[0] === batch.delivered) {
+      batch.heldBack = true;
+      this.store.beforeNextCommit(this.gatherPending);
+      return;
+    }
+    this.flushPending();
+  };
 
   /** Appends the pending batch, snapshots when the policy says so, and reclaims once the append is done. */
   private flushPending(): void {
     const batch = this.pending;
     if (batch === null) return;
     this.pending = null;
-    const events = batch.items.map((item) => (item instanceof Uint8Array ? item : encodeRanges(item.kind, item.ranges)));
+    const events: Uint8Array[] = [];
+    for (const item of batch.items) {
+      if (item instanceof Uint8Array) {
+        events.push(item);
+      } else {
+        // Settled since (by an event of this batch): a first delivery of it need not be logged.
+        const ranges = item.kind === EventKind.deliveredRanges ? this.unsettledParts(item.ranges) : item.ranges;
+        if (ranges.length > 0) events.push(encodeRanges(item.kind, ranges));
+      }
+    }
     // The watermark these events (and all before) justify; reclaimed only once they are logged.
     const watermark = this.lowWatermark();
     let appended: Promise<unknown>;
     try {
       if (this.failure !== null) throw this.stoppedError();
-      appended = this.stateLog.appendEvents(events);
+      // Everything in it was settled again by its own events: nothing to log, but it completes in order.
+      appended = events.length === 0 ? this.lastBatchDone : this.stateLog.appendEvents(events);
       // In the same synchronous step as the append, so the snapshot lands after these events.
       if (this.stateLog.shouldSnapshot()) this.track(this.stateLog.writeSnapshot(this.encodeSnapshot()));
     } catch (error) {
@@ -464,6 +503,20 @@ export class QueueStateStore {
     );
     // Callers of flush() and close() observe failures through the batch; this copy must not be reported unhandled.
     batch.done.promise.catch(() => undefined);
+  }
+
+  /** The parts of `ranges` that are not settled (acked, dead-lettered, or below the low watermark). */
+  private unsettledParts(ranges: ReadonlyArray<readonly [number, number]>): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    const low = Math.max(this.floor, this.messageLog.startOffset());
+    for (const [start, end] of ranges) {
+      for (let offset = this.settled.firstMissingFrom(Math.max(start, low)); offset < end; ) {
+        const gapEnd = Math.min(end, this.settled.nextStartFrom(offset));
+        out.push([offset, gapEnd]);
+        offset = gapEnd >= end ? end : this.settled.firstMissingFrom(gapEnd);
+      }
+    }
+    return out;
   }
 
   /** True when moving the message log's start up to `watermark` is worth a journal entry. */

@@ -1046,7 +1046,7 @@ export class Queue {
       consumerTag: consumer?.options.tag,
     };
     this.counters.delivered++;
-    // Logged (batched per turn) so that after a restart the message is marked redelivered
+    // Logged (batched per group commit; a first delivery acked by then not at all) so that after a restart the message is marked redelivered
     // and the delivery limit still counts it. An in-memory level has no restart to count for,
     // and a transient message does not survive one: their candidates carry their counts.
     if (!autoAck && !candidate.level.inMemory && candidate.message.persistent) void candidate.level.state.recordDelivery(candidate.offset).catch(ignoreFailure);
