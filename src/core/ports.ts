@@ -50,6 +50,13 @@ export interface AppendOptions {
   readonly producer?: ProducerStamp;
   /** Batch attribute bits reserved for the core (transaction markers, control batches). */
   readonly attributes?: number;
+  /**
+   * Nobody waits for this batch to be durable (a durable queue's transient messages): a store
+   * with a group commit journals it with the next group that something else starts, or within
+   * its segment flush interval, instead of starting a write of its own. Journal order and
+   * offsets are as for any append; the promise resolves once it is written per the durability.
+   */
+  readonly lazy?: boolean;
 }
 
 /**
@@ -301,6 +308,8 @@ export interface QueueState {
   /** The first unsettled offset at or after `fromOffset`. */
   nextUnacked(fromOffset: number): number;
   ack(offsets: readonly number[]): Promise<void>;
+  /** Acks messages that do not survive a restart (recovery settles them): in memory, logging nothing. */
+  ackUnlogged(offsets: readonly number[]): void;
   ackRange(startOffset: number, endOffset: number): Promise<void>;
   recordDelivery(offset: number): Promise<number>;
   schedule(offset: number, dueMs: number): Promise<void>;

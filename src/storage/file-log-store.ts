@@ -102,6 +102,9 @@ export const FILE_LOG_STORE_DEFAULTS = {
  */
 const JOURNAL_WRITES_IN_FLIGHT_MAX = 2;
 
+/** Lazy appends (AppendOptions.lazy) gathered beyond this many bytes start a group write of their own. */
+const LAZY_GROUP_BYTES_MAX = 1024 * 1024;
+
 /**
  * Version 2: the journal files after the checkpoint may hold APPEND_REFERENCE entries
  * (journal version 3), which a Ferry that reads only version 1 must not replay; it refuses
@@ -143,6 +146,8 @@ interface PendingAppend {
 interface CommitGroup {
   buffers: Uint8Array[];
   bytes: number;
+  /** True once an entry that somebody waits for is in it (not only lazy appends). */
+  eager: boolean;
   forceSync: boolean;
   /** The group's APPEND entries, in order. */
   readonly appends: PendingAppend[];
@@ -155,7 +160,7 @@ function newGroup(): CommitGroup {
   const done = deferred<void>();
   // A group may fail with nobody waiting on it (a forced sync, say); callers still see the rejection.
   done.promise.catch(() => undefined);
-  return { buffers: [], bytes: 0, forceSync: false, appends: [], deletions: [], done };
+  return { buffers: [], bytes: 0, eager: false, forceSync: false, appends: [], deletions: [], done };
 }
 
 /** Facts about the last recovery, for logs and tests. */
@@ -395,13 +400,19 @@ export class FileLogStore implements LogStore, FileLogHost {
 
   // ---------------------------------------------------------------- FileLogHost
 
-  journalAppend(log: FileLog, batch: Uint8Array, segment: Segment, position: number): Promise<void> {
+  journalAppend(log: FileLog, batch: Uint8Array, segment: Segment, position: number, lazy: boolean): Promise<void> {
     this.assertWritable();
     // The entry header goes into the headroom in front of the batch: one buffer per entry.
     const entry = new Uint8Array(batch.buffer, batch.byteOffset - JOURNAL_ENTRY_HEADER_BYTES, batch.byteLength + JOURNAL_ENTRY_HEADER_BYTES);
     writeEntryHeader(entry, log.id, JournalEntryKind.append, batch);
     this.group.appends.push({ index: this.group.buffers.length, log, batch, segment, position });
-    return this.enqueueEntry(entry);
+    if (!lazy) return this.enqueueEntry(entry);
+    const group = this.group;
+    group.buffers.push(entry);
+    group.bytes += entry.byteLength;
+    // Bounded: past LAZY_GROUP_BYTES_MAX the group goes out as if an eager entry had come.
+    if (group.bytes >= LAZY_GROUP_BYTES_MAX) this.scheduleCommit();
+    return group.done.promise;
   }
 
   journalTruncatePrefix(log: FileLog, offset: number): Promise<void> {
@@ -481,6 +492,7 @@ export class FileLogStore implements LogStore, FileLogHost {
     const group = this.group;
     group.buffers.push(entry);
     group.bytes += entry.byteLength;
+    group.eager = true;
     this.scheduleCommit();
     return group.done.promise;
   }
@@ -545,7 +557,8 @@ export class FileLogStore implements LogStore, FileLogHost {
 
   /** True when the commit loop has something to do: a group to write, writers waiting for one, or a checkpoint. */
   private commitWanted(): boolean {
-    return this.group.bytes > 0 || this.group.forceSync || this.gatherers.length > 0 || this.checkpointDue();
+    const group = this.group;
+    return group.eager || group.forceSync || group.bytes >= LAZY_GROUP_BYTES_MAX || this.gatherers.length > 0 || this.checkpointDue();
   }
 
   /**
@@ -814,6 +827,8 @@ export class FileLogStore implements LogStore, FileLogHost {
     }
     every(this.settings.segmentFlushIntervalMs, () => {
       for (const log of this.unflushedLogs) this.flushLog(log);
+      // Lazy appends wait at most this long for a group that something else starts.
+      if (this.group.bytes > 0) this.scheduleCommit();
     });
     every(this.settings.retentionCheckIntervalMs, () => void this.applyRetention().catch(() => undefined));
     every(this.settings.checkpointIntervalMs, () => {

@@ -34,7 +34,8 @@ export interface FileLogHost {
    * Journals an append that `segment` holds at `position`; resolves per the durability
    * mode. `batch` has JOURNAL_ENTRY_HEADER_BYTES of headroom before it in its buffer.
    */
-  journalAppend(log: FileLog, batch: Uint8Array, segment: Segment, position: number): Promise<void>;
+  /** With `lazy`, the entry waits for a group that something else starts (see AppendOptions.lazy). */
+  journalAppend(log: FileLog, batch: Uint8Array, segment: Segment, position: number, lazy: boolean): Promise<void>;
   /** Journals a start-offset move; resolves per the durability mode. */
   journalTruncatePrefix(log: FileLog, offset: number): Promise<void>;
   /** Called when a segment is sealed or unlinked-to-be, so the store schedules its I/O. */
@@ -145,7 +146,7 @@ export class FileLog implements Log {
       const nowMs = this.host.nowMs();
       // Headroom for the journal entry header: the journal writes header and batch as one buffer.
       const bytes = encodeBatch(records, baseOffset, nowMs, options?.attributes ?? 0, options?.producer ?? null, JOURNAL_ENTRY_HEADER_BYTES);
-      return this.appendSealed(bytes, baseOffset, records.length, nowMs);
+      return this.appendSealed(bytes, baseOffset, records.length, nowMs, options?.lazy === true);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -164,21 +165,21 @@ export class FileLog implements Log {
       assert(batch instanceof RecordBatchWriter && batch.headroomBytes === JOURNAL_ENTRY_HEADER_BYTES, 'a batch comes from a file log\'s newBatch');
       const baseOffset = this.endOffset();
       const bytes = batch.seal(baseOffset, options?.attributes ?? 0, options?.producer ?? null);
-      return this.appendSealed(bytes, baseOffset, batch.count, this.host.nowMs());
+      return this.appendSealed(bytes, baseOffset, batch.count, this.host.nowMs(), options?.lazy === true);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
   /** Places a sealed batch at the end offset and journals it (see {@link append} for when it resolves). */
-  private appendSealed(bytes: Uint8Array, baseOffset: number, recordCount: number, nowMs: number): Promise<AppendResult> {
+  private appendSealed(bytes: Uint8Array, baseOffset: number, recordCount: number, nowMs: number, lazy: boolean): Promise<AppendResult> {
     if (bytes.byteLength > this.host.batchBytesMax) {
       throw new FerryError('RECORD_TOO_LARGE', `batch of ${bytes.byteLength} bytes exceeds batchBytesMax ${this.host.batchBytesMax}`);
     }
     // The header facts are known here: no need to parse the header back (one batch per message on a busy store of many queues).
     const { segment, position } = this.place(bytes, recordCount, batchMaxTimestampMs(bytes), nowMs);
     const result: AppendResult = { baseOffset, lastOffset: baseOffset + recordCount - 1 };
-    return this.host.journalAppend(this, bytes, segment, position).then(() => result);
+    return this.host.journalAppend(this, bytes, segment, position, lazy).then(() => result);
   }
 
   /**

@@ -10,7 +10,7 @@ import { HookedFileSystem } from '../platform/hooked-file-system.js';
 import { JournalWriteGate } from '../platform/journal-write-gate.js';
 import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
 import { ManualClock } from '../platform/clock.js';
-import { FileLogStore } from './file-log-store.js';
+import { FILE_LOG_STORE_DEFAULTS, FileLogStore } from './file-log-store.js';
 
 async function turns(count: number): Promise<void> {
   for (let i = 0; i < count; i++) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -171,4 +171,70 @@ test('flush runs waiting beforeNextCommit callbacks first, and a stopped store s
   await turns(3);
   assert.ok(refused !== null, 'called although the store stopped');
   await assert.rejects(refused, { code: 'STORAGE_CLOSED' });
+});
+
+/** A store on the simulated disk with its clock, journal writes counted by the store's stats. */
+async function openClockedStore() {
+  const simulated = new SimulatedFileSystem();
+  const clock = new ManualClock();
+  const open = () => FileLogStore.open({ fileSystem: simulated, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
+  const store = await open();
+  return { simulated, clock, open, store, transient: await store.openLog('transient'), durable: await store.openLog('durable') };
+}
+
+test('a lazy append starts no journal write of its own: it goes with the next group something else starts, ahead of it', async () => {
+  const { store, transient, durable } = await openClockedStore();
+  try {
+    const writesBefore = store.stats.journalWrites;
+    let lazyDone = false;
+    const lazy = transient.append([record(0)], { lazy: true }).then(() => (lazyDone = true));
+    await turns(5);
+    assert.equal(store.stats.journalWrites, writesBefore, 'nothing written for it alone');
+    assert.equal(lazyDone, false, 'and it does not resolve before it is written');
+    assert.equal(transient.endOffset(), 1, 'its offset is taken at the call, as any append');
+    await durable.append([record(1)]);
+    await lazy;
+    assert.equal(store.stats.journalWrites - writesBefore, 1, 'one group took both');
+  } finally {
+    await store.close();
+  }
+});
+
+test('a lazy append alone is written within the segment flush interval, and lazy bytes past 1 MiB start a write at once', async () => {
+  const { store, clock, transient } = await openClockedStore();
+  try {
+    let lazyDone = false;
+    const lazy = transient.append([record(0)], { lazy: true }).then(() => (lazyDone = true));
+    await turns(5);
+    assert.equal(lazyDone, false);
+    clock.advance(FILE_LOG_STORE_DEFAULTS.segmentFlushIntervalMs);
+    await lazy;
+
+    const writesBefore = store.stats.journalWrites;
+    const big = { value: new Uint8Array(100 * 1024).fill(1) };
+    const many = Array.from({ length: 11 }, () => transient.append([big], { lazy: true }));
+    await Promise.all(many);
+    assert.ok(store.stats.journalWrites > writesBefore, 'written without the clock moving');
+  } finally {
+    await store.close();
+  }
+});
+
+test('a lazy append not yet written when the process is killed is gone after recovery, and its offset is taken again', async () => {
+  const { simulated, open, store, transient, durable } = await openClockedStore();
+  await durable.append([record(0)]);
+  void transient.append([record(1)], { lazy: true }).catch(() => undefined);
+  await turns(5);
+  store.abandon();
+  simulated.crashAfterKill();
+  const reopened = await open();
+  try {
+    const log = reopened.getLog('transient')!;
+    assert.equal(log.endOffset(), 0, 'the lazy batch was never journaled');
+    assert.equal(reopened.getLog('durable')!.endOffset(), 1);
+    await log.append([record(2)]);
+    assert.deepEqual((await log.read(0)).map((stored) => new TextDecoder().decode(stored.value)), ['record 2']);
+  } finally {
+    await reopened.close();
+  }
 });

@@ -187,6 +187,31 @@ for (const { name, make } of stores) {
         return reopened;
       }));
 
+    test('ackUnlogged settles in memory and logs no event, reclaims behind the logged acks, and a clean close keeps it in a snapshot', () =>
+      withStore(async (store, harness) => {
+        let { messages, state } = await openQueue(store);
+        await publish(messages, 2000);
+        const logged = state.stateLog.log.endOffset();
+        const persistentAck = state.ack([0]);
+        state.ackUnlogged(Array.from({ length: 1499 }, (_, i) => i + 1));
+        state.ackUnlogged([1700]);
+        assert.equal(state.lowWatermark(), 1500);
+        assert.equal(state.isAcked(1700), true);
+        assert.throws(() => state.ackUnlogged([2000]), { code: 'OFFSET_OUT_OF_RANGE' });
+        await persistentAck;
+        assert.deepEqual(await eventsSince(state, logged), [[1, 1, 0, 1]], 'only the logged ack is in the state log');
+        await state.flush();
+        assert.equal(messages.startOffset(), 1500, 'the settled prefix is reclaimed all the same');
+        assert.equal(state.stateLog.eventCountSinceSnapshot(), 0, 'flush took a snapshot, which holds the unlogged acks');
+        await state.close();
+        const reopened = await harness.reopen(store);
+        ({ messages, state } = await openQueue(reopened));
+        assert.equal(state.lowWatermark(), 1500, 'below the reclaimed start counts as settled');
+        assert.equal(state.isAcked(1700), true, 'kept by the snapshot over a clean restart');
+        await state.close();
+        return reopened;
+      }));
+
     test('acking or dead-lettering forgets the schedule and delivery count of a message', () =>
       withStore(async (store) => {
         const { messages, state } = await openQueue(store);

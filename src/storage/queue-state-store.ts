@@ -156,6 +156,10 @@ export class QueueStateStore {
   private readonly background = new Set<Promise<void>>();
   private failure: unknown = null;
   private closed = false;
+  /** An {@link ackUnlogged} reclaim waits for the logged acks before it. */
+  private reclaimWaiting = false;
+  /** {@link ackUnlogged} settled offsets that no snapshot holds yet. */
+  private unloggedSinceSnapshot = false;
 
   private constructor(
     private readonly store: LogStore,
@@ -276,6 +280,32 @@ export class QueueStateStore {
     }
   }
 
+  /**
+   * Acks messages that do not survive a restart, such as a durable queue's transient messages,
+   * which the queue settles itself after one: applied in memory, nothing logged (a crash
+   * forgets these acks, and nothing is lost by that). The message log's settled prefix is
+   * still reclaimed, once every ack logged before is durable. Throws as {@link ack} rejects.
+   */
+  ackUnlogged(offsets: readonly number[]): void {
+    this.assertUsable();
+    const end = this.messageLog.endOffset();
+    for (const offset of offsets) this.checkOffset(offset, end);
+    for (const offset of offsets) if (offset >= this.floor) this.applyAck(offset, offset + 1);
+    this.advanceFloor();
+    if (!this.volatile) this.unloggedSinceSnapshot = true;
+    const watermark = this.lowWatermark();
+    if (this.reclaimWaiting || !this.reclaimDue(watermark)) return;
+    this.reclaimWaiting = true;
+    // As flushPending reclaims: only behind the acks logged before (a pending batch reclaims too).
+    this.track(
+      this.barrier().then(() => {
+        this.reclaimWaiting = false;
+        if (this.failure === null && this.reclaimDue(watermark)) return this.messageLog.truncatePrefix(watermark);
+        return undefined;
+      }),
+    );
+  }
+
   /** Acks every message in [startOffset, endOffset), as a purge does. Same contract as {@link ack}. */
   ackRange(startOffset: number, endOffset: number): Promise<void> {
     try {
@@ -359,9 +389,17 @@ export class QueueStateStore {
     }
   }
 
-  /** Resolves once every change made so far is logged (per the durability mode) and background work is done. */
+  /**
+   * Resolves once every change made so far is logged (per the durability mode) and background
+   * work is done. Acks not logged since the last snapshot ({@link ackUnlogged}) are kept by a
+   * snapshot now, so that a clean restart (which flushes) does not bring them back.
+   */
   async flush(): Promise<void> {
     if (this.pending !== null) this.flushPending();
+    if (this.unloggedSinceSnapshot && this.failure === null && !this.closed) {
+      this.unloggedSinceSnapshot = false;
+      this.track(this.stateLog.writeSnapshot(this.encodeSnapshot()));
+    }
     await this.lastBatchDone;
     while (this.background.size > 0) await Promise.allSettled([...this.background]);
     if (this.failure !== null) throw this.stoppedError();
@@ -486,7 +524,10 @@ export class QueueStateStore {
       // Everything in it was settled again by its own events: nothing to log, but it completes in order.
       appended = events.length === 0 ? this.lastBatchDone : this.stateLog.appendEvents(events);
       // In the same synchronous step as the append, so the snapshot lands after these events.
-      if (this.stateLog.shouldSnapshot()) this.track(this.stateLog.writeSnapshot(this.encodeSnapshot()));
+      if (this.stateLog.shouldSnapshot()) {
+        this.unloggedSinceSnapshot = false;
+        this.track(this.stateLog.writeSnapshot(this.encodeSnapshot()));
+      }
     } catch (error) {
       appended = Promise.reject(error);
     }

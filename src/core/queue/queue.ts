@@ -4,7 +4,7 @@ import type { Clock, TimerHandle } from '../../platform/clock.js';
 import { decodeMessage, encodeMessage } from '../message/message-codec.js';
 import type { StoredMessage } from '../message/message.js';
 import { deferred, type Deferred } from '../../lib/deferred.js';
-import type { DeadLetterReason, Log, ProducerStamp, QueueState, RecordInput, StoredRecord } from '../ports.js';
+import type { AppendOptions, DeadLetterReason, Log, ProducerStamp, QueueState, RecordInput, StoredRecord } from '../ports.js';
 import type { HeaderTable, HeaderValue } from '../routing/header-value.js';
 import type { ConsumerOptions, Delivery } from './delivery.js';
 import { MinHeap } from './min-heap.js';
@@ -200,6 +200,9 @@ const DEATH_REASONS: Readonly<Record<DeadLetterReason, string>> = {
   'max-length': 'maxlen',
   'delivery-limit': 'delivery_limit',
 };
+/** How a batch that nobody waits for is appended (transient messages only). */
+const LAZY_APPEND: AppendOptions = Object.freeze({ lazy: true });
+
 /** What an in-memory queue's log stores per message, and a durable queue's per transient message held in memory: nothing but the offset. */
 const OFFSET_ONLY_RECORD: RecordInput = Object.freeze({ value: new Uint8Array(0) });
 const REFILL_BYTES_MAX = 256 * 1024;
@@ -576,7 +579,10 @@ export class Queue {
     level.pending = [];
     level.pendingDurable = null;
     level.pendingOutcome = null;
-    level.log.append(records, this.flushStamp !== undefined ? { producer: this.flushStamp } : undefined).then(
+    // Nobody waits for a batch of transient messages alone: it rides with the store's next group
+    // (a transaction's stamped batch does not: recovery looks for it).
+    const options = this.flushStamp !== undefined ? { producer: this.flushStamp } : done === null ? LAZY_APPEND : undefined;
+    level.log.append(records, options).then(
       () => done?.resolve(),
       (error: unknown) => done?.reject(error),
     );
@@ -1141,6 +1147,12 @@ export class Queue {
     for (const entry of entries) {
       this.counters.acked++;
       const level = entry.candidate.level;
+      if (!entry.candidate.message.persistent && !level.external) {
+        // Gone after a restart anyway (the queue settles such offsets then): nothing to log.
+        level.state.ackUnlogged([entry.candidate.offset]);
+        this.released(entry);
+        continue;
+      }
       if (first === null || first === level) {
         first = level;
         firstOffsets.push(entry.candidate.offset);
