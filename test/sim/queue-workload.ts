@@ -11,6 +11,10 @@ interface ModelMessage {
   readonly group: string | undefined;
   confirmed: boolean;
   acked: boolean;
+  /** Published with `persistent: false` (to the durable queue `plain`): gone after a restart. */
+  readonly transient: boolean;
+  /** A transient message that a restart removed: never delivered again. */
+  gone: boolean;
 }
 
 const QUEUES = ['plain', 'priority', 'groups', 'dedup', 'auto'] as const;
@@ -27,7 +31,8 @@ type QueueName = (typeof QUEUES)[number];
  * - per-queue order: first deliveries in an incarnation come in publish order;
  * - priority order: a pulled message has the highest priority of what is ready;
  * - one message per FIFO group in flight;
- * - duplicates within the dedup window are dropped.
+ * - duplicates within the dedup window are dropped;
+ * - a transient message (some of `plain`'s) is never delivered after a restart, and until one it is not lost.
  */
 export class QueueWorkload implements Workload {
   private readonly messages = new Map<string, ModelMessage>();
@@ -71,7 +76,11 @@ export class QueueWorkload implements Workload {
     // In-flight deliveries are lost with the connection: they are ready again.
     for (const id of this.inFlight.keys()) this.wasReturned.add(id);
     this.inFlight.clear();
-    for (const message of this.messages.values()) if (!message.acked) this.wasReturned.add(message.id);
+    for (const message of this.messages.values()) {
+      if (message.acked) continue;
+      this.wasReturned.add(message.id);
+      if (message.transient) message.gone = true;
+    }
     this.firstDeliveryMax = new Map();
     this.attachAuto();
   }
@@ -103,7 +112,7 @@ export class QueueWorkload implements Workload {
     for (const [id, count] of remaining) if (count > 1) fail(`drain: ${id} is in its queue ${count} times`);
     for (const message of this.messages.values()) {
       if (message.queue === 'auto') continue;
-      if (message.confirmed && !message.acked && !remaining.has(message.id)) fail(`confirmed message ${message.id} of ${message.queue} was lost`);
+      if (message.confirmed && !message.acked && !message.gone && !remaining.has(message.id)) fail(`confirmed message ${message.id} of ${message.queue} was lost`);
     }
     await new Promise<void>((resolve) => setImmediate(resolve));
     for (const message of this.messages.values()) {
@@ -127,7 +136,8 @@ export class QueueWorkload implements Workload {
     const group = queue === 'groups' ? `g${random.int(3)}` : undefined;
     let messageId: string | undefined;
     if (queue === 'dedup') messageId = `d${random.int(5)}`;
-    const model: ModelMessage = { id, queue, priority, group, confirmed: false, acked: false };
+    const transient = queue === 'plain' && random.next() < 0.3;
+    const model: ModelMessage = { id, queue, priority, group, confirmed: false, acked: false, transient, gone: false };
     const duplicate = messageId !== undefined && (this.dedupSeen.get(messageId) ?? -Infinity) > clock.nowMs();
     if (messageId !== undefined && !duplicate) this.dedupSeen.set(messageId, clock.nowMs() + 10_000);
     if (!duplicate) this.messages.set(id, model);
@@ -135,6 +145,7 @@ export class QueueWorkload implements Workload {
     await this.context.broker().publish('', {
       routingKey: queue,
       body: id,
+      persistent: !transient,
       properties: { priority, ...(group ? { groupId: group } : {}), ...(messageId ? { messageId } : {}) },
     });
     model.confirmed = true;
@@ -191,7 +202,7 @@ export class QueueWorkload implements Workload {
   }
 
   private ready(queue: QueueName): ModelMessage[] {
-    return [...this.messages.values()].filter((message) => message.queue === queue && message.confirmed && !message.acked && !this.inFlight.has(message.id));
+    return [...this.messages.values()].filter((message) => message.queue === queue && message.confirmed && !message.acked && !message.gone && !this.inFlight.has(message.id));
   }
 
   private attachAuto(): void {
@@ -206,6 +217,7 @@ export class QueueWorkload implements Workload {
     if (!model) fail(`${queue} delivered ${id}, which was never published`);
     if (model!.queue !== queue) fail(`${id} of ${model!.queue} came from ${queue}`);
     if (model!.acked) fail(`${id} was delivered again after its ack resolved`);
+    if (model!.gone) fail(`transient message ${id} was delivered after a restart`);
     if (queue === 'auto') {
       if (this.autoDelivered.has(id)) fail(`auto-ack message ${id} was delivered twice`);
       this.autoDelivered.add(id);
