@@ -536,9 +536,10 @@ export class FileLogStore implements LogStore, FileLogHost {
         } else {
           this.gather();
           if (this.group.bytes > 0 || this.group.forceSync) this.startCommit();
-          // Nothing more can arrive in this synchronous pass; what `gather` put back for
-          // the next group (a batch its owner holds back) waits at least for the next turn.
-          break;
+          // Nothing more can arrive in this synchronous pass, and what `gather` put back for the
+          // next group (a batch its owner holds back) must wait for a later one: with a write
+          // slot free, end the pass; with none, wait for a write to finish and go on.
+          if (this.commitsInFlight.length < this.writesInFlightMax()) break;
         }
       }
     } finally {
