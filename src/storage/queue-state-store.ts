@@ -266,15 +266,7 @@ export class QueueStateStore {
       this.assertUsable();
       const end = this.messageLog.endOffset();
       for (const offset of offsets) this.checkOffset(offset, end);
-      if (offsets.length === 1) return this.ackRanges([[offsets[0]!, offsets[0]! + 1]]);
-      const sorted = [...offsets].sort((a, b) => a - b);
-      const ranges: Array<[number, number]> = [];
-      for (const offset of sorted) {
-        const last = ranges[ranges.length - 1];
-        if (last !== undefined && offset <= last[1]) last[1] = Math.max(last[1], offset + 1);
-        else ranges.push([offset, offset + 1]);
-      }
-      return this.ackRanges(ranges);
+      return this.ackRanges(toRanges(offsets));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -290,7 +282,10 @@ export class QueueStateStore {
     this.assertUsable();
     const end = this.messageLog.endOffset();
     for (const offset of offsets) this.checkOffset(offset, end);
-    for (const offset of offsets) if (offset >= this.floor) this.applyAck(offset, offset + 1);
+    for (const [start, end] of toRanges(offsets)) {
+      const from = Math.max(start, this.floor);
+      if (from < end) this.applyAck(from, end);
+    }
     this.advanceFloor();
     if (!this.volatile) this.unloggedSinceSnapshot = true;
     const watermark = this.lowWatermark();
@@ -764,6 +759,19 @@ function writeVarint(bytes: Uint8Array, at: number, value: number): number {
   }
   bytes[at++] = value;
   return at;
+}
+
+/** `offsets` (any order, repeats allowed) as ascending disjoint [start, end) ranges. */
+function toRanges(offsets: readonly number[]): Array<[number, number]> {
+  if (offsets.length === 1) return [[offsets[0]!, offsets[0]! + 1]];
+  const sorted = [...offsets].sort((a, b) => a - b);
+  const ranges: Array<[number, number]> = [];
+  for (const offset of sorted) {
+    const last = ranges[ranges.length - 1];
+    if (last !== undefined && offset <= last[1]) last[1] = Math.max(last[1], offset + 1);
+    else ranges.push([offset, offset + 1]);
+  }
+  return ranges;
 }
 
 /** A first delivery's count, once logged. */

@@ -222,6 +222,38 @@ function messageOf(record: StoredRecord): StoredMessage | null {
  */
 function ignoreFailure(): void {}
 
+/** Offsets grouped by priority level in order of first appearance; the first level's without a Map (most calls touch one). */
+class OffsetsByLevel {
+  private first: Level | null = null;
+  private readonly firstOffsets: number[] = [];
+  private others: Map<Level, number[]> | null = null;
+
+  add(level: Level, offset: number): void {
+    if (this.first === null || this.first === level) {
+      this.first = level;
+      this.firstOffsets.push(offset);
+      return;
+    }
+    this.others ??= new Map();
+    const offsets = this.others.get(level);
+    if (offsets) offsets.push(offset);
+    else this.others.set(level, [offset]);
+  }
+
+  map<T>(fn: (level: Level, offsets: number[]) => T): T[] {
+    if (this.first === null) return [];
+    const out = [fn(this.first, this.firstOffsets)];
+    if (this.others !== null) for (const [level, offsets] of this.others) out.push(fn(level, offsets));
+    return out;
+  }
+
+  forEach(fn: (level: Level, offsets: number[]) => void): void {
+    if (this.first === null) return;
+    fn(this.first, this.firstOffsets);
+    if (this.others !== null) for (const [level, offsets] of this.others) fn(level, offsets);
+  }
+}
+
 /** True when `offsets` are consecutive and ascending (one range): what a dispatch usually delivers. */
 function isRun(offsets: readonly number[]): boolean {
   const first = offsets[0]!;
@@ -1140,34 +1172,26 @@ export class Queue {
   /** Acknowledges deliveries; resolves when the acks are durable. UNKNOWN_DELIVERY when an id is not in flight. */
   ack(ids: readonly number[]): Promise<void> {
     const entries = this.takeInFlight(ids);
-    // One state write per level, whatever the number of deliveries; most acks touch one level.
-    let first: Level | null = null;
-    const firstOffsets: number[] = [];
-    let others: Map<Level, number[]> | null = null;
+    // One state call per level, whatever the number of deliveries. A transient message of a
+    // durable queue is gone after a restart anyway (the queue settles its offset then): its ack
+    // is not logged.
+    const logged = new OffsetsByLevel();
+    const unlogged = new OffsetsByLevel();
     for (const entry of entries) {
       this.counters.acked++;
-      const level = entry.candidate.level;
-      if (!entry.candidate.message.persistent && !level.external) {
-        // Gone after a restart anyway (the queue settles such offsets then): nothing to log.
-        level.state.ackUnlogged([entry.candidate.offset]);
-        this.released(entry);
-        continue;
-      }
-      if (first === null || first === level) {
-        first = level;
-        firstOffsets.push(entry.candidate.offset);
-      } else {
-        others ??= new Map();
-        const offsets = others.get(level);
-        if (offsets) offsets.push(entry.candidate.offset);
-        else others.set(level, [entry.candidate.offset]);
-      }
+      const { level, offset, message } = entry.candidate;
+      (message.persistent || level.external ? logged : unlogged).add(level, offset);
       this.released(entry);
     }
     this.dispatch();
-    if (first === null) return RESOLVED;
-    if (others === null) return first.state.ack(firstOffsets);
-    return Promise.all([first.state.ack(firstOffsets), ...[...others].map(([level, offsets]) => level.state.ack(offsets))]).then(() => undefined);
+    try {
+      unlogged.forEach((level, offsets) => level.state.ackUnlogged(offsets));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const writes = logged.map((level, offsets) => level.state.ack(offsets));
+    if (writes.length === 0) return RESOLVED;
+    return writes.length === 1 ? writes[0]! : Promise.all(writes).then(() => undefined);
   }
 
   /**
