@@ -1,8 +1,9 @@
-import { createHash, randomBytes, scrypt, scryptSync, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
 /** Hashes and checks passwords; the hash string carries its own salt and parameters. */
 export interface PasswordHasher {
-  hash(password: string): string;
+  /** May answer later: a real hash takes tens of milliseconds, off the event loop. */
+  hash(password: string): string | Promise<string>;
   /** May answer later: a real hash takes tens of milliseconds, off the event loop. */
   verify(password: string, hash: string): boolean | Promise<boolean>;
 }
@@ -25,10 +26,12 @@ export class ScryptPasswordHasher implements PasswordHasher {
   private readonly processKey = randomBytes(32);
   private readonly verified = new Map<string, Buffer>();
 
-  hash(password: string): string {
+  /** Runs scrypt in the thread pool: creating a user (HTTP API, definitions import) does not stall the event loop. */
+  hash(password: string): Promise<string> {
     const salt = randomBytes(16);
-    const key = scryptSync(password, salt, 32);
-    return `scrypt$${salt.toString('hex')}$${key.toString('hex')}`;
+    return new Promise((resolve, reject) =>
+      scrypt(password, salt, 32, (error, key) => (error ? reject(error) : resolve(`scrypt$${salt.toString('hex')}$${key.toString('hex')}`))),
+    );
   }
 
   /** Runs scrypt in the thread pool, so logins do not stall the event loop (~50 ms each). */

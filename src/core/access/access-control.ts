@@ -55,7 +55,7 @@ export class AccessControl {
   /** Creates or replaces a user. */
   async putUser(name: string, password: string, options: { tags?: readonly string[]; loopbackOnly?: boolean } = {}): Promise<void> {
     if (name.length === 0) throw new FerryError('INVALID_ARGUMENT', 'a user name cannot be empty');
-    const record: UserRecord = { name, passwordHash: this.hasher.hash(password), tags: options.tags ?? [], loopbackOnly: options.loopbackOnly ?? false };
+    const record: UserRecord = { name, passwordHash: await this.hasher.hash(password), tags: options.tags ?? [], loopbackOnly: options.loopbackOnly ?? false };
     await this.definitions.put('user', name, record as unknown as JsonValue);
     this.users.set(name, record);
   }
