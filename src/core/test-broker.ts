@@ -6,6 +6,7 @@
  * It imports no layer above core (the tests themselves start the embedded
  * `Broker` from src/server), so the layering check stays clean.
  */
+import { turns } from '../platform/event-loop-turns.js';
 import type { PasswordHasher } from '../platform/password-hasher.js';
 import type { StoredMessage } from './message/message.js';
 import type { Delivery } from './queue/delivery.js';
@@ -29,8 +30,8 @@ export const testPasswordHasher: PasswordHasher = {
  * ManualClock schedules with `runSoon`, storage reads and real disk I/O.
  * Each turn waits for one pass of Node's event loop (check phase).
  */
-export async function settle(turns = 4): Promise<void> {
-  for (let turn = 0; turn < turns; turn++) await new Promise<void>((resolve) => setImmediate(resolve));
+export function settle(count = 4): Promise<void> {
+  return turns(count);
 }
 
 /**

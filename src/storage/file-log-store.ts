@@ -406,13 +406,7 @@ export class FileLogStore implements LogStore, FileLogHost {
     const entry = new Uint8Array(batch.buffer, batch.byteOffset - JOURNAL_ENTRY_HEADER_BYTES, batch.byteLength + JOURNAL_ENTRY_HEADER_BYTES);
     writeEntryHeader(entry, log.id, JournalEntryKind.append, batch);
     this.group.appends.push({ index: this.group.buffers.length, log, batch, segment, position });
-    if (!lazy) return this.enqueueEntry(entry);
-    const group = this.group;
-    group.buffers.push(entry);
-    group.bytes += entry.byteLength;
-    // Bounded: past LAZY_GROUP_BYTES_MAX the group goes out as if an eager entry had come.
-    if (group.bytes >= LAZY_GROUP_BYTES_MAX) this.scheduleCommit();
-    return group.done.promise;
+    return this.enqueueEntry(entry, lazy);
   }
 
   journalTruncatePrefix(log: FileLog, offset: number): Promise<void> {
@@ -488,12 +482,13 @@ export class FileLogStore implements LogStore, FileLogHost {
     return this.enqueueEntry(entry);
   }
 
-  private enqueueEntry(entry: Uint8Array): Promise<void> {
+  /** With `lazy`, the entry starts no write: it waits for a group that something else starts, or past LAZY_GROUP_BYTES_MAX. */
+  private enqueueEntry(entry: Uint8Array, lazy = false): Promise<void> {
     const group = this.group;
     group.buffers.push(entry);
     group.bytes += entry.byteLength;
-    group.eager = true;
-    this.scheduleCommit();
+    if (!lazy) group.eager = true;
+    if (!lazy || group.bytes >= LAZY_GROUP_BYTES_MAX) this.scheduleCommit();
     return group.done.promise;
   }
 

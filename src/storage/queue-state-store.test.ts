@@ -1,4 +1,5 @@
-import { memoryHarness, simulatedFileHarness, withHarnessStore, type StoreHarness } from './store-harness.js';
+import { memoryHarness, numberedRecords, simulatedFileHarness, withHarnessStore, type StoreHarness } from './store-harness.js';
+import { turns } from '../platform/event-loop-turns.js';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Log, LogStore } from '../core/ports.js';
@@ -427,13 +428,13 @@ test('on the file store, first deliveries alone wait one more group commit for t
     const gate = writes!;
     const before = state.stateLog.log.endOffset();
     gate.holding = true;
-    const busy = [messages.append([numbered(10)])];
+    const busy = [messages.append(numberedRecords(10, 1))];
     await turns(3);
-    busy.push(messages.append([numbered(11)]));
+    busy.push(messages.append(numberedRecords(11, 1)));
     await turns(3);
     assert.equal(gate.heldCount(), 2, 'the journal is busy: the next group waits for a write to finish');
     const delivered = state.recordDelivery(7);
-    busy.push(messages.append([numbered(12)]));
+    busy.push(messages.append(numberedRecords(12, 1)));
     gate.releaseOne();
     await turns(3);
     assert.equal(gate.heldCount(), 2, 'the next group went out when the first write finished...');
@@ -448,7 +449,7 @@ test('on the file store, first deliveries alone wait one more group commit for t
 
     const unacked = state.stateLog.log.endOffset();
     const second = state.recordDelivery(8);
-    await messages.append([numbered(13)]);
+    await messages.append(numberedRecords(13, 1));
     assert.equal(await second, 1, 'with nothing acking it, it is logged all the same');
     assert.deepEqual(await eventsSince(state, unacked), [[6, 1, 8, 1]]);
     await state.close();
@@ -460,10 +461,3 @@ test('on the file store, first deliveries alone wait one more group commit for t
   });
 });
 
-function numbered(index: number): { value: Uint8Array } {
-  return { value: new TextEncoder().encode(`message ${index}`) };
-}
-
-async function turns(count: number): Promise<void> {
-  for (let i = 0; i < count; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}

@@ -391,10 +391,7 @@ export class QueueStateStore {
    */
   async flush(): Promise<void> {
     if (this.pending !== null) this.flushPending();
-    if (this.unloggedSinceSnapshot && this.failure === null && !this.closed) {
-      this.unloggedSinceSnapshot = false;
-      this.track(this.stateLog.writeSnapshot(this.encodeSnapshot()));
-    }
+    if (this.unloggedSinceSnapshot && this.failure === null && !this.closed) this.snapshot();
     await this.lastBatchDone;
     while (this.background.size > 0) await Promise.allSettled([...this.background]);
     if (this.failure !== null) throw this.stoppedError();
@@ -519,10 +516,7 @@ export class QueueStateStore {
       // Everything in it was settled again by its own events: nothing to log, but it completes in order.
       appended = events.length === 0 ? this.lastBatchDone : this.stateLog.appendEvents(events);
       // In the same synchronous step as the append, so the snapshot lands after these events.
-      if (this.stateLog.shouldSnapshot()) {
-        this.unloggedSinceSnapshot = false;
-        this.track(this.stateLog.writeSnapshot(this.encodeSnapshot()));
-      }
+      if (this.stateLog.shouldSnapshot()) this.snapshot();
     } catch (error) {
       appended = Promise.reject(error);
     }
@@ -553,6 +547,12 @@ export class QueueStateStore {
       }
     }
     return out;
+  }
+
+  /** Writes a snapshot of the state now (call in the same synchronous step as the changes it must hold). */
+  private snapshot(): void {
+    this.unloggedSinceSnapshot = false;
+    this.track(this.stateLog.writeSnapshot(this.encodeSnapshot()));
   }
 
   /** True when moving the message log's start up to `watermark` is worth a journal entry. */

@@ -10,11 +10,9 @@ import { HookedFileSystem } from '../platform/hooked-file-system.js';
 import { JournalWriteGate } from '../platform/journal-write-gate.js';
 import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
 import { ManualClock } from '../platform/clock.js';
+import { turns } from '../platform/event-loop-turns.js';
 import { FileLogStore } from './file-log-store.js';
 
-async function turns(count: number): Promise<void> {
-  for (let i = 0; i < count; i++) await new Promise<void>((resolve) => setImmediate(resolve));
-}
 
 const SEGMENT_BYTES = 4096;
 const record = (index: number) => ({ value: new TextEncoder().encode(`record ${index} `.padEnd(200, '.')) });

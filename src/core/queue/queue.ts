@@ -246,12 +246,6 @@ class OffsetsByLevel {
     if (this.others !== null) for (const [level, offsets] of this.others) out.push(fn(level, offsets));
     return out;
   }
-
-  forEach(fn: (level: Level, offsets: number[]) => void): void {
-    if (this.first === null) return;
-    fn(this.first, this.firstOffsets);
-    if (this.others !== null) for (const [level, offsets] of this.others) fn(level, offsets);
-  }
 }
 
 /** True when `offsets` are consecutive and ascending (one range): what a dispatch usually delivers. */
@@ -1185,7 +1179,7 @@ export class Queue {
     }
     this.dispatch();
     try {
-      unlogged.forEach((level, offsets) => level.state.ackUnlogged(offsets));
+      unlogged.map((level, offsets) => level.state.ackUnlogged(offsets));
     } catch (error) {
       return Promise.reject(error);
     }
