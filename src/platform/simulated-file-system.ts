@@ -32,7 +32,9 @@ export interface CrashOptions {
  * - Every file keeps *volatile* content (what reads see) and *durable*
  *   content (what survives a crash); `FileHandle.sync()` copies the first
  *   onto the second. A file also remembers its last write since the last
- *   sync, which a crash may tear.
+ *   sync, which a crash may tear. A write through a handle opened with
+ *   `dataSync` (O_DSYNC) makes only its own bytes durable, not earlier
+ *   unsynced writes to the file through other handles.
  * - Every directory keeps volatile entries (name -> node) and durable
  *   entries; `syncDirectory()` copies the first onto the second. Creating,
  *   unlinking and renaming files, `rename` and `removeTree` of directories
@@ -430,6 +432,16 @@ class FileNode {
     this.lastWrite = undefined;
   }
 
+  /**
+   * What an O_DSYNC write makes durable: its own bytes, and the length they need. Earlier
+   * writes not synced stay volatile (a gap before `position` that is not durable reads as
+   * zeros after a crash), and are no longer the last write a crash could tear.
+   */
+  syncRange(position: number, end: number): void {
+    this.durable.write(position, this.content.bytes.subarray(position, end));
+    this.lastWrite = undefined;
+  }
+
   /** Power loss: durable content plus, when `random` is given, a random prefix of the last unsynced write. */
   revert(random: Random | undefined): void {
     const recovered = GrowableBytes.copyOf(this.durable);
@@ -551,8 +563,8 @@ class SimulatedFileHandle implements FileHandle {
       if (this.state.diskFull) throw new FerryError('DISK_FULL', errorMessage('write', this.path, 'no space left on device'));
       this.node.write(buffers, position);
       if (this.dataSync) {
-        // An O_DSYNC write is a durability point of its own: counted like a sync.
-        this.node.sync();
+        // An O_DSYNC write is a durability point of its own (counted like a sync), for its own bytes only.
+        this.node.syncRange(position, position + byteCount);
         this.state.syncCount++;
       }
     }

@@ -116,6 +116,7 @@ export type SettingName =
   | 'storage-journal-sync-interval-ms'
   | 'storage-checkpoint-interval-ms'
   | 'storage-direct-write-bytes-min'
+  | 'storage-group-start-bytes'
   | 'storage-segment-bytes-max'
   | 'storage-segment-age-ms-max'
   | 'storage-segment-flush-bytes'
@@ -216,6 +217,13 @@ export const SETTINGS: readonly SettingSpecification[] = [
     defaultValue: FILE_LOG_STORE_DEFAULTS.directWriteBytesMin,
     range: POSITIVE,
     description: `with durability always, a log's batches of one group commit adding up to this many bytes are fsynced in their segment, the journal only pointing at them; ${WITHOUT_MEMORY}`,
+  },
+  {
+    name: 'storage-group-start-bytes',
+    kind: 'count',
+    defaultValue: FILE_LOG_STORE_DEFAULTS.groupStartBytes,
+    range: POSITIVE,
+    description: `a group commit that gathers this many bytes is written at once when a write slot is free, instead of at the end of the event-loop turn; ${WITHOUT_MEMORY}`,
   },
   {
     name: 'storage-segment-bytes-max',
@@ -384,6 +392,7 @@ export function loadConfig(
       flushIntervalMs: value<number>('storage-journal-sync-interval-ms'),
       checkpointIntervalMs: value<number>('storage-checkpoint-interval-ms'),
       directWriteBytesMin: value<number>('storage-direct-write-bytes-min'),
+      groupStartBytes: value<number>('storage-group-start-bytes'),
       segmentBytesMax: value<number>('storage-segment-bytes-max'),
       segmentAgeMsMax: value<number>('storage-segment-age-ms-max'),
       segmentFlushBytes: value<number>('storage-segment-flush-bytes'),

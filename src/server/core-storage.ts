@@ -20,6 +20,7 @@ export type StorageTuning = Partial<
     | 'flushIntervalMs'
     | 'checkpointIntervalMs'
     | 'directWriteBytesMin'
+    | 'groupStartBytes'
     | 'indexIntervalBytes'
     | 'segmentFlushBytes'
     | 'segmentFlushIntervalMs'

@@ -39,7 +39,7 @@ test('a large group is fsynced in its segment, journaled as references, and surv
   }
 });
 
-test('a crash before the segment sync drops the referenced batches, which were never acknowledged, and nothing else', async () => {
+test('a crash before the segment write is durable drops the referenced batches, which were never acknowledged, and nothing else', async () => {
   const simulated = new SimulatedFileSystem();
   const fileSystem = new HookedFileSystem(simulated);
   const store = await FileLogStore.open(options(fileSystem));
@@ -48,7 +48,8 @@ test('a crash before the segment sync drops the referenced batches, which were n
   await log.append(numberedRecords(0, 3, 10));
   let held = false;
   fileSystem.hook = (operation, path) => {
-    if (operation === 'sync' && path.endsWith('.seg')) {
+    // The segment's bytes become durable by an O_DSYNC write (nothing of it was written before) or a write and a sync.
+    if ((operation === 'write' || operation === 'sync') && path.endsWith('.seg')) {
       held = true;
       return new Promise<void>(() => undefined); // Never: the power goes first.
     }
@@ -58,7 +59,7 @@ test('a crash before the segment sync drops the referenced batches, which were n
   void log.append(numberedRecords(11, 1, 10)).catch(() => undefined); // Same group, same log: a reference too.
   void other.append(numberedRecords(0, 1, 10)).catch(() => undefined);
   await turns(20);
-  assert.ok(held, 'the segment sync was reached');
+  assert.ok(held, 'the segment write was reached');
   assert.equal(acknowledged, false);
   store.abandon();
   fileSystem.hook = null;
@@ -114,6 +115,58 @@ test('a replacement journal that recovery renamed into place before a crash is r
   const reopened = await FileLogStore.open(options(simulated));
   try {
     assert.deepEqual(await numberedRecordNames(reopened.getLog('big')!), numberedNames(32));
+  } finally {
+    await reopened.close();
+  }
+});
+
+/** Records the operations on segment files of `fileSystem` from now on. */
+function segmentOperations(fileSystem: HookedFileSystem): string[] {
+  const operations: string[] = [];
+  fileSystem.hook = (operation, path) => {
+    if (path.endsWith('.seg')) operations.push(operation);
+  };
+  return operations;
+}
+
+test('a direct group whose segment has nothing written since its last sync is one O_DSYNC write, no fdatasync', async () => {
+  const simulated = new SimulatedFileSystem();
+  const fileSystem = new HookedFileSystem(simulated);
+  const store = await FileLogStore.open(options(fileSystem));
+  const log = await store.openLog('big');
+  const operations = segmentOperations(fileSystem);
+  await log.append(numberedRecords(0, 8)); // A new segment: its file is created by this write.
+  await log.append(numberedRecords(8, 8));
+  assert.equal(store.stats.referencedBatches, 2);
+  assert.deepEqual(operations.filter((operation) => operation !== 'open'), ['write', 'write'], 'two writes, no sync of the segment');
+  fileSystem.hook = null;
+  store.abandon(); // kill -9: nothing more is written.
+  simulated.crash(new SeededRandom(11));
+  const reopened = await FileLogStore.open(options(simulated));
+  try {
+    assert.deepEqual(await numberedRecordNames(reopened.getLog('big')!), numberedNames(16));
+  } finally {
+    await reopened.close();
+  }
+});
+
+test('a direct group after a background write of its segment writes the rest and fdatasyncs the file', async () => {
+  const simulated = new SimulatedFileSystem();
+  const fileSystem = new HookedFileSystem(simulated);
+  const store = await FileLogStore.open(options(fileSystem, { segmentFlushBytes: 512 }));
+  const log = await store.openLog('big');
+  await log.append(numberedRecords(0, 8)); // Creates and syncs the file.
+  await log.append(numberedRecords(8, 6, 100)); // A journaled group; its bytes pass segmentFlushBytes, so they are written after it.
+  await turns(10);
+  const operations = segmentOperations(fileSystem);
+  await log.append(numberedRecords(14, 8));
+  assert.deepEqual(operations.filter((operation) => operation !== 'open'), ['write', 'sync'], 'bytes written but not synced: written and fdatasynced');
+  fileSystem.hook = null;
+  store.abandon(); // kill -9: nothing more is written.
+  simulated.crash(new SeededRandom(5));
+  const reopened = await FileLogStore.open(options(simulated));
+  try {
+    assert.deepEqual(await numberedRecordNames(reopened.getLog('big')!), numberedNames(22));
   } finally {
     await reopened.close();
   }

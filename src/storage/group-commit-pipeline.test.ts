@@ -12,15 +12,16 @@ import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
 import { ManualClock } from '../platform/clock.js';
 import { turns } from '../platform/event-loop-turns.js';
 import { FILE_LOG_STORE_DEFAULTS, FileLogStore } from './file-log-store.js';
+import { numberedNames, numberedRecordNames, numberedRecords } from './store-harness.js';
 
 
 const record = (index: number) => ({ value: new TextEncoder().encode(`record ${index}`) });
 
-async function openStore() {
+async function openStore(groupStartBytes?: number) {
   const simulated = new SimulatedFileSystem();
   const fileSystem = new HookedFileSystem(simulated);
   const writes = new JournalWriteGate(fileSystem);
-  const open = () => FileLogStore.open({ fileSystem, clock: new ManualClock(), directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
+  const open = () => FileLogStore.open({ fileSystem, clock: new ManualClock(), directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000, groupStartBytes });
   const store = await open();
   const log = await store.openLog('queue');
   return { simulated, writes, open, store, log };
@@ -144,6 +145,40 @@ test('a beforeNextCommit callback runs as the next group is taken for writing, a
   } finally {
     writes.holding = false;
     await store.close();
+  }
+});
+
+test('a group that gathers groupStartBytes is written at once, inside the append; later appends of the turn gather the next group', async () => {
+  for (const groupStartBytes of [undefined, 2048]) {
+    const { writes, store, log } = await openStore(groupStartBytes);
+    try {
+      const state = await store.openLog('state');
+      let gathered: Promise<unknown> | null = null;
+      store.beforeNextCommit(() => {
+        gathered = state.append([record(9)]);
+      });
+      writes.holding = true;
+      const writesBefore = store.stats.journalWrites;
+      // Four appends of about 2 KiB in one turn.
+      const appends = [0, 1, 2, 3].map((index) => log.append(numberedRecords(index * 2, 2, 1024)));
+      if (groupStartBytes === undefined) {
+        assert.equal(writes.heldCount(), 0, 'by default (512 KiB) the group is written after the turn');
+      } else {
+        assert.equal(writes.heldCount(), 2, 'the first two appends each started a group write; the last two gather, no slot being free');
+        assert.equal(gathered, null, 'an early start leaves beforeNextCommit callbacks to the next group');
+      }
+      writes.holding = false;
+      while (writes.heldCount() > 0) writes.releaseOne();
+      await Promise.all(appends);
+      assert.ok(gathered !== null);
+      await gathered;
+      assert.equal(store.stats.journalWrites - writesBefore, groupStartBytes === undefined ? 1 : 3);
+      assert.deepEqual(await numberedRecordNames(log), numberedNames(8));
+      assert.equal(state.endOffset(), 1);
+    } finally {
+      writes.holding = false;
+      await store.close();
+    }
   }
 });
 

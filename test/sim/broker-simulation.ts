@@ -49,6 +49,9 @@ export interface SimulationOptions {
   readonly trace?: (line: string) => void;
 }
 
+/** Store thresholds small enough for a few messages to reach them (see simulate). */
+const SMALL_GROUP_TUNING = { directWriteBytesMin: 512, groupStartBytes: 1024 } as const;
+
 /** Runs one seeded simulation of `steps` operations; throws SimulationFailure on a broken invariant. */
 export async function simulate(seed: number, steps = 300, options: SimulationOptions = {}): Promise<SimulationResult> {
   const random = new SeededRandom(seed);
@@ -63,7 +66,10 @@ export async function simulate(seed: number, steps = 300, options: SimulationOpt
     ['delivered', 0],
     ['crashes', 0],
   ]);
-  const start = () => Broker.start({ dataDir: 'data', fileSystem, clock, durability: 'always', resourceProbe: PLENTY, passwordHasher: testPasswordHasher });
+  // Odd seeds shrink the store's group thresholds, so that the simulation's small batches take
+  // the large-group paths too: straight to their segment files, and group writes started early.
+  const storage = seed % 2 === 1 ? { storage: SMALL_GROUP_TUNING } : {};
+  const start = () => Broker.start({ dataDir: 'data', fileSystem, clock, durability: 'always', resourceProbe: PLENTY, passwordHasher: testPasswordHasher, ...storage });
   let broker = await start();
   const workloads: Workload[] = [];
   const streamModels: StreamModel[] = [];
