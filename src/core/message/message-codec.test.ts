@@ -71,3 +71,15 @@ test('a message that came with its envelope is stored with those bytes, not enco
   const { envelope: _given, ...expected } = message;
   assert.deepEqual(roundTrip(message), expected, 'and read back as the same message');
 });
+
+test('text fields of every length up to 40, ASCII or not, round-trip (short ASCII is decoded by hand)', () => {
+  // Lengths around the hand decoder's 32-byte limit, long then short, so a reused buffer cannot leak characters.
+  for (const length of [40, 33, 32, 31, 17, 1, 0, 2, 32, 5]) {
+    const ascii = Array.from({ length }, (_, i) => String.fromCharCode(33 + ((i * 7 + length) % 94))).join('');
+    const accented = length === 0 ? '' : `${ascii.slice(0, length - 1)}é`;
+    for (const text of [ascii, accented]) {
+      const message: StoredMessage = { ...base, exchange: text, routingKey: text, properties: { messageId: text, correlationId: `${text}!` } };
+      assert.deepEqual(roundTrip(message), message, `text of ${text.length} characters: ${text}`);
+    }
+  }
+});

@@ -239,16 +239,26 @@ function writeString(bytes: Uint8Array, at: number, text: string): number {
   return at + 4 + written;
 }
 
-/** Decodes `bytes[start, end)` as UTF-8: short ASCII by hand, the rest by TextDecoder. */
+/** Character codes of a short ASCII string being decoded (see readUtf8); reused, never shared across calls. */
+const asciiCodes: number[] = [];
+
+/**
+ * Decodes `bytes[start, end)` as UTF-8: short ASCII by hand, the rest by TextDecoder.
+ * The codes go through one reused array into a single String.fromCharCode call: adding
+ * the characters one by one made a string per character, which (with a message id per
+ * message, as idempotent publishers send) was most of what decoding an envelope allocated.
+ */
 function readUtf8(bytes: Uint8Array, start: number, end: number): string {
-  if (end - start <= 32) {
-    let text = '';
-    for (let i = start; i < end; i++) {
-      const code = bytes[i]!;
+  const length = end - start;
+  if (length === 0) return '';
+  if (length <= 32) {
+    asciiCodes.length = length;
+    for (let i = 0; i < length; i++) {
+      const code = bytes[start + i]!;
       if (code > 0x7f) return decoder.decode(bytes.subarray(start, end));
-      text += String.fromCharCode(code);
+      asciiCodes[i] = code;
     }
-    return text;
+    return String.fromCharCode.apply(null, asciiCodes);
   }
   return decoder.decode(bytes.subarray(start, end));
 }
