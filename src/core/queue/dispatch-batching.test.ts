@@ -98,3 +98,33 @@ test('auto-acked deliveries that are not consecutive offsets (a requeued message
   assert.equal(state.lowWatermark(), 4);
   await broker.close();
 });
+
+test('messages published while older ones wait in the log are delivered from memory, in order, once those are read', async () => {
+  const broker = await memoryBroker();
+  try {
+    const queue = await broker.declareQueue('jobs', { durable: true });
+    const log = queue.logs()[0]!;
+    const readBack: number[] = [];
+    const read = log.read.bind(log);
+    log.read = async (fromOffset, limits) => {
+      const records = await read(fromOffset, limits);
+      for (const record of records) readBack.push(record.offset);
+      return records;
+    };
+    // Past the in-memory bounds (8,192): the last 808 wait in the log.
+    const first = Array.from({ length: 9_000 }, (_, index) => `m${index}`);
+    await publishBurst(broker, 'jobs', first);
+    const pulled = await broker.get('jobs', { max: 3_000, autoAck: true });
+    assert.equal(pulled.length, 3_000);
+    // Room again, but older messages are unread: these cannot join the read-ahead buffer.
+    const later = Array.from({ length: 1_000 }, (_, index) => `m${9_000 + index}`);
+    await publishBurst(broker, 'jobs', later);
+    const inbox = new Inbox();
+    broker.consume('jobs', inbox.onDelivery, { autoAck: true });
+    for (let turns = 0; turns < 1_000 && inbox.deliveries.length < 7_000; turns++) await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(inbox.bodies(), [...first.slice(3_000), ...later]);
+    assert.ok(readBack.length > 0 && readBack.every((offset) => offset >= 8_192 && offset < 9_000), 'only the messages that found no room were read back');
+  } finally {
+    await broker.close();
+  }
+});

@@ -31,6 +31,13 @@ interface Level {
   /** Ready messages read from the log, in offset order, all below `cursor`. */
   buffer: Candidate[];
   bufferHead: number;
+  /**
+   * Messages enqueued at offsets `tailStart`, `tailStart + 1`, ... while older ones were
+   * unread (so not into `buffer`), kept within the buffer's memory bounds: the refill takes
+   * them from here instead of reading them back from the log (see refillFromTail).
+   */
+  tail: StoredMessage[];
+  tailStart: number;
   /** Ready messages that came back (nack, visibility timeout, due delay), lowest offset first. */
   readonly returned: MinHeap<Candidate>;
   /** Delayed messages that fell due, in due order; offered after `returned`, before `buffer`. */
@@ -323,6 +330,8 @@ export class Queue {
       cursor: states[priority]!.lowWatermark(),
       buffer: [],
       bufferHead: 0,
+      tail: [],
+      tailStart: 0,
       returned: new MinHeap<Candidate>((candidate) => candidate.offset),
       due: [],
       restartEndOffset: log.endOffset(),
@@ -497,6 +506,7 @@ export class Queue {
       this.readyBytes += message.body.byteLength;
     } else {
       level.unreadBytes += message.body.byteLength;
+      this.keepUnread(level, offset, message);
     }
     if (this.effectiveTtlMs(message) === 0) this.zeroTtlPending = true;
     return outcome;
@@ -537,6 +547,41 @@ export class Queue {
     }
     return bufferedCount < TRANSIENT_BUFFER_MESSAGES_MAX && this.readyBytes + message.body.byteLength <= TRANSIENT_BUFFER_BYTES_MAX;
   }
+
+  /**
+   * Keeps a message that missed the read-ahead buffer only because older ones are unread,
+   * while the buffer's memory bounds (counting what is kept so) allow, for refillFromTail.
+   * Only one run of consecutive offsets is kept: a message that does not fit ends it, and
+   * the messages after it are read back from the log until the run is read.
+   */
+  private keepUnread(level: Level, offset: number, message: StoredMessage): void {
+    const tail = level.tail;
+    if (level.tailStart + tail.length !== offset) {
+      if (tail.length > 0) return;
+      level.tailStart = offset;
+    }
+    const count = level.buffer.length - level.bufferHead + tail.length;
+    const bytes = this.readyBytes + this.tailBytes + message.body.byteLength;
+    const room = message.persistent
+      ? count < PERSISTENT_BUFFER_MESSAGES_MAX && bytes <= PERSISTENT_BUFFER_BYTES_MAX
+      : count < TRANSIENT_BUFFER_MESSAGES_MAX && bytes <= TRANSIENT_BUFFER_BYTES_MAX;
+    if (!room) return;
+    tail.push(message);
+    this.tailBytes += message.body.byteLength;
+  }
+
+  /** Forgets the kept messages below `level.cursor` (read, dropped or settled otherwise). */
+  private trimTail(level: Level): void {
+    const drop = Math.min(Math.max(level.cursor - level.tailStart, 0), level.tail.length);
+    if (drop === 0) return;
+    for (let index = 0; index < drop; index++) this.tailBytes -= level.tail[index]!.body.byteLength;
+    if (drop === level.tail.length) level.tail = [];
+    else level.tail.splice(0, drop);
+    level.tailStart += drop;
+  }
+
+  /** Bytes of the bodies of the messages kept by keepUnread, all levels. */
+  private tailBytes = 0;
 
   /**
    * How many more deliveries the consumers can take now, at most
@@ -980,6 +1025,11 @@ export class Queue {
         return this.takeCounted(buffered);
       }
       if (level.cursor < level.log.endOffset()) {
+        // Kept in memory: look at this level again.
+        if (this.refillFromTail(level)) {
+          index++;
+          continue;
+        }
         // A higher level has unread messages: wait for them rather than serve a lower level.
         this.refill(level);
         return undefined;
@@ -998,31 +1048,54 @@ export class Queue {
     }
   }
 
+  /**
+   * Takes the message at the cursor (the record read back, or the message itself when it
+   * was kept in memory) into the buffer, unless it is settled or scheduled; moves the cursor past it.
+   */
+  private readIn(level: Level, offset: number, source: StoredRecord | StoredMessage): void {
+    level.cursor = offset + 1;
+    if (level.state.isAcked(offset) || level.state.isDeadLettered(offset) || level.state.scheduledAt(offset) !== undefined) return;
+    const message = 'offset' in source ? messageOf(source) : source;
+    // The cursor is past every transient message held in memory since the restart.
+    assert(message !== null || offset < level.restartEndOffset, 'an offset-only record is read back only after a restart');
+    if (message === null || (!message.persistent && offset < level.restartEndOffset && this.config.durable && !level.external)) {
+      // A transient message from before the restart: it does not survive one.
+      this.readyCount--;
+      void level.state.ack([offset]).catch(() => undefined);
+      return;
+    }
+    level.buffer.push({ level, offset, message, deliveryCount: level.state.deliveryCount(offset) });
+    if (this.counted(level, offset)) level.unreadBytes -= message.body.byteLength;
+    this.readyBytes += message.body.byteLength;
+  }
+
+  /**
+   * Takes the next unread messages of a level from those keepUnread kept, in memory and at
+   * once (no log read, no decoding), up to BUFFER_MESSAGES_MAX; false when the one at the
+   * cursor is not kept (or not yet in the log: pending records are appended first).
+   */
+  private refillFromTail(level: Level): boolean {
+    this.trimTail(level);
+    if (level.refilling !== null || level.tail.length === 0 || level.cursor !== level.tailStart) return false;
+    const end = Math.min(level.tailStart + level.tail.length, level.log.endOffset(), level.cursor + BUFFER_MESSAGES_MAX);
+    if (level.cursor >= end) return false;
+    for (let offset = level.cursor; offset < end; offset++) this.readIn(level, offset, level.tail[offset - level.tailStart]!);
+    this.trimTail(level);
+    return true;
+  }
+
   /** Reads the next unread messages of a level into its buffer, then dispatches. */
   private refill(level: Level): Promise<void> {
     if (level.refilling) return level.refilling;
     const from = level.cursor;
+    // Up to the messages kept in memory, if any: those are taken from there.
+    const kept = level.tail.length > 0 && level.tailStart > from ? level.tailStart - from : BUFFER_MESSAGES_MAX;
     level.refilling = level.log
-      .read(from, { recordsMax: BUFFER_MESSAGES_MAX, bytesMax: REFILL_BYTES_MAX })
+      .read(from, { recordsMax: Math.min(BUFFER_MESSAGES_MAX, kept), bytesMax: REFILL_BYTES_MAX })
       .then((records) => {
         if (this.deleted || level.cursor !== from) return;
-        for (const record of records) {
-          const offset = record.offset;
-          level.cursor = offset + 1;
-          if (level.state.isAcked(offset) || level.state.isDeadLettered(offset) || level.state.scheduledAt(offset) !== undefined) continue;
-          const message = messageOf(record);
-          // The cursor is past every transient message held in memory since the restart.
-          assert(message !== null || offset < level.restartEndOffset, 'an offset-only record is read back only after a restart');
-          if (message === null || (!message.persistent && offset < level.restartEndOffset && this.config.durable && !level.external)) {
-            // A transient message from before the restart: it does not survive one.
-            this.readyCount--;
-            void level.state.ack([offset]).catch(() => undefined);
-            continue;
-          }
-          level.buffer.push({ level, offset, message, deliveryCount: level.state.deliveryCount(offset) });
-          if (this.counted(level, offset)) level.unreadBytes -= message.body.byteLength;
-          this.readyBytes += message.body.byteLength;
-        }
+        for (const record of records) this.readIn(level, record.offset, record);
+        this.trimTail(level);
         if (records.length === 0 && level.cursor < level.log.startOffset()) level.cursor = level.log.startOffset();
         // The owner's retention removed unread records: they are no longer ready.
         if (level.external && (records.length > 0 ? records[0]!.offset > from : level.cursor > from)) this.recountExternal(level);
@@ -1595,6 +1668,7 @@ export class Queue {
         }
         level.cursor = end;
       }
+      this.trimTail(level);
       if (offsets.length > 0) writes.push(level.state.ack(offsets));
     }
     for (const waiting of this.groupsWaiting.values()) for (const candidate of waiting) writes.push(candidate.level.state.ack([candidate.offset]));
