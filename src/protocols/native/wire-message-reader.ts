@@ -90,14 +90,16 @@ export class WireMessageReader {
   /** A published message as the core takes it (exchange and arrival time are set by the vhost). */
   message(wire: WireMessage): TransactionMessage {
     const fields = this.envelope(wire.envelope);
-    return {
+    const message: { -readonly [K in keyof TransactionMessage]: TransactionMessage[K] } = {
       routingKey: this.routingKey(wire.routingKey),
       properties: fields.properties,
       headers: fields.headers,
       body: wire.body,
       persistent: fields.persistent,
-      ...(fields.persistenceImplicit === true ? { persistenceImplicit: true } : {}),
     };
+    // Set only when true, without spreading an object per message.
+    if (fields.persistenceImplicit === true) message.persistenceImplicit = true;
+    return message;
   }
 
   /**
