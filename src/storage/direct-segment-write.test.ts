@@ -120,6 +120,18 @@ test('a replacement journal that recovery renamed into place before a crash is r
   }
 });
 
+/** Stops `store` as kill -9 would, then loses power: log `big` reopens with records 0 to `count` - 1. */
+async function expectAfterPowerLoss(store: FileLogStore, simulated: SimulatedFileSystem, seed: number, count: number): Promise<void> {
+  store.abandon();
+  simulated.crash(new SeededRandom(seed));
+  const reopened = await FileLogStore.open(options(simulated));
+  try {
+    assert.deepEqual(await numberedRecordNames(reopened.getLog('big')!), numberedNames(count));
+  } finally {
+    await reopened.close();
+  }
+}
+
 /** Records the operations on segment files of `fileSystem` from now on. */
 function segmentOperations(fileSystem: HookedFileSystem): string[] {
   const operations: string[] = [];
@@ -140,14 +152,7 @@ test('a direct group whose segment has nothing written since its last sync is on
   assert.equal(store.stats.referencedBatches, 2);
   assert.deepEqual(operations.filter((operation) => operation !== 'open'), ['write', 'write'], 'two writes, no sync of the segment');
   fileSystem.hook = null;
-  store.abandon(); // kill -9: nothing more is written.
-  simulated.crash(new SeededRandom(11));
-  const reopened = await FileLogStore.open(options(simulated));
-  try {
-    assert.deepEqual(await numberedRecordNames(reopened.getLog('big')!), numberedNames(16));
-  } finally {
-    await reopened.close();
-  }
+  await expectAfterPowerLoss(store, simulated, 11, 16);
 });
 
 test('a direct group after a background write of its segment writes the rest and fdatasyncs the file', async () => {
@@ -162,12 +167,5 @@ test('a direct group after a background write of its segment writes the rest and
   await log.append(numberedRecords(14, 8));
   assert.deepEqual(operations.filter((operation) => operation !== 'open'), ['write', 'sync'], 'bytes written but not synced: written and fdatasynced');
   fileSystem.hook = null;
-  store.abandon(); // kill -9: nothing more is written.
-  simulated.crash(new SeededRandom(5));
-  const reopened = await FileLogStore.open(options(simulated));
-  try {
-    assert.deepEqual(await numberedRecordNames(reopened.getLog('big')!), numberedNames(22));
-  } finally {
-    await reopened.close();
-  }
+  await expectAfterPowerLoss(store, simulated, 5, 22);
 });
