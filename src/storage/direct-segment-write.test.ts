@@ -169,3 +169,20 @@ test('a direct group after a background write of its segment writes the rest and
   fileSystem.hook = null;
   await expectAfterPowerLoss(store, simulated, 5, 22);
 });
+
+test('a sealed segment keeps one descriptor: the O_DSYNC one closes once its last batch is durable', async () => {
+  const fileSystem = new HookedFileSystem(new SimulatedFileSystem());
+  const store = await FileLogStore.open(options(fileSystem, { logDefaults: { segmentBytesMax: 24 * 1024 } }));
+  try {
+    const log = await store.openLog('big');
+    // Groups of 8 KiB, written straight to their segments; every third one rolls to a new segment.
+    for (let first = 0; first < 64; first += 8) await log.append(numberedRecords(first, 8));
+    await store.checkpoint(); // Sealed segments get their index (written in the background) by then.
+    const segments = [...fileSystem.openHandles].filter(([path]) => path.endsWith('.seg'));
+    assert.ok(segments.length >= 3, `${segments.length} segment files`);
+    for (const [path, count] of segments.slice(0, -1)) assert.equal(count, 1, `${path}: one descriptor once sealed`);
+    assert.equal(segments.at(-1)![1], 2, 'the active segment keeps its O_DSYNC descriptor');
+  } finally {
+    await store.close();
+  }
+});

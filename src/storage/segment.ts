@@ -430,8 +430,7 @@ export class Segment {
     this.flushedBytes = end;
     if (dataSync) {
       this.syncedBytes = end;
-      // Sealed and all written: no more writes come, so the extra descriptor goes.
-      if (this.sealed && end === this.sizeBytes) await this.closeDataSyncHandle();
+      await this.releaseDataSyncHandleWhenDone();
     }
   }
 
@@ -496,6 +495,12 @@ export class Segment {
     }
     await this.flush();
     await this.syncWritten();
+    await this.releaseDataSyncHandleWhenDone();
+  }
+
+  /** Sealed and all durable: no more writes come, so the O_DSYNC handle (if open) goes. */
+  private async releaseDataSyncHandleWhenDone(): Promise<void> {
+    if (this.sealed && this.syncedBytes === this.sizeBytes) await this.closeDataSyncHandle();
   }
 
   /** The O_DSYNC handle of {@link syncAppended}, opened once the file exists. */
@@ -531,6 +536,8 @@ export class Segment {
 
   private async writeIndexFile(): Promise<void> {
     await this.flush();
+    // Sealed before its last direct write was checked for it: no write comes after this.
+    await this.releaseDataSyncHandleWhenDone();
     const bytes = this.index.encode();
     const file = await this.fileSystem.open(this.indexPath, { write: true, create: true });
     try {
