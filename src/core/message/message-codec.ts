@@ -1,7 +1,7 @@
 import { ByteReader } from '../../lib/byte-reader.js';
 import { ByteWriter } from '../../lib/byte-writer.js';
 import { FerryError } from '../../lib/ferry-error.js';
-import type { RecordInput, StoredRecord } from '../ports.js';
+import type { RecordBatchBuilder, RecordInput, StoredRecord } from '../ports.js';
 import { readHeaderTable, writeHeaderTable } from './header-codec.js';
 import type { MessageProperties, StoredMessage } from './message.js';
 import type { HeaderTable } from '../routing/header-value.js';
@@ -68,8 +68,8 @@ function isEmpty(object: object): boolean {
   return true;
 }
 
-/** Encodes a message as the record a queue or stream log stores. */
-export function encodeMessage(message: StoredMessage): RecordInput {
+/** The envelope bytes of a stored message: the publisher's, a cached one for a plain message, or encoded now. */
+function envelopeOf(message: StoredMessage): Uint8Array {
   let envelope = message.envelope;
   if (envelope !== undefined) {
     // Encoded by the publisher already (see StoredMessage.envelope).
@@ -83,12 +83,51 @@ export function encodeMessage(message: StoredMessage): RecordInput {
   } else {
     envelope = encodeEnvelope(message);
   }
+  return envelope;
+}
+
+/** Encodes a message as the record a queue or stream log stores. */
+export function encodeMessage(message: StoredMessage): RecordInput {
   return {
     timestampMs: message.arrivedAtMs,
     key: encodeRoutingKey(message.routingKey),
     value: message.body,
-    headers: [{ name: ENVELOPE_HEADER, value: envelope }],
+    headers: [{ name: ENVELOPE_HEADER, value: envelopeOf(message) }],
   };
+}
+
+/**
+ * Writes `messages` into `batch` as the records {@link encodeMessage} makes of them, without
+ * an object per record: a message whose routing key and envelope are the previous one's
+ * (the same cached bytes) repeats that record's key and header.
+ */
+export function writeMessageRecords(batch: RecordBatchBuilder, messages: readonly StoredMessage[]): void {
+  let lastKey: Uint8Array | null = null;
+  let lastEnvelope: Uint8Array | null = null;
+  for (const message of messages) {
+    const key = encodeRoutingKey(message.routingKey);
+    const envelope = envelopeOf(message);
+    const body = message.body;
+    if (key === lastKey && envelope === lastEnvelope) {
+      batch.recordAgain(message.arrivedAtMs, body, 0, body.byteLength);
+      continue;
+    }
+    batch.recordStart(message.arrivedAtMs, key, 0, key.byteLength, 1);
+    batch.recordHeader(ENVELOPE_HEADER, envelope, 0, envelope.byteLength);
+    batch.recordEnd(body, 0, body.byteLength);
+    lastKey = key;
+    lastEnvelope = envelope;
+  }
+}
+
+/** The `fieldBytes` of `Log.newBatch` for {@link writeMessageRecords} of `messages`, assuming each repeats the first one's key and envelope (the batch grows when not). */
+export function messageRecordFieldBytes(messages: readonly StoredMessage[]): number {
+  if (messages.length === 0) return 0;
+  const first = messages[0]!;
+  const perRecord = encodeRoutingKey(first.routingKey).byteLength + ENVELOPE_HEADER.length + envelopeOf(first).byteLength;
+  let bodies = 0;
+  for (const message of messages) bodies += message.body.byteLength;
+  return bodies + perRecord * messages.length;
 }
 
 /** The fields of a message its envelope carries (everything but routing key, body and arrival time). */

@@ -6,6 +6,7 @@ import { SimulatedFileSystem } from '../../platform/simulated-file-system.js';
 import { SeededRandom } from '../../platform/random.js';
 import { bodyText, settle, settleUntil, testPasswordHasher, withCode } from '../test-broker.js';
 import { partitionForKey } from '../../lib/partitioner.js';
+import type { StoredMessage } from '../message/message.js';
 
 const encoder = new TextEncoder();
 
@@ -295,4 +296,32 @@ test('an in-memory stream applies its retention by itself, so memory does not gr
   clock.advance(5_000);
   await settleUntil(() => stream.startOffset(0) > 0);
   assert.ok(200 - stream.startOffset(0) < 60, `kept ${200 - stream.startOffset(0)} messages`);
+});
+
+test('one append of messages that share or change routing key, properties and headers reads back message by message', async (t) => {
+  const broker = await memoryBroker();
+  t.after(() => broker.close());
+  const stream = await broker.declareStream('mixed', { partitions: 1 });
+  const shapes: Array<Pick<StoredMessage, 'routingKey' | 'properties' | 'headers'>> = [
+    { routingKey: 'a', properties: {}, headers: {} },
+    { routingKey: 'a', properties: {}, headers: {} },
+    { routingKey: 'b', properties: {}, headers: {} },
+    { routingKey: 'b', properties: { messageId: 'id-1', priority: 3 }, headers: {} },
+    { routingKey: 'b', properties: { messageId: 'id-1', priority: 3 }, headers: {} },
+    { routingKey: 'b', properties: {}, headers: { trace: 'x' } },
+    { routingKey: 'a', properties: {}, headers: {} },
+  ];
+  // Bodies of several sizes: short copies and long ones take different paths in the batch writer.
+  const messages: StoredMessage[] = shapes.map((shape, index) => ({ ...shape, exchange: '', body: encoder.encode(`m${index}`.padEnd(index * 60 + 1, '.')), persistent: true, arrivedAtMs: 1_000 + index }));
+  await stream.append(messages, { partition: 0 });
+  const entries = await broker.readStream('mixed', { from: 'first' });
+  assert.equal(entries.length, messages.length);
+  entries.forEach((entry, index) => {
+    const sent = messages[index]!;
+    assert.equal(entry.message.routingKey, sent.routingKey, `routing key of ${index}`);
+    assert.deepEqual(entry.message.properties, sent.properties, `properties of ${index}`);
+    assert.deepEqual(entry.message.headers, sent.headers, `headers of ${index}`);
+    assert.deepEqual(entry.message.body, sent.body, `body of ${index}`);
+    assert.equal(entry.message.arrivedAtMs, sent.arrivedAtMs, `time of ${index}`);
+  });
 });

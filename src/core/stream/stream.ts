@@ -3,7 +3,7 @@ import { assert } from '../../lib/assert.js';
 import { deferred, type Deferred } from '../../lib/deferred.js';
 import type { Clock, TimerHandle } from '../../platform/clock.js';
 import type { StoredMessage } from '../message/message.js';
-import { decodeMessage, encodeMessage } from '../message/message-codec.js';
+import { decodeMessage, encodeMessage, messageRecordFieldBytes, writeMessageRecords } from '../message/message-codec.js';
 import type { AppendResult, CompactionResult, Log, ProducerStamp, ReadLimits, RecordBatchBuilder, RecordCursor, RecordInput, StoredRecord } from '../ports.js';
 import { ConsumerGroup } from './consumer-group.js';
 import { compactByKey } from './stream-compaction.js';
@@ -290,23 +290,22 @@ export class Stream {
         if (options.partition === undefined && this.partitions.length > 1) {
           throw new FerryError('INVALID_ARGUMENT', `idempotent appends to stream ${this.name} name their partition (sequences are per partition)`);
         }
-        return this.appendIdempotent(this.partition(options.partition ?? 0), messages.map(encodeMessage), options.producer).then((result) => [result]);
+        const target = this.partition(options.partition ?? 0);
+        return this.appendIdempotent(target, this.messageBatch(target, messages), options.producer).then((result) => [result]);
       }
-      const byPartition = new Map<number, RecordInput[]>();
+      if (options.partition !== undefined) {
+        const target = this.partition(options.partition);
+        return this.appendBuilt(target, this.messageBatch(target, messages)).then((result) => [result]);
+      }
+      const byPartition = new Map<number, StoredMessage[]>();
       for (const message of messages) {
-        const index = options.partition !== undefined ? this.partition(options.partition).index : this.choosePartition(message);
-        const records = byPartition.get(index);
-        const record = encodeMessage(message);
-        if (records) records.push(record);
-        else byPartition.set(index, [record]);
+        const index = this.choosePartition(message);
+        const list = byPartition.get(index);
+        if (list) list.push(message);
+        else byPartition.set(index, [message]);
       }
       const results: Promise<StreamAppendResult>[] = [];
-      for (const [index, records] of byPartition) {
-        const partition = this.partitions[index]!;
-        this.flushPending(partition); // Keep call order: this turn's routed messages go first.
-        this.counters.appended += records.length;
-        results.push(this.track(partition, partition.log.append(records)).then((appended) => ({ partition: index, ...appended, duplicate: false })));
-      }
+      for (const [index, list] of byPartition) results.push(this.appendBuilt(this.partitions[index]!, this.messageBatch(this.partitions[index]!, list)));
       return Promise.all(results);
     } catch (error) {
       return Promise.reject(error);
@@ -370,6 +369,20 @@ export class Stream {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** `messages` written into one batch of `partition`'s log, as the records encodeMessage makes (no object per record). */
+  private messageBatch(partition: Partition, messages: readonly StoredMessage[]): RecordBatchBuilder {
+    const batch = partition.log.newBatch(messages.length, messages.length, messageRecordFieldBytes(messages));
+    writeMessageRecords(batch, messages);
+    return batch;
+  }
+
+  /** Appends a built batch to `partition` behind this turn's routed messages (not idempotent). */
+  private appendBuilt(partition: Partition, batch: RecordBatchBuilder): Promise<StreamAppendResult> {
+    this.flushPending(partition); // Keep call order: this turn's routed messages go first.
+    this.counters.appended += batch.count;
+    return this.track(partition, partition.log.appendBatch(batch)).then((appended) => ({ partition: partition.index, baseOffset: appended.baseOffset, lastOffset: appended.lastOffset, duplicate: false }));
   }
 
   /** Idempotent append of `records` (a list, or a built batch) after the producer checks of {@link append}. */
