@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Broker } from '../../server/broker.js';
 import { ManualClock } from '../../platform/clock.js';
 import type { Log } from '../ports.js';
-import { Inbox, bodies, testPasswordHasher } from '../test-broker.js';
+import { Inbox, bodies, settleUntil, testPasswordHasher } from '../test-broker.js';
 
 async function memoryBroker(): Promise<Broker> {
   return Broker.start({ memory: true, passwordHasher: testPasswordHasher, clock: new ManualClock() });
@@ -121,7 +121,7 @@ test('messages published while older ones wait in the log are delivered from mem
     await publishBurst(broker, 'jobs', later);
     const inbox = new Inbox();
     broker.consume('jobs', inbox.onDelivery, { autoAck: true });
-    for (let turns = 0; turns < 1_000 && inbox.deliveries.length < 7_000; turns++) await new Promise((resolve) => setImmediate(resolve));
+    await settleUntil(() => inbox.deliveries.length >= 7_000, 1_000);
     assert.deepEqual(inbox.bodies(), [...first.slice(3_000), ...later]);
     assert.ok(readBack.length > 0 && readBack.every((offset) => offset >= 8_192 && offset < 9_000), 'only the messages that found no room were read back');
   } finally {

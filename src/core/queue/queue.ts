@@ -181,6 +181,17 @@ const PERSISTENT_BUFFER_BYTES_MAX = 4 * 1024 * 1024;
 const TRANSIENT_BUFFER_BYTES_MAX = 16 * 1024 * 1024;
 const TRANSIENT_BUFFER_MESSAGES_MAX = 65_536;
 const TRANSIENT_SWEEP_SIZE_MIN = 4096;
+/**
+ * True when `message` may join `count` messages of `bytes` body bytes held in memory: within
+ * PERSISTENT_BUFFER_* for a persistent message, TRANSIENT_BUFFER_* for a transient one.
+ */
+function withinMemoryBounds(message: StoredMessage, count: number, bytes: number): boolean {
+  const total = bytes + message.body.byteLength;
+  return message.persistent
+    ? count < PERSISTENT_BUFFER_MESSAGES_MAX && total <= PERSISTENT_BUFFER_BYTES_MAX
+    : count < TRANSIENT_BUFFER_MESSAGES_MAX && total <= TRANSIENT_BUFFER_BYTES_MAX;
+}
+
 /** Prefetch windows of at least this many deliveries are refilled in batches (see refillBatch). */
 const REFILL_BATCH_WINDOW_MIN = 128;
 
@@ -540,12 +551,9 @@ export class Queue {
   private bufferHasRoom(level: Level, message: StoredMessage): boolean {
     if (level.inMemory) return true;
     const bufferedCount = level.buffer.length - level.bufferHead;
-    if (message.persistent) {
-      if (bufferedCount < BUFFER_MESSAGES_MAX || bufferedCount < BUFFER_MESSAGES_MAX + this.consumerCredit()) return true;
-      // A short backlog of small messages stays in memory too: reading it back from the log costs more than it saves.
-      return bufferedCount < PERSISTENT_BUFFER_MESSAGES_MAX && this.readyBytes + message.body.byteLength <= PERSISTENT_BUFFER_BYTES_MAX;
-    }
-    return bufferedCount < TRANSIENT_BUFFER_MESSAGES_MAX && this.readyBytes + message.body.byteLength <= TRANSIENT_BUFFER_BYTES_MAX;
+    if (message.persistent && (bufferedCount < BUFFER_MESSAGES_MAX || bufferedCount < BUFFER_MESSAGES_MAX + this.consumerCredit())) return true;
+    // Otherwise a short backlog of small messages stays in memory too: reading it back from the log costs more than it saves.
+    return withinMemoryBounds(message, bufferedCount, this.readyBytes);
   }
 
   /**
@@ -560,12 +568,7 @@ export class Queue {
       if (tail.length > 0) return;
       level.tailStart = offset;
     }
-    const count = level.buffer.length - level.bufferHead + tail.length;
-    const bytes = this.readyBytes + this.tailBytes + message.body.byteLength;
-    const room = message.persistent
-      ? count < PERSISTENT_BUFFER_MESSAGES_MAX && bytes <= PERSISTENT_BUFFER_BYTES_MAX
-      : count < TRANSIENT_BUFFER_MESSAGES_MAX && bytes <= TRANSIENT_BUFFER_BYTES_MAX;
-    if (!room) return;
+    if (!withinMemoryBounds(message, level.buffer.length - level.bufferHead + tail.length, this.readyBytes + this.tailBytes)) return;
     tail.push(message);
     this.tailBytes += message.body.byteLength;
   }

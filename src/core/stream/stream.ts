@@ -363,9 +363,7 @@ export class Stream {
       const limit = this.messageBytesLimit();
       if (batch.valueBytesMax > limit) throw this.tooLarge(batch.valueBytesMax, limit);
       if (producer !== undefined) return this.appendIdempotent(target, batch, producer);
-      this.flushPending(target); // Keep call order: this turn's routed messages go first.
-      this.counters.appended += batch.count;
-      return this.track(target, target.log.appendBatch(batch)).then((appended) => ({ partition: target.index, baseOffset: appended.baseOffset, lastOffset: appended.lastOffset, duplicate: false }));
+      return this.appendBuilt(target, batch);
     } catch (error) {
       return Promise.reject(error);
     }
