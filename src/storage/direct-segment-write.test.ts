@@ -77,6 +77,38 @@ test('a crash before the segment write is durable drops the referenced batches, 
   }
 });
 
+test('a reference whose batch is not in its segment cuts the journal there: later entries of other logs in the group go too', async () => {
+  // A transaction writes its intent and then its destinations; the journal's prefix property is
+  // what keeps them all or nothing, so an unfinished group must not leave any log's later entry.
+  const simulated = new SimulatedFileSystem();
+  const fileSystem = new HookedFileSystem(simulated);
+  const store = await FileLogStore.open(options(fileSystem));
+  const big = await store.openLog('big');
+  const small = await store.openLog('small');
+  await small.append(numberedRecords(0, 1, 10));
+  await (await store.openLog('gone')).append(numberedRecords(0, 2, 10));
+  fileSystem.hook = (operation, path) => {
+    if ((operation === 'write' || operation === 'sync') && path.endsWith('.seg')) return new Promise<void>(() => undefined);
+  };
+  void big.append(numberedRecords(0, 8)).catch(() => undefined); // A reference: its segment write never happens.
+  void small.append(numberedRecords(1, 1, 10)).catch(() => undefined); // After it in the same group, journaled in full.
+  void store.deleteLog('gone').catch(() => undefined); // After it too: the log stays, with its batches.
+  await turns(20);
+  assert.equal(store.stats.referencedBatches, 1);
+  store.abandon();
+  fileSystem.hook = null;
+  simulated.crash(new SeededRandom(5));
+  const reopened = await FileLogStore.open(options(simulated));
+  try {
+    assert.equal(reopened.getLog('big')!.endOffset(), 0);
+    assert.equal(reopened.getLog('small')!.endOffset(), 1, 'the entry after the reference was never acknowledged and is not replayed');
+    assert.deepEqual(await numberedRecordNames(reopened.getLog('small')!), numberedNames(1));
+    assert.deepEqual(await numberedRecordNames(reopened.getLog('gone')!), numberedNames(2));
+  } finally {
+    await reopened.close();
+  }
+});
+
 test('a segment a truncatePrefix drops stays on disk until a checkpoint covers the references to it', async () => {
   const fileSystem = new SimulatedFileSystem();
   const store = await FileLogStore.open(options(fileSystem, { logDefaults: { segmentBytesMax: 16 * 1024 } }));

@@ -1234,38 +1234,55 @@ export class FileLogStore implements LogStore, FileLogHost {
    * file: a reference whose batch the checkpoint already covers is left out (replay would skip
    * it); otherwise the batch is read from its segment file and checked (length, base offset,
    * count, CRC) and becomes an APPEND. A batch that does not check out was never acknowledged
-   * (see FORMAT.md): its log's later APPEND and APPEND_REFERENCE entries are left out too, as
-   * they belong to the same unfinished group. It must lie in the last journal file; anywhere
-   * else it is damage (CORRUPT_DATA). Entries of logs the journal deletes need no batch, and
-   * their appends are left out (their segment files may be gone).
+   * (see FORMAT.md), nor was any entry after it, of any log: its group did not complete, so no
+   * later one did. The journal is cut there, as at a torn entry: a later entry of another log
+   * (another destination of the same transaction) must not outlive it. Such a batch must lie in
+   * the last journal file; anywhere else it is damage (CORRUPT_DATA). Entries of logs the kept
+   * entries delete need no batch, and their appends are left out (their segment files may be
+   * gone); a cut that drops a log's DELETE_LOG makes its references count again, so the cut is
+   * looked for until it stays put.
    */
   private async resolveReferences(checkpoint: Checkpoint | null, scans: readonly { sequence: number; scan: JournalScan }[]): Promise<JournalEntry[]> {
-    const deleted = new Set<number>();
-    for (const { scan } of scans) for (const entry of scan.entries) if (entry.kind === JournalEntryKind.deleteLog) deleted.add(entry.logId);
     const checkpointedEnd = new Map<number, number>();
     for (const log of checkpoint?.logs ?? []) checkpointedEnd.set(log.id, log.endOffset);
-    const torn = new Set<number>();
-    const out: JournalEntry[] = [];
-    for (const [position, { sequence, scan }] of scans.entries()) {
-      for (const entry of scan.entries) {
-        const appending = entry.kind === JournalEntryKind.append || entry.kind === JournalEntryKind.appendReference;
-        if (deleted.has(entry.logId) && (appending || entry.kind === JournalEntryKind.truncatePrefix)) continue;
-        if (appending && torn.has(entry.logId)) continue;
-        if (entry.kind !== JournalEntryKind.appendReference) {
-          out.push(entry);
-          continue;
-        }
+    const entries = scans.flatMap(({ sequence, scan }, position) => scan.entries.map((entry) => ({ entry, sequence, inLastFile: position === scans.length - 1 })));
+    /** Batches read for the references, by entry index (null: not intact). */
+    const batches = new Map<number, Uint8Array | null>();
+    const isCovered = (logId: number, reference: BatchReference): boolean => reference.baseOffset + reference.recordCount <= (checkpointedEnd.get(logId) ?? 0);
+    const deletedBefore = (end: number): Set<number> => {
+      const deleted = new Set<number>();
+      for (let index = 0; index < end; index++) if (entries[index]!.entry.kind === JournalEntryKind.deleteLog) deleted.add(entries[index]!.entry.logId);
+      return deleted;
+    };
+    let end = entries.length;
+    for (let cut = -1; cut !== end; ) {
+      if (cut >= 0) end = cut;
+      const deleted = deletedBefore(end);
+      cut = end;
+      for (let index = 0; index < end; index++) {
+        const { entry, sequence, inLastFile } = entries[index]!;
+        if (entry.kind !== JournalEntryKind.appendReference || deleted.has(entry.logId)) continue;
         const reference = decodeReferencePayload(entry.payload);
-        if (reference.baseOffset + reference.recordCount <= (checkpointedEnd.get(entry.logId) ?? 0)) continue;
-        const batch = await this.readReferencedBatch(entry.logId, reference);
-        if (batch !== null) {
-          out.push({ logId: entry.logId, kind: JournalEntryKind.append, payload: batch });
-          continue;
-        }
-        if (position < scans.length - 1) {
+        if (isCovered(entry.logId, reference)) continue;
+        if (!batches.has(index)) batches.set(index, await this.readReferencedBatch(entry.logId, reference));
+        if (batches.get(index) !== null) continue;
+        if (!inLastFile) {
           throw new FerryError('CORRUPT_DATA', `journal ${sequence} references a batch of log ${entry.logId} at offset ${reference.baseOffset} that its segment does not hold, before the last journal file`);
         }
-        torn.add(entry.logId);
+        cut = index;
+        break;
+      }
+    }
+    const deleted = deletedBefore(end);
+    const out: JournalEntry[] = [];
+    for (let index = 0; index < end; index++) {
+      const { entry } = entries[index]!;
+      const appending = entry.kind === JournalEntryKind.append || entry.kind === JournalEntryKind.appendReference;
+      if (deleted.has(entry.logId) && (appending || entry.kind === JournalEntryKind.truncatePrefix)) continue;
+      if (entry.kind !== JournalEntryKind.appendReference) {
+        out.push(entry);
+      } else if (!isCovered(entry.logId, decodeReferencePayload(entry.payload))) {
+        out.push({ logId: entry.logId, kind: JournalEntryKind.append, payload: batches.get(index)! });
       }
     }
     return out;
