@@ -102,7 +102,9 @@ async function streamRead(settings: ScenarioSettings): Promise<Record<string, un
 }
 
 async function idempotentAppend(settings: ScenarioSettings): Promise<Record<string, unknown>> {
-  // Plain and idempotent rounds alternate, so drift in the disk or the machine falls on both alike.
+  // Plain and idempotent rounds alternate in the order ABBA (plain first in even rounds, idempotent
+  // first in odd ones), so drift in the disk or the machine, and whatever one round leaves to the
+  // next (segment writes and rolls in the background), falls on both alike.
   const rounds = settings.quick ? 2 : 8;
   const roundMs = settings.quick ? 150 : 1_250;
   const broker = await startBroker(settings.directory);
@@ -112,8 +114,10 @@ async function idempotentAppend(settings: ScenarioSettings): Promise<Record<stri
     const sequences = new Array<number>(APPENDERS).fill(0);
     const totals = { plain: { messages: 0, seconds: 0 }, idempotent: { messages: 0, seconds: 0 } };
     for (let round = 0; round < rounds; round++) {
-      const plain = await appendFor(plainStream, roundMs);
-      const idempotent = await appendFor(idempotentStream, roundMs, sequences);
+      const plainFirst = round % 2 === 0;
+      const first = await appendFor(plainFirst ? plainStream : idempotentStream, roundMs, plainFirst ? undefined : sequences);
+      const second = await appendFor(plainFirst ? idempotentStream : plainStream, roundMs, plainFirst ? sequences : undefined);
+      const [plain, idempotent] = plainFirst ? [first, second] : [second, first];
       totals.plain.messages += plain.messages;
       totals.plain.seconds += plain.seconds;
       totals.idempotent.messages += idempotent.messages;

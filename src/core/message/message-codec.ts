@@ -1,7 +1,7 @@
 import { ByteReader } from '../../lib/byte-reader.js';
 import { ByteWriter } from '../../lib/byte-writer.js';
 import { FerryError } from '../../lib/ferry-error.js';
-import type { RecordBatchBuilder, RecordInput, StoredRecord } from '../ports.js';
+import type { RecordBatchBuilder, RecordHeader, RecordInput, StoredRecord } from '../ports.js';
 import { readHeaderTable, writeHeaderTable } from './header-codec.js';
 import type { MessageProperties, StoredMessage } from './message.js';
 import type { HeaderTable } from '../routing/header-value.js';
@@ -99,12 +99,14 @@ export function encodeMessage(message: StoredMessage): RecordInput {
 /**
  * Writes `messages` into `batch` as the records {@link encodeMessage} makes of them, without
  * an object per record: a message whose routing key and envelope are the previous one's
- * (the same cached bytes) repeats that record's key and header.
+ * (the same cached bytes) repeats that record's key and header. With `firstExtra`, the first
+ * record carries that header after its envelope (a transaction's intent entry).
  */
-export function writeMessageRecords(batch: RecordBatchBuilder, messages: readonly StoredMessage[]): void {
+export function writeMessageRecords(batch: RecordBatchBuilder, messages: readonly StoredMessage[], firstExtra?: RecordHeader): void {
   let lastKey: Uint8Array | null = null;
   let lastEnvelope: Uint8Array | null = null;
-  for (const message of messages) {
+  for (let index = 0; index < messages.length; index++) {
+    const message = messages[index]!;
     const key = encodeRoutingKey(message.routingKey);
     const envelope = envelopeOf(message);
     const body = message.body;
@@ -112,11 +114,17 @@ export function writeMessageRecords(batch: RecordBatchBuilder, messages: readonl
       batch.recordAgain(message.arrivedAtMs, body, 0, body.byteLength);
       continue;
     }
-    batch.recordStart(message.arrivedAtMs, key, 0, key.byteLength, 1);
+    const extra = index === 0 ? firstExtra : undefined;
+    batch.recordStart(message.arrivedAtMs, key, 0, key.byteLength, extra === undefined ? 1 : 2);
     batch.recordHeader(ENVELOPE_HEADER, envelope, 0, envelope.byteLength);
+    if (extra === undefined) {
+      lastKey = key;
+      lastEnvelope = envelope;
+    } else {
+      // The next record must not repeat this one's headers.
+      batch.recordHeader(extra.name, extra.value, 0, extra.value.byteLength);
+    }
     batch.recordEnd(body, 0, body.byteLength);
-    lastKey = key;
-    lastEnvelope = envelope;
   }
 }
 

@@ -1,4 +1,5 @@
 import { FerryError } from '../../lib/ferry-error.js';
+import { transientUtf8 } from '../../lib/utf8.js';
 import type { Log, RecordInput } from '../ports.js';
 
 /** A batch an idempotent producer wrote recently, remembered so that its retry is recognised. */
@@ -31,7 +32,6 @@ type Entry =
 
 /** Entries written since the last compaction, past which the log is rewritten (when mostly stale). */
 const COMPACT_AFTER_ENTRIES = 4_096;
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 /**
@@ -169,5 +169,5 @@ export class StreamState {
 }
 
 function toRecord(entry: Entry): RecordInput {
-  return { value: encoder.encode(JSON.stringify(entry)) };
+  return { value: transientUtf8(JSON.stringify(entry)) };
 }

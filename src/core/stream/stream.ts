@@ -1,5 +1,4 @@
 import { FerryError } from '../../lib/ferry-error.js';
-import { assert } from '../../lib/assert.js';
 import { deferred, type Deferred } from '../../lib/deferred.js';
 import type { Clock, TimerHandle } from '../../platform/clock.js';
 import type { StoredMessage } from '../message/message.js';
@@ -436,17 +435,15 @@ export class Stream {
   /**
    * Appends a committed transaction's messages to `partition` as one batch
    * stamped with `stamp` (no idempotence checks: the transaction did them).
-   * `records`, when given, are the messages already encoded (encodeMessage),
-   * one per message in order. Resolves once durable.
+   * Resolves once durable.
    */
-  appendStamped(partition: number, messages: readonly StoredMessage[], stamp: ProducerStamp, records?: readonly RecordInput[]): Promise<void> {
+  appendStamped(partition: number, messages: readonly StoredMessage[], stamp: ProducerStamp): Promise<void> {
     this.assertLive();
     const target = this.partition(partition);
     for (const message of messages) this.checkSize(message);
     this.flushPending(target);
     this.counters.appended += messages.length;
-    assert(records === undefined || records.length === messages.length, 'one record per message');
-    return this.track(target, target.log.append(records ?? messages.map((message) => encodeMessage(message)), { producer: stamp })).then(() => undefined);
+    return this.track(target, target.log.appendBatch(this.messageBatch(target, messages), { producer: stamp })).then(() => undefined);
   }
 
   /** True when `partition` holds a batch stamped `stamp` at or after `fromOffset` (transaction recovery). */

@@ -1,8 +1,9 @@
 import { FerryError } from '../../lib/ferry-error.js';
+import { transientUtf8 } from '../../lib/utf8.js';
 import type { Clock, TimerHandle } from '../../platform/clock.js';
 import { storedMessage, type StoredMessage } from '../message/message.js';
-import { decodeMessage, encodeMessage } from '../message/message-codec.js';
-import type { Log, RecordInput } from '../ports.js';
+import { decodeMessage, messageRecordFieldBytes, writeMessageRecords } from '../message/message-codec.js';
+import type { Log } from '../ports.js';
 import type { Queue } from '../queue/queue.js';
 import type { Destination } from '../routing/destination.js';
 import type { Stream } from '../stream/stream.js';
@@ -69,8 +70,13 @@ type IntentEntry =
   | { readonly op: 'applied'; readonly id: number };
 
 const TX_HEADER = 'tx';
-const encoder = new TextEncoder();
+const EMPTY = new Uint8Array(0);
 const decoder = new TextDecoder();
+
+/** An intent entry as its record header holds it. */
+function intentBytes(entry: IntentEntry): Uint8Array {
+  return transientUtf8(JSON.stringify(entry));
+}
 
 
 /**
@@ -321,32 +327,39 @@ export class TransactionCoordinator {
         }
       }
     }
-    // 2. The intent: one batch, written whole or not at all.
-    const entries: RecordInput[] = [];
-    const intent = (entry: IntentEntry, record?: RecordInput): void => {
-      const header = { name: TX_HEADER, value: encoder.encode(JSON.stringify(entry)) };
-      // Built field by field, not spread: see storedMessage.
-      entries.push(record ? { timestampMs: record.timestampMs, key: record.key, value: record.value, headers: [...(record.headers ?? []), header] } : { value: new Uint8Array(0), headers: [header] });
-    };
+    // 2. The intent: one batch, written whole or not at all. An enqueue or append entry rides on
+    // its destination's first message (the record's second header); the messages after it carry
+    // no entry of their own. Written straight into the batch, with no object per record.
+    const destinations: Array<{ readonly entry: Uint8Array; readonly messages: readonly StoredMessage[] }> = [];
     for (const write of queueWrites.values()) {
       const from = write.queue.logs()[write.priority]!.endOffset();
-      // The entry rides on the destination's first message; the ones after it carry no entry of their own.
-      write.messages.forEach((message, index) => (index === 0 ? intent({ op: 'enqueue', queue: write.queue.name, priority: write.priority, from }, encodeMessage(message)) : entries.push(encodeMessage(message))));
+      destinations.push({ entry: intentBytes({ op: 'enqueue', queue: write.queue.name, priority: write.priority, from }), messages: write.messages });
     }
-    // A stream's records are encoded once, for the intent and for the stamped append.
-    const streamRecords = new Map<string, RecordInput[]>();
-    for (const [key, write] of streamWrites) {
+    for (const write of streamWrites.values()) {
       const from = write.stream.logs()[write.partition]!.endOffset();
-      const records = write.messages.map(encodeMessage);
-      streamRecords.set(key, records);
-      records.forEach((record, index) => (index === 0 ? intent({ op: 'append', stream: write.stream.name, partition: write.partition, from }, record) : entries.push(record)));
+      destinations.push({ entry: intentBytes({ op: 'append', stream: write.stream.name, partition: write.partition, from }), messages: write.messages });
     }
-    for (const entry of ackPositions.values()) intent({ op: 'ack', queue: entry.queue.name, priority: entry.priority, offsets: entry.offsets });
-    for (const entry of offsets) intent({ op: 'offset', stream: entry.stream.name, group: entry.group, partition: entry.partition, offset: entry.offset });
-    intent({ op: 'commit', id });
+    const entries: Uint8Array[] = [];
+    for (const entry of ackPositions.values()) entries.push(intentBytes({ op: 'ack', queue: entry.queue.name, priority: entry.priority, offsets: entry.offsets }));
+    for (const entry of offsets) entries.push(intentBytes({ op: 'offset', stream: entry.stream.name, group: entry.group, partition: entry.partition, offset: entry.offset }));
+    entries.push(intentBytes({ op: 'commit', id }));
+    let recordCount = entries.length;
+    let fieldBytes = 0;
+    for (const entry of [...destinations.map((destination) => destination.entry), ...entries]) fieldBytes += TX_HEADER.length + entry.byteLength;
+    for (const destination of destinations) {
+      recordCount += destination.messages.length;
+      fieldBytes += messageRecordFieldBytes(destination.messages);
+    }
+    const batch = this.log.newBatch(recordCount, recordCount + destinations.length, fieldBytes);
+    for (const destination of destinations) writeMessageRecords(batch, destination.messages, { name: TX_HEADER, value: destination.entry });
+    for (const entry of entries) {
+      batch.recordStart(nowMs, EMPTY, 0, -1, 1);
+      batch.recordHeader(TX_HEADER, entry, 0, entry.byteLength);
+      batch.recordEnd(EMPTY, 0, 0);
+    }
     // Registered before the append: the log's start must not pass an intent until it is applied.
     this.applying.set(id, this.log.endOffset());
-    const intentWritten = this.log.append(entries);
+    const intentWritten = this.log.appendBatch(batch);
     // Queues hand messages to consumers before they are durable, so queue writes wait for the
     // intent: a consumer must never see a message of a transaction a crash then erases. Stream
     // readers see only durable records, and the journal keeps a prefix of what was written in
@@ -370,7 +383,7 @@ export class TransactionCoordinator {
         if (outcomes.some((outcome) => outcome.kind === 'rejected')) rejectedBy.push(write.queue.name);
         writes.push(durable);
       }
-      for (const [key, write] of streamWrites) writes.push(write.stream.appendStamped(write.partition, write.messages, stamp, streamRecords.get(key)));
+      for (const write of streamWrites.values()) writes.push(write.stream.appendStamped(write.partition, write.messages, stamp));
       for (const [queue, ids] of acks) writes.push(queue.ack(ids));
       for (const entry of offsets) writes.push(entry.stream.consumerGroup(entry.group).commit(entry.member, entry.partition, entry.offset));
       await Promise.all(writes);
@@ -497,7 +510,7 @@ export class TransactionCoordinator {
     if (this.appliedPending.length > 1) return;
     queueMicrotask(() => {
       const ids = this.appliedPending.splice(0);
-      const records = ids.map((applied) => ({ value: new Uint8Array(0), headers: [{ name: TX_HEADER, value: encoder.encode(JSON.stringify({ op: 'applied', id: applied } satisfies IntentEntry)) }] }));
+      const records = ids.map((applied) => ({ value: EMPTY, headers: [{ name: TX_HEADER, value: intentBytes({ op: 'applied', id: applied }) }] }));
       this.log.append(records).then(
         () => this.reclaim(),
         () => undefined, // The store stopped: recovery will redo the check.
