@@ -764,7 +764,10 @@ function writeVarint(bytes: Uint8Array, at: number, value: number): number {
 /** `offsets` (any order, repeats allowed) as ascending disjoint [start, end) ranges. */
 function toRanges(offsets: readonly number[]): Array<[number, number]> {
   if (offsets.length === 1) return [[offsets[0]!, offsets[0]! + 1]];
-  const sorted = [...offsets].sort((a, b) => a - b);
+  // Acks mostly come in offset order: sort (a copy) only when they do not.
+  let ascending = true;
+  for (let index = 1; index < offsets.length && ascending; index++) ascending = offsets[index - 1]! <= offsets[index]!;
+  const sorted = ascending ? offsets : [...offsets].sort((a, b) => a - b);
   const ranges: Array<[number, number]> = [];
   for (const offset of sorted) {
     const last = ranges[ranges.length - 1];

@@ -1045,7 +1045,9 @@ export class Queue {
     if (level.bufferHead === level.buffer.length) {
       level.buffer = [];
       level.bufferHead = 0;
-    } else if (level.bufferHead > 256) {
+    } else if (level.bufferHead > 256 && level.bufferHead * 2 >= level.buffer.length) {
+      // Only once the taken head is at least half the array: each copy moves no more than was
+      // taken since the last, not the whole (thousands deep) buffer every 256 takes.
       level.buffer = level.buffer.slice(level.bufferHead);
       level.bufferHead = 0;
     }

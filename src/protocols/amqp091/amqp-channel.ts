@@ -450,6 +450,8 @@ export class AmqpChannel {
   private acksPending = new Map<Queue, number[]>();
   private acksFlushScheduled = false;
   private readonly flushAcksSoon = (): void => this.flushAcks();
+  /** The map {@link acksPending} was before the last {@link flushAcks}, emptied for the next. */
+  private spareAcks: Map<Queue, number[]> | null = null;
 
   private gatherAcks(tags: readonly number[]): void {
     for (const tag of tags) this.gatherAck(tag);
@@ -493,11 +495,15 @@ export class AmqpChannel {
     this.acksFlushScheduled = false;
     if (this.acksPending.size === 0) return;
     const pending = this.acksPending;
-    this.acksPending = new Map();
+    // Two maps take turns (a new one only when an ack re-enters this loop).
+    this.acksPending = this.spareAcks ?? new Map();
+    this.spareAcks = null;
     for (const [queue, ids] of pending) {
       if (queue.isDeleted()) continue;
       queue.ack(ids).catch((error: unknown) => this.host.channelFailed(this, error));
     }
+    pending.clear();
+    this.spareAcks = pending;
   }
 
   /** Handles one method on this (open) channel. May be async (declarations wait for durability). */
