@@ -16,6 +16,19 @@ function options(fileSystem: HookedFileSystem | SimulatedFileSystem, extra: Part
   return { fileSystem, clock: new ManualClock(), directory: 'data', durability: 'always', directWriteBytesMin: 4096, ...extra };
 }
 
+/** Makes every write and sync of a segment file hang (the power goes first); `reached` tells whether one came. */
+function holdSegmentWrites(fileSystem: HookedFileSystem): { reached: boolean } {
+  const held = { reached: false };
+  fileSystem.hook = (operation, path) => {
+    // The segment's bytes become durable by an O_DSYNC write (nothing of it was written before) or a write and a sync.
+    if ((operation === 'write' || operation === 'sync') && path.endsWith('.seg')) {
+      held.reached = true;
+      return new Promise<void>(() => undefined);
+    }
+  };
+  return held;
+}
+
 const turns = async (count: number): Promise<void> => {
   for (let i = 0; i < count; i++) await new Promise((resolve) => setImmediate(resolve));
 };
@@ -46,20 +59,13 @@ test('a crash before the segment write is durable drops the referenced batches, 
   const log = await store.openLog('big');
   const other = await store.openLog('small');
   await log.append(numberedRecords(0, 3, 10));
-  let held = false;
-  fileSystem.hook = (operation, path) => {
-    // The segment's bytes become durable by an O_DSYNC write (nothing of it was written before) or a write and a sync.
-    if ((operation === 'write' || operation === 'sync') && path.endsWith('.seg')) {
-      held = true;
-      return new Promise<void>(() => undefined); // Never: the power goes first.
-    }
-  };
+  const held = holdSegmentWrites(fileSystem);
   let acknowledged = false;
   void log.append(numberedRecords(3, 8)).then(() => (acknowledged = true), () => undefined);
   void log.append(numberedRecords(11, 1, 10)).catch(() => undefined); // Same group, same log: a reference too.
   void other.append(numberedRecords(0, 1, 10)).catch(() => undefined);
   await turns(20);
-  assert.ok(held, 'the segment write was reached');
+  assert.ok(held.reached, 'the segment write was reached');
   assert.equal(acknowledged, false);
   store.abandon();
   fileSystem.hook = null;
@@ -87,13 +93,12 @@ test('a reference whose batch is not in its segment cuts the journal there: late
   const small = await store.openLog('small');
   await small.append(numberedRecords(0, 1, 10));
   await (await store.openLog('gone')).append(numberedRecords(0, 2, 10));
-  fileSystem.hook = (operation, path) => {
-    if ((operation === 'write' || operation === 'sync') && path.endsWith('.seg')) return new Promise<void>(() => undefined);
-  };
+  const held = holdSegmentWrites(fileSystem);
   void big.append(numberedRecords(0, 8)).catch(() => undefined); // A reference: its segment write never happens.
   void small.append(numberedRecords(1, 1, 10)).catch(() => undefined); // After it in the same group, journaled in full.
   void store.deleteLog('gone').catch(() => undefined); // After it too: the log stays, with its batches.
   await turns(20);
+  assert.ok(held.reached, 'the segment write was reached');
   assert.equal(store.stats.referencedBatches, 1);
   store.abandon();
   fileSystem.hook = null;
