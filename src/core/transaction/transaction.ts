@@ -345,10 +345,10 @@ export class TransactionCoordinator {
     entries.push(intentBytes({ op: 'commit', id }));
     let recordCount = entries.length;
     let fieldBytes = 0;
-    for (const entry of [...destinations.map((destination) => destination.entry), ...entries]) fieldBytes += TX_HEADER.length + entry.byteLength;
+    for (const entry of entries) fieldBytes += TX_HEADER.length + entry.byteLength;
     for (const destination of destinations) {
       recordCount += destination.messages.length;
-      fieldBytes += messageRecordFieldBytes(destination.messages);
+      fieldBytes += TX_HEADER.length + destination.entry.byteLength + messageRecordFieldBytes(destination.messages);
     }
     const batch = this.log.newBatch(recordCount, recordCount + destinations.length, fieldBytes);
     for (const destination of destinations) writeMessageRecords(batch, destination.messages, { name: TX_HEADER, value: destination.entry });
