@@ -105,6 +105,7 @@ test('a reference whose batch is not in its segment cuts the journal there: late
   simulated.crash(new SeededRandom(5));
   const reopened = await FileLogStore.open(options(simulated));
   try {
+    assert.equal(reopened.recovery!.journalEntriesCut, 3, 'the reference, the append after it and the deletion');
     assert.equal(reopened.getLog('big')!.endOffset(), 0);
     assert.equal(reopened.getLog('small')!.endOffset(), 1, 'the entry after the reference was never acknowledged and is not replayed');
     assert.deepEqual(await numberedRecordNames(reopened.getLog('small')!), numberedNames(1));

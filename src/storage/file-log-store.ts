@@ -185,6 +185,8 @@ export interface RecoveryReport {
   readonly journalEntriesReplayed: number;
   /** Bytes after the valid entries of the newest journal file (of a reused file, its stale rest too), unless zeros. */
   readonly journalTailBytesDropped: number;
+  /** Entries dropped where the journal was cut at a reference whose batch was not intact (see FORMAT.md). */
+  readonly journalEntriesCut: number;
   /** Always empty since a short active segment is CORRUPT_DATA; kept for callers that log it. */
   readonly segmentsTruncated: ReadonlyArray<{ readonly log: string; readonly bytes: number }>;
   readonly durationMs: number;
@@ -1112,12 +1114,14 @@ export class FileLogStore implements LogStore, FileLogHost {
     const replayedFiles = scans.length;
     let replayedEntries = 0;
     let tailDropped = 0;
+    let cutEntries = 0;
     for (const { scan } of scans) {
       replayedEntries += scan.entries.length;
       if (scan.stoppedBecause !== null && !scan.finished) tailDropped += scan.fileBytes - scan.validBytes;
     }
     if (scans.some(({ scan }) => scan.entries.some((entry) => entry.kind === JournalEntryKind.appendReference))) {
-      const entries = await this.resolveReferences(checkpoint, scans);
+      const { entries, entriesCut } = await this.resolveReferences(checkpoint, scans);
+      cutEntries = entriesCut;
       const sequence = Math.max(0, ...sequences) + 1;
       await writeReplacementJournalFile(this.fileSystem, this.journalDirectory, sequence, firstSequence, entries);
       checkpoint = {
@@ -1191,6 +1195,7 @@ export class FileLogStore implements LogStore, FileLogHost {
       journalFilesReplayed: replayedFiles,
       journalEntriesReplayed: replayedEntries,
       journalTailBytesDropped: tailDropped,
+      journalEntriesCut: cutEntries,
       segmentsTruncated,
       durationMs: this.clock.monotonicMs() - startedMs,
     };
@@ -1242,7 +1247,10 @@ export class FileLogStore implements LogStore, FileLogHost {
    * gone); a cut that drops a log's DELETE_LOG makes its references count again, so the cut is
    * looked for until it stays put.
    */
-  private async resolveReferences(checkpoint: Checkpoint | null, scans: readonly { sequence: number; scan: JournalScan }[]): Promise<JournalEntry[]> {
+  private async resolveReferences(
+    checkpoint: Checkpoint | null,
+    scans: readonly { sequence: number; scan: JournalScan }[],
+  ): Promise<{ readonly entries: JournalEntry[]; readonly entriesCut: number }> {
     const checkpointedEnd = new Map<number, number>();
     for (const log of checkpoint?.logs ?? []) checkpointedEnd.set(log.id, log.endOffset);
     const entries = scans.flatMap(({ sequence, scan }, position) => scan.entries.map((entry) => ({ entry, sequence, inLastFile: position === scans.length - 1 })));
@@ -1285,7 +1293,7 @@ export class FileLogStore implements LogStore, FileLogHost {
         out.push({ logId: entry.logId, kind: JournalEntryKind.append, payload: batches.get(index)! });
       }
     }
-    return out;
+    return { entries: out, entriesCut: entries.length - end };
   }
 
   /** The batch a reference names, read from its segment file; null when it is not there intact. */
