@@ -49,3 +49,19 @@ test('the embedded broker keeps durable queues and persistent messages across a 
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('in memory mode a durable queue logs no delivery state: nothing would read it back', async () => {
+  const broker = await Broker.start({ memory: true });
+  try {
+    await broker.declareQueue('work', { durable: true });
+    for (const body of ['a', 'b', 'c']) await broker.publish('', { routingKey: 'work', body });
+    const got = await broker.get('work', { max: 3 });
+    assert.equal(got.length, 3);
+    await broker.ack(got);
+    const stateLog = (broker as unknown as { logStore: { getLog(name: string): { endOffset(): number } | undefined } }).logStore.getLog('state///work/0');
+    assert.ok(stateLog, 'the queue has its state log');
+    assert.equal(stateLog.endOffset(), 0, 'first deliveries and acks are kept in memory only');
+  } finally {
+    await broker.close();
+  }
+});

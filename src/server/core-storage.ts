@@ -75,8 +75,10 @@ export async function openCoreStorage(settings: StorageSettings, clock: Clock): 
     durable,
     transient,
     definitions,
-    // The transient store lives and dies with the process: nothing reads its queue states back, so they keep no log.
-    openQueueState: (store: LogStore, name: string, messageLog: Log): Promise<QueueState> => QueueStateStore.open(store, name, messageLog, { volatile: store === transient }),
+    // The transient store lives and dies with the process, as does everything in memory mode: nothing
+    // reads those queue states back, so they keep no log.
+    openQueueState: (store: LogStore, name: string, messageLog: Log): Promise<QueueState> =>
+      QueueStateStore.open(store, name, messageLog, { volatile: store === transient || settings.kind === 'memory' }),
     close: async () => {
       await definitions.close();
       await durable.close();
