@@ -5,6 +5,7 @@
  * it with `stop()`; it binds only 127.0.0.1, on free ports.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -25,6 +26,18 @@ export interface FerryProcessOptions {
   readonly nodeFlags?: readonly string[];
   /** Listeners to wait for (their ports are in `ports`); default `['amqp']`. */
   readonly listeners?: readonly string[];
+}
+
+/**
+ * The Node flags on the `#!` line of bin/ferry.js (`#!/usr/bin/env -S node FLAGS`): the
+ * broker is measured as `npx ferry serve` runs it.
+ */
+export function serverNodeFlags(): string[] {
+  const bin = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'ferry.js');
+  const first = readFileSync(bin, 'utf8').split('\n', 1)[0]!;
+  const match = /^#!\/usr\/bin\/env (?:-S )?node((?: --\S+)*)$/.exec(first);
+  if (!match) throw new Error(`${bin}: a first line of "#!/usr/bin/env -S node [flags]" was expected, not "${first}"`);
+  return match[1]!.split(' ').filter((flag) => flag !== '');
 }
 
 /** A running `ferry serve` process. */
@@ -61,6 +74,7 @@ export class FerryProcess {
     const cli = pathToFileURL(path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js')).href;
     const entry = `const { main } = await import(${JSON.stringify(cli)}); process.exitCode = await main(process.argv.slice(1)); setTimeout(() => process.exit(process.exitCode), 2000).unref();`;
     const args = [
+      ...serverNodeFlags(),
       ...(options.nodeFlags ?? []),
       '--input-type=module',
       '-e',

@@ -91,3 +91,18 @@ test('flags win over environment variables', async () => {
   assert.equal(run.code, 0, run.stderr);
   assert.ok(JSON.parse(run.stdout).ferry_version);
 });
+
+test('bin/ferry.js runs as a program through its #! line, with the Node flags the benchmarks read from it', async () => {
+  const { execFile } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const { serverNodeFlags } = await import('../../bench/ferry-process.js');
+  const bin = fileURLToPath(new URL('../../../bin/ferry.js', import.meta.url));
+  const flags = serverNodeFlags();
+  assert.ok(flags.includes('--initial-old-space-size=128'), flags.join(' '));
+  // Run directly (not through `node`): env -S splits the line, and node accepts the flags.
+  const run = await new Promise<{ code: number; stdout: string }>((resolve) => {
+    execFile(bin, ['--help'], (error, stdout) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout }));
+  });
+  assert.equal(run.code, 0);
+  assert.match(run.stdout, /^Usage: ferry <command>/);
+});
