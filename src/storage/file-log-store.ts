@@ -1262,11 +1262,9 @@ export class FileLogStore implements LogStore, FileLogHost {
       for (let index = 0; index < end; index++) if (entries[index]!.entry.kind === JournalEntryKind.deleteLog) deleted.add(entries[index]!.entry.logId);
       return deleted;
     };
-    let end = entries.length;
-    for (let cut = -1; cut !== end; ) {
-      if (cut >= 0) end = cut;
+    /** The first entry before `end` that is a reference whose batch is not intact (of a log not deleted before `end`), or `end`. */
+    const firstUnverifiable = async (end: number): Promise<number> => {
       const deleted = deletedBefore(end);
-      cut = end;
       for (let index = 0; index < end; index++) {
         const { entry, sequence, inLastFile } = entries[index]!;
         if (entry.kind !== JournalEntryKind.appendReference || deleted.has(entry.logId)) continue;
@@ -1277,10 +1275,12 @@ export class FileLogStore implements LogStore, FileLogHost {
         if (!inLastFile) {
           throw new FerryError('CORRUPT_DATA', `journal ${sequence} references a batch of log ${entry.logId} at offset ${reference.baseOffset} that its segment does not hold, before the last journal file`);
         }
-        cut = index;
-        break;
+        return index;
       }
-    }
+      return end;
+    };
+    let end = entries.length;
+    for (let cut = await firstUnverifiable(end); cut < end; cut = await firstUnverifiable(end)) end = cut;
     const deleted = deletedBefore(end);
     const out: JournalEntry[] = [];
     for (let index = 0; index < end; index++) {

@@ -304,7 +304,10 @@ export class Stream {
         else byPartition.set(index, [message]);
       }
       const results: Promise<StreamAppendResult>[] = [];
-      for (const [index, list] of byPartition) results.push(this.appendBuilt(this.partitions[index]!, this.messageBatch(this.partitions[index]!, list)));
+      for (const [index, list] of byPartition) {
+        const partition = this.partitions[index]!;
+        results.push(this.appendBuilt(partition, this.messageBatch(partition, list)));
+      }
       return Promise.all(results);
     } catch (error) {
       return Promise.reject(error);

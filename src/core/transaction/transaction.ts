@@ -78,7 +78,6 @@ function intentBytes(entry: IntentEntry): Uint8Array {
   return transientUtf8(JSON.stringify(entry));
 }
 
-
 /**
  * A transaction: publishes, stream appends, acks of consumed messages and
  * consumer-group offset commits that take effect together or not at all.
