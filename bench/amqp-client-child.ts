@@ -45,6 +45,12 @@ export interface ClientPlan {
   readonly consume?: ConsumePlan;
   /** Connections to open and leave idle (no channel) until `close`. */
   readonly idleConnections?: number;
+  /**
+   * Latencies (publish to delivery, publish to confirm) are sampled only for messages sent at
+   * least this long after `go`: a fresh client process runs amqplib unoptimised at first, and
+   * its stalls then are the measuring instrument warming up, not the broker. Default 0.
+   */
+  readonly latencyFromMs?: number;
 }
 
 /** One publisher on its own connection and channel. */
@@ -170,7 +176,7 @@ function connect(port: number): Promise<amqp.ChannelModel> {
 }
 
 /** Publishes per `plan` on its own connection; resolves once every publish is sent and (with confirms) confirmed. */
-async function publish(connection: amqp.ChannelModel, plan: PublishPlan): Promise<PublishResult> {
+async function publish(connection: amqp.ChannelModel, plan: PublishPlan, latencyFromNs: number): Promise<PublishResult> {
   const confirming = plan.confirmWindow > 0;
   const channel: amqp.Channel | amqp.ConfirmChannel = confirming ? await connection.createConfirmChannel() : await connection.createChannel();
   const filler = Buffer.from(patternBytes(plan.bodyBytes, plan.publisherId + 3));
@@ -182,7 +188,7 @@ async function publish(connection: amqp.ChannelModel, plan: PublishPlan): Promis
   let allConfirmed: (() => void) | null = null;
   const onConfirm = (sentNs: number) => (error: unknown) => {
     if (error) nacked++;
-    confirmLatenciesMs.push((nowNs() - sentNs) / 1e6);
+    if (sentNs >= latencyFromNs) confirmLatenciesMs.push((nowNs() - sentNs) / 1e6);
     inFlight--;
     if (windowOpened !== null) {
       const wake = windowOpened;
@@ -274,6 +280,13 @@ class Consumers {
     this.uniqueByQueue = plan.queues.map(() => 0);
   }
 
+  /** See {@link ClientPlan.latencyFromMs}. */
+  private latencyFromNs = 0;
+
+  sampleLatencyFrom(sentNs: number): void {
+    this.latencyFromNs = sentNs;
+  }
+
   /** Messages every queue has had: what the publishers' backlog is measured against. */
   progress(): number {
     return Math.min(...this.uniqueByQueue);
@@ -307,7 +320,8 @@ class Consumers {
       this.unexpected++;
       return;
     }
-    this.latenciesMs.push((arrivedNs - content.readDoubleLE(8)) / 1e6);
+    const sentNs = content.readDoubleLE(8);
+    if (sentNs >= this.latencyFromNs) this.latenciesMs.push((arrivedNs - sentNs) / 1e6);
     if (seen[sequence] !== 0) {
       this.duplicates++;
       return;
@@ -508,11 +522,13 @@ async function run(): Promise<void> {
     const publishConnection = plan.publish ? await open() : null;
     await send({ kind: 'ready' });
     await nextMessage('go');
+    const latencyFromNs = nowNs() + (plan.latencyFromMs ?? 0) * 1e6;
+    consumers?.sampleLatencyFrom(latencyFromNs);
     if (consumers) progressTimer = setInterval(() => void send({ kind: 'progress', consumed: consumers.progress() }).catch(() => undefined), PROGRESS_INTERVAL_MS);
     const cpuBefore = process.cpuUsage();
     let published: PublishResult | null = null;
     if (plan.publish) {
-      published = await publish(publishConnection!, plan.publish);
+      published = await publish(publishConnection!, plan.publish, latencyFromNs);
       await send({ kind: 'published', result: published });
       if (consumers) {
         const consumed = await consumers.whenComplete((await nextMessage('expect')).perPublisher);

@@ -78,6 +78,8 @@ const QUICK_COUNT_MAX = 1_000;
  */
 const BACKLOG_MAX = 5_000;
 const STEADY_RATE_PER_SECOND = 5_000;
+/** The first 2 s of a steady-rate run are not sampled for latency (see ClientPlan.latencyFromMs). */
+const STEADY_LATENCY_FROM_MS = 2_000;
 /** Deliveries per basic.ack (1: each delivery, as most applications do); FERRY_BENCH_ACK_EVERY=n acks every n-th with `multiple`. */
 const ACK_EVERY = Number(process.env['FERRY_BENCH_ACK_EVERY'] ?? 1) || 1;
 
@@ -464,7 +466,16 @@ function steadyRate(settings: ScenarioSettings): Promise<Record<string, unknown>
   const queue = 'bench-steady';
   return compare(
     flowSize(settings, 20_000),
-    (durationMs, countMax) => ({ topology: { queues: [queue] }, clients: [{ publish: publishPlan(queue, true, true, durationMs, countMax, STEADY_RATE_PER_SECOND), consume: consumePlan([queue]) }] }),
+    (durationMs, countMax) => ({
+      topology: { queues: [queue] },
+      clients: [
+        {
+          publish: publishPlan(queue, true, true, durationMs, countMax, STEADY_RATE_PER_SECOND),
+          consume: consumePlan([queue]),
+          latencyFromMs: settings.quick ? 0 : STEADY_LATENCY_FROM_MS,
+        },
+      ],
+    }),
     (outcome) => throughputFields(outcome, 1),
     ['p50Ms', 'p99Ms', 'confirmP50Ms', 'confirmP99Ms', 'brokerCpuPerMessageUs'],
   );
