@@ -7,6 +7,7 @@
  * Prints one JSON line with the scenario's measurements on stdout.
  */
 import * as http from 'node:http';
+import * as net from 'node:net';
 import { connect } from '../src/client/index.js';
 import { patternBytes, quantile, SampleBuffer } from './scenario-runner.js';
 
@@ -18,6 +19,8 @@ export interface ChildSettings {
   readonly httpUrl: string;
   /** Base URL of the bare node:http server (http-publish). */
   readonly bareHttpUrl: string;
+  /** Port of the bare TCP relay on 127.0.0.1 (rpc), 0 for none. */
+  readonly bareRelayPort: number;
   readonly measureMs: number;
   readonly warmupMs: number;
   /** Upper bound on messages, so a quick run stays small whatever the speed. */
@@ -139,6 +142,68 @@ async function queueRoundtrip(settings: ChildSettings): Promise<Record<string, u
   }
 }
 
+/** Runs `roundTrip` one at a time for the warm-up, then measures it for `measureMs`. */
+async function timeRoundTrips(settings: ChildSettings, roundTrip: () => Promise<void>): Promise<{ p50Us: number; p99Us: number; count: number; seconds: number }> {
+  const latenciesUs = new SampleBuffer();
+  const run = async (durationMs: number, record: boolean) => {
+    const startMs = performance.now();
+    let count = 0;
+    while (performance.now() - startMs < durationMs && count < settings.countMax) {
+      const sentMs = performance.now();
+      await roundTrip();
+      if (record) latenciesUs.push((performance.now() - sentMs) * 1000);
+      count++;
+    }
+    return { count, seconds: (performance.now() - startMs) / 1000 };
+  };
+  await run(settings.warmupMs, false);
+  const { count, seconds } = await run(settings.measureMs, true);
+  const samples = latenciesUs.view();
+  return { p50Us: Math.round(quantile(samples, 0.5)), p99Us: Math.round(quantile(samples, 0.99)), count, seconds };
+}
+
+/** Opens a socket to the bare relay on `port` in `role` (see startBareRelay in native.bench.ts). */
+async function relaySocket(port: number, role: 'Q' | 'R'): Promise<net.Socket> {
+  const socket = net.connect({ host: '127.0.0.1', port, noDelay: true });
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  socket.write(role);
+  return socket;
+}
+
+/**
+ * The same round trip as {@link rpc} with no broker: `bodyBytes` out from the requester, through
+ * the relay to the responder in this process, echoed, and back through the relay.
+ */
+async function bareRelayRoundTrips(settings: ChildSettings, bodyBytes: number): Promise<{ p50Us: number; p99Us: number }> {
+  const responder = await relaySocket(settings.bareRelayPort, 'R');
+  responder.on('data', (data) => responder.write(data));
+  const requester = await relaySocket(settings.bareRelayPort, 'Q');
+  // The relay may take a moment to register the second socket: the first round trip waits for it.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const body = Buffer.from(patternBytes(bodyBytes, 5));
+  let received = 0;
+  let answered: (() => void) | null = null;
+  requester.on('data', (data: Buffer) => {
+    received += data.byteLength;
+    if (received >= bodyBytes && answered !== null) {
+      received -= bodyBytes;
+      const done = answered;
+      answered = null;
+      done();
+    }
+  });
+  try {
+    return await timeRoundTrips(settings, () => {
+      const reply = new Promise<void>((resolve) => (answered = resolve));
+      requester.write(body);
+      return reply;
+    });
+  } finally {
+    requester.destroy();
+    responder.destroy();
+  }
+}
+
 /** Request/reply round trips, one at a time, between two connections of this process. */
 async function rpc(settings: ChildSettings): Promise<Record<string, unknown>> {
   const server = await connect(settings.url);
@@ -146,23 +211,16 @@ async function rpc(settings: ChildSettings): Promise<Record<string, unknown>> {
   try {
     await server.declareQueue('bench-rpc', { durable: false });
     await server.respond('bench-rpc', (request) => ({ body: request.body, persistent: false }));
-    const body = patternBytes(64, 4);
-    const latenciesUs = new SampleBuffer();
-    const run = async (durationMs: number, record: boolean) => {
-      const startMs = performance.now();
-      let count = 0;
-      while (performance.now() - startMs < durationMs && count < settings.countMax) {
-        const sentMs = performance.now();
-        await requester.request('bench-rpc', { body, persistent: false });
-        if (record) latenciesUs.push((performance.now() - sentMs) * 1000);
-        count++;
-      }
-      return { count, seconds: (performance.now() - startMs) / 1000 };
+    const body = patternBytes(RPC_BODY_BYTES, 4);
+    const ferry = await timeRoundTrips(settings, async () => void (await requester.request('bench-rpc', { body, persistent: false })));
+    const relay = settings.bareRelayPort > 0 ? await bareRelayRoundTrips(settings, RPC_BODY_BYTES) : null;
+    return {
+      p50Us: ferry.p50Us,
+      p99Us: ferry.p99Us,
+      roundTrips: ferry.count,
+      roundTripsPerSec: Math.round(ferry.count / ferry.seconds),
+      ...(relay && { bareRelayP50Us: relay.p50Us, bareRelayP99Us: relay.p99Us, p50ToBareRelay: Math.round((ferry.p50Us / relay.p50Us) * 100) / 100 }),
     };
-    await run(settings.warmupMs, false);
-    const { count, seconds } = await run(settings.measureMs, true);
-    const samples = latenciesUs.view();
-    return { p50Us: Math.round(quantile(samples, 0.5)), p99Us: Math.round(quantile(samples, 0.99)), roundTrips: count, roundTripsPerSec: Math.round(count / seconds) };
   } finally {
     await requester.close();
     await server.close();
@@ -170,6 +228,7 @@ async function rpc(settings: ChildSettings): Promise<Record<string, unknown>> {
 }
 
 const HTTP_CONCURRENCY = 16;
+const RPC_BODY_BYTES = 64;
 
 /** POSTs as many requests as it can over `HTTP_CONCURRENCY` keep-alive connections for `durationMs`. */
 async function postLoop(url: string, payload: string, headers: http.OutgoingHttpHeaders, durationMs: number, countMax: number): Promise<{ requests: number; seconds: number }> {

@@ -11,7 +11,10 @@
  *
  * `http-publish` also starts a bare node:http server (answering 200 to every
  * request) in a process of its own and drives both with the same client loop
- * in the same run; its figure is the ratio. `--quick` runs each scenario for
+ * in the same run; its figure is the ratio. `rpc` likewise starts a bare TCP
+ * relay (a process that forwards bytes between two sockets, as a broker
+ * forwards a request and its reply) and times the same round trip through it:
+ * the floor any broker process has on this machine. `--quick` runs each scenario for
  * about a second at a small size (CI); its figures are not comparable with
  * the targets, so quick lines carry `"met": null`.
  */
@@ -31,7 +34,8 @@ const CLIENT_SCRIPT = path.join(HERE, 'native-client-child.js');
 const CHILD_TIMEOUT_MS = 180_000;
 
 /** Sizes per scenario: full runs and quick (CI) runs. */
-const SIZES: Record<string, { readonly full: Omit<ChildSettings, 'url' | 'httpUrl' | 'bareHttpUrl'>; readonly quick: Omit<ChildSettings, 'url' | 'httpUrl' | 'bareHttpUrl'> }> = {
+type Sizes = Omit<ChildSettings, 'url' | 'httpUrl' | 'bareHttpUrl' | 'bareRelayPort'>;
+const SIZES: Record<string, { readonly full: Sizes; readonly quick: Sizes }> = {
   'stream-publish': { full: { warmupMs: 2_000, measureMs: 5_000, countMax: 50_000_000 }, quick: { warmupMs: 200, measureMs: 800, countMax: 200_000 } },
   'stream-consume': { full: { warmupMs: 0, measureMs: 0, countMax: 3_000_000 }, quick: { warmupMs: 0, measureMs: 0, countMax: 50_000 } },
   'queue-roundtrip': { full: { warmupMs: 2_000, measureMs: 5_000, countMax: 20_000_000 }, quick: { warmupMs: 200, measureMs: 800, countMax: 40_000 } },
@@ -52,21 +56,48 @@ async function runClient(scenario: string, settings: ChildSettings): Promise<Rec
   return JSON.parse(line) as Record<string, unknown>;
 }
 
-/** A bare node:http server that answers 200 to everything, in its own process; resolves with its URL. */
-async function startBareHttp(): Promise<{ url: string; process: OwnedProcess }> {
-  const source = [
-    "const http = require('node:http');",
-    "const server = http.createServer((request, response) => { request.resume(); request.on('end', () => { response.writeHead(200, { 'content-type': 'application/json' }); response.end('{}'); }); });",
-    "server.keepAliveTimeout = 60000;",
-    "server.listen(0, '127.0.0.1', () => console.log(server.address().port));",
-  ].join('\n');
-  const child = spawn(process.execPath, ['-e', source], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const owned = new OwnedProcess(child, 'bare http');
+/** Runs `source` (CommonJS) with `node -e` in a process of its own; it prints the port it listens on. */
+async function startBareServer(name: string, source: readonly string[]): Promise<{ port: number; process: OwnedProcess }> {
+  const child = spawn(process.execPath, ['-e', source.join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const owned = new OwnedProcess(child, name);
   const port = await new Promise<number>((resolve, reject) => {
-    void owned.exited.then(() => reject(new Error('the bare HTTP server exited while starting')));
+    void owned.exited.then(() => reject(new Error(`the ${name} exited while starting`)));
     createInterface({ input: child.stdout! }).once('line', (text) => resolve(Number(text)));
   });
-  return { url: `http://127.0.0.1:${port}/`, process: owned };
+  return { port, process: owned };
+}
+
+/** A bare node:http server that answers 200 to everything; resolves with its URL. */
+async function startBareHttp(): Promise<{ url: string; process: OwnedProcess }> {
+  const { port, process } = await startBareServer('bare HTTP server', [
+    "const http = require('node:http');",
+    "const server = http.createServer((request, response) => { request.resume(); request.on('end', () => { response.writeHead(200, { 'content-type': 'application/json' }); response.end('{}'); }); });",
+    'server.keepAliveTimeout = 60000;',
+    "server.listen(0, '127.0.0.1', () => console.log(server.address().port));",
+  ]);
+  return { url: `http://127.0.0.1:${port}/`, process };
+}
+
+/**
+ * A bare TCP relay: each connection first sends one byte, `Q` (requester) or `R` (responder);
+ * from then on whatever one side sends is written to the other, unchanged.
+ */
+function startBareRelay(): Promise<{ port: number; process: OwnedProcess }> {
+  return startBareServer('bare TCP relay', [
+    "const net = require('node:net');",
+    'const peers = {};',
+    'const server = net.createServer((socket) => {',
+    '  socket.setNoDelay(true);',
+    "  socket.once('data', (first) => {",
+    "    const role = String.fromCharCode(first[0]); const other = role === 'Q' ? 'R' : 'Q';",
+    '    peers[role] = socket;',
+    "    socket.on('data', (data) => peers[other] && peers[other].write(data));",
+    '    if (first.length > 1 && peers[other]) peers[other].write(first.subarray(1));',
+    '  });',
+    "  socket.on('error', () => undefined);",
+    '});',
+    "server.listen(0, '127.0.0.1', () => console.log(server.address().port));",
+  ]);
 }
 
 /** Starts a broker, runs `scenario`'s client against it, stops the broker; adds the broker's CPU time. */
@@ -76,6 +107,7 @@ function scenario(name: string) {
     const nodeFlags = (process.env['FERRY_BENCH_NODE_FLAGS'] ?? '').split(' ').filter((flag) => flag !== '');
     const broker = await FerryProcess.start({ dataDirectory: path.join(settings.directory, 'data'), listeners: ['native', 'http'], nodeFlags });
     const bare = name === 'http-publish' ? await startBareHttp() : null;
+    const relay = name === 'rpc' ? await startBareRelay() : null;
     try {
       const before = processUsage(broker.pid);
       const sizes = settings.quick ? SIZES[name]!.quick : SIZES[name]!.full;
@@ -83,12 +115,14 @@ function scenario(name: string) {
         url: `ferry://guest:guest@127.0.0.1:${broker.port('native')}`,
         httpUrl: `http://127.0.0.1:${broker.port('http')}`,
         bareHttpUrl: bare?.url ?? '',
+        bareRelayPort: relay?.port ?? 0,
         ...sizes,
       });
       const after = processUsage(broker.pid);
       return { ...result, brokerCpuSeconds: Math.round((after.cpuSeconds - before.cpuSeconds) * 100) / 100, brokerRssMB: Math.round(after.rssBytes / 1e6) };
     } finally {
       await bare?.process.stop(5_000);
+      await relay?.process.stop(5_000);
       await broker.stop();
     }
   };
