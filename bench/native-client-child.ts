@@ -162,12 +162,16 @@ async function timeRoundTrips(settings: ChildSettings, roundTrip: () => Promise<
   return { p50Us: Math.round(quantile(samples, 0.5)), p99Us: Math.round(quantile(samples, 0.99)), count, seconds };
 }
 
-/** Opens a socket to the bare relay on `port` in `role` (see startBareRelay in native.bench.ts). */
-async function relaySocket(port: number, role: 'Q' | 'R'): Promise<net.Socket> {
+/**
+ * Opens a socket to the bare relay on `port` in `role` (see startBareRelay in native.bench.ts);
+ * `ready` resolves when the relay has both sides (its one `!` byte, read before any other listener).
+ */
+async function relaySocket(port: number, role: 'Q' | 'R'): Promise<{ socket: net.Socket; ready: Promise<unknown> }> {
   const socket = net.connect({ host: '127.0.0.1', port, noDelay: true });
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const ready = new Promise((resolve) => socket.once('data', resolve));
   socket.write(role);
-  return socket;
+  return { socket, ready };
 }
 
 /**
@@ -175,11 +179,13 @@ async function relaySocket(port: number, role: 'Q' | 'R'): Promise<net.Socket> {
  * the relay to the responder in this process, echoed, and back through the relay.
  */
 async function bareRelayRoundTrips(settings: ChildSettings, bodyBytes: number): Promise<{ p50Us: number; p99Us: number }> {
-  const responder = await relaySocket(settings.bareRelayPort, 'R');
+  const responderSide = await relaySocket(settings.bareRelayPort, 'R');
+  const requesterSide = await relaySocket(settings.bareRelayPort, 'Q');
+  // Nothing is sent until both have their ready byte, so it arrives alone and is not echoed or counted.
+  await Promise.all([responderSide.ready, requesterSide.ready]);
+  const responder = responderSide.socket;
+  const requester = requesterSide.socket;
   responder.on('data', (data) => responder.write(data));
-  const requester = await relaySocket(settings.bareRelayPort, 'Q');
-  // The relay may take a moment to register the second socket: the first round trip waits for it.
-  await new Promise((resolve) => setTimeout(resolve, 50));
   const body = Buffer.from(patternBytes(bodyBytes, 5));
   let received = 0;
   let answered: (() => void) | null = null;

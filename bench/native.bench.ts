@@ -80,7 +80,8 @@ async function startBareHttp(): Promise<{ url: string; process: OwnedProcess }> 
 
 /**
  * A bare TCP relay: each connection first sends one byte, `Q` (requester) or `R` (responder);
- * from then on whatever one side sends is written to the other, unchanged.
+ * once both are there, each gets one byte `!` (ready), and from then on whatever one side
+ * sends is written to the other, unchanged.
  */
 function startBareRelay(): Promise<{ port: number; process: OwnedProcess }> {
   return startBareServer('bare TCP relay', [
@@ -91,8 +92,8 @@ function startBareRelay(): Promise<{ port: number; process: OwnedProcess }> {
     "  socket.once('data', (first) => {",
     "    const role = String.fromCharCode(first[0]); const other = role === 'Q' ? 'R' : 'Q';",
     '    peers[role] = socket;',
-    "    socket.on('data', (data) => peers[other] && peers[other].write(data));",
-    '    if (first.length > 1 && peers[other]) peers[other].write(first.subarray(1));',
+    "    socket.on('data', (data) => peers[other].write(data));",
+    "    if (peers.Q && peers.R) { peers.Q.write('!'); peers.R.write('!'); }",
     '  });',
     "  socket.on('error', () => undefined);",
     '});',

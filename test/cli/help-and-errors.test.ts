@@ -2,7 +2,10 @@
 // where connection settings come from.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { serverNodeFlags } from '../../bench/ferry-process.js';
 import { runFerry, startTestServer, type TestServer } from './cli-harness.js';
 
 const COMMANDS = ['serve', 'status', 'queues', 'exchanges', 'bindings', 'connections', 'publish', 'consume', 'purge', 'delete', 'definitions', 'bench'];
@@ -93,9 +96,6 @@ test('flags win over environment variables', async () => {
 });
 
 test('bin/ferry.js runs as a program through its #! line, with the Node flags the benchmarks read from it', async () => {
-  const { execFile } = await import('node:child_process');
-  const { fileURLToPath } = await import('node:url');
-  const { serverNodeFlags } = await import('../../bench/ferry-process.js');
   const bin = fileURLToPath(new URL('../../../bin/ferry.js', import.meta.url));
   const flags = serverNodeFlags();
   assert.ok(flags.includes('--initial-old-space-size=128'), flags.join(' '));
