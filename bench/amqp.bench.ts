@@ -14,7 +14,9 @@
  * amqplib clients run in forked amqp-client-child.js processes. So the CPU
  * time each broker spent (utime + stime of its process from /proc, sampled
  * right before the clients start and right after they report) is its own, and
- * each client reports its own CPU time too. When RabbitMQ is not installed (or
+ * each client reports its own CPU time too. `steady-5k` also runs its flow
+ * through bare-amqp-server.js (a process that frames AMQP and nothing else),
+ * reported as `"bare"`: the latency floor of this client on this machine. When RabbitMQ is not installed (or
  * FERRY_BENCH_RABBITMQ=off, or it fails to start) the lines carry
  * `"rabbitmq": null` and `"rabbitmqSkipped"` with the reason, and targets that
  * compare with it are unjudged (`met` null).
@@ -51,7 +53,7 @@ import { fileURLToPath } from 'node:url';
 import * as amqp from 'amqplib';
 import type { ClientPlan, ClientReport, ConsumeResult, FromClient, PublishResult, ToClient } from './amqp-client-child.js';
 import { FerryProcess } from './ferry-process.js';
-import { OwnedProcess } from './owned-process.js';
+import { OwnedProcess, startBareServer } from './owned-process.js';
 import { processUsage } from './process-usage.js';
 import { RabbitMqProcess } from './rabbitmq-process.js';
 import { progress, round, runScenarios, scenarioWithTargets, type ScenarioSettings } from './scenario-runner.js';
@@ -87,7 +89,8 @@ const ACK_EVERY = Number(process.env['FERRY_BENCH_ACK_EVERY'] ?? 1) || 1;
 
 /** A broker process under test: where to connect and whose CPU and memory to read. */
 interface BrokerUnderTest {
-  readonly name: 'ferry' | 'rabbitmq';
+  /** `bare`: the bare AMQP server of bare-amqp-server.ts, the floor of steady-5k. */
+  readonly name: 'ferry' | 'rabbitmq' | 'bare';
   readonly pid: number;
   readonly amqpPort: number;
 }
@@ -336,13 +339,13 @@ function throughputFields(outcome: FlowOutcome, queues: number): Record<string, 
   return fields;
 }
 
-/** `ferry / rabbitmq` of each named field, or null without RabbitMQ. */
-function ratios(ferry: Record<string, unknown>, rabbitmq: Record<string, unknown> | null, names: readonly string[]): Record<string, number> | null {
-  if (rabbitmq === null) return null;
+/** `ferry / other` of each named field (other: RabbitMQ, or the bare server), or null without it. */
+function ratios(ferry: Record<string, unknown>, other: Record<string, unknown> | null, names: readonly string[]): Record<string, number> | null {
+  if (other === null) return null;
   const result: Record<string, number> = {};
   for (const name of names) {
     const numerator = ferry[name];
-    const denominator = rabbitmq[name];
+    const denominator = other[name];
     if (typeof numerator === 'number' && typeof denominator === 'number' && denominator !== 0) result[name] = round(numerator / denominator, 3);
   }
   return result;
@@ -365,15 +368,19 @@ function flowSize(settings: ScenarioSettings, measureMs = 10_000): FlowSize {
   return settings.quick ? { warmupMs: 0, measureMs: 1_000, countMax: QUICK_COUNT_MAX } : { warmupMs: 2_000, measureMs, countMax: PUBLISH_COUNT_MAX };
 }
 
-/** Runs `specOf(durationMs, countMax)` against each broker (warm-up first when asked), Ferry first. */
+/**
+ * Runs `specOf(durationMs, countMax)` against each broker (warm-up first when asked), Ferry first;
+ * then against `floor` when given, whose fields are reported under its name.
+ */
 async function compare(
   { warmupMs, measureMs, countMax }: FlowSize,
   specOf: (durationMs: number, countMax: number) => FlowSpec,
   fieldsOf: (outcome: FlowOutcome) => Record<string, unknown>,
   ratioNames: readonly string[],
+  floor: BrokerUnderTest | null = null,
 ): Promise<Record<string, unknown>> {
   const results: Record<string, Record<string, unknown> | null> = { ferry: null, rabbitmq: null };
-  for (const broker of [brokersOf().ferry, brokersOf().rabbitmq]) {
+  for (const broker of [brokersOf().ferry, brokersOf().rabbitmq, floor]) {
     if (broker === null) continue;
     if (warmupMs > 0) {
       progress(`  ${broker.name}: warm-up`);
@@ -386,7 +393,8 @@ async function compare(
   }
   const ferry = results['ferry']!;
   const rabbitmq = results['rabbitmq'] ?? null;
-  return { ferry, rabbitmq, ratio: ratios(ferry, rabbitmq, ratioNames), ...brokerInfo() };
+  const floorFields = floor === null ? {} : { [floor.name]: results[floor.name] };
+  return { ferry, rabbitmq, ...floorFields, ratio: ratios(ferry, rabbitmq, ratioNames), ...brokerInfo() };
 }
 
 // ---------------------------------------------------------------- scenarios
@@ -461,24 +469,36 @@ function fanout4(settings: ScenarioSettings): Promise<Record<string, unknown>> {
   );
 }
 
-/** Scenario 4: 5,000 persistent messages per second with confirms; latency is the point. */
-function steadyRate(settings: ScenarioSettings): Promise<Record<string, unknown>> {
+/**
+ * Scenario 4: 5,000 persistent messages per second with confirms; latency is the point. The same
+ * flow also runs through the bare AMQP server (bare-amqp-server.ts: no storage, no queue, a publish
+ * is written to the consumer at once), whose latency is the floor any broker has here with this
+ * client; `ferryToBare` divides Ferry's quantiles by it.
+ */
+async function steadyRate(settings: ScenarioSettings): Promise<Record<string, unknown>> {
   const queue = 'bench-steady';
-  return compare(
-    flowSize(settings, 20_000),
-    (durationMs, countMax) => ({
-      topology: { queues: [queue] },
-      clients: [
-        {
-          publish: publishPlan(queue, true, true, durationMs, countMax, STEADY_RATE_PER_SECOND),
-          consume: consumePlan([queue]),
-          latencyFromMs: settings.quick ? 0 : STEADY_LATENCY_FROM_MS,
-        },
-      ],
-    }),
-    (outcome) => throughputFields(outcome, 1),
-    ['p50Ms', 'p99Ms', 'confirmP50Ms', 'confirmP99Ms', 'brokerCpuPerMessageUs'],
-  );
+  const bare = await startBareServer('bare AMQP server', [fileURLToPath(new URL('./bare-amqp-server.js', import.meta.url))]);
+  try {
+    const result = await compare(
+      flowSize(settings, 20_000),
+      (durationMs, countMax) => ({
+        topology: { queues: [queue] },
+        clients: [
+          {
+            publish: publishPlan(queue, true, true, durationMs, countMax, STEADY_RATE_PER_SECOND),
+            consume: consumePlan([queue]),
+            latencyFromMs: settings.quick ? 0 : STEADY_LATENCY_FROM_MS,
+          },
+        ],
+      }),
+      (outcome) => throughputFields(outcome, 1),
+      ['p50Ms', 'p99Ms', 'confirmP50Ms', 'confirmP99Ms', 'brokerCpuPerMessageUs'],
+      { name: 'bare', pid: bare.process.pid, amqpPort: bare.port },
+    );
+    return { ...result, ferryToBare: ratios(result['ferry'] as Record<string, unknown>, result['bare'] as Record<string, unknown>, ['p50Ms', 'p99Ms']) };
+  } finally {
+    await bare.process.stop(5_000);
+  }
 }
 
 /** Scenario 5: idle connections (no channel) held by one client process; the broker's RSS before and after. */

@@ -24,7 +24,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import type { ChildSettings } from './native-client-child.js';
 import { FerryProcess } from './ferry-process.js';
-import { OwnedProcess } from './owned-process.js';
+import { OwnedProcess, startBareServer } from './owned-process.js';
 import { processUsage } from './process-usage.js';
 import { runScenarios, scenarioWithTargets, type BenchScenario, type ScenarioSettings } from './scenario-runner.js';
 
@@ -56,25 +56,14 @@ async function runClient(scenario: string, settings: ChildSettings): Promise<Rec
   return JSON.parse(line) as Record<string, unknown>;
 }
 
-/** Runs `source` (CommonJS) with `node -e` in a process of its own; it prints the port it listens on. */
-async function startBareServer(name: string, source: readonly string[]): Promise<{ port: number; process: OwnedProcess }> {
-  const child = spawn(process.execPath, ['-e', source.join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const owned = new OwnedProcess(child, name);
-  const port = await new Promise<number>((resolve, reject) => {
-    void owned.exited.then(() => reject(new Error(`the ${name} exited while starting`)));
-    createInterface({ input: child.stdout! }).once('line', (text) => resolve(Number(text)));
-  });
-  return { port, process: owned };
-}
-
 /** A bare node:http server that answers 200 to everything; resolves with its URL. */
 async function startBareHttp(): Promise<{ url: string; process: OwnedProcess }> {
-  const { port, process } = await startBareServer('bare HTTP server', [
+  const { port, process } = await startBareServer('bare HTTP server', ['-e', [
     "const http = require('node:http');",
     "const server = http.createServer((request, response) => { request.resume(); request.on('end', () => { response.writeHead(200, { 'content-type': 'application/json' }); response.end('{}'); }); });",
     'server.keepAliveTimeout = 60000;',
     "server.listen(0, '127.0.0.1', () => console.log(server.address().port));",
-  ]);
+  ].join('\n')]);
   return { url: `http://127.0.0.1:${port}/`, process };
 }
 
@@ -84,7 +73,7 @@ async function startBareHttp(): Promise<{ url: string; process: OwnedProcess }> 
  * sends is written to the other, unchanged.
  */
 function startBareRelay(): Promise<{ port: number; process: OwnedProcess }> {
-  return startBareServer('bare TCP relay', [
+  return startBareServer('bare TCP relay', ['-e', [
     "const net = require('node:net');",
     'const peers = {};',
     'const server = net.createServer((socket) => {',
@@ -98,7 +87,7 @@ function startBareRelay(): Promise<{ port: number; process: OwnedProcess }> {
     "  socket.on('error', () => undefined);",
     '});',
     "server.listen(0, '127.0.0.1', () => console.log(server.address().port));",
-  ]);
+  ].join('\n')]);
 }
 
 /** Starts a broker, runs `scenario`'s client against it, stops the broker; adds the broker's CPU time. */

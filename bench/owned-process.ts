@@ -6,7 +6,8 @@
  * running is killed with SIGKILL from a process 'exit' handler. Processes are
  * only ever signalled by the pids recorded here.
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 
 /** How a process ended: its exit code, or the signal that ended it. */
 export interface ProcessExit {
@@ -95,4 +96,18 @@ function signal(pid: number, name: NodeJS.Signals): void {
   } catch {
     // Already gone.
   }
+}
+
+/**
+ * Starts `node <nodeArguments>` (a script, or `-e` and source) whose first line on stdout is the
+ * port it listens on; resolves with the port once that line is out, rejects if it exits first.
+ */
+export async function startBareServer(name: string, nodeArguments: readonly string[]): Promise<{ port: number; process: OwnedProcess }> {
+  const child = spawn(process.execPath, nodeArguments, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const owned = new OwnedProcess(child, name);
+  const port = await new Promise<number>((resolve, reject) => {
+    void owned.exited.then(() => reject(new Error(`the ${name} exited while starting`)));
+    createInterface({ input: child.stdout! }).once('line', (text) => resolve(Number(text)));
+  });
+  return { port, process: owned };
 }
