@@ -62,6 +62,15 @@ test('persistence left unsaid by the publisher, and a stream key, survive the st
   assert.deepEqual([...keyed.properties.key!], [0, 255, 7]);
 });
 
+test('an empty headers table the publisher gave survives the stored record; none given stays none', () => {
+  const given = roundTrip({ ...base, emptyHeadersTable: true });
+  assert.equal(given.emptyHeadersTable, true);
+  assert.deepEqual(given.headers, {});
+  assert.equal(roundTrip(base).emptyHeadersTable, undefined, 'the plain-envelope cache keeps the two apart');
+  const withProperties = roundTrip({ ...base, properties: { messageId: 'm' }, emptyHeadersTable: true });
+  assert.equal(withProperties.emptyHeadersTable, true);
+});
+
 test('a message that came with its envelope is stored with those bytes, not encoded again', () => {
   const fields = { exchange: 'ex', properties: { correlationId: 'c-1', replyTo: 'replies' }, headers: {}, persistent: false };
   const envelope = encodeEnvelope(fields);

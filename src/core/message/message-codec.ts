@@ -58,9 +58,9 @@ function encodeRoutingKey(routingKey: string): Uint8Array {
   return bytes;
 }
 
-/** The envelope's flag byte: bit 0 persistent, bit 1 persistence implicit. */
+/** The envelope's flag byte: bit 0 persistent, bit 1 persistence implicit, bit 2 an empty headers table given. */
 function flagsOf(message: EnvelopeFields): number {
-  return (message.persistent ? 1 : 0) | (message.persistenceImplicit === true ? 2 : 0);
+  return (message.persistent ? 1 : 0) | (message.persistenceImplicit === true ? 2 : 0) | (message.emptyHeadersTable === true ? 4 : 0);
 }
 
 function isEmpty(object: object): boolean {
@@ -139,7 +139,7 @@ export function messageRecordFieldBytes(messages: readonly StoredMessage[]): num
 }
 
 /** The fields of a message its envelope carries (everything but routing key, body and arrival time). */
-export type EnvelopeFields = Pick<StoredMessage, 'exchange' | 'properties' | 'headers' | 'persistent' | 'persistenceImplicit'>;
+export type EnvelopeFields = Pick<StoredMessage, 'exchange' | 'properties' | 'headers' | 'persistent' | 'persistenceImplicit' | 'emptyHeadersTable'>;
 
 /**
  * Encodes a message's envelope (the record header "m" above). The native
@@ -353,6 +353,7 @@ export function decodeMessage(record: StoredRecord): StoredMessage {
     arrivedAtMs: record.timestampMs,
   };
   if (fields.persistenceImplicit === true) (message as { persistenceImplicit?: boolean }).persistenceImplicit = true;
+  if (fields.emptyHeadersTable === true) (message as { emptyHeadersTable?: boolean }).emptyHeadersTable = true;
   return message;
 }
 
@@ -413,6 +414,7 @@ export function decodeEnvelope(bytes: Uint8Array): EnvelopeFields {
   }
   const fields: { -readonly [K in keyof EnvelopeFields]: EnvelopeFields[K] } = { exchange, properties, headers, persistent: (flags & 1) === 1 };
   if ((flags & 2) === 2) fields.persistenceImplicit = true;
+  if ((flags & 4) === 4 && headers === NO_HEADERS) fields.emptyHeadersTable = true;
   return fields;
 }
 

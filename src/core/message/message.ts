@@ -46,6 +46,12 @@ export interface Message {
    * delivery do, as RabbitMQ passes the absence through.
    */
   readonly persistenceImplicit?: boolean;
+  /**
+   * True when the publisher gave a headers table with nothing in it (amqplib always sends one):
+   * protocols that can deliver an empty table do, as RabbitMQ passes it through. Absent when the
+   * publisher gave none, or when `headers` has entries.
+   */
+  readonly emptyHeadersTable?: boolean;
 }
 
 /** A message as a queue holds it: the published message plus where it was published. */
@@ -87,6 +93,7 @@ export function storedMessage(
   };
   // Optional fields stay absent unless set; `persistenceImplicit: false` means the same as absent.
   if (message.persistenceImplicit === true) stored.persistenceImplicit = true;
+  if (message.emptyHeadersTable === true) stored.emptyHeadersTable = true;
   if (envelope !== undefined) stored.envelope = envelope;
   return stored;
 }

@@ -846,8 +846,12 @@ export class Queue {
 
   // ------------------------------------------------------------------ consumers
 
-  /** Attaches a push consumer. EXCLUSIVE_CONSUMER when an exclusive one holds the queue. */
-  consume(options: ConsumerOptions): void {
+  /**
+   * Throws what `consume` would refuse these options with (CONSUMER_EXCLUSIVE,
+   * CONSUMER_TAG_IN_USE), without attaching anything: for a front end that must
+   * answer before the first delivery can be sent.
+   */
+  checkConsumable(options: Pick<ConsumerOptions, 'tag' | 'exclusive'>): void {
     this.assertLive();
     if (this.consumers.some((consumer) => consumer.options.exclusive) || (options.exclusive && this.consumers.length > 0)) {
       throw new FerryError('CONSUMER_EXCLUSIVE', `queue '${this.name}' in exclusive use`);
@@ -855,6 +859,11 @@ export class Queue {
     if (this.consumers.some((consumer) => consumer.options.tag === options.tag)) {
       throw new FerryError('CONSUMER_TAG_IN_USE', `consumer tag ${options.tag} is in use on queue ${this.name}`);
     }
+  }
+
+  /** Attaches a push consumer. EXCLUSIVE_CONSUMER when an exclusive one holds the queue. */
+  consume(options: ConsumerOptions): void {
+    this.checkConsumable(options);
     const consumer: Consumer = { options, sequence: this.consumerSequence++, inFlight: 0, flowing: options.flowing ?? true, refillAt: options.prefetch - 1 };
     this.consumers.push(consumer);
     this.hadConsumer = true;
@@ -1753,20 +1762,21 @@ function withDeathRecord(message: StoredMessage, queue: string, reason: string, 
   const previous = Array.isArray(headers['x-death']) ? (headers['x-death'] as HeaderTable[]) : [];
   const existing = previous.find((entry) => entry['queue'] === queue && entry['reason'] === reason);
   const rest = previous.filter((entry) => entry !== existing);
+  // Keys in RabbitMQ's (sorted) order.
   const entry: HeaderTable = {
     count: (typeof existing?.['count'] === 'number' ? existing['count'] : 0) + 1,
-    reason,
-    queue,
-    time: Math.floor(nowMs / 1000),
     exchange: message.exchange,
-    'routing-keys': [message.routingKey],
     ...(message.properties.expirationMs !== undefined ? { 'original-expiration': String(message.properties.expirationMs) } : {}),
+    queue,
+    reason,
+    'routing-keys': [message.routingKey],
+    time: Math.floor(nowMs / 1000),
   };
   headers['x-death'] = [entry, ...rest];
   if (headers['x-first-death-reason'] === undefined) {
-    headers['x-first-death-reason'] = reason;
-    headers['x-first-death-queue'] = queue;
     headers['x-first-death-exchange'] = message.exchange;
+    headers['x-first-death-queue'] = queue;
+    headers['x-first-death-reason'] = reason;
   }
   return headers;
 }

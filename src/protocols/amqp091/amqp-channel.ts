@@ -331,6 +331,7 @@ export class AmqpChannel {
       body,
       persistent: mapped.persistent,
       persistenceImplicit: mapped.persistenceImplicit,
+      emptyHeadersTable: mapped.emptyHeadersTable,
     });
     if (!outcome.routed && mandatory) this.sendReturn(312, 'NO_ROUTE', exchange, routingKey, rawProperties, body);
     if (tag) this.awaitConfirm(tag, outcome.durable, outcome.rejectedBy.length > 0);
@@ -515,7 +516,9 @@ export class AmqpChannel {
     const vhostName = vhost.name;
     switch (method.name) {
       case 'basic.qos': {
-        const { prefetchCount, global } = method.fields;
+        const { prefetchSize, prefetchCount, global } = method.fields;
+        // As RabbitMQ: a byte-based prefetch is not implemented (a connection error).
+        if (prefetchSize !== 0) throw new AmqpProtocolError(540, `prefetch_size!=0 (${prefetchSize})`, { classId: 60, methodId: 10 });
         if (global) this.globalPrefetch = prefetchCount;
         else this.prefetchCount = prefetchCount;
         this.host.sendMethod(this.number, 'basic.qos-ok', {});
@@ -551,13 +554,15 @@ export class AmqpChannel {
           this.number,
           'basic.get-ok',
           { deliveryTag: tag, redelivered: delivery.redelivered, exchange: message.exchange, routingKey: message.routingKey, messageCount: queue.messageCount() },
-          toBasicProperties(message.properties, message.headers, message.persistent, message.persistenceImplicit) as Record<string, unknown>,
+          toBasicProperties(message) as Record<string, unknown>,
           message.body,
         );
         return;
       }
       case 'basic.recover':
       case 'basic.recover-async': {
+        // Redelivering to the same consumer (requeue=false) is not implemented, as in RabbitMQ (a connection error).
+        if (!method.fields.requeue) throw new AmqpProtocolError(540, 'requeue=false', { classId: method.classId, methodId: method.methodId });
         await this.settle([...this.unacked.keys()], (queue, ids) => queue.nack(ids, true), false);
         if (method.name === 'basic.recover') this.host.sendMethod(this.number, 'basic.recover-ok', {});
         return;
@@ -597,6 +602,11 @@ export class AmqpChannel {
         const { exchange, routingKey } = method.fields;
         access.authorize(principal, vhostName, 'write', queueName);
         access.authorize(principal, vhostName, 'read', exchange);
+        if (method.name === 'queue.unbind' && exchange !== '' && (!vhost.router.getExchange(exchange) || (!vhost.findQueue(queueName) && !vhost.findStream(queueName)))) {
+          // As RabbitMQ: removing a binding whose queue or exchange is gone is done already.
+          this.host.sendMethod(this.number, 'queue.unbind-ok', {});
+          return;
+        }
         // A stream queue is bound like any queue (streams share the queue namespace).
         const destination = { kind: vhost.findStream(queueName) ? ('stream' as const) : ('queue' as const), name: queueName };
         if (destination.kind === 'queue') this.checkExclusive(vhost.queue(queueName));
@@ -718,7 +728,12 @@ export class AmqpChannel {
     if (queueName === '') queueName = `amq.gen-${randomToken()}`;
     else this.checkReservedName(queueName, 'queue');
     this.host.access.authorize(this.host.principal, vhost.name, 'configure', queueName);
-    const config = queueConfigFromArguments(queueArguments);
+    const config = queueConfigFromArguments(queueArguments, fields);
+    const existing = fields.exclusive ? vhost.findQueue(queueName) : undefined;
+    if (existing !== undefined && existing.config.exclusiveOwner === undefined) {
+      // As RabbitMQ: a queue declared without exclusive cannot be taken exclusively by redeclaring it.
+      throw new FerryError('RESOURCE_LOCKED', `cannot obtain exclusive access to locked queue '${queueName}' in vhost '${vhost.name}'`);
+    }
     const queue = await vhost.declareQueue({
       ...config,
       name: queueName,
@@ -771,11 +786,14 @@ export class AmqpChannel {
     const consumerArguments = fieldTableToHeaderTable(fields.arguments);
     const priority = consumerArguments['x-priority'];
     const consumer: ChannelConsumer = { tag, queue, noAck: fields.noAck };
+    const coreTag = `${this.host.connectionId}/${this.number}/${tag}`;
+    // Refusals first: RabbitMQ sends no consume-ok for a consumer it refuses.
+    queue.checkConsumable({ tag: coreTag, exclusive: fields.exclusive });
     this.consumers.set(tag, consumer);
     if (!fields.noWait) this.host.sendMethod(this.number, 'basic.consume-ok', { consumerTag: tag });
     try {
       queue.consume({
-        tag: `${this.host.connectionId}/${this.number}/${tag}`,
+        tag: coreTag,
         prefetch: this.prefetchCount,
         autoAck: fields.noAck,
         priority: typeof priority === 'number' ? priority : 0,
@@ -841,7 +859,7 @@ export class AmqpChannel {
       false,
       message.exchange,
       message.routingKey,
-      toBasicProperties(message.properties, headers, message.persistent, message.persistenceImplicit),
+      toBasicProperties(message, headers),
       message.body,
     );
     if (this.host.outgoingFull()) this.updateFlow();
@@ -858,7 +876,7 @@ export class AmqpChannel {
       delivery.redelivered,
       message.exchange,
       message.routingKey,
-      toBasicProperties(message.properties, message.headers, message.persistent, message.persistenceImplicit),
+      toBasicProperties(message),
       message.body,
     );
     if (this.globalPrefetch > 0 && this.unacked.size >= this.globalPrefetch) this.updateFlow();
@@ -932,7 +950,9 @@ export class AmqpChannel {
         if (mandatory && vhost.router.route(exchange, routingKey, mapped.headers).destinations.length === 0) {
           afterCommit.push(() => this.sendReturn(312, 'NO_ROUTE', exchange, routingKey, rawProperties, body));
         }
-        transaction.publish(exchange, { routingKey, properties, headers: mapped.headers, body, persistent: mapped.persistent, ...(mapped.persistenceImplicit ? { persistenceImplicit: true } : {}) });
+        transaction.publish(exchange, { routingKey, properties, headers: mapped.headers, body, persistent: mapped.persistent, ...(mapped.persistenceImplicit ? { persistenceImplicit: true } : {}),
+          ...(mapped.emptyHeadersTable ? { emptyHeadersTable: true } : {}),
+        });
       }
       const later: TxSettlement[] = [];
       for (const settlement of settlements) {

@@ -267,8 +267,9 @@ export class AmqpConnection {
         }
         try {
           this.principal = await this.core.access.authenticate(credentials.user, credentials.password, this.socket.remoteAddress);
-        } catch (error) {
-          this.refuseLogin(error instanceof Error ? error.message.replace(/^[A-Z_]+: /, '') : 'login refused');
+        } catch {
+          // RabbitMQ's words: the client is not told whether the user or the password was wrong.
+          this.refuseLogin(`Login was refused using authentication mechanism ${method.fields.mechanism}. For details see the broker logfile.`);
           return;
         }
         this.state = 'awaiting-tune-ok';
@@ -326,7 +327,8 @@ export class AmqpConnection {
   private refuseLogin(reason: string): void {
     // RabbitMQ's authentication_failure_close: tell capable clients why, else just close.
     if (this.clientCapabilities['authentication_failure_close'] === true) {
-      this.sendMethod(0, 'connection.close', { replyCode: 403, replyText: `ACCESS_REFUSED - ${reason}`, classId: 10, methodId: 11 });
+      // Class and method 0, as RabbitMQ sends this close.
+      this.sendMethod(0, 'connection.close', { replyCode: 403, replyText: `ACCESS_REFUSED - ${reason}`, classId: 0, methodId: 0 });
       this.state = 'closing';
       this.armCloseTimer();
     } else {
@@ -358,7 +360,8 @@ export class AmqpConnection {
       return undefined;
     }
     if (channel.closing) return undefined; // Everything but close-ok is dropped after we sent channel.close.
-    if (channel.expectsContent()) throw new AmqpProtocolError(505, `expected content header for class 60, got ${method.name}`, { classId: method.classId, methodId: method.methodId });
+    // The ids are those of the publish still waiting for its content, as RabbitMQ reports them.
+    if (channel.expectsContent()) throw new AmqpProtocolError(505, `expected content header for class 60, got ${method.name}`, { classId: 60, methodId: 40 });
     if (method.name === 'basic.publish') {
       this.hasPublished = true;
       if (this.blockedByAlarm) {

@@ -1,7 +1,7 @@
 import { FerryError } from '../../lib/ferry-error.js';
-import type { MessageProperties } from '../../core/message/message.js';
-import type { HeaderTable } from '../../core/routing/header-value.js';
-import { fieldTableToHeaderTable, headerTableToFieldTable } from './codec/field-table.js';
+import type { Message, MessageProperties } from '../../core/message/message.js';
+import type { HeaderTable, HeaderValue } from '../../core/routing/header-value.js';
+import { fieldTableToHeaderTable, headerTableToFieldTable, headerValueToFieldValue, type FieldTable, type FieldValue } from './codec/field-table.js';
 import type { BasicProperties, BasicPropertiesInput } from './codec/method-codec.js';
 
 /** What an AMQP content header means to the core. */
@@ -11,6 +11,8 @@ export interface MappedProperties {
   readonly persistent: boolean;
   /** No delivery-mode was given (kept, so deliveries leave it absent too). */
   readonly persistenceImplicit: boolean;
+  /** A headers table with nothing in it was given (kept, so deliveries carry one too). */
+  readonly emptyHeadersTable: boolean;
 }
 
 /**
@@ -23,7 +25,8 @@ export interface MappedProperties {
 export function fromBasicProperties(basic: BasicProperties): MappedProperties {
   if (onlyDeliveryMode(basic)) {
     // Most publishes carry no property but the delivery mode (and perhaps an empty headers table).
-    return basic.deliveryMode === undefined ? IMPLICIT_ONLY_MAPPED : basic.deliveryMode === 2 ? PERSISTENT_ONLY_MAPPED : TRANSIENT_ONLY_MAPPED;
+    const mapped = basic.headers === undefined ? WITHOUT_HEADERS_MAPPED : WITH_EMPTY_HEADERS_MAPPED;
+    return basic.deliveryMode === undefined ? mapped.implicit : basic.deliveryMode === 2 ? mapped.persistent : mapped.transient;
   }
   const headers = basic.headers ? fieldTableToHeaderTable(basic.headers) : {};
   const properties: Record<string, string | number> = {};
@@ -47,17 +50,33 @@ export function fromBasicProperties(basic: BasicProperties): MappedProperties {
   if (typeof delay === 'number' && delay > 0) properties['delayMs'] = delay;
   const group = headers['x-group-id'];
   if (typeof group === 'string') properties['groupId'] = group;
-  return { properties: properties as MessageProperties, headers, persistent: basic.deliveryMode === 2, persistenceImplicit: basic.deliveryMode === undefined };
+  return {
+    properties: properties as MessageProperties,
+    headers,
+    persistent: basic.deliveryMode === 2,
+    persistenceImplicit: basic.deliveryMode === undefined,
+    emptyHeadersTable: basic.headers !== undefined && basic.headers.size === 0,
+  };
 }
+
+/** What of a message its basic properties carry. */
+export type PropertiesOfMessage = Pick<Message, 'properties' | 'headers' | 'persistent' | 'persistenceImplicit' | 'emptyHeadersTable'>;
 
 /**
  * Maps a stored message back onto basic properties for basic.deliver /
- * basic.get-ok / basic.return; delivery-mode stays absent when the publisher
- * gave none (`persistenceImplicit`), as RabbitMQ passes it through.
+ * basic.get-ok / basic.return, with `headers` in place of its own when given;
+ * delivery-mode stays absent when the publisher gave none (`persistenceImplicit`),
+ * and an empty headers table is there when the publisher gave one, as RabbitMQ
+ * passes both through.
  */
-export function toBasicProperties(properties: MessageProperties, headers: HeaderTable, persistent: boolean, persistenceImplicit = false): BasicPropertiesInput {
+export function toBasicProperties(message: PropertiesOfMessage, headers: HeaderTable = message.headers): BasicPropertiesInput {
+  const { properties, persistent } = message;
+  const persistenceImplicit = message.persistenceImplicit === true;
   // Most messages carry no property but the delivery mode: share one object for each case.
-  if (isEmpty(properties) && isEmpty(headers)) return persistenceImplicit ? NO_PROPERTIES : persistent ? PERSISTENT_ONLY : TRANSIENT_ONLY;
+  if (isEmpty(properties) && isEmpty(headers)) {
+    const shared = message.emptyHeadersTable === true ? WITH_EMPTY_HEADERS : WITHOUT_HEADERS;
+    return persistenceImplicit ? shared.implicit : persistent ? shared.persistent : shared.transient;
+  }
   const basic: Record<string, unknown> = persistenceImplicit ? {} : { deliveryMode: persistent ? 2 : 1 };
   if (properties.contentType !== undefined) basic['contentType'] = properties.contentType;
   if (properties.contentEncoding !== undefined) basic['contentEncoding'] = properties.contentEncoding;
@@ -70,16 +89,57 @@ export function toBasicProperties(properties: MessageProperties, headers: Header
   if (properties.priority !== undefined) basic['priority'] = properties.priority;
   if (properties.timestampMs !== undefined) basic['timestamp'] = Math.floor(properties.timestampMs / 1000);
   if (properties.expirationMs !== undefined) basic['expiration'] = String(properties.expirationMs);
-  for (const _key in headers) {
-    basic['headers'] = headerTableToFieldTable(headers);
-    break;
-  }
+  if (!isEmpty(headers)) basic['headers'] = fieldTableOf(headers);
+  else if (message.emptyHeadersTable === true) basic['headers'] = EMPTY_FIELD_TABLE;
   return basic as BasicPropertiesInput;
 }
 
-const NO_PROPERTIES: BasicPropertiesInput = Object.freeze({});
-const PERSISTENT_ONLY: BasicPropertiesInput = Object.freeze({ deliveryMode: 2 });
-const TRANSIENT_ONLY: BasicPropertiesInput = Object.freeze({ deliveryMode: 1 });
+/**
+ * Headers as a field table, values typed as `headerTableToFieldTable` does, except the
+ * entries of `x-death`, typed as RabbitMQ writes them: `count` a long long and `time` a
+ * timestamp, whatever their size.
+ */
+function fieldTableOf(headers: HeaderTable): FieldTable {
+  const table = headerTableToFieldTable(headers);
+  const deaths = headers['x-death'];
+  if (!Array.isArray(deaths)) return table;
+  const typed = new Map(table);
+  typed.set('x-death', { type: 'array', value: deaths.map((death: HeaderValue): FieldValue => (isTable(death) ? { type: 'table', value: deathFieldTable(death) } : headerValueToFieldValue(death))) });
+  return typed;
+}
+
+function deathFieldTable(death: HeaderTable): FieldTable {
+  const table = new Map(headerTableToFieldTable(death));
+  const count = death['count'];
+  const time = death['time'];
+  if (typeof count === 'number' && Number.isInteger(count)) table.set('count', { type: 'int64', value: BigInt(count) });
+  if (typeof time === 'number' && Number.isInteger(time) && time >= 0) table.set('time', { type: 'timestamp', value: BigInt(time) });
+  return table;
+}
+
+function isTable(value: HeaderValue): value is HeaderTable {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+const EMPTY_FIELD_TABLE: FieldTable = new Map();
+
+/** The properties of messages without any but the delivery mode, by persistence: shared, frozen. */
+interface SharedProperties {
+  readonly implicit: BasicPropertiesInput;
+  readonly persistent: BasicPropertiesInput;
+  readonly transient: BasicPropertiesInput;
+}
+
+const WITHOUT_HEADERS: SharedProperties = Object.freeze({
+  implicit: Object.freeze({}),
+  persistent: Object.freeze({ deliveryMode: 2 }),
+  transient: Object.freeze({ deliveryMode: 1 }),
+});
+const WITH_EMPTY_HEADERS: SharedProperties = Object.freeze({
+  implicit: Object.freeze({ headers: EMPTY_FIELD_TABLE }),
+  persistent: Object.freeze({ deliveryMode: 2, headers: EMPTY_FIELD_TABLE }),
+  transient: Object.freeze({ deliveryMode: 1, headers: EMPTY_FIELD_TABLE }),
+});
 
 function isEmpty(object: object): boolean {
   for (const _key in object) return false;
@@ -100,6 +160,10 @@ function onlyDeliveryMode(basic: BasicProperties): boolean {
 // Shared by every message without properties and headers: frozen, as messages are never changed in place.
 const EMPTY_PROPERTIES: MessageProperties = Object.freeze({});
 const EMPTY_HEADERS: HeaderTable = Object.freeze({});
-const IMPLICIT_ONLY_MAPPED: MappedProperties = Object.freeze({ properties: EMPTY_PROPERTIES, headers: EMPTY_HEADERS, persistent: false, persistenceImplicit: true });
-const PERSISTENT_ONLY_MAPPED: MappedProperties = Object.freeze({ properties: EMPTY_PROPERTIES, headers: EMPTY_HEADERS, persistent: true, persistenceImplicit: false });
-const TRANSIENT_ONLY_MAPPED: MappedProperties = Object.freeze({ properties: EMPTY_PROPERTIES, headers: EMPTY_HEADERS, persistent: false, persistenceImplicit: false });
+function onlyDeliveryModeMapped(emptyHeadersTable: boolean): { readonly implicit: MappedProperties; readonly persistent: MappedProperties; readonly transient: MappedProperties } {
+  const mapped = (persistent: boolean, persistenceImplicit: boolean): MappedProperties =>
+    Object.freeze({ properties: EMPTY_PROPERTIES, headers: EMPTY_HEADERS, persistent, persistenceImplicit, emptyHeadersTable });
+  return Object.freeze({ implicit: mapped(false, true), persistent: mapped(true, false), transient: mapped(false, false) });
+}
+const WITHOUT_HEADERS_MAPPED = onlyDeliveryModeMapped(false);
+const WITH_EMPTY_HEADERS_MAPPED = onlyDeliveryModeMapped(true);

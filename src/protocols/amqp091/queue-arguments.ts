@@ -10,9 +10,10 @@ import type { StreamConfig } from '../../core/stream/stream-config.js';
  * classic and quorum are accepted (a quorum queue is a durable queue with a
  * delivery limit of 20 unless set, as RabbitMQ 4 does); `stream` declares a
  * stream instead, see {@link streamConfigFromArguments} (the channel checks
- * {@link isStreamDeclaration} first).
+ * {@link isStreamDeclaration} first). With `flags`, a quorum queue that is
+ * not durable, or is exclusive or auto-delete, is refused as RabbitMQ does.
  */
-export function queueConfigFromArguments(queueArguments: HeaderTable): Partial<QueueConfig> {
+export function queueConfigFromArguments(queueArguments: HeaderTable, flags?: QueueDeclarationFlags): Partial<QueueConfig> {
   const config: Record<string, unknown> = {};
   const integer = (name: string, value: HeaderValue, minimum: number): number => {
     const number = typeof value === 'bigint' ? Number(value) : value;
@@ -55,7 +56,8 @@ export function queueConfigFromArguments(queueArguments: HeaderTable): Partial<Q
         config['deadLetterRoutingKey'] = text(name, value);
         break;
       case 'x-max-priority':
-        config['maxPriority'] = Math.min(integer(name, value, 0), 255);
+        config['maxPriority'] = integer(name, value, 0);
+        if ((config['maxPriority'] as number) > 255) throw new FerryError('PRECONDITION_FAILED', `invalid arg '${name}' for queue: ${describe(value)} is above 255`);
         break;
       case 'x-single-active-consumer':
         if (typeof value !== 'boolean') throw new FerryError('PRECONDITION_FAILED', `invalid arg '${name}' for queue: a boolean is expected`);
@@ -80,7 +82,16 @@ export function queueConfigFromArguments(queueArguments: HeaderTable): Partial<Q
         break;
     }
   }
+  if (config['deadLetterRoutingKey'] !== undefined && config['deadLetterExchange'] === undefined) {
+    // RabbitMQ refuses a dead-letter routing key that has no dead-letter exchange to go with.
+    throw new FerryError('PRECONDITION_FAILED', `invalid arg 'x-dead-letter-routing-key' for queue: it needs x-dead-letter-exchange`);
+  }
   if (queueType === 'quorum') {
+    // A quorum queue is durable, neither exclusive nor auto-delete: RabbitMQ refuses the others.
+    if (flags !== undefined) {
+      const refused = !flags.durable ? 'non-durable' : flags.exclusive ? 'exclusive' : flags.autoDelete ? 'auto-delete' : null;
+      if (refused !== null) throw new FerryError('PRECONDITION_FAILED', `invalid property '${refused}' for a quorum queue`);
+    }
     config['durable'] = true;
     config['deliveryLimit'] ??= 21; // RabbitMQ 4's default quorum limit of 20 returns.
   }

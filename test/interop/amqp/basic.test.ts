@@ -351,6 +351,22 @@ test('a message published without properties arrives without properties, as Rabb
   assert.equal(message.properties.deliveryMode, undefined);
 });
 
+test('the empty headers table amqplib always sends arrives as an empty table, so headers lookups work as with RabbitMQ', async () => {
+  const target = await channel();
+  await target.assertQueue('empty-headers');
+  target.sendToQueue('empty-headers', Buffer.from('a'));
+  target.sendToQueue('empty-headers', Buffer.from('b'), { persistent: true, messageId: 'm-b' });
+  const got = await target.get('empty-headers', { noAck: true });
+  assert.ok(got);
+  assert.deepEqual(got.properties.headers, {});
+  const delivered = await new Promise<ConsumeMessage>((resolve) => {
+    void target.consume('empty-headers', (delivery) => delivery && resolve(delivery), { noAck: true });
+  });
+  assert.deepEqual(delivered.properties.headers, {});
+  assert.equal(delivered.properties.messageId, 'm-b');
+  await target.close();
+});
+
 test('a user-id other than the login user is 406 PRECONDITION_FAILED', async () => {
   const target = await channel();
   await target.assertQueue('impostor');

@@ -174,6 +174,71 @@ test('406 PRECONDITION_FAILED: redeclaring a queue or an exchange with different
   assert.equal((await channelError((next) => next.assertExchange('declared-exchange', 'direct', { durable: false }))).code, 406);
 });
 
+test('a refused consumer gets no consume-ok first: amqplib\'s consume() rejects, as with RabbitMQ', async () => {
+  const target = await channel();
+  await target.assertQueue('exclusive-no-consume-ok');
+  await target.consume('exclusive-no-consume-ok', () => undefined, { exclusive: true });
+  const other = await channel();
+  const errored = nextEvent<Error>(other, 'error');
+  await assert.rejects(other.consume('exclusive-no-consume-ok', () => undefined), (error: Error) => replyCodeOf(error) === 403);
+  assert.equal(replyCodeOf(await errored), 403);
+  await target.close();
+});
+
+test('406 PRECONDITION_FAILED: queue arguments RabbitMQ refuses (x-max-priority above 255, a dead-letter routing key alone, a quorum queue that is not durable, exclusive or auto-delete)', async () => {
+  const priority = await channelError((target) => target.assertQueue('priority-256', { arguments: { 'x-max-priority': 256 } }));
+  assert.equal(priority.code, 406);
+  assert.match(priority.message, /x-max-priority/);
+  const routingKeyAlone = await channelError((target) => target.assertQueue('dlrk-alone', { arguments: { 'x-dead-letter-routing-key': 'k' } }));
+  assert.equal(routingKeyAlone.code, 406);
+  assert.match(routingKeyAlone.message, /x-dead-letter-exchange/);
+  for (const [options, property] of [
+    [{ durable: false }, 'non-durable'],
+    [{ durable: true, exclusive: true }, 'exclusive'],
+    [{ durable: true, autoDelete: true }, 'auto-delete'],
+  ] as const) {
+    const quorum = await channelError((target) => target.assertQueue(`quorum-${property}`, { ...options, arguments: { 'x-queue-type': 'quorum' } }));
+    assert.equal(quorum.code, 406, property);
+    assert.match(quorum.message, new RegExp(`invalid property '${property}'`));
+  }
+  const allowed = await channel();
+  assert.equal((await allowed.assertQueue('priority-255', { arguments: { 'x-max-priority': 255 } })).queue, 'priority-255');
+  assert.equal((await allowed.assertQueue('quorum-durable', { durable: true, arguments: { 'x-queue-type': 'quorum' } })).queue, 'quorum-durable');
+  await allowed.close();
+});
+
+test('405 RESOURCE_LOCKED: redeclaring a shared queue as exclusive', async () => {
+  const target = await channel();
+  await target.assertQueue('shared-then-exclusive');
+  const failure = await channelError((next) => next.assertQueue('shared-then-exclusive', { exclusive: true }));
+  assert.equal(failure.code, 405);
+  assert.match(failure.message, /cannot obtain exclusive access to locked queue 'shared-then-exclusive'/);
+  await target.close();
+});
+
+test('queue.unbind of a missing queue, exchange or binding is unbind-ok, as RabbitMQ answers', async () => {
+  const target = await channel();
+  await target.assertExchange('unbind-source', 'direct', { durable: false });
+  await target.assertQueue('unbind-queue');
+  await target.unbindQueue('no-such-queue', 'unbind-source', 'k');
+  await target.unbindQueue('unbind-queue', 'no-such-exchange', 'k');
+  await target.unbindQueue('unbind-queue', 'unbind-source', 'never-bound');
+  await target.close();
+});
+
+test('540 NOT_IMPLEMENTED: basic.qos with a prefetch size, and basic.recover without requeue, close the connection', async () => {
+  // amqplib's own calls never send these: its rpc() sends the methods with the fields given (ids from the spec).
+  type Rpc = { rpc(method: number, fields: object, expect: number): Promise<unknown> };
+  const basicQos = (60 << 16) | 10;
+  const basicRecover = (60 << 16) | 110;
+  const size = await connectionError((target) => (target as unknown as Rpc).rpc(basicQos, { prefetchSize: 1000, prefetchCount: 10, global: false }, basicQos + 1));
+  assert.equal(size.code, 540);
+  assert.match(size.message, /prefetch_size/);
+  const recover = await connectionError((target) => (target as unknown as Rpc).rpc(basicRecover, { requeue: false }, basicRecover + 1));
+  assert.equal(recover.code, 540);
+  assert.match(recover.message, /requeue=false/);
+});
+
 test('406 PRECONDITION_FAILED: acknowledging an unknown delivery tag, and acknowledging twice', async () => {
   const unknown = await channelError((target) => {
     target.ack({ fields: { deliveryTag: 99 } } as never);

@@ -204,6 +204,11 @@ test('x-dead-letter-exchange and x-dead-letter-routing-key: a rejected message i
   assert.equal(deaths[0]!['queue'], 'work-with-dlx');
   assert.equal(deaths[0]!['exchange'], '');
   assert.deepEqual(deaths[0]!['routing-keys'], ['work-with-dlx']);
+  // Typed as RabbitMQ writes it: time a timestamp (amqplib shows the type), count a long long.
+  const time = deaths[0]!['time'] as { '!': string; value: number };
+  assert.equal(time['!'], 'timestamp');
+  assert.ok(Math.abs(time.value - Date.now() / 1000) < 60, `time ${time.value} is now, in seconds`);
+  assert.deepEqual(Object.keys(deaths[0]!), ['count', 'exchange', 'queue', 'reason', 'routing-keys', 'time']);
   assert.equal(headers['x-first-death-reason'], 'rejected');
   assert.equal(headers['x-first-death-queue'], 'work-with-dlx');
 });

@@ -72,6 +72,7 @@ test('505 UNEXPECTED_FRAME: a content header without basic.publish', async () =>
 test('505 UNEXPECTED_FRAME: a method where the content header of a publish belongs', async () => {
   const close = await closeAfter([RawAmqpClient.publish(1, '', 'somewhere'), queueDeclare(1, 'interrupting')]);
   assert.equal(close.replyCode, 505);
+  assert.deepEqual([close.classId, close.methodId], [60, 40], 'the publish whose content was due, as RabbitMQ reports it');
 });
 
 test('505 UNEXPECTED_FRAME: a method where a body frame of a publish belongs', async () => {

@@ -1,0 +1,39 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { FieldTable, FieldValue } from './codec/field-table.js';
+import { fromBasicProperties, toBasicProperties } from './message-properties.js';
+
+test('an empty headers table given is kept and delivered; none given delivers none', () => {
+  const given = fromBasicProperties({ deliveryMode: 2, headers: new Map() });
+  assert.equal(given.emptyHeadersTable, true);
+  assert.equal((toBasicProperties(given).headers as FieldTable | undefined)?.size, 0);
+  const none = fromBasicProperties({ deliveryMode: 2 });
+  assert.equal(none.emptyHeadersTable, false);
+  assert.equal(toBasicProperties(none).headers, undefined);
+  const withProperties = fromBasicProperties({ messageId: 'm', headers: new Map() });
+  assert.equal(withProperties.emptyHeadersTable, true);
+  assert.equal((toBasicProperties(withProperties).headers as FieldTable | undefined)?.size, 0);
+  assert.equal(toBasicProperties(withProperties).messageId, 'm');
+});
+
+test("x-death entries are typed as RabbitMQ writes them: count a long long, time a timestamp", () => {
+  const headers = {
+    other: 5,
+    'x-death': [
+      { count: 2, exchange: '', queue: 'q', reason: 'rejected', 'routing-keys': ['q'], time: 1_700_000_000 },
+      { count: 1, exchange: 'x', queue: 'p', reason: 'expired', 'routing-keys': ['k'], time: 1_600_000_000 },
+    ],
+  };
+  const basic = toBasicProperties({ properties: {}, headers, persistent: true });
+  const table = basic.headers as FieldTable;
+  assert.deepEqual(table.get('other'), { type: 'int32', value: 5 }, 'other numbers keep the general mapping');
+  const deaths = table.get('x-death') as Extract<FieldValue, { type: 'array' }>;
+  assert.equal(deaths.type, 'array');
+  assert.equal(deaths.value.length, 2);
+  const first = (deaths.value[0] as Extract<FieldValue, { type: 'table' }>).value;
+  assert.deepEqual(first.get('count'), { type: 'int64', value: 2n });
+  assert.deepEqual(first.get('time'), { type: 'timestamp', value: 1_700_000_000n });
+  assert.deepEqual([...first.keys()], ['count', 'exchange', 'queue', 'reason', 'routing-keys', 'time']);
+  const second = (deaths.value[1] as Extract<FieldValue, { type: 'table' }>).value;
+  assert.deepEqual(second.get('time'), { type: 'timestamp', value: 1_600_000_000n });
+});
