@@ -57,6 +57,14 @@ export class DirectReplyTo {
     this.targets.delete(token);
   }
 
+  /**
+   * True for the pseudo-queue's own name and for the reply address of a requester still
+   * there: what queue.declare finds (RabbitMQ answers those with declare-ok, 0 messages, 1 consumer).
+   */
+  exists(queueName: string): boolean {
+    return queueName === DirectReplyTo.QUEUE || (queueName.startsWith(`${DirectReplyTo.QUEUE}.`) && this.targets.has(queueName.slice(DirectReplyTo.QUEUE.length + 1)));
+  }
+
   /** Delivers a reply; false when the requester is gone. */
   deliver(routingKey: string, message: ReplyMessage): boolean {
     const target = this.targets.get(routingKey.slice(DirectReplyTo.QUEUE.length + 1));
@@ -185,8 +193,6 @@ interface ChannelConsumer {
   readonly queue: Queue;
   readonly noAck: boolean;
 }
-
-const textEncoder = new TextEncoder();
 
 /**
  * One AMQP channel: its consumers, unacknowledged deliveries, publisher
@@ -715,6 +721,12 @@ export class AmqpChannel {
   private async declareQueue(fields: Extract<AnyDecodedMethod, { name: 'queue.declare' }>['fields']): Promise<void> {
     const vhost = this.host.vhost;
     let queueName = fields.queue;
+    if (queueName === DirectReplyTo.QUEUE || queueName.startsWith(`${DirectReplyTo.QUEUE}.`)) {
+      // The direct reply-to pseudo-queue, declared (passively or not) as RabbitMQ answers it.
+      if (!this.host.replyTo.exists(queueName)) throw new FerryError('QUEUE_NOT_FOUND', `no queue '${queueName}' in vhost '${vhost.name}'`);
+      if (!fields.noWait) this.host.sendMethod(this.number, 'queue.declare-ok', { queue: queueName, messageCount: 0, consumerCount: 1 });
+      return;
+    }
     const queueArguments = fieldTableToHeaderTable(fields.arguments);
     const stream = fields.passive ? vhost.findStream(this.resolveQueueName(queueName)) : undefined;
     if (stream || (!fields.passive && isStreamDeclaration(queueArguments))) return this.declareStream(fields, queueArguments, stream);
@@ -1038,10 +1050,11 @@ export class AmqpChannel {
   }
 }
 
-/** A random token for server-named queues and consumer tags (amq.gen-…, amq.ctag-…). */
+/** A random token for server-named queues and consumer tags (amq.gen-…, amq.ctag-…): 22 base64url characters, as RabbitMQ's. */
 function randomToken(): string {
-  const bytes = textEncoder.encode(Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2));
   let text = '';
-  for (const byte of bytes.subarray(0, 22)) text += 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'[byte % 64];
+  for (let index = 0; index < 22; index++) text += TOKEN_ALPHABET[Math.floor(Math.random() * 64)];
   return text;
 }
+
+const TOKEN_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';

@@ -108,8 +108,12 @@ test('a consumer tag chosen by the client is used on deliveries; a server-chosen
   await target.assertQueue('tagged');
   const chosen = await target.consume('tagged', () => undefined, { consumerTag: 'my-tag', noAck: true });
   assert.equal(chosen.consumerTag, 'my-tag');
-  const generated = await target.consume('tagged', () => undefined, { noAck: true });
-  assert.match(generated.consumerTag, /^amq\.ctag-/);
+  for (let index = 0; index < 20; index++) {
+    const generated = await target.consume('tagged', () => undefined, { noAck: true });
+    assert.match(generated.consumerTag, /^amq\.ctag-[A-Za-z0-9_-]{22}$/, 'the shape of RabbitMQ\'s tags, every time');
+    const named = await target.assertQueue('', { exclusive: true });
+    assert.match(named.queue, /^amq\.gen-[A-Za-z0-9_-]{22}$/);
+  }
   await target.close();
 });
 

@@ -218,6 +218,15 @@ test('RPC with direct reply-to: the server sees a reply-to address unique to the
   await waitUntil(() => seen.length === 2, 'both requests arrive');
   for (const replyTo of seen) assert.match(replyTo, /^amq\.rabbitmq\.reply-to\.\S+/);
   assert.notEqual(seen[0], seen[1]);
+  // A responder may check the address first: declared passively, it is there (0 messages, 1 consumer), as in RabbitMQ.
+  for (const name of ['amq.rabbitmq.reply-to', seen[0]!]) {
+    const found = await server.checkQueue(name);
+    assert.deepEqual([found.queue, found.messageCount, found.consumerCount], [name, 0, 1]);
+  }
+  await first.close();
+  const gone = await connection.createChannel();
+  gone.on('error', () => undefined);
+  await assert.rejects(gone.checkQueue(seen[0]!), /404/, 'the address of a closed requester is gone');
   await connection.close();
 });
 
