@@ -427,3 +427,21 @@ test('the exchange and binding limits refuse one more than allowed', () => {
   router.deleteExchange('b');
   assert.equal(router.declareExchange('c', { type: 'fanout' }), true);
 });
+
+test('extra routing keys (CC/BCC): each destination any key reaches, once; the alternate exchange only when no key matched', () => {
+  const router = routerWith(queues);
+  router.declareExchange('ae', { type: 'fanout' });
+  router.bind('ae', queue('q4'), '');
+  router.declareExchange('d', { type: 'direct', alternateExchange: 'ae' });
+  router.bind('d', queue('q1'), 'a');
+  router.bind('d', queue('q2'), 'b');
+  router.bind('d', queue('q3'), 'a');
+  router.bind('d', queue('q3'), 'b');
+  const names = (exchangeName: string, routingKey: string, extraRoutingKeys: string[]) =>
+    router.route(exchangeName, routingKey, {}, { extraRoutingKeys }).destinations.map((destination) => destination.name).sort();
+  assert.deepEqual(names('d', 'a', ['b']), ['q1', 'q2', 'q3']);
+  assert.deepEqual(names('d', 'nothing', ['b']), ['q2', 'q3'], 'a matching extra key keeps the alternate exchange out');
+  assert.deepEqual(names('d', 'nothing', ['none']), ['q4']);
+  assert.deepEqual(names('', 'q1', ['q2', 'missing']), ['q1', 'q2'], 'the default exchange: keys name queues');
+  assert.equal(router.route('', 'missing', {}, { extraRoutingKeys: ['gone'] }).unroutable, true);
+});

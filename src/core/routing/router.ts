@@ -33,6 +33,12 @@ export interface RouteOptions {
    * the broker sets it for messages it publishes itself, such as dead letters.
    */
   readonly internalAllowed?: boolean;
+  /**
+   * More routing keys to route by besides the message's own (RabbitMQ's sender-selected
+   * distribution, the CC and BCC headers): a destination any key reaches is reached once,
+   * and an alternate exchange takes the message only when no key matched.
+   */
+  readonly extraRoutingKeys?: readonly string[];
 }
 
 /** Options of {@link Router.deleteExchange}. */
@@ -255,9 +261,19 @@ export class Router {
    * when it is internal and `internalAllowed` is not set.
    */
   route(exchangeName: string, routingKey: string, headers: HeaderTable = noHeaders, options: RouteOptions = {}): RouteOutcome {
-    if (exchangeName === defaultExchangeName) {
+    const extra = options.extraRoutingKeys;
+    if (exchangeName === defaultExchangeName && (extra === undefined || extra.length === 0)) {
       const destination = this.findDestination(routingKey);
       return destination === undefined ? unroutable : { destinations: [destination], unroutable: false };
+    }
+    const keys = extra === undefined || extra.length === 0 ? null : [routingKey, ...extra];
+    if (exchangeName === defaultExchangeName) {
+      const found = new Set<Destination>();
+      for (const key of keys!) {
+        const destination = this.findDestination(key);
+        if (destination !== undefined) found.add(this.interned(destination));
+      }
+      return found.size === 0 ? unroutable : { destinations: [...found], unroutable: false };
     }
     const first = this.exchanges.get(exchangeName);
     if (first === undefined) {
@@ -275,24 +291,17 @@ export class Router {
       const exchange = pending.pop()!;
       if (visited.has(exchange)) continue;
       visited.add(exchange);
-      let matched = false;
-      for (const destination of exchange.match(routingKey, headers)) {
-        matched = true;
-        if (destination.kind !== 'exchange') {
-          found.add(destination);
-          continue;
-        }
-        const target = this.exchanges.get(destination.name);
-        assert(target !== undefined, 'deleting an exchange deletes the bindings to it');
-        pending.push(target);
-      }
+      let matched = this.matchInto(exchange, routingKey, headers, found, pending);
+      if (keys !== null) for (let index = 1; index < keys.length; index++) matched = this.matchInto(exchange, keys[index]!, headers, found, pending) || matched;
       const alternate = exchange.description.alternateExchange;
       if (matched || alternate === undefined) continue;
       if (alternate === defaultExchangeName) {
         if (defaultVisited) continue;
         defaultVisited = true;
-        const destination = this.findDestination(routingKey);
-        if (destination !== undefined) found.add(this.interned(destination));
+        for (const key of keys ?? [routingKey]) {
+          const destination = this.findDestination(key);
+          if (destination !== undefined) found.add(this.interned(destination));
+        }
       } else {
         const target = this.exchanges.get(alternate);
         if (target !== undefined) pending.push(target);
@@ -327,6 +336,22 @@ export class Router {
   }
 
   /** The interned object for a destination reached without a binding, so de-duplication by identity holds. */
+  /** Adds what `exchange` matches for `routingKey` to `found` (queues, streams) and `pending` (exchanges); true when it matched anything. */
+  private matchInto(exchange: Exchange, routingKey: string, headers: HeaderTable, found: Set<Destination>, pending: Exchange[]): boolean {
+    let matched = false;
+    for (const destination of exchange.match(routingKey, headers)) {
+      matched = true;
+      if (destination.kind !== 'exchange') {
+        found.add(destination);
+        continue;
+      }
+      const target = this.exchanges.get(destination.name);
+      assert(target !== undefined, 'deleting an exchange deletes the bindings to it');
+      pending.push(target);
+    }
+    return matched;
+  }
+
   private interned(destination: Destination): Destination {
     return this.destinations.get(destinationKey(destination))?.destination ?? destination;
   }

@@ -47,6 +47,8 @@ export interface PublishOptions {
    * encoded again for storage and delivery.
    */
   readonly envelope?: Uint8Array;
+  /** Routing keys to route by besides the message's own (see RouteOptions.extraRoutingKeys). */
+  readonly extraRoutingKeys?: readonly string[];
 }
 
 /** Options of {@link VirtualHost.deleteQueue}. */
@@ -507,7 +509,7 @@ export class VirtualHost {
     if (message.body.byteLength > this.limits.messageBytesMax) {
       throw new FerryError('MESSAGE_TOO_LARGE', `message of ${message.body.byteLength} bytes exceeds message-bytes-max ${this.limits.messageBytesMax}`);
     }
-    if (exchange === '') {
+    if (exchange === '' && options.extraRoutingKeys === undefined) {
       // The default exchange routes to the queue named by the routing key: found here
       // without the router's outcome objects (what Router.route would find for it).
       const queue = this.queues.get(message.routingKey);
@@ -516,7 +518,10 @@ export class VirtualHost {
         return this.offerToQueue(queue, this.stored(exchange, message, options.envelope));
       }
     }
-    const outcome = this.router.route(exchange, message.routingKey, message.headers, { internalAllowed: options.internal ?? false });
+    const outcome = this.router.route(exchange, message.routingKey, message.headers, {
+      internalAllowed: options.internal ?? false,
+      ...(options.extraRoutingKeys !== undefined ? { extraRoutingKeys: options.extraRoutingKeys } : {}),
+    });
     if (options.internal !== true) this.counters.published++;
     if (outcome.unroutable) {
       this.counters.unroutable++;

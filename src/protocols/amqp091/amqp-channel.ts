@@ -338,7 +338,7 @@ export class AmqpChannel {
       persistent: mapped.persistent,
       persistenceImplicit: mapped.persistenceImplicit,
       emptyHeadersTable: mapped.emptyHeadersTable,
-    });
+    }, mapped.extraRoutingKeys !== undefined ? { extraRoutingKeys: mapped.extraRoutingKeys } : undefined);
     if (!outcome.routed && mandatory) this.sendReturn(312, 'NO_ROUTE', exchange, routingKey, rawProperties, body);
     if (tag) this.awaitConfirm(tag, outcome.durable, outcome.rejectedBy.length > 0);
   }

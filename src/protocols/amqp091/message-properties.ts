@@ -13,6 +13,11 @@ export interface MappedProperties {
   readonly persistenceImplicit: boolean;
   /** A headers table with nothing in it was given (kept, so deliveries carry one too). */
   readonly emptyHeadersTable: boolean;
+  /**
+   * The routing keys of the CC and BCC headers (RabbitMQ's sender-selected distribution):
+   * the message is routed by these too. `headers` no longer holds BCC, as RabbitMQ removes it.
+   */
+  readonly extraRoutingKeys?: readonly string[];
 }
 
 /**
@@ -28,7 +33,12 @@ export function fromBasicProperties(basic: BasicProperties): MappedProperties {
     const mapped = basic.headers === undefined ? WITHOUT_HEADERS_MAPPED : WITH_EMPTY_HEADERS_MAPPED;
     return basic.deliveryMode === undefined ? mapped.implicit : basic.deliveryMode === 2 ? mapped.persistent : mapped.transient;
   }
-  const headers = basic.headers ? fieldTableToHeaderTable(basic.headers) : {};
+  let headers = basic.headers ? fieldTableToHeaderTable(basic.headers) : {};
+  const extraRoutingKeys = senderSelectedKeys(headers);
+  if (extraRoutingKeys !== undefined && headers['BCC'] !== undefined) {
+    const { BCC: _hidden, ...rest } = headers;
+    headers = rest;
+  }
   const properties: Record<string, string | number> = {};
   if (basic.contentType !== undefined) properties['contentType'] = basic.contentType;
   if (basic.contentEncoding !== undefined) properties['contentEncoding'] = basic.contentEncoding;
@@ -55,8 +65,27 @@ export function fromBasicProperties(basic: BasicProperties): MappedProperties {
     headers,
     persistent: basic.deliveryMode === 2,
     persistenceImplicit: basic.deliveryMode === undefined,
-    emptyHeadersTable: basic.headers !== undefined && basic.headers.size === 0,
+    emptyHeadersTable: basic.headers !== undefined && isEmpty(headers),
+    ...(extraRoutingKeys !== undefined ? { extraRoutingKeys } : {}),
   };
+}
+
+/**
+ * The routing keys of the CC and BCC headers, which RabbitMQ routes by besides the routing key
+ * (arrays of strings; other members are skipped); undefined without either header. Any other
+ * type is PRECONDITION_FAILED, as RabbitMQ refuses it.
+ */
+function senderSelectedKeys(headers: HeaderTable): string[] | undefined {
+  const cc = headers['CC'];
+  const bcc = headers['BCC'];
+  if (cc === undefined && bcc === undefined) return undefined;
+  const keys: string[] = [];
+  for (const [name, value] of [['CC', cc], ['BCC', bcc]] as const) {
+    if (value === undefined) continue;
+    if (!Array.isArray(value)) throw new FerryError('PRECONDITION_FAILED', `invalid ${name} header: an array of routing keys is expected`);
+    for (const key of value as readonly HeaderValue[]) if (typeof key === 'string') keys.push(key);
+  }
+  return keys;
 }
 
 /** What of a message its basic properties carry. */

@@ -130,6 +130,37 @@ test('exchange-to-exchange bindings route by their key, and unbinding stops the 
   assert.deepEqual(await bodies(target, queue), ['through']);
 });
 
+test('CC and BCC headers route by their keys too (sender-selected distribution); BCC is removed, each queue gets one copy', async () => {
+  const target = await channel();
+  await target.assertExchange('cc-direct', 'direct', { durable: false });
+  for (const [queue, key] of [['cc-main', 'main'], ['cc-copy', 'copy'], ['cc-hidden', 'hidden'], ['cc-twice', 'main'], ['cc-twice', 'copy']] as const) {
+    await target.assertQueue(queue);
+    await target.bindQueue(queue, 'cc-direct', key);
+  }
+  target.publish('cc-direct', 'main', Buffer.from('m'), { headers: { CC: ['copy'], BCC: ['hidden'], other: 1 } });
+  await target.checkQueue('cc-main');
+  for (const queue of ['cc-main', 'cc-copy', 'cc-hidden', 'cc-twice']) {
+    const message = await target.get(queue, { noAck: true });
+    assert.ok(message, queue);
+    const headers = message.properties.headers as Record<string, unknown>;
+    assert.deepEqual(headers['CC'], ['copy'], `${queue} sees CC`);
+    assert.equal(headers['BCC'], undefined, `${queue} does not see BCC`);
+    assert.equal(headers['other'], 1);
+    assert.equal(await target.get(queue, { noAck: true }), false, `${queue} has one copy only`);
+  }
+  // Through the default exchange: the keys name queues.
+  target.sendToQueue('cc-main', Buffer.from('d'), { headers: { BCC: ['cc-copy'] } });
+  await target.checkQueue('cc-main');
+  assert.deepEqual(await bodies(target, 'cc-copy'), ['d']);
+  const onlyBcc = await target.get('cc-main', { noAck: true });
+  assert.ok(onlyBcc);
+  assert.deepEqual(onlyBcc.properties.headers, {}, 'the table stays, empty once BCC is gone');
+  assert.equal(await channelErrorCode(async (next) => {
+    next.publish('cc-direct', 'main', Buffer.from('x'), { headers: { CC: 'copy' } });
+    await next.checkQueue('cc-main');
+  }), 406, 'a CC header that is not an array is refused');
+});
+
 test('exchange-to-exchange binding to a missing source is 404', async () => {
   const target = await channel();
   await target.assertExchange('e2e-lonely', 'fanout', { durable: false });
