@@ -1762,16 +1762,17 @@ function withDeathRecord(message: StoredMessage, queue: string, reason: string, 
   const previous = Array.isArray(headers['x-death']) ? (headers['x-death'] as HeaderTable[]) : [];
   const existing = previous.find((entry) => entry['queue'] === queue && entry['reason'] === reason);
   const rest = previous.filter((entry) => entry !== existing);
-  // Keys in RabbitMQ's (sorted) order.
-  const entry: HeaderTable = {
+  const fresh: HeaderTable = {
     count: (typeof existing?.['count'] === 'number' ? existing['count'] : 0) + 1,
-    exchange: message.exchange,
-    ...(message.properties.expirationMs !== undefined ? { 'original-expiration': String(message.properties.expirationMs) } : {}),
-    queue,
     reason,
-    'routing-keys': [message.routingKey],
+    queue,
     time: Math.floor(nowMs / 1000),
+    exchange: message.exchange,
+    'routing-keys': [message.routingKey],
+    ...(message.properties.expirationMs !== undefined ? { 'original-expiration': String(message.properties.expirationMs) } : {}),
   };
+  // Key order as RabbitMQ's: a first death's entry as above, an entry added to an existing history sorted.
+  const entry = previous.length === 0 ? fresh : Object.fromEntries(Object.entries(fresh).sort(([left], [right]) => (left < right ? -1 : 1)));
   headers['x-death'] = [entry, ...rest];
   if (headers['x-first-death-reason'] === undefined) {
     headers['x-first-death-exchange'] = message.exchange;
