@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { Broker } from '../../server/broker.js';
 import { ManualClock } from '../../platform/clock.js';
 import { Inbox, bodies, deathRecords, testPasswordHasher } from '../test-broker.js';
+import { decodeMessage, encodeEnvelope, encodeMessage } from '../message/message-codec.js';
 
 async function setup(clock = new ManualClock()): Promise<Broker> {
   const broker = await Broker.start({ memory: true, passwordHasher: testPasswordHasher, clock });
@@ -181,4 +182,23 @@ test('a message dead-lettered into its own queue by a zero TTL does not spin the
   });
   await worker.terminate();
   assert.notEqual(outcome, 'hung', 'the broker thread never returned from clock.advance');
+});
+
+test('a dead letter of a message that came encoded (native publish) is stored with its x-death, not with the publisher\'s envelope', async () => {
+  const broker = await setup();
+  const vhost = broker.vhost();
+  await broker.declareQueue('encoded-work', { deadLetterExchange: 'dlx' });
+  const message = { routingKey: 'encoded-work', properties: { messageId: 'm-1', expirationMs: 60_000 }, headers: { origin: 'native' }, body: new Uint8Array([1]), persistent: true };
+  vhost.publish('', message, { envelope: encodeEnvelope({ exchange: '', ...message }) });
+  const [delivery] = await broker.get('encoded-work');
+  await broker.nack(delivery!, { requeue: false });
+  const [dead] = await broker.get('dead');
+  assert.equal(dead!.message.envelope, undefined, 'the publisher\'s bytes describe the message as published');
+  // What storage and native deliveries encode: the dead letter as it is now.
+  const record = encodeMessage(dead!.message);
+  const stored = decodeMessage({ offset: 0, timestampMs: 0, key: record.key ?? null, value: record.value, headers: record.headers ?? [] });
+  assert.equal(deathRecords(stored).length, 1);
+  assert.equal(stored.properties.expirationMs, undefined, 'a dead letter carries no expiration');
+  assert.equal(stored.headers['origin'], 'native');
+  await broker.close();
 });

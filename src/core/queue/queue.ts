@@ -1377,8 +1377,10 @@ export class Queue {
     const nowMs = this.host.clock.nowMs();
     const { expirationMs: _expiration, ...properties } = message.properties;
     const routingKey = this.config.deadLetterRoutingKey ?? message.routingKey;
+    // Not the publisher's envelope: it encodes the message as published, without x-death.
+    const { envelope: _published, ...fields } = message;
     this.host.deadLetter(exchange, {
-      ...message,
+      ...fields,
       routingKey,
       properties,
       headers: withDeathRecord(message, this.name, DEATH_REASONS[reason], nowMs, deliveryCount),
