@@ -71,6 +71,16 @@ test('an empty headers table the publisher gave survives the stored record; none
   assert.equal(withProperties.emptyHeadersTable, true);
 });
 
+test('the AMQP header table of a message survives the stored record, with or without neutral headers', () => {
+  const amqpHeaderTable = new Uint8Array([0, 0, 0, 3, 1, 120, 98]);
+  const withHeaders = roundTrip({ ...base, headers: { x: 1 }, amqpHeaderTable });
+  assert.deepEqual(withHeaders.amqpHeaderTable, amqpHeaderTable);
+  assert.deepEqual(withHeaders.headers, { x: 1 });
+  const alone = roundTrip({ ...base, amqpHeaderTable });
+  assert.deepEqual(alone.amqpHeaderTable, amqpHeaderTable);
+  assert.equal(roundTrip({ ...base, headers: { x: 1 } }).amqpHeaderTable, undefined);
+});
+
 test('a message that came with its envelope is stored with those bytes, not encoded again', () => {
   const fields = { exchange: 'ex', properties: { correlationId: 'c-1', replyTo: 'replies' }, headers: {}, persistent: false };
   const envelope = encodeEnvelope(fields);

@@ -13,8 +13,10 @@ import type { HeaderTable } from '../routing/header-value.js';
  * - one record header named "m": the envelope below.
  *
  *   envelope: u8 version (1) | u8 flags (bit 0 persistent, bit 1 persistence
- *             implicit) | string exchange
+ *             implicit, bit 2 empty headers table given, bit 3 AMQP header
+ *             table follows) | string exchange
  *             | u16 property mask | properties in mask-bit order | header table
+ *             [| bytes AMQP header table, with flag bit 3]
  *
  * Strings are u32 length + UTF-8, byte properties u32 length + bytes;
  * numeric properties are f64.
@@ -58,9 +60,14 @@ function encodeRoutingKey(routingKey: string): Uint8Array {
   return bytes;
 }
 
-/** The envelope's flag byte: bit 0 persistent, bit 1 persistence implicit, bit 2 an empty headers table given. */
+/** The envelope's flag byte: bit 0 persistent, bit 1 persistence implicit, bit 2 an empty headers table given, bit 3 an AMQP header table follows. */
 function flagsOf(message: EnvelopeFields): number {
-  return (message.persistent ? 1 : 0) | (message.persistenceImplicit === true ? 2 : 0) | (message.emptyHeadersTable === true ? 4 : 0);
+  return (
+    (message.persistent ? 1 : 0) |
+    (message.persistenceImplicit === true ? 2 : 0) |
+    (message.emptyHeadersTable === true ? 4 : 0) |
+    (message.amqpHeaderTable !== undefined ? 8 : 0)
+  );
 }
 
 function isEmpty(object: object): boolean {
@@ -139,7 +146,7 @@ export function messageRecordFieldBytes(messages: readonly StoredMessage[]): num
 }
 
 /** The fields of a message its envelope carries (everything but routing key, body and arrival time). */
-export type EnvelopeFields = Pick<StoredMessage, 'exchange' | 'properties' | 'headers' | 'persistent' | 'persistenceImplicit' | 'emptyHeadersTable'>;
+export type EnvelopeFields = Pick<StoredMessage, 'exchange' | 'properties' | 'headers' | 'persistent' | 'persistenceImplicit' | 'emptyHeadersTable' | 'amqpHeaderTable'>;
 
 /**
  * Encodes a message's envelope (the record header "m" above). The native
@@ -147,7 +154,7 @@ export type EnvelopeFields = Pick<StoredMessage, 'exchange' | 'properties' | 'he
  * what the client sent without re-encoding it.
  */
 export function encodeEnvelope(message: EnvelopeFields): Uint8Array {
-  if (!isEmpty(message.headers)) return encodeEnvelopeGeneral(message);
+  if (!isEmpty(message.headers) || message.amqpHeaderTable !== undefined) return encodeEnvelopeGeneral(message);
   // Hot path (no headers): size exactly, one allocation, integers and ASCII written by hand.
   const properties = message.properties;
   const mask = propertyMask(properties);
@@ -328,6 +335,7 @@ function encodeEnvelopeGeneral(message: EnvelopeFields): Uint8Array {
     else writer.f64(value as number);
   }
   writeHeaderTable(writer, message.headers);
+  if (message.amqpHeaderTable !== undefined) writer.bytes(message.amqpHeaderTable);
   return writer.finish();
 }
 
@@ -354,6 +362,7 @@ export function decodeMessage(record: StoredRecord): StoredMessage {
   };
   if (fields.persistenceImplicit === true) (message as { persistenceImplicit?: boolean }).persistenceImplicit = true;
   if (fields.emptyHeadersTable === true) (message as { emptyHeadersTable?: boolean }).emptyHeadersTable = true;
+  if (fields.amqpHeaderTable !== undefined) (message as { amqpHeaderTable?: Uint8Array }).amqpHeaderTable = fields.amqpHeaderTable;
   return message;
 }
 
@@ -405,16 +414,23 @@ export function decodeEnvelope(bytes: Uint8Array): EnvelopeFields {
     at += length;
   }
   let headers: HeaderTable;
-  if (end - at === EMPTY_TABLE_BYTES && readU32(bytes, at) === 0) {
+  let amqpHeaderTable: Uint8Array | undefined;
+  if (end - at === EMPTY_TABLE_BYTES && readU32(bytes, at) === 0 && (flags & 8) === 0) {
     headers = NO_HEADERS;
   } else {
     const reader = new ByteReader(bytes.subarray(at));
     headers = readHeaderTable(reader);
+    if (headers !== NO_HEADERS && isEmpty(headers)) headers = NO_HEADERS;
+    if ((flags & 8) === 8) {
+      if (reader.remaining() < 4) throw new FerryError('CORRUPT_DATA', 'message envelope is truncated');
+      amqpHeaderTable = reader.bytes();
+    }
     if (reader.remaining() !== 0) throw new FerryError('CORRUPT_DATA', `message envelope has ${reader.remaining()} bytes after its header table`);
   }
   const fields: { -readonly [K in keyof EnvelopeFields]: EnvelopeFields[K] } = { exchange, properties, headers, persistent: (flags & 1) === 1 };
   if ((flags & 2) === 2) fields.persistenceImplicit = true;
   if ((flags & 4) === 4 && headers === NO_HEADERS) fields.emptyHeadersTable = true;
+  if (amqpHeaderTable !== undefined) fields.amqpHeaderTable = amqpHeaderTable;
   return fields;
 }
 

@@ -52,6 +52,13 @@ export interface Message {
    * publisher gave none, or when `headers` has entries.
    */
   readonly emptyHeadersTable?: boolean;
+  /**
+   * The headers as an AMQP 0-9-1 field table, encoded with the types the publisher gave them
+   * (the table's u32 length included): AMQP deliveries take each header's value type from it (a long stays a long, a
+   * timestamp a timestamp, a decimal exact) while its value is still the one in `headers`.
+   * Opaque to the core, which routes and matches on `headers`; absent for other publishers.
+   */
+  readonly amqpHeaderTable?: Uint8Array;
 }
 
 /** A message as a queue holds it: the published message plus where it was published. */
@@ -94,6 +101,7 @@ export function storedMessage(
   // Optional fields stay absent unless set; `persistenceImplicit: false` means the same as absent.
   if (message.persistenceImplicit === true) stored.persistenceImplicit = true;
   if (message.emptyHeadersTable === true) stored.emptyHeadersTable = true;
+  if (message.amqpHeaderTable !== undefined) stored.amqpHeaderTable = message.amqpHeaderTable;
   if (envelope !== undefined) stored.envelope = envelope;
   return stored;
 }

@@ -338,6 +338,7 @@ export class AmqpChannel {
       persistent: mapped.persistent,
       persistenceImplicit: mapped.persistenceImplicit,
       emptyHeadersTable: mapped.emptyHeadersTable,
+      amqpHeaderTable: mapped.amqpHeaderTable,
     }, mapped.extraRoutingKeys !== undefined ? { extraRoutingKeys: mapped.extraRoutingKeys } : undefined);
     if (!outcome.routed && mandatory) this.sendReturn(312, 'NO_ROUTE', exchange, routingKey, rawProperties, body);
     if (tag) this.awaitConfirm(tag, outcome.durable, outcome.rejectedBy.length > 0);
@@ -964,6 +965,7 @@ export class AmqpChannel {
         }
         transaction.publish(exchange, { routingKey, properties, headers: mapped.headers, body, persistent: mapped.persistent, ...(mapped.persistenceImplicit ? { persistenceImplicit: true } : {}),
           ...(mapped.emptyHeadersTable ? { emptyHeadersTable: true } : {}),
+          ...(mapped.amqpHeaderTable !== undefined ? { amqpHeaderTable: mapped.amqpHeaderTable } : {}),
         });
       }
       const later: TxSettlement[] = [];

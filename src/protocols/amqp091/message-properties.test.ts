@@ -37,3 +37,40 @@ test("x-death entries are typed as RabbitMQ writes them: count a long long, time
   const second = (deaths.value[1] as Extract<FieldValue, { type: 'table' }>).value;
   assert.deepEqual(second.get('time'), { type: 'timestamp', value: 1_600_000_000n });
 });
+
+test('headers keep the value types the publisher gave them (long, byte, float, timestamp, decimal, nested), also stored and read back', () => {
+  const published: FieldTable = new Map<string, FieldValue>([
+    ['long', { type: 'int64', value: 5n }],
+    ['byte', { type: 'int8', value: -3 }],
+    ['float', { type: 'float', value: 1.5 }],
+    ['when', { type: 'timestamp', value: 1_700_000_000n }],
+    ['price', { type: 'decimal', scale: 2, value: 12345 }],
+    ['nested', { type: 'table', value: new Map<string, FieldValue>([['short', { type: 'int16', value: 7 }]]) }],
+    ['text', { type: 'longstr', value: new TextEncoder().encode('t') }],
+  ]);
+  const mapped = fromBasicProperties({ deliveryMode: 2, headers: published });
+  assert.ok(mapped.amqpHeaderTable, 'the typed table is kept');
+  const delivered = toBasicProperties(mapped).headers as FieldTable;
+  assert.deepEqual([...delivered], [...published]);
+  // What the core does to headers: a header added (a dead-letter record), one removed, one changed.
+  const { text: _removed, ...rest } = mapped.headers;
+  const changedHeaders = { ...rest, byte: 4, 'x-death': [{ count: 1, reason: 'rejected', queue: 'q', time: 1_700_000_001, exchange: '', 'routing-keys': ['q'] }] };
+  const redelivered = toBasicProperties({ ...mapped, headers: changedHeaders }).headers as FieldTable;
+  assert.deepEqual([...redelivered.keys()], ['long', 'byte', 'float', 'when', 'price', 'nested', 'x-death']);
+  assert.deepEqual(redelivered.get('long'), { type: 'int64', value: 5n }, 'unchanged: as published');
+  assert.deepEqual(redelivered.get('price'), { type: 'decimal', scale: 2, value: 12345 });
+  assert.deepEqual(redelivered.get('byte'), { type: 'int32', value: 4 }, 'changed: typed by its new value');
+  assert.equal(redelivered.get('x-death')?.type, 'array');
+});
+
+test('BCC is left out of the kept table too', () => {
+  const mapped = fromBasicProperties({
+    headers: new Map<string, FieldValue>([
+      ['BCC', { type: 'array', value: [{ type: 'longstr', value: new TextEncoder().encode('k') }] }],
+      ['n', { type: 'int64', value: 1n }],
+    ]),
+  });
+  assert.deepEqual(mapped.extraRoutingKeys, ['k']);
+  assert.deepEqual([...(toBasicProperties(mapped).headers as FieldTable).keys()], ['n']);
+  assert.deepEqual((toBasicProperties(mapped).headers as FieldTable).get('n'), { type: 'int64', value: 1n });
+});

@@ -1,7 +1,16 @@
 import { FerryError } from '../../lib/ferry-error.js';
 import type { Message, MessageProperties } from '../../core/message/message.js';
-import type { HeaderTable, HeaderValue } from '../../core/routing/header-value.js';
-import { fieldTableToHeaderTable, headerTableToFieldTable, headerValueToFieldValue, type FieldTable, type FieldValue } from './codec/field-table.js';
+import { headerValueEquals, type HeaderTable, type HeaderValue } from '../../core/routing/header-value.js';
+import {
+  decodeFieldTable,
+  encodeFieldTable,
+  fieldTableToHeaderTable,
+  fieldValueToHeaderValue,
+  headerTableToFieldTable,
+  headerValueToFieldValue,
+  type FieldTable,
+  type FieldValue,
+} from './codec/field-table.js';
 import type { BasicProperties, BasicPropertiesInput } from './codec/method-codec.js';
 
 /** What an AMQP content header means to the core. */
@@ -18,6 +27,8 @@ export interface MappedProperties {
    * the message is routed by these too. `headers` no longer holds BCC, as RabbitMQ removes it.
    */
   readonly extraRoutingKeys?: readonly string[];
+  /** The headers as the publisher typed them (see Message.amqpHeaderTable), when there are any. */
+  readonly amqpHeaderTable?: Uint8Array;
 }
 
 /**
@@ -34,10 +45,14 @@ export function fromBasicProperties(basic: BasicProperties): MappedProperties {
     return basic.deliveryMode === undefined ? mapped.implicit : basic.deliveryMode === 2 ? mapped.persistent : mapped.transient;
   }
   let headers = basic.headers ? fieldTableToHeaderTable(basic.headers) : {};
+  let typed = basic.headers;
   const extraRoutingKeys = senderSelectedKeys(headers);
   if (extraRoutingKeys !== undefined && headers['BCC'] !== undefined) {
     const { BCC: _hidden, ...rest } = headers;
     headers = rest;
+    const withoutBcc = new Map(typed);
+    withoutBcc.delete('BCC');
+    typed = withoutBcc;
   }
   const properties: Record<string, string | number> = {};
   if (basic.contentType !== undefined) properties['contentType'] = basic.contentType;
@@ -66,7 +81,8 @@ export function fromBasicProperties(basic: BasicProperties): MappedProperties {
     persistent: basic.deliveryMode === 2,
     persistenceImplicit: basic.deliveryMode === undefined,
     emptyHeadersTable: basic.headers !== undefined && isEmpty(headers),
-    ...(extraRoutingKeys !== undefined ? { extraRoutingKeys } : {}),
+    extraRoutingKeys,
+    amqpHeaderTable: typed !== undefined && typed.size > 0 ? encodeFieldTable(typed) : undefined,
   };
 }
 
@@ -89,7 +105,7 @@ function senderSelectedKeys(headers: HeaderTable): string[] | undefined {
 }
 
 /** What of a message its basic properties carry. */
-export type PropertiesOfMessage = Pick<Message, 'properties' | 'headers' | 'persistent' | 'persistenceImplicit' | 'emptyHeadersTable'>;
+export type PropertiesOfMessage = Pick<Message, 'properties' | 'headers' | 'persistent' | 'persistenceImplicit' | 'emptyHeadersTable' | 'amqpHeaderTable'>;
 
 /**
  * Maps a stored message back onto basic properties for basic.deliver /
@@ -118,7 +134,7 @@ export function toBasicProperties(message: PropertiesOfMessage, headers: HeaderT
   if (properties.priority !== undefined) basic['priority'] = properties.priority;
   if (properties.timestampMs !== undefined) basic['timestamp'] = Math.floor(properties.timestampMs / 1000);
   if (properties.expirationMs !== undefined) basic['expiration'] = String(properties.expirationMs);
-  if (!isEmpty(headers)) basic['headers'] = fieldTableOf(headers);
+  if (!isEmpty(headers)) basic['headers'] = message.amqpHeaderTable !== undefined ? typedFieldTable(headers, message.amqpHeaderTable) : fieldTableOf(headers);
   else if (message.emptyHeadersTable === true) basic['headers'] = EMPTY_FIELD_TABLE;
   return basic as BasicPropertiesInput;
 }
@@ -148,6 +164,39 @@ function deathFieldTable(death: HeaderTable): FieldTable {
 
 function isTable(value: HeaderValue): value is HeaderTable {
   return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Uint8Array);
+}
+
+/**
+ * `headers` as a field table whose values keep the types of `amqpHeaderTable` (the publisher's)
+ * where the value is still the one published; headers added or changed since (x-death, for one)
+ * are typed as {@link fieldTableOf} types them, and headers removed since are left out.
+ */
+function typedFieldTable(headers: HeaderTable, amqpHeaderTable: Uint8Array): FieldTable {
+  const published = publishedTable(amqpHeaderTable);
+  const names = Object.keys(headers);
+  const kept = names.map((name) => {
+    const field = published.get(name);
+    return field !== undefined && headerValueEquals(fieldValueToHeaderValue(field), headers[name]!) ? field : undefined;
+  });
+  if (kept.every((field) => field !== undefined) && names.length === published.size) return published;
+  const changed: Record<string, HeaderValue> = Object.create(null) as Record<string, HeaderValue>;
+  names.forEach((name, index) => {
+    if (kept[index] === undefined) changed[name] = headers[name]!;
+  });
+  const retyped = fieldTableOf(changed);
+  return new Map(names.map((name, index) => [name, kept[index] ?? retyped.get(name)!]));
+}
+
+/** Decoded publisher tables, by their bytes: a message delivered many times is decoded once. */
+const publishedTables = new WeakMap<Uint8Array, FieldTable>();
+
+function publishedTable(bytes: Uint8Array): FieldTable {
+  let table = publishedTables.get(bytes);
+  if (table === undefined) {
+    table = decodeFieldTable(bytes);
+    publishedTables.set(bytes, table);
+  }
+  return table;
 }
 
 const EMPTY_FIELD_TABLE: FieldTable = new Map();

@@ -100,6 +100,7 @@ export class WireMessageReader {
     // Set only when true, without spreading an object per message.
     if (fields.persistenceImplicit === true) message.persistenceImplicit = true;
     if (fields.emptyHeadersTable === true) message.emptyHeadersTable = true;
+    if (fields.amqpHeaderTable !== undefined) message.amqpHeaderTable = fields.amqpHeaderTable;
     return message;
   }
 

@@ -6,6 +6,9 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Channel, ChannelModel, ConsumeMessage, Message } from 'amqplib';
 import { AmqpTestServer } from './amqp-test-server.js';
@@ -335,6 +338,50 @@ test('every message property round-trips, headers of several types included', as
   assert.deepEqual(received['list'], ['a', 1, true]);
   assert.ok(Buffer.isBuffer(received['bytes']) && (received['bytes'] as Buffer).equals(Buffer.from([1, 2, 3])));
   assert.equal(message.content.toString(), '{"ok":true}');
+});
+
+test('headers keep their AMQP types through storage, a restart and dead-lettering (timestamp, decimal)', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'ferry-amqp-typed-headers-'));
+  try {
+    const typed = {
+      when: { '!': 'timestamp', value: 1_700_000_000 },
+      price: { '!': 'decimal', value: { places: 2, digits: 12345 } },
+      plain: 7,
+    };
+    let server = await AmqpTestServer.start({ broker: { dataDir } });
+    try {
+      const publisher = await (await server.connect()).createConfirmChannel();
+      await publisher.assertExchange('typed-dlx', 'fanout', { durable: true });
+      await publisher.assertQueue('typed-dead', { durable: true });
+      await publisher.bindQueue('typed-dead', 'typed-dlx', '');
+      await publisher.assertQueue('typed-headers', { durable: true, deadLetterExchange: 'typed-dlx' });
+      publisher.sendToQueue('typed-headers', Buffer.from('a'), { persistent: true, headers: typed });
+      publisher.sendToQueue('typed-headers', Buffer.from('b'), { persistent: true, headers: typed });
+      await publisher.waitForConfirms();
+    } finally {
+      await server.close();
+    }
+    server = await AmqpTestServer.start({ broker: { dataDir } });
+    try {
+      const consumer = await (await server.connect()).createChannel();
+      const stored = await consumer.get('typed-headers', { noAck: true });
+      assert.ok(stored);
+      assert.deepEqual(stored.properties.headers, typed, 'as published, after a restart');
+      const rejected = await consumer.get('typed-headers');
+      assert.ok(rejected);
+      consumer.reject(rejected, false);
+      await waitUntil(() => server.broker.vhost().queue('typed-dead').messageCount() === 1, 'dead-lettered');
+      const dead = await consumer.get('typed-dead', { noAck: true });
+      assert.ok(dead);
+      const headers = dead.properties.headers as Record<string, unknown>;
+      assert.deepEqual([headers['when'], headers['price'], headers['plain']], [typed.when, typed.price, 7], 'the publisher\'s headers keep their types beside x-death');
+      assert.equal(((headers['x-death'] as Array<Record<string, { '!': string }>>)[0]!['time'])!['!'], 'timestamp');
+    } finally {
+      await server.close();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });
 
 test('a transient message arrives with delivery mode 1 when the publisher set it', async () => {
