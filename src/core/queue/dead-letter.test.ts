@@ -202,3 +202,30 @@ test('a dead letter of a message that came encoded (native publish) is stored wi
   assert.equal(stored.headers['origin'], 'native');
   await broker.close();
 });
+
+test('CC keys are in x-death routing-keys; a dead letter goes by them too, unless a dead-letter routing key replaces them all (CC then removed)', async () => {
+  const broker = await setup();
+  await broker.declareExchange('cc-dlx', { type: 'direct' });
+  for (const [queue, key] of [['by-key', 'rk'], ['by-cc', 'cc1'], ['by-override', 'override']] as const) {
+    await broker.declareQueue(queue);
+    await broker.bind('cc-dlx', queue, key);
+  }
+  await broker.declareQueue('keep-keys', { deadLetterExchange: 'cc-dlx' });
+  await broker.declareQueue('override-keys', { deadLetterExchange: 'cc-dlx', deadLetterRoutingKey: 'override' });
+  for (const queue of ['keep-keys', 'override-keys']) {
+    broker.vhost().publish('', { routingKey: queue, properties: {}, headers: { CC: ['cc1'] }, body: new Uint8Array([1]), persistent: false });
+    const [delivery] = await broker.get(queue);
+    await broker.nack(delivery!, { requeue: false });
+  }
+  const byKey = await broker.get('by-key', { max: 10 });
+  const byCc = await broker.get('by-cc', { max: 10 });
+  const byOverride = await broker.get('by-override', { max: 10 });
+  assert.equal(byKey.length, 0, 'the original routing key was the queue name');
+  assert.equal(byCc.length, 1, 'without an override the CC key still routes');
+  assert.deepEqual(deathRecords(byCc[0]!)[0]?.['routing-keys'], ['keep-keys', 'cc1']);
+  assert.deepEqual(byCc[0]!.message.headers['CC'], ['cc1']);
+  assert.equal(byOverride.length, 1);
+  assert.deepEqual(deathRecords(byOverride[0]!)[0]?.['routing-keys'], ['override-keys', 'cc1']);
+  assert.equal(byOverride[0]!.message.headers['CC'], undefined, 'an override drops CC, as RabbitMQ does');
+  await broker.close();
+});

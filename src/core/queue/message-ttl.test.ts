@@ -191,3 +191,18 @@ test('a TTL expires a backlog larger than the read-ahead completely, dead-letter
   assert.deepEqual(bodies(await broker.get('dead', { max: 2_000 })), texts);
   await broker.close();
 });
+
+test('a message that expired behind the head is gone as soon as a get takes the head, so the count left is right', async () => {
+  const { broker, clock } = await setup();
+  const queue = await broker.declareQueue('behind', { deadLetterExchange: 'dlx' });
+  await broker.publish('', { body: 'head', routingKey: 'behind' });
+  await broker.publish('', { body: 'short-lived', routingKey: 'behind', properties: { expirationMs: 100 } });
+  await broker.publish('', { body: 'tail', routingKey: 'behind' });
+  clock.advance(200);
+  assert.equal(queue.messageCount(), 3, 'RabbitMQ expires only at the head: the expired one is still counted');
+  const [head] = await broker.get('behind', { autoAck: true });
+  assert.deepEqual(bodies([head!]), ['head']);
+  assert.equal(queue.messageCount(), 1, 'the expired message reached the head and went');
+  assert.deepEqual(bodies(await broker.get('dead', { max: 10 })), ['short-lived']);
+  await broker.close();
+});

@@ -80,8 +80,49 @@ function stripUndefined<T extends object>(input: T): Partial<T> {
 
 /** True when two declarations describe the same queue (for redeclaration checks). */
 export function sameQueueConfig(left: QueueConfig, right: QueueConfig): boolean {
-  const keys = new Set([...Object.keys(left), ...Object.keys(right)]) as Set<keyof QueueConfig>;
-  keys.delete('exclusiveOwner');
-  for (const key of keys) if (left[key] !== right[key]) return false;
-  return true;
+  return queueConfigDifference(left, right) === null;
 }
+
+/** The first setting in which `requested` differs from `current` (exclusivity aside), or null. */
+export function queueConfigDifference(current: QueueConfig, requested: QueueConfig): keyof QueueConfig | null {
+  const keys = new Set([...Object.keys(current), ...Object.keys(requested)]) as Set<keyof QueueConfig>;
+  keys.delete('exclusiveOwner');
+  for (const key of keys) if (current[key] !== requested[key]) return key;
+  return null;
+}
+
+/**
+ * What a redeclaration with other settings is refused with, in RabbitMQ's words
+ * (`inequivalent arg 'x-max-length' for queue 'q' in vhost '/': received '20' but current is '10'`),
+ * settings named as RabbitMQ's queue arguments and flags name them.
+ */
+export function inequivalentQueueMessage(current: QueueConfig, requested: QueueConfig, vhost: string): string {
+  const key = queueConfigDifference(current, requested);
+  if (key === null) return `queue '${current.name}' in vhost '${vhost}' is equivalent`;
+  const [name, shown] = RABBITMQ_SETTING_NAMES[key] ?? [key, same];
+  const value = (config: QueueConfig) => {
+    const setting = config[key];
+    return setting === undefined ? 'none' : String(shown(setting as never));
+  };
+  return `inequivalent arg '${name}' for queue '${current.name}' in vhost '${vhost}': received '${value(requested)}' but current is '${value(current)}'`;
+}
+
+const same = (value: unknown): unknown => value;
+
+/** Queue settings by the names RabbitMQ users know them by, with values in those units. */
+const RABBITMQ_SETTING_NAMES: Partial<Record<keyof QueueConfig, readonly [string, (value: never) => unknown]>> = {
+  durable: ['durable', same],
+  autoDelete: ['auto_delete', same],
+  expiresMs: ['x-expires', same],
+  messageTtlMs: ['x-message-ttl', same],
+  maxLength: ['x-max-length', same],
+  maxLengthBytes: ['x-max-length-bytes', same],
+  overflow: ['x-overflow', same],
+  deadLetterExchange: ['x-dead-letter-exchange', same],
+  deadLetterRoutingKey: ['x-dead-letter-routing-key', same],
+  // The core counts deliveries; RabbitMQ's limit counts returns.
+  deliveryLimit: ['x-delivery-limit', (value: number) => value - 1],
+  maxPriority: ['x-max-priority', same],
+  singleActiveConsumer: ['x-single-active-consumer', same],
+  deduplicationWindowMs: ['x-deduplication-window', same],
+};

@@ -16,7 +16,8 @@ import type { QueueConfig } from './queue-config.js';
 export interface QueueHost {
   readonly clock: Clock;
   /** Routes a dead-lettered message through `exchange` (broker-originated, internal exchanges allowed). */
-  deadLetter(exchange: string, message: StoredMessage): void;
+  /** Publishes a dead letter through `exchange` (internal ones too), routed by `extraRoutingKeys` as well when given. */
+  deadLetter(exchange: string, message: StoredMessage, extraRoutingKeys?: readonly string[]): void;
   /** The queue has had its last consumer leave (auto-delete) or stayed unused past `expiresMs`. */
   unused(queue: Queue, why: 'auto-delete' | 'expired'): void;
 }
@@ -1216,6 +1217,8 @@ export class Queue {
         out.push(this.deliver(candidate, null, options.visibilityTimeoutMs ?? this.config.visibilityTimeoutMs, autoAck));
       }
       this.settleAutoAcked();
+      // What the take uncovered may be past its TTL: gone before the caller counts what is left, as in RabbitMQ.
+      if (out.length > 0 && !this.deleted) this.expireHead();
       if (out.length >= max || this.deleted) return out;
       const pendingReads = this.levels.filter((level) => level.refilling !== null || level.cursor < level.log.endOffset());
       if (pendingReads.length > 0) {
@@ -1376,16 +1379,16 @@ export class Queue {
     if (reason !== 'rejected' && history.some((entry) => entry['queue'] === this.name) && !history.some((entry) => entry['reason'] === 'rejected')) return;
     const nowMs = this.host.clock.nowMs();
     const { expirationMs: _expiration, ...properties } = message.properties;
+    // The keys it was published with (RabbitMQ's CC header adds some) are what x-death records;
+    // it is dead-lettered by them, or by the dead-letter routing key alone, without its CC then.
+    const carbonCopies = ccKeys(message.headers);
+    const overridden = this.config.deadLetterRoutingKey !== undefined;
     const routingKey = this.config.deadLetterRoutingKey ?? message.routingKey;
+    const headers = withDeathRecord(message, this.name, DEATH_REASONS[reason], nowMs, deliveryCount, [message.routingKey, ...carbonCopies]);
+    if (overridden && carbonCopies.length > 0) delete headers['CC'];
     // Not the publisher's envelope: it encodes the message as published, without x-death.
     const { envelope: _published, ...fields } = message;
-    this.host.deadLetter(exchange, {
-      ...fields,
-      routingKey,
-      properties,
-      headers: withDeathRecord(message, this.name, DEATH_REASONS[reason], nowMs, deliveryCount),
-      arrivedAtMs: nowMs,
-    });
+    this.host.deadLetter(exchange, { ...fields, routingKey, properties, headers, arrivedAtMs: nowMs }, !overridden && carbonCopies.length > 0 ? carbonCopies : undefined);
   }
 
   // ------------------------------------------------------------------ timers
@@ -1754,12 +1757,18 @@ export class Queue {
   }
 }
 
+/** The routing keys of a message's CC header (RabbitMQ's sender-selected distribution); none without one. */
+function ccKeys(headers: HeaderTable): string[] {
+  const cc = headers['CC'];
+  return Array.isArray(cc) ? (cc as readonly HeaderValue[]).filter((key): key is string => typeof key === 'string') : [];
+}
+
 /**
  * RabbitMQ's dead-letter history: `x-death` is a list of tables, one per
  * (queue, reason), newest first, each with a count; the first death is also
  * recorded in `x-first-death-*` headers.
  */
-function withDeathRecord(message: StoredMessage, queue: string, reason: string, nowMs: number, _deliveryCount: number): HeaderTable {
+function withDeathRecord(message: StoredMessage, queue: string, reason: string, nowMs: number, _deliveryCount: number, routingKeys: readonly string[]): Record<string, HeaderValue> {
   const headers: Record<string, HeaderValue> = { ...message.headers };
   const previous = Array.isArray(headers['x-death']) ? (headers['x-death'] as HeaderTable[]) : [];
   const existing = previous.find((entry) => entry['queue'] === queue && entry['reason'] === reason);
@@ -1770,7 +1779,7 @@ function withDeathRecord(message: StoredMessage, queue: string, reason: string, 
     queue,
     time: Math.floor(nowMs / 1000),
     exchange: message.exchange,
-    'routing-keys': [message.routingKey],
+    'routing-keys': [...routingKeys],
     ...(message.properties.expirationMs !== undefined ? { 'original-expiration': String(message.properties.expirationMs) } : {}),
   };
   // Key order as RabbitMQ's: a first death's entry as above, an entry added to an existing history sorted.

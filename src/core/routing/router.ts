@@ -17,6 +17,8 @@ export interface RouterOptions {
   readonly exchangesMax?: number;
   /** Most bindings across all exchanges of the vhost. Default 1,000,000. */
   readonly bindingsMax?: number;
+  /** The vhost's name, for error messages (RabbitMQ's wording: `no exchange 'x' in vhost '/'`). */
+  readonly vhostName?: string;
 }
 
 /** Where `route` sends a message; `unroutable` is true exactly when `destinations` is empty. */
@@ -80,6 +82,7 @@ const unroutable: RouteOutcome = Object.freeze({ destinations: Object.freeze([])
  */
 export class Router {
   private readonly findDestination: (name: string) => Destination | undefined;
+  private readonly where: string;
   private readonly exchangesMax: number;
   private readonly bindingsMax: number;
   private readonly exchanges = new Map<string, Exchange>();
@@ -93,6 +96,7 @@ export class Router {
   /** An empty routing table holding only the default exchange. */
   constructor(options: RouterOptions) {
     this.findDestination = options.findDestination;
+    this.where = options.vhostName === undefined ? 'in this vhost' : `in vhost '${options.vhostName}'`;
     this.exchangesMax = options.exchangesMax ?? 10_000;
     this.bindingsMax = options.bindingsMax ?? 1_000_000;
     assert(Number.isInteger(this.exchangesMax) && this.exchangesMax >= 0, 'exchangesMax is a whole number');
@@ -114,14 +118,14 @@ export class Router {
    */
   declareExchange(name: string, declaration: ExchangeDeclaration): boolean {
     if (name === defaultExchangeName) {
-      throw new FerryError('DEFAULT_EXCHANGE_RESERVED', 'the default exchange cannot be declared');
+      throw new FerryError('DEFAULT_EXCHANGE_RESERVED', 'operation not permitted on the default exchange');
     }
     const wanted = Exchange.describe(name, declaration);
     const existing = this.exchanges.get(name);
     if (existing !== undefined) {
       const difference = describeDifference(existing.description, wanted);
       if (difference !== undefined) {
-        throw new FerryError('EXCHANGE_DECLARATION_MISMATCH', `exchange ${JSON.stringify(name)} exists with ${difference}`);
+        throw new FerryError('EXCHANGE_DECLARATION_MISMATCH', `inequivalent arg ${difference.replace('{exchange}', `exchange '${name}' ${this.where}`)}`);
       }
       return false;
     }
@@ -141,12 +145,12 @@ export class Router {
    */
   deleteExchange(name: string, options: DeleteExchangeOptions = {}): boolean {
     if (name === defaultExchangeName) {
-      throw new FerryError('DEFAULT_EXCHANGE_RESERVED', 'the default exchange cannot be deleted');
+      throw new FerryError('DEFAULT_EXCHANGE_RESERVED', 'operation not permitted on the default exchange');
     }
     const exchange = this.exchanges.get(name);
     if (exchange === undefined) return false;
     if (options.ifUnused === true && exchange.bindingCount > 0) {
-      throw new FerryError('EXCHANGE_IN_USE', `exchange ${JSON.stringify(name)} is the source of ${exchange.bindingCount} bindings`);
+      throw new FerryError('EXCHANGE_IN_USE', `exchange '${name}' ${this.where} in use`);
     }
     for (const binding of exchange.bindings()) this.forget(exchange, binding);
     this.unbindAllTo({ kind: 'exchange', name });
@@ -277,10 +281,10 @@ export class Router {
     }
     const first = this.exchanges.get(exchangeName);
     if (first === undefined) {
-      throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange ${JSON.stringify(exchangeName)} in this vhost`);
+      throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange '${exchangeName}' ${this.where}`);
     }
     if (first.description.internal && options.internalAllowed !== true) {
-      throw new FerryError('EXCHANGE_INTERNAL', `exchange ${JSON.stringify(exchangeName)} is internal and cannot be published to`);
+      throw new FerryError('EXCHANGE_INTERNAL', `cannot publish to internal exchange '${exchangeName}' ${this.where}`);
     }
     const found = new Set<Destination>();
     const visited = new Set<Exchange>();
@@ -315,7 +319,7 @@ export class Router {
       throw new FerryError('DEFAULT_EXCHANGE_RESERVED', `the default exchange cannot be ${verb}`);
     }
     const exchange = this.exchanges.get(source);
-    if (exchange === undefined) throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange ${JSON.stringify(source)} in this vhost`);
+    if (exchange === undefined) throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange '${source}' ${this.where}`);
     return exchange;
   }
 
@@ -325,7 +329,7 @@ export class Router {
         throw new FerryError('DEFAULT_EXCHANGE_RESERVED', 'the default exchange cannot be bound to');
       }
       if (!this.exchanges.has(destination.name)) {
-        throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange ${JSON.stringify(destination.name)} in this vhost`);
+        throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange '${destination.name}' ${this.where}`);
       }
       return;
     }
@@ -367,11 +371,21 @@ export class Router {
   }
 }
 
+/**
+ * The first difference of a redeclaration, as RabbitMQ words it after "inequivalent arg "
+ * (`'type' for {exchange}: received 'topic' but current is 'direct'`; the caller names the
+ * exchange), settings named as RabbitMQ's, or undefined when there is none.
+ */
 function describeDifference(existing: ExchangeDescription, wanted: ExchangeDescription): string | undefined {
-  const fields = ['type', 'topicDialect', 'alternateExchange', 'internal'] as const;
-  for (const field of fields) {
+  const fields = [
+    ['type', 'type'],
+    ['topicDialect', 'x-topic-dialect'],
+    ['alternateExchange', 'alternate-exchange'],
+    ['internal', 'internal'],
+  ] as const;
+  for (const [field, name] of fields) {
     if (existing[field] !== wanted[field]) {
-      return `${field} ${JSON.stringify(existing[field])}, not ${JSON.stringify(wanted[field])}`;
+      return `'${name}' for {exchange}: received '${String(wanted[field] ?? 'none')}' but current is '${String(existing[field] ?? 'none')}'`;
     }
   }
   return undefined;

@@ -8,7 +8,7 @@ import type { ExchangeDeclaration, ExchangeDescription } from '../routing/exchan
 import type { HeaderTable } from '../routing/header-value.js';
 import { Router } from '../routing/router.js';
 import { Queue, type QueueHost } from '../queue/queue.js';
-import { resolveQueueConfig, sameQueueConfig, type QueueConfig } from '../queue/queue-config.js';
+import { inequivalentQueueMessage, resolveQueueConfig, sameQueueConfig, type QueueConfig } from '../queue/queue-config.js';
 import { Stream } from '../stream/stream.js';
 import { partitionLogOptions, resolveStreamConfig, sameStreamConfig, type StreamConfig } from '../stream/stream-config.js';
 import { StreamState } from '../stream/stream-state.js';
@@ -103,7 +103,7 @@ export class VirtualHost {
     private readonly clock: Clock,
     private readonly limits: VirtualHostLimits,
   ) {
-    this.router = new Router({ findDestination: (queueName) => this.queueDestination(queueName) });
+    this.router = new Router({ findDestination: (queueName) => this.queueDestination(queueName), vhostName: name });
     // The exchanges every vhost has (AMQP's amq.* set; other protocols may use them too).
     for (const [name, type] of BUILT_IN_EXCHANGES) {
       this.router.declareExchange(name, { type });
@@ -111,7 +111,7 @@ export class VirtualHost {
     }
     this.host = {
       clock,
-      deadLetter: (exchange, message) => this.deadLetter(exchange, message),
+      deadLetter: (exchange, message, extraRoutingKeys) => this.deadLetter(exchange, message, extraRoutingKeys),
       unused: (queue, why) => void this.deleteQueue(queue.name, {}).catch(() => undefined).then(() => why),
     };
   }
@@ -137,7 +137,8 @@ export class VirtualHost {
     const { durable = true, autoDelete = false, ...declaration } = definition;
     const existing = this.router.getExchange(name);
     if (existing && this.exchangeDurability.get(name) !== durable && name !== '') {
-      throw new FerryError('EXCHANGE_DECLARATION_MISMATCH', `exchange ${name} exists with durable=${String(this.exchangeDurability.get(name))}`);
+      const current = String(this.exchangeDurability.get(name));
+      throw new FerryError('EXCHANGE_DECLARATION_MISMATCH', `inequivalent arg 'durable' for exchange '${name}' in vhost '${this.name}': received '${String(durable)}' but current is '${current}'`);
     }
     const created = this.router.declareExchange(name, declaration);
     if (created) {
@@ -183,10 +184,10 @@ export class VirtualHost {
     const existing = this.queues.get(config.name) ?? (await this.queueOpening.get(config.name));
     if (existing) {
       if (existing.config.exclusiveOwner !== undefined && existing.config.exclusiveOwner !== config.exclusiveOwner) {
-        throw new FerryError('RESOURCE_LOCKED', `queue ${config.name} is exclusive to another connection`);
+        throw new FerryError('RESOURCE_LOCKED', lockedQueueMessage(config.name, this.name));
       }
       if (!sameQueueConfig(existing.config, config)) {
-        throw new FerryError('PRECONDITION_FAILED', `queue ${config.name} exists with different settings`);
+        throw new FerryError('PRECONDITION_FAILED', inequivalentQueueMessage(existing.config, config, this.name));
       }
       existing.touch();
       return existing;
@@ -231,7 +232,7 @@ export class VirtualHost {
   /** The queue named `name`; QUEUE_NOT_FOUND when there is none. */
   queue(name: string): Queue {
     const queue = this.queues.get(name);
-    if (!queue) throw new FerryError('QUEUE_NOT_FOUND', `no queue ${name} in vhost ${this.name}`);
+    if (!queue) throw new FerryError('QUEUE_NOT_FOUND', `no queue '${name}' in vhost '${this.name}'`);
     return queue;
   }
 
@@ -251,8 +252,8 @@ export class VirtualHost {
    */
   async deleteQueue(name: string, options: DeleteQueueOptions = {}): Promise<number> {
     const queue = this.queue(name);
-    if (options.ifUnused && queue.consumerCount() > 0) throw new FerryError('PRECONDITION_FAILED', `queue ${name} has consumers`);
-    if (options.ifEmpty && queue.messageCount() > 0) throw new FerryError('PRECONDITION_FAILED', `queue ${name} is not empty`);
+    if (options.ifUnused && queue.consumerCount() > 0) throw new FerryError('PRECONDITION_FAILED', `queue '${name}' in vhost '${this.name}' in use`);
+    if (options.ifEmpty && queue.messageCount() > 0) throw new FerryError('PRECONDITION_FAILED', `queue '${name}' in vhost '${this.name}' not empty`);
     const count = queue.messageCount();
     this.queues.delete(name);
     queue.markDeleted(`queue ${name} was deleted`);
@@ -589,9 +590,9 @@ export class VirtualHost {
   /** See {@link acceptedOutcome}. */
   private lastAccepted: PublishOutcome | null = null;
 
-  private deadLetter(exchange: string, message: StoredMessage): void {
+  private deadLetter(exchange: string, message: StoredMessage, extraRoutingKeys: readonly string[] | undefined): void {
     try {
-      this.publish(exchange, message, { internal: true });
+      this.publish(exchange, message, extraRoutingKeys === undefined ? INTERNAL : { internal: true, extraRoutingKeys });
     } catch {
       // A missing dead-letter exchange drops the message, as RabbitMQ does.
     }
@@ -649,6 +650,12 @@ export class VirtualHost {
 
 const noQueues: readonly string[] = Object.freeze([]);
 const noOptions: PublishOptions = Object.freeze({});
+
+/** RESOURCE_LOCKED's text for an exclusive queue used from another connection, in RabbitMQ's words. */
+export function lockedQueueMessage(queue: string, vhost: string): string {
+  return `cannot obtain exclusive access to locked queue '${queue}' in vhost '${vhost}'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.`;
+}
+const INTERNAL: PublishOptions = Object.freeze({ internal: true });
 
 /** Names of share-group state logs of a stream start with this (a NUL ends the stream name, so no other stream's prefix matches). */
 function shareStatePrefix(vhost: string, stream: string): string {

@@ -7,7 +7,7 @@ import type { Delivery } from '../../core/queue/delivery.js';
 import type { Queue } from '../../core/queue/queue.js';
 import type { HeaderTable } from '../../core/routing/header-value.js';
 import type { Stream, StreamEntry } from '../../core/stream/stream.js';
-import type { VirtualHost } from '../../core/vhost/virtual-host.js';
+import { lockedQueueMessage, type VirtualHost } from '../../core/vhost/virtual-host.js';
 import type { AccessControl } from '../../core/access/access-control.js';
 import { AmqpProtocolError } from './codec/amqp-protocol-error.js';
 import { fieldTableToHeaderTable } from './codec/field-table.js';
@@ -578,7 +578,7 @@ export class AmqpChannel {
         return this.declareExchange(method.fields);
       case 'exchange.delete': {
         const { exchange, ifUnused, noWait: nowait } = method.fields;
-        this.checkReservedName(exchange, 'exchange');
+        if (exchange.startsWith('amq.')) throw new FerryError('ACCESS_REFUSED', `deletion of system exchange '${exchange}' in vhost '${vhostName}' not allowed`);
         access.authorize(principal, vhostName, 'configure', exchange);
         // A missing exchange is deleted already: RabbitMQ answers delete-ok.
         if (vhost.router.getExchange(exchange)) await vhost.deleteExchange(exchange, { ifUnused });
@@ -614,6 +614,8 @@ export class AmqpChannel {
           this.host.sendMethod(this.number, 'queue.unbind-ok', {});
           return;
         }
+        // A missing exchange is named first, as RabbitMQ does when both are missing.
+        if (exchange !== '' && !vhost.router.getExchange(exchange)) throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange '${exchange}' in vhost '${vhostName}'`);
         // A stream queue is bound like any queue (streams share the queue namespace).
         const destination = { kind: vhost.findStream(queueName) ? ('stream' as const) : ('queue' as const), name: queueName };
         if (destination.kind === 'queue') this.checkExclusive(vhost.queue(queueName));
@@ -707,7 +709,7 @@ export class AmqpChannel {
       this.host.access.authorize(this.host.principal, vhost.name, 'configure', exchange);
       const exchangeArguments = fieldTableToHeaderTable(fields.arguments);
       const alternate = exchangeArguments['alternate-exchange'];
-      if (!['direct', 'fanout', 'topic', 'headers'].includes(type)) throw new AmqpProtocolError(503, `invalid exchange type '${type}'`, { classId: 40, methodId: 10 });
+      if (!['direct', 'fanout', 'topic', 'headers'].includes(type)) throw new AmqpProtocolError(503, `unknown exchange type '${type}'`, { classId: 40, methodId: 10 });
       await vhost.declareExchange(exchange, {
         type: type as 'direct' | 'fanout' | 'topic' | 'headers',
         durable,
@@ -741,11 +743,11 @@ export class AmqpChannel {
     if (queueName === '') queueName = `amq.gen-${randomToken()}`;
     else this.checkReservedName(queueName, 'queue');
     this.host.access.authorize(this.host.principal, vhost.name, 'configure', queueName);
-    const config = queueConfigFromArguments(queueArguments, fields);
+    const config = queueConfigFromArguments(queueArguments, fields, { queue: queueName, vhost: vhost.name });
     const existing = fields.exclusive ? vhost.findQueue(queueName) : undefined;
     if (existing !== undefined && existing.config.exclusiveOwner === undefined) {
       // As RabbitMQ: a queue declared without exclusive cannot be taken exclusively by redeclaring it.
-      throw new FerryError('RESOURCE_LOCKED', `cannot obtain exclusive access to locked queue '${queueName}' in vhost '${vhost.name}'`);
+      throw new FerryError('RESOURCE_LOCKED', lockedQueueMessage(queueName, vhost.name));
     }
     const queue = await vhost.declareQueue({
       ...config,
@@ -1006,7 +1008,10 @@ export class AmqpChannel {
 
   private resolveQueueName(name: string): string {
     // An empty queue name means the last queue declared on the channel (AMQP 0-9-1 §1.7.2.1).
-    if (name === '' && this.lastDeclaredQueue) return this.lastDeclaredQueue;
+    if (name === '') {
+      if (this.lastDeclaredQueue === null) throw new FerryError('QUEUE_NOT_FOUND', 'no previously declared queue');
+      return this.lastDeclaredQueue;
+    }
     return name;
   }
 
@@ -1015,7 +1020,7 @@ export class AmqpChannel {
   private checkExclusive(queue: Queue): void {
     const owner = queue.config.exclusiveOwner;
     if (owner !== undefined && owner !== this.host.connectionId) {
-      throw new FerryError('RESOURCE_LOCKED', `cannot obtain exclusive access to locked queue '${queue.name}' in vhost '${this.host.vhost.name}'`);
+      throw new FerryError('RESOURCE_LOCKED', lockedQueueMessage(queue.name, this.host.vhost.name));
     }
   }
 

@@ -13,17 +13,19 @@ import type { StreamConfig } from '../../core/stream/stream-config.js';
  * {@link isStreamDeclaration} first). With `flags`, a quorum queue that is
  * not durable, or is exclusive or auto-delete, is refused as RabbitMQ does.
  */
-export function queueConfigFromArguments(queueArguments: HeaderTable, flags?: QueueDeclarationFlags): Partial<QueueConfig> {
+export function queueConfigFromArguments(queueArguments: HeaderTable, flags?: QueueDeclarationFlags, where: QueueWhere = { queue: '', vhost: '' }): Partial<QueueConfig> {
   const config: Record<string, unknown> = {};
+  // RabbitMQ's wording (its detail terms included), which users search for.
+  const queueIn = `queue '${where.queue}' in vhost '${where.vhost}'`;
+  const invalid = (name: string, detail: string) => new FerryError('PRECONDITION_FAILED', `invalid arg '${name}' for ${queueIn}: ${detail}`);
   const integer = (name: string, value: HeaderValue, minimum: number): number => {
     const number = typeof value === 'bigint' ? Number(value) : value;
-    if (typeof number !== 'number' || !Number.isInteger(number) || number < minimum) {
-      throw new FerryError('PRECONDITION_FAILED', `invalid arg '${name}' for queue: ${describe(value)}`);
-    }
+    if (typeof number !== 'number' || !Number.isInteger(number)) throw invalid(name, `"expected integer, got ${amqpTypeOf(value)}"`);
+    if (number < minimum) throw invalid(name, number < 0 ? `{value_negative,${number}}` : `{value_zero,${number}}`);
     return number;
   };
   const text = (name: string, value: HeaderValue): string => {
-    if (typeof value !== 'string') throw new FerryError('PRECONDITION_FAILED', `invalid arg '${name}' for queue: a string is expected`);
+    if (typeof value !== 'string') throw new FerryError('PRECONDITION_FAILED', `invalid type '${amqpTypeOf(value)}' for arg '${name}' in ${queueIn}`);
     return value;
   };
   let queueType = 'classic';
@@ -43,9 +45,7 @@ export function queueConfigFromArguments(queueArguments: HeaderTable, flags?: Qu
         break;
       case 'x-overflow': {
         const overflow = text(name, value);
-        if (!['drop-head', 'reject-publish', 'reject-publish-dlx'].includes(overflow)) {
-          throw new FerryError('PRECONDITION_FAILED', `invalid arg 'x-overflow' for queue: '${overflow}'`);
-        }
+        if (!['drop-head', 'reject-publish', 'reject-publish-dlx'].includes(overflow)) throw invalid(name, 'invalid_overflow');
         config['overflow'] = overflow as OverflowPolicy;
         break;
       }
@@ -57,10 +57,10 @@ export function queueConfigFromArguments(queueArguments: HeaderTable, flags?: Qu
         break;
       case 'x-max-priority':
         config['maxPriority'] = integer(name, value, 0);
-        if ((config['maxPriority'] as number) > 255) throw new FerryError('PRECONDITION_FAILED', `invalid arg '${name}' for queue: ${describe(value)} is above 255`);
+        if ((config['maxPriority'] as number) > 255) throw invalid(name, `{max_value_exceeded,${String(value)}}`);
         break;
       case 'x-single-active-consumer':
-        if (typeof value !== 'boolean') throw new FerryError('PRECONDITION_FAILED', `invalid arg '${name}' for queue: a boolean is expected`);
+        if (typeof value !== 'boolean') throw invalid(name, `{unacceptable_type,${amqpTypeOf(value)}}`);
         config['singleActiveConsumer'] = value;
         break;
       case 'x-delivery-limit':
@@ -69,9 +69,7 @@ export function queueConfigFromArguments(queueArguments: HeaderTable, flags?: Qu
         break;
       case 'x-queue-type':
         queueType = text(name, value);
-        if (queueType !== 'classic' && queueType !== 'quorum') {
-          throw new FerryError('PRECONDITION_FAILED', `invalid arg 'x-queue-type' for queue: '${queueType}'`);
-        }
+        if (queueType !== 'classic' && queueType !== 'quorum') throw invalid(name, `"unsupported queue type '${queueType}'"`);
         break;
       case 'x-deduplication-window':
         config['deduplicationWindowMs'] = integer(name, value, 1);
@@ -84,13 +82,13 @@ export function queueConfigFromArguments(queueArguments: HeaderTable, flags?: Qu
   }
   if (config['deadLetterRoutingKey'] !== undefined && config['deadLetterExchange'] === undefined) {
     // RabbitMQ refuses a dead-letter routing key that has no dead-letter exchange to go with.
-    throw new FerryError('PRECONDITION_FAILED', `invalid arg 'x-dead-letter-routing-key' for queue: it needs x-dead-letter-exchange`);
+    throw invalid('x-dead-letter-routing-key', 'routing_key_but_no_dlx_defined');
   }
   if (queueType === 'quorum') {
     // A quorum queue is durable, neither exclusive nor auto-delete: RabbitMQ refuses the others.
     if (flags !== undefined) {
-      const refused = !flags.durable ? 'non-durable' : flags.exclusive ? 'exclusive' : flags.autoDelete ? 'auto-delete' : null;
-      if (refused !== null) throw new FerryError('PRECONDITION_FAILED', `invalid property '${refused}' for a quorum queue`);
+      const refused = !flags.durable ? 'non-durable' : flags.exclusive ? 'exclusive-owner' : flags.autoDelete ? 'auto-delete' : null;
+      if (refused !== null) throw new FerryError('PRECONDITION_FAILED', `invalid property '${refused}' for ${queueIn}`);
     }
     config['durable'] = true;
     config['deliveryLimit'] ??= 21; // RabbitMQ 4's default quorum limit of 20 returns.
@@ -100,6 +98,23 @@ export function queueConfigFromArguments(queueArguments: HeaderTable, flags?: Qu
 
 function describe(value: HeaderValue): string {
   return typeof value === 'string' ? `'${value}'` : String(value);
+}
+
+/** Where a declaration is, for error messages. */
+export interface QueueWhere {
+  readonly queue: string;
+  readonly vhost: string;
+}
+
+/** The AMQP field type RabbitMQ would name for a value (integers as long: the wire width is gone by now). */
+function amqpTypeOf(value: HeaderValue): string {
+  if (value === null) return 'void';
+  if (typeof value === 'string') return 'longstr';
+  if (typeof value === 'boolean') return 'bool';
+  if (typeof value === 'bigint') return 'long';
+  if (typeof value === 'number') return Number.isInteger(value) ? 'long' : 'double';
+  if (value instanceof Uint8Array) return 'binary';
+  return Array.isArray(value) ? 'array' : 'table';
 }
 
 /** True when queue.declare's arguments ask for a RabbitMQ stream queue (`x-queue-type: stream`). */

@@ -81,14 +81,14 @@ test('404 NOT_FOUND: consuming from, getting from, binding and purging a missing
   ]) {
     const failure = await channelError(operation);
     assert.equal(failure.code, 404, failure.message);
-    assert.match(failure.message, /NOT_FOUND - /);
+    assert.match(failure.message, /NOT_FOUND - no queue 'missing-queue' in vhost '\/'/, "RabbitMQ's words");
   }
 });
 
 test('404 NOT_FOUND: publishing to a missing exchange closes the channel', async () => {
   const failure = await channelError((target) => void target.publish('missing-exchange', 'key', Buffer.from('x')));
   assert.equal(failure.code, 404);
-  assert.match(failure.message, /NOT_FOUND - .*missing-exchange/);
+  assert.match(failure.message, /NOT_FOUND - no exchange 'missing-exchange' in vhost '\/'/);
 });
 
 test('403 ACCESS_REFUSED: declaring an exchange or a queue named amq.*', async () => {
@@ -167,11 +167,17 @@ test('406 PRECONDITION_FAILED: redeclaring a queue or an exchange with different
   await target.assertQueue('declared-once', { durable: true, arguments: { 'x-max-length': 10 } });
   const queue = await channelError((next) => next.assertQueue('declared-once', { durable: true, arguments: { 'x-max-length': 20 } }));
   assert.equal(queue.code, 406);
-  assert.match(queue.message, /PRECONDITION_FAILED - /);
-  assert.equal((await channelError((next) => next.assertQueue('declared-once', { durable: false, arguments: { 'x-max-length': 10 } }))).code, 406);
+  assert.match(queue.message, /PRECONDITION_FAILED - inequivalent arg 'x-max-length' for queue 'declared-once' in vhost '\/': received '20' but current is '10'/);
+  const durable = await channelError((next) => next.assertQueue('declared-once', { durable: false, arguments: { 'x-max-length': 10 } }));
+  assert.equal(durable.code, 406);
+  assert.match(durable.message, /inequivalent arg 'durable' for queue 'declared-once' in vhost '\/': received 'false' but current is 'true'/);
   await target.assertExchange('declared-exchange', 'direct', { durable: true });
-  assert.equal((await channelError((next) => next.assertExchange('declared-exchange', 'topic', { durable: true }))).code, 406);
-  assert.equal((await channelError((next) => next.assertExchange('declared-exchange', 'direct', { durable: false }))).code, 406);
+  const type = await channelError((next) => next.assertExchange('declared-exchange', 'topic', { durable: true }));
+  assert.equal(type.code, 406);
+  assert.match(type.message, /inequivalent arg 'type' for exchange 'declared-exchange' in vhost '\/': received 'topic' but current is 'direct'/);
+  const exchangeDurable = await channelError((next) => next.assertExchange('declared-exchange', 'direct', { durable: false }));
+  assert.equal(exchangeDurable.code, 406);
+  assert.match(exchangeDurable.message, /inequivalent arg 'durable' for exchange 'declared-exchange' in vhost '\/': received 'false' but current is 'true'/);
 });
 
 test('a refused consumer gets no consume-ok first: amqplib\'s consume() rejects, as with RabbitMQ', async () => {
@@ -188,18 +194,18 @@ test('a refused consumer gets no consume-ok first: amqplib\'s consume() rejects,
 test('406 PRECONDITION_FAILED: queue arguments RabbitMQ refuses (x-max-priority above 255, a dead-letter routing key alone, a quorum queue that is not durable, exclusive or auto-delete)', async () => {
   const priority = await channelError((target) => target.assertQueue('priority-256', { arguments: { 'x-max-priority': 256 } }));
   assert.equal(priority.code, 406);
-  assert.match(priority.message, /x-max-priority/);
+  assert.match(priority.message, /invalid arg 'x-max-priority' for queue 'priority-256' in vhost '\/': \{max_value_exceeded,256\}/, "RabbitMQ's words");
   const routingKeyAlone = await channelError((target) => target.assertQueue('dlrk-alone', { arguments: { 'x-dead-letter-routing-key': 'k' } }));
   assert.equal(routingKeyAlone.code, 406);
-  assert.match(routingKeyAlone.message, /x-dead-letter-exchange/);
+  assert.match(routingKeyAlone.message, /invalid arg 'x-dead-letter-routing-key' for queue 'dlrk-alone' in vhost '\/': routing_key_but_no_dlx_defined/);
   for (const [options, property] of [
     [{ durable: false }, 'non-durable'],
-    [{ durable: true, exclusive: true }, 'exclusive'],
+    [{ durable: true, exclusive: true }, 'exclusive-owner'],
     [{ durable: true, autoDelete: true }, 'auto-delete'],
   ] as const) {
     const quorum = await channelError((target) => target.assertQueue(`quorum-${property}`, { ...options, arguments: { 'x-queue-type': 'quorum' } }));
     assert.equal(quorum.code, 406, property);
-    assert.match(quorum.message, new RegExp(`invalid property '${property}'`));
+    assert.match(quorum.message, new RegExp(`invalid property '${property}' for queue 'quorum-${property}' in vhost '/'`));
   }
   const allowed = await channel();
   assert.equal((await allowed.assertQueue('priority-255', { arguments: { 'x-max-priority': 255 } })).queue, 'priority-255');
@@ -237,6 +243,36 @@ test('540 NOT_IMPLEMENTED: basic.qos with a prefetch size, and basic.recover wit
   const recover = await connectionError((target) => (target as unknown as Rpc).rpc(basicRecover, { requeue: false }, basicRecover + 1));
   assert.equal(recover.code, 540);
   assert.match(recover.message, /requeue=false/);
+});
+
+test("error texts are RabbitMQ's, which users search logs for", async () => {
+  const other = await ferry.connect();
+  const owner = await channel(other);
+  await owner.assertQueue('texts-exclusive', { exclusive: true });
+  const locked = await channelError((target) => target.checkQueue('texts-exclusive'));
+  assert.equal(
+    locked.message.replace(/^.*RESOURCE_LOCKED - /, '').replace(/"$/, ''),
+    "cannot obtain exclusive access to locked queue 'texts-exclusive' in vhost '/'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.",
+  );
+  await other.close();
+  const setup = await channel();
+  await setup.assertQueue('texts-busy');
+  await setup.consume('texts-busy', () => undefined);
+  assert.match((await channelError((target) => target.deleteQueue('texts-busy', { ifUnused: true }))).message, /PRECONDITION_FAILED - queue 'texts-busy' in vhost '\/' in use/);
+  await setup.assertQueue('texts-full');
+  setup.sendToQueue('texts-full', Buffer.from('x'));
+  await setup.checkQueue('texts-full');
+  assert.match((await channelError((target) => target.deleteQueue('texts-full', { ifEmpty: true }))).message, /PRECONDITION_FAILED - queue 'texts-full' in vhost '\/' not empty/);
+  await setup.assertExchange('texts-source', 'fanout', { durable: false });
+  await setup.bindQueue('texts-full', 'texts-source', '');
+  assert.match((await channelError((target) => target.deleteExchange('texts-source', { ifUnused: true }))).message, /PRECONDITION_FAILED - exchange 'texts-source' in vhost '\/' in use/);
+  await setup.assertExchange('texts-internal', 'fanout', { durable: false, internal: true });
+  assert.match((await channelError((target) => void target.publish('texts-internal', '', Buffer.from('x')))).message, /ACCESS_REFUSED - cannot publish to internal exchange 'texts-internal' in vhost '\/'/);
+  assert.match((await channelError((target) => target.deleteExchange('amq.direct'))).message, /ACCESS_REFUSED - deletion of system exchange 'amq.direct' in vhost '\/' not allowed/);
+  assert.match((await channelError((target) => target.deleteExchange(''))).message, /ACCESS_REFUSED - operation not permitted on the default exchange/);
+  assert.match((await channelError((target) => target.purgeQueue(''))).message, /NOT_FOUND - no previously declared queue/);
+  assert.match((await channelError((target) => target.bindQueue('texts-missing-queue', 'texts-missing-exchange', ''))).message, /NOT_FOUND - no exchange 'texts-missing-exchange' in vhost '\/'/, 'the exchange is named first');
+  await setup.close();
 });
 
 test('406 PRECONDITION_FAILED: acknowledging an unknown delivery tag, and acknowledging twice', async () => {
