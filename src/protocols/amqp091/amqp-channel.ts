@@ -843,7 +843,9 @@ export class AmqpChannel {
       if (name === 'x-priority') throw new FerryError('PRECONDITION_FAILED', `invalid arg 'x-priority' for stream queue '${stream.name}'`);
       if (name === 'x-stream-filter') throw new FerryError('PRECONDITION_FAILED', 'Filtering is not supported');
     }
-    const offset = await stream.offsetFor(0, offsetSpecFromArgument(fields.arguments.get('x-stream-offset'), this.host.clock.nowMs()));
+    const spec = offsetSpecFromArgument(fields.arguments.get('x-stream-offset'), this.host.clock.nowMs());
+    // An offset past the end is where reading starts once the stream gets there, as in RabbitMQ (the core would clamp it to the end).
+    const offset = Math.max(await stream.offsetFor(0, spec), typeof spec === 'object' && 'offset' in spec ? spec.offset : 0);
     if (this.closing) return; // The channel closed while the offset was looked up.
     const consumer: StreamConsumer = new StreamConsumer(tag, {
       stream,
