@@ -29,6 +29,7 @@ async function buildTopology(target: Broker): Promise<void> {
   await target.declareExchange('audit', { type: 'headers', durable: false }, { vhost: 'shop' });
   await target.declareQueue('orders-eu', { maxLength: 1_000, deadLetterExchange: 'lost', messageTtlMs: 60_000 }, { vhost: 'shop' });
   await target.declareQueue('unrouted', {}, { vhost: 'shop' });
+  await target.declareQueue('orders-quorum', { queueType: 'quorum', deliveryLimit: 21 }, { vhost: 'shop' });
   await target.declareQueue('scratch', { durable: false }, { vhost: 'shop' });
   await target.bind('orders', 'orders-eu', 'order.eu.*', { vhost: 'shop' });
   await target.bind('lost', 'unrouted', '', { vhost: 'shop' });
@@ -54,7 +55,8 @@ test('GET exports vhosts, users with hashes, permissions, exchanges, queues, str
   assert.deepEqual(document.exchanges.map((exchange: { name: string }) => exchange.name).sort(), ['audit', 'lost', 'orders']);
   const orders = document.exchanges.find((exchange: { name: string }) => exchange.name === 'orders');
   assert.deepEqual(orders, { vhost: 'shop', name: 'orders', type: 'topic', durable: true, auto_delete: false, internal: false, alternate_exchange: 'lost', topic_dialect: 'amqp' });
-  assert.deepEqual(document.queues.map((queue: { name: string }) => queue.name).sort(), ['orders-eu', 'scratch', 'unrouted']);
+  assert.deepEqual(document.queues.map((queue: { name: string }) => queue.name).sort(), ['orders-eu', 'orders-quorum', 'scratch', 'unrouted']);
+  assert.deepEqual(document.queues.find((queue: { name: string }) => queue.name === 'orders-quorum').policies, { delivery_limit: 21, overflow: 'drop-head', queue_type: 'quorum', single_active_consumer: false, visibility_timeout_ms: 30_000 });
   const eu = document.queues.find((queue: { name: string }) => queue.name === 'orders-eu');
   assert.equal(eu.policies.max_length, 1_000);
   assert.equal(eu.policies.dead_letter_exchange, 'lost');
@@ -70,12 +72,13 @@ test('a document exported from one broker recreates the topology in another, and
   try {
     const first = await targetAdmin.request('POST', '/api/definitions', { body: exported });
     assert.equal(first.status, 200);
-    assert.deepEqual(first.body.imported, { vhosts: 2, users: 2, permissions: 2, exchanges: 3, queues: 3, streams: 1, bindings: 5 });
+    assert.deepEqual(first.body.imported, { vhosts: 2, users: 2, permissions: 2, exchanges: 3, queues: 4, streams: 1, bindings: 5 });
     assert.equal((await targetAdmin.request('POST', '/api/definitions', { body: exported })).status, 200);
     const again = await targetAdmin.get('/api/definitions');
     assert.deepEqual({ ...again, ferry_version: 'test' }, exported);
     const shop = target.vhost('shop');
     assert.equal(shop.queue('orders-eu').config.maxLength, 1_000);
+    assert.equal(shop.queue('orders-quorum').config.queueType, 'quorum', 'a quorum queue stays one');
     assert.deepEqual(await target.publish('orders', { routingKey: 'order.eu.1', body: 'x', vhost: 'shop' }), { routed: true, rejectedBy: [] });
     assert.equal(shop.queue('orders-eu').messageCount(), 1);
     assert.equal(shop.stream('events').partitionCount(), 3, 'the stream is recreated with its partitions');

@@ -277,6 +277,7 @@ const isPolicies: Check = (value, path) => {
     if (!QUEUE_POLICY_NAMES.includes(key)) invalid(`${path}.${key}`, `is not a queue policy (known: ${QUEUE_POLICY_NAMES.join(', ')})`);
     if (key === 'overflow') oneOf('drop-head', 'reject-publish', 'reject-publish-dlx')(item, `${path}.${key}`);
     else if (key === 'single_active_consumer') isFlag(item, `${path}.${key}`);
+    else if (key === 'queue_type') oneOf('quorum')(item, `${path}.${key}`);
     else if (key.startsWith('dead_letter_')) isText(item, `${path}.${key}`);
     else if (typeof item !== 'number' || !Number.isSafeInteger(item) || item < 0) invalid(`${path}.${key}`, 'must be a whole number of 0 or more');
   }

@@ -17,6 +17,8 @@ export interface QueuePolicies {
   readonly single_active_consumer?: boolean;
   readonly deduplication_window_ms?: number;
   readonly visibility_timeout_ms?: number;
+  /** `quorum` for a queue declared as a RabbitMQ quorum queue. */
+  readonly queue_type?: 'quorum';
 }
 
 type PolicyField = keyof QueuePolicies;
@@ -35,6 +37,7 @@ const FIELDS: ReadonlyArray<readonly [PolicyField, keyof QueueConfig]> = [
   ['single_active_consumer', 'singleActiveConsumer'],
   ['deduplication_window_ms', 'deduplicationWindowMs'],
   ['visibility_timeout_ms', 'visibilityTimeoutMs'],
+  ['queue_type', 'queueType'],
 ];
 
 const integer = { type: 'integer', minimum: 0 } as const;
@@ -56,6 +59,7 @@ export const QUEUE_POLICIES_SCHEMA = {
     single_active_consumer: { type: 'boolean' },
     deduplication_window_ms: integer,
     visibility_timeout_ms: integer,
+    queue_type: { type: 'string', enum: ['quorum'] },
   },
 } as const;
 

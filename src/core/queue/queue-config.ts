@@ -33,6 +33,12 @@ export interface QueueConfig {
   readonly deduplicationWindowMs?: number;
   /** How long a pulled message stays invisible before it returns (default 30 s). */
   readonly visibilityTimeoutMs: number;
+  /**
+   * `quorum` for a queue declared as a RabbitMQ quorum queue (absent: classic). The core
+   * treats both alike; AMQP deliveries from a quorum queue say how often the message was
+   * delivered before (`x-delivery-count`), and redeclaring with the other type is refused.
+   */
+  readonly queueType?: 'quorum';
 }
 
 /** Defaults for {@link QueueConfig}. */
@@ -68,6 +74,9 @@ export function resolveQueueConfig(input: Partial<QueueConfig> & { readonly name
   if (!['drop-head', 'reject-publish', 'reject-publish-dlx'].includes(config.overflow)) {
     throw new FerryError('INVALID_ARGUMENT', `queue ${config.name}: overflow must be drop-head, reject-publish or reject-publish-dlx`);
   }
+  if (config.queueType !== undefined && config.queueType !== 'quorum') {
+    throw new FerryError('INVALID_ARGUMENT', `queue ${config.name}: queueType must be quorum when set`);
+  }
   if (config.name.length === 0 || config.name.length > 255) {
     throw new FerryError('INVALID_ARGUMENT', 'a queue name must have 1 to 255 characters');
   }
@@ -85,7 +94,8 @@ export function sameQueueConfig(left: QueueConfig, right: QueueConfig): boolean 
 
 /** The first setting in which `requested` differs from `current` (exclusivity aside), or null. */
 export function queueConfigDifference(current: QueueConfig, requested: QueueConfig): keyof QueueConfig | null {
-  const keys = new Set([...Object.keys(current), ...Object.keys(requested)]) as Set<keyof QueueConfig>;
+  // The type first: a quorum queue differs from a classic one in its defaults too.
+  const keys = new Set(['queueType', ...Object.keys(current), ...Object.keys(requested)]) as Set<keyof QueueConfig>;
   keys.delete('exclusiveOwner');
   for (const key of keys) if (current[key] !== requested[key]) return key;
   return null;
@@ -125,4 +135,5 @@ const RABBITMQ_SETTING_NAMES: Partial<Record<keyof QueueConfig, readonly [string
   maxPriority: ['x-max-priority', same],
   singleActiveConsumer: ['x-single-active-consumer', same],
   deduplicationWindowMs: ['x-deduplication-window', same],
+  queueType: ['x-queue-type', same],
 };

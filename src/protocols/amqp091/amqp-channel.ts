@@ -12,7 +12,7 @@ import type { AccessControl } from '../../core/access/access-control.js';
 import { AmqpProtocolError } from './codec/amqp-protocol-error.js';
 import { fieldTableToHeaderTable } from './codec/field-table.js';
 import type { DeliverSender } from './codec/frame-codec.js';
-import type { AnyDecodedMethod, ContentHeader } from './codec/method-codec.js';
+import type { AnyDecodedMethod, BasicPropertiesInput, ContentHeader } from './codec/method-codec.js';
 import { BASIC_CLASS_ID } from './codec/spec.js';
 import { fromBasicProperties, toBasicProperties } from './message-properties.js';
 import { isStreamDeclaration, queueConfigFromArguments, streamConfigFromArguments } from './queue-arguments.js';
@@ -561,7 +561,7 @@ export class AmqpChannel {
           this.number,
           'basic.get-ok',
           { deliveryTag: tag, redelivered: delivery.redelivered, exchange: message.exchange, routingKey: message.routingKey, messageCount: queue.messageCount() },
-          toBasicProperties(message) as Record<string, unknown>,
+          deliveryProperties(queue, delivery) as Record<string, unknown>,
           message.body,
         );
         return;
@@ -893,7 +893,7 @@ export class AmqpChannel {
       delivery.redelivered,
       message.exchange,
       message.routingKey,
-      toBasicProperties(message),
+      deliveryProperties(consumer.queue, delivery),
       message.body,
     );
     if (this.globalPrefetch > 0 && this.unacked.size >= this.globalPrefetch) this.updateFlow();
@@ -1057,6 +1057,16 @@ export class AmqpChannel {
     this.unacked.clear();
     await Promise.all([...byQueue].map(([queue, ids]) => (queue.isDeleted() ? Promise.resolve() : queue.nack(ids, true).catch(() => undefined))));
   }
+}
+
+/**
+ * The basic properties of a delivery from `queue`: the message's, and for a quorum queue the
+ * count of earlier deliveries in `x-delivery-count` (a long long, 0 the first time), as RabbitMQ adds it.
+ */
+function deliveryProperties(queue: Queue, delivery: Delivery): BasicPropertiesInput {
+  const message = delivery.message;
+  if (queue.config.queueType !== 'quorum') return toBasicProperties(message);
+  return toBasicProperties(message, { ...message.headers, 'x-delivery-count': BigInt(Math.max(0, delivery.deliveryCount - 1)) });
 }
 
 /** A random token for server-named queues and consumer tags (amq.gen-…, amq.ctag-…): 22 base64url characters, as RabbitMQ's. */

@@ -91,6 +91,7 @@ export function queueConfigFromArguments(queueArguments: HeaderTable, flags?: Qu
       if (refused !== null) throw new FerryError('PRECONDITION_FAILED', `invalid property '${refused}' for ${queueIn}`);
     }
     config['durable'] = true;
+    config['queueType'] = 'quorum';
     config['deliveryLimit'] ??= 21; // RabbitMQ 4's default quorum limit of 20 returns.
   }
   return config as Partial<QueueConfig>;

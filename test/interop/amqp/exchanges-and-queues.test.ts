@@ -356,6 +356,32 @@ test('x-queue-type classic and quorum are accepted; a quorum queue is durable', 
   assert.deepEqual(await bodies(target, 'typed-quorum'), ['q']);
 });
 
+test('a quorum queue says how often a message was delivered before (x-delivery-count); a classic one does not; the types cannot be swapped by redeclaring', async () => {
+  const target = await channel();
+  await target.assertQueue('counted-quorum', { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+  target.sendToQueue('counted-quorum', Buffer.from('q'));
+  const counts: unknown[] = [];
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const message = await target.get('counted-quorum');
+    assert.ok(message);
+    counts.push((message.properties.headers as Record<string, unknown>)['x-delivery-count']);
+    target.nack(message, false, true);
+  }
+  assert.deepEqual(counts, [0, 1, 2]);
+  const consumed = await new Promise<ConsumeMessage>((resolve) => {
+    void target.consume('counted-quorum', (message) => message && resolve(message), { noAck: true });
+  });
+  assert.equal((consumed.properties.headers as Record<string, unknown>)['x-delivery-count'], 3, 'pushed deliveries carry it too');
+  await target.assertQueue('counted-classic');
+  target.sendToQueue('counted-classic', Buffer.from('c'));
+  const classic = await target.get('counted-classic', { noAck: true });
+  assert.ok(classic);
+  assert.equal((classic.properties.headers as Record<string, unknown>)['x-delivery-count'], undefined);
+  const swapped = await channelErrorCode((next) => next.assertQueue('counted-classic', { arguments: { 'x-queue-type': 'quorum' } }));
+  assert.equal(swapped, 406);
+  await target.close();
+});
+
 test('an unknown x-queue-type is 406 PRECONDITION_FAILED', async () => {
   assert.equal(await channelErrorCode((next) => next.assertQueue('typed-nonsense', { arguments: { 'x-queue-type': 'nonsense' } })), 406);
 });

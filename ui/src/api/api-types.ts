@@ -72,6 +72,7 @@ export interface QueuePolicies {
   readonly single_active_consumer?: boolean;
   readonly deduplication_window_ms?: number;
   readonly visibility_timeout_ms?: number;
+  readonly queue_type?: 'quorum';
 }
 
 /** An entry of `GET /api/queues`: settings, depth, counters and smoothed rates. */
