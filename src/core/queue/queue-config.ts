@@ -97,7 +97,12 @@ export function queueConfigDifference(current: QueueConfig, requested: QueueConf
   // The type first: a quorum queue differs from a classic one in its defaults too.
   const keys = new Set(['queueType', ...Object.keys(current), ...Object.keys(requested)]) as Set<keyof QueueConfig>;
   keys.delete('exclusiveOwner');
-  for (const key of keys) if (current[key] !== requested[key]) return key;
+  for (const key of keys) {
+    if (current[key] === requested[key]) continue;
+    // A quorum queue stored before queues kept their type (it has the quorum delivery limit) is one.
+    if (key === 'queueType' && current.queueType === undefined && requested.queueType === 'quorum' && current.deliveryLimit !== undefined) continue;
+    return key;
+  }
   return null;
 }
 

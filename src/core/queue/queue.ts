@@ -486,6 +486,7 @@ export class Queue {
       this.dedup.delete(messageId);
       this.dedup.set(messageId, nowMs + this.config.deduplicationWindowMs!);
     }
+    if (message.properties.expirationMs !== undefined) this.expirationsSeen = true;
     const level = this.levelFor(message);
     const offset = level.log.endOffset() + level.pending.length;
     // Fast path: nothing unread before it and room in memory, so it goes straight to the read-ahead buffer.
@@ -1218,7 +1219,7 @@ export class Queue {
       }
       this.settleAutoAcked();
       // What the take uncovered may be past its TTL: gone before the caller counts what is left, as in RabbitMQ.
-      if (out.length > 0 && !this.deleted) this.expireHead();
+      if (out.length > 0 && !this.deleted && (this.config.messageTtlMs !== undefined || this.expirationsSeen)) this.expireHead();
       if (out.length >= max || this.deleted) return out;
       const pendingReads = this.levels.filter((level) => level.refilling !== null || level.cursor < level.log.endOffset());
       if (pendingReads.length > 0) {
@@ -1386,8 +1387,9 @@ export class Queue {
     const routingKey = this.config.deadLetterRoutingKey ?? message.routingKey;
     const headers = withDeathRecord(message, this.name, DEATH_REASONS[reason], nowMs, deliveryCount, [message.routingKey, ...carbonCopies]);
     if (overridden && carbonCopies.length > 0) delete headers['CC'];
-    // Not the publisher's envelope: it encodes the message as published, without x-death.
-    const { envelope: _published, ...fields } = message;
+    // Not the publisher's envelope (it encodes the message as published, without x-death),
+    // nor its empty-headers flag: the headers hold x-death now.
+    const { envelope: _published, emptyHeadersTable: _empty, ...fields } = message;
     this.host.deadLetter(exchange, { ...fields, routingKey, properties, headers, arrivedAtMs: nowMs }, !overridden && carbonCopies.length > 0 ? carbonCopies : undefined);
   }
 
@@ -1426,6 +1428,8 @@ export class Queue {
   }
 
   private expiring = false;
+  /** True once a message with its own expiration was published here (a get then checks the new head). */
+  private expirationsSeen = false;
 
   private expireHeadOnce(): void {
     const nowMs = this.host.clock.nowMs();

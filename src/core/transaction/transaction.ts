@@ -30,7 +30,8 @@ export interface TransactionOutcome {
 export interface TransactionHost {
   readonly clock: Clock;
   /** Destinations of a publish (queues and streams), routed as a plain publish would be. */
-  route(exchange: string, message: TransactionMessage): readonly Destination[];
+  /** Where `message` goes through `exchange`, routed by `extraRoutingKeys` too when given. */
+  route(exchange: string, message: TransactionMessage, extraRoutingKeys?: readonly string[]): readonly Destination[];
   findQueue(name: string): Queue | undefined;
   findStream(name: string): Stream | undefined;
   /** Largest message body accepted. */
@@ -51,7 +52,7 @@ const TIMEOUT_MS_DEFAULT = 60_000;
 const RECLAIM_ENTRIES_MIN = 4_096;
 
 type Operation =
-  | { readonly kind: 'publish'; readonly exchange: string; readonly message: TransactionMessage }
+  | { readonly kind: 'publish'; readonly exchange: string; readonly message: TransactionMessage; readonly extraRoutingKeys?: readonly string[] }
   | { readonly kind: 'append'; readonly stream: string; readonly partition: number | undefined; readonly message: TransactionMessage }
   | { readonly kind: 'ack'; readonly queue: string; readonly deliveryId: number }
   | { readonly kind: 'offset'; readonly stream: string; readonly group: string; readonly member: string; readonly partition: number; readonly offset: number; readonly generation: number | undefined };
@@ -100,9 +101,9 @@ export class Transaction {
     this.timer = clock.setTimer(timeoutMs, () => this.abort(`timed out after ${timeoutMs} ms`));
   }
 
-  /** Publishes through `exchange` at commit. */
-  publish(exchange: string, message: TransactionMessage): void {
-    this.add({ kind: 'publish', exchange, message });
+  /** Publishes through `exchange` at commit, routed by `extraRoutingKeys` too when given (RabbitMQ's CC and BCC). */
+  publish(exchange: string, message: TransactionMessage, extraRoutingKeys?: readonly string[]): void {
+    this.add(extraRoutingKeys === undefined ? { kind: 'publish', exchange, message } : { kind: 'publish', exchange, message, extraRoutingKeys });
   }
 
   /** Appends to stream `stream` at commit (to `partition`, or by key / round-robin). */
@@ -274,7 +275,7 @@ export class TransactionCoordinator {
       switch (operation.kind) {
         case 'publish': {
           const stored = storedMessage(operation.message, operation.exchange, nowMs);
-          const destinations = this.host.route(operation.exchange, operation.message);
+          const destinations = this.host.route(operation.exchange, operation.message, operation.extraRoutingKeys);
           if (destinations.length === 0) unroutable++;
           for (const destination of destinations) {
             if (destination.kind === 'stream') {

@@ -6,7 +6,7 @@ import type { CoreStorage, JsonValue, Log, QueueState, RecordInput } from '../po
 import type { Destination } from '../routing/destination.js';
 import type { ExchangeDeclaration, ExchangeDescription } from '../routing/exchange.js';
 import type { HeaderTable } from '../routing/header-value.js';
-import { Router } from '../routing/router.js';
+import { Router, type RouteOptions } from '../routing/router.js';
 import { Queue, type QueueHost } from '../queue/queue.js';
 import { inequivalentQueueMessage, resolveQueueConfig, sameQueueConfig, type QueueConfig } from '../queue/queue-config.js';
 import { Stream } from '../stream/stream.js';
@@ -428,7 +428,8 @@ export class VirtualHost {
         {
           clock: this.clock,
           messageBytesMax: this.limits.messageBytesMax,
-          route: (exchange, message) => this.router.route(exchange, message.routingKey, message.headers, { internalAllowed: false }).destinations,
+          route: (exchange, message, extraRoutingKeys) =>
+            this.router.route(exchange, message.routingKey, message.headers, extraRoutingKeys === undefined ? ROUTE_EXTERNAL : { internalAllowed: false, extraRoutingKeys }).destinations,
           findQueue: (name) => this.queues.get(name),
           findStream: (name) => this.streams.get(name),
         },
@@ -519,10 +520,10 @@ export class VirtualHost {
         return this.offerToQueue(queue, this.stored(exchange, message, options.envelope));
       }
     }
-    const outcome = this.router.route(exchange, message.routingKey, message.headers, {
-      internalAllowed: options.internal ?? false,
-      ...(options.extraRoutingKeys !== undefined ? { extraRoutingKeys: options.extraRoutingKeys } : {}),
-    });
+    const internalAllowed = options.internal === true;
+    const routeOptions =
+      options.extraRoutingKeys !== undefined ? { internalAllowed, extraRoutingKeys: options.extraRoutingKeys } : internalAllowed ? ROUTE_INTERNAL : ROUTE_EXTERNAL;
+    const outcome = this.router.route(exchange, message.routingKey, message.headers, routeOptions);
     if (options.internal !== true) this.counters.published++;
     if (outcome.unroutable) {
       this.counters.unroutable++;
@@ -656,6 +657,8 @@ export function lockedQueueMessage(queue: string, vhost: string): string {
   return `cannot obtain exclusive access to locked queue '${queue}' in vhost '${vhost}'. It could be originally declared on another connection or the exclusive property value does not match that of the original declaration.`;
 }
 const INTERNAL: PublishOptions = Object.freeze({ internal: true });
+const ROUTE_EXTERNAL: RouteOptions = Object.freeze({ internalAllowed: false });
+const ROUTE_INTERNAL: RouteOptions = Object.freeze({ internalAllowed: true });
 
 /** Names of share-group state logs of a stream start with this (a NUL ends the stream name, so no other stream's prefix matches). */
 function shareStatePrefix(vhost: string, stream: string): string {

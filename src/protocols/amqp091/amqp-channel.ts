@@ -561,7 +561,7 @@ export class AmqpChannel {
           this.number,
           'basic.get-ok',
           { deliveryTag: tag, redelivered: delivery.redelivered, exchange: message.exchange, routingKey: message.routingKey, messageCount: queue.messageCount() },
-          deliveryProperties(queue, delivery) as Record<string, unknown>,
+          deliveryProperties(queue, delivery, true) as Record<string, unknown>,
           message.body,
         );
         return;
@@ -893,7 +893,7 @@ export class AmqpChannel {
       delivery.redelivered,
       message.exchange,
       message.routingKey,
-      deliveryProperties(consumer.queue, delivery),
+      deliveryProperties(consumer.queue, delivery, false),
       message.body,
     );
     if (this.globalPrefetch > 0 && this.unacked.size >= this.globalPrefetch) this.updateFlow();
@@ -964,13 +964,24 @@ export class AmqpChannel {
           if (this.replyToken === null) throw new FerryError('PRECONDITION_FAILED', 'fast reply consumer does not exist');
           properties = { ...properties, replyTo: `${DirectReplyTo.QUEUE}.${this.replyToken}` };
         }
-        if (mandatory && vhost.router.route(exchange, routingKey, mapped.headers).destinations.length === 0) {
+        const extraRoutingKeys = mapped.extraRoutingKeys;
+        if (mandatory && vhost.router.route(exchange, routingKey, mapped.headers, extraRoutingKeys === undefined ? {} : { extraRoutingKeys }).destinations.length === 0) {
           afterCommit.push(() => this.sendReturn(312, 'NO_ROUTE', exchange, routingKey, rawProperties, body));
         }
-        transaction.publish(exchange, { routingKey, properties, headers: mapped.headers, body, persistent: mapped.persistent, ...(mapped.persistenceImplicit ? { persistenceImplicit: true } : {}),
-          ...(mapped.emptyHeadersTable ? { emptyHeadersTable: true } : {}),
-          ...(mapped.amqpHeaderTable !== undefined ? { amqpHeaderTable: mapped.amqpHeaderTable } : {}),
-        });
+        transaction.publish(
+          exchange,
+          {
+            routingKey,
+            properties,
+            headers: mapped.headers,
+            body,
+            persistent: mapped.persistent,
+            persistenceImplicit: mapped.persistenceImplicit,
+            emptyHeadersTable: mapped.emptyHeadersTable,
+            amqpHeaderTable: mapped.amqpHeaderTable,
+          },
+          extraRoutingKeys,
+        );
       }
       const later: TxSettlement[] = [];
       for (const settlement of settlements) {
@@ -1061,11 +1072,12 @@ export class AmqpChannel {
 
 /**
  * The basic properties of a delivery from `queue`: the message's, and for a quorum queue the
- * count of earlier deliveries in `x-delivery-count` (a long long, 0 the first time), as RabbitMQ adds it.
+ * count of earlier deliveries in `x-delivery-count` (a long long) where RabbitMQ adds it: on
+ * every basic.get-ok (0 the first time), on a basic.deliver once the message was returned.
  */
-function deliveryProperties(queue: Queue, delivery: Delivery): BasicPropertiesInput {
+function deliveryProperties(queue: Queue, delivery: Delivery, get: boolean): BasicPropertiesInput {
   const message = delivery.message;
-  if (queue.config.queueType !== 'quorum') return toBasicProperties(message);
+  if (queue.config.queueType !== 'quorum' || (!get && delivery.deliveryCount <= 1)) return toBasicProperties(message);
   return toBasicProperties(message, { ...message.headers, 'x-delivery-count': BigInt(Math.max(0, delivery.deliveryCount - 1)) });
 }
 

@@ -74,3 +74,17 @@ test('BCC is left out of the kept table too', () => {
   assert.deepEqual([...(toBasicProperties(mapped).headers as FieldTable).keys()], ['n']);
   assert.deepEqual((toBasicProperties(mapped).headers as FieldTable).get('n'), { type: 'int64', value: 1n });
 });
+
+test('a table the neutral headers give back unchanged (as amqplib sends plain values) is not kept; bytes that are no table fall back to typing by value', () => {
+  const plain = fromBasicProperties({
+    headers: new Map<string, FieldValue>([
+      ['s', { type: 'longstr', value: new TextEncoder().encode('text') }],
+      ['n', { type: 'int32', value: 5 }],
+      ['b', { type: 'boolean', value: true }],
+      ['nested', { type: 'table', value: new Map<string, FieldValue>([['d', { type: 'double', value: 1.5 }]]) }],
+    ]),
+  });
+  assert.equal(plain.amqpHeaderTable, undefined);
+  const garbage = toBasicProperties({ properties: {}, headers: { n: 5 }, persistent: false, amqpHeaderTable: new Uint8Array([0, 0, 0, 9, 1]) });
+  assert.deepEqual([...(garbage.headers as FieldTable)], [['n', { type: 'int32', value: 5 }]]);
+});

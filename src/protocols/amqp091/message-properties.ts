@@ -82,8 +82,14 @@ export function fromBasicProperties(basic: BasicProperties): MappedProperties {
     persistenceImplicit: basic.deliveryMode === undefined,
     emptyHeadersTable: basic.headers !== undefined && isEmpty(headers),
     extraRoutingKeys,
-    amqpHeaderTable: typed !== undefined && typed.size > 0 ? encodeFieldTable(typed) : undefined,
+    amqpHeaderTable: typed !== undefined && keepsTypes(typed) ? encodeFieldTable(typed) : undefined,
   };
+}
+
+/** True when some header of `table` would come back with another type from the neutral headers. */
+function keepsTypes(table: FieldTable): boolean {
+  for (const field of table.values()) if (typeWouldChange(field)) return true;
+  return false;
 }
 
 /**
@@ -172,7 +178,20 @@ function isTable(value: HeaderValue): value is HeaderTable {
  * are typed as {@link fieldTableOf} types them, and headers removed since are left out.
  */
 function typedFieldTable(headers: HeaderTable, amqpHeaderTable: Uint8Array): FieldTable {
+  const cached = typedTables.get(headers);
+  if (cached !== undefined && cached.bytes === amqpHeaderTable) return cached.table;
+  const table = retypedFieldTable(headers, amqpHeaderTable);
+  typedTables.set(headers, { bytes: amqpHeaderTable, table });
+  return table;
+}
+
+/** Typed tables by the headers object they were made for: a message delivered many times is typed once. */
+const typedTables = new WeakMap<HeaderTable, { readonly bytes: Uint8Array; readonly table: FieldTable }>();
+
+function retypedFieldTable(headers: HeaderTable, amqpHeaderTable: Uint8Array): FieldTable {
   const published = publishedTable(amqpHeaderTable);
+  // Not a table this code wrote (a native publisher may send any bytes): typed by value.
+  if (published === null) return fieldTableOf(headers);
   const names = Object.keys(headers);
   const kept = names.map((name) => {
     const field = published.get(name);
@@ -187,16 +206,32 @@ function typedFieldTable(headers: HeaderTable, amqpHeaderTable: Uint8Array): Fie
   return new Map(names.map((name, index) => [name, kept[index] ?? retyped.get(name)!]));
 }
 
-/** Decoded publisher tables, by their bytes: a message delivered many times is decoded once. */
-const publishedTables = new WeakMap<Uint8Array, FieldTable>();
-
-function publishedTable(bytes: Uint8Array): FieldTable {
-  let table = publishedTables.get(bytes);
-  if (table === undefined) {
-    table = decodeFieldTable(bytes);
-    publishedTables.set(bytes, table);
+/** The publisher's typed table, or null when the bytes are not a field table. */
+function publishedTable(bytes: Uint8Array): FieldTable | null {
+  try {
+    return decodeFieldTable(bytes);
+  } catch {
+    return null;
   }
-  return table;
+}
+
+/**
+ * True when the neutral headers would not give `field` back as it is (a long holding a small
+ * number, a byte, a float, a timestamp, a decimal, a short string, bytes that are UTF-8...):
+ * only then is the publisher's table worth keeping with the message.
+ */
+function typeWouldChange(field: FieldValue): boolean {
+  switch (field.type) {
+    case 'array':
+      return field.value.some(typeWouldChange);
+    case 'table':
+      for (const inner of field.value.values()) if (typeWouldChange(inner)) return true;
+      return false;
+    case 'void':
+      return false;
+    default:
+      return headerValueToFieldValue(fieldValueToHeaderValue(field)).type !== field.type;
+  }
 }
 
 const EMPTY_FIELD_TABLE: FieldTable = new Map();

@@ -159,6 +159,13 @@ test('CC and BCC headers route by their keys too (sender-selected distribution);
     next.publish('cc-direct', 'main', Buffer.from('x'), { headers: { CC: 'copy' } });
     await next.checkQueue('cc-main');
   }), 406, 'a CC header that is not an array is refused');
+  // In a transaction too: routed by every key at commit.
+  const transactional = await channel();
+  await (transactional as unknown as { rpc(method: number, fields: object, expect: number): Promise<unknown> }).rpc((90 << 16) | 10, {}, (90 << 16) | 11);
+  transactional.publish('cc-direct', 'main', Buffer.from('t'), { headers: { BCC: ['hidden'] } });
+  await (transactional as unknown as { rpc(method: number, fields: object, expect: number): Promise<unknown> }).rpc((90 << 16) | 20, {}, (90 << 16) | 21);
+  assert.deepEqual(await bodies(target, 'cc-hidden'), ['t']);
+  assert.deepEqual(await bodies(target, 'cc-main'), ['t']);
 });
 
 test('exchange-to-exchange binding to a missing source is 404', async () => {
@@ -368,10 +375,17 @@ test('a quorum queue says how often a message was delivered before (x-delivery-c
     target.nack(message, false, true);
   }
   assert.deepEqual(counts, [0, 1, 2]);
+  let firstTag = '';
   const consumed = await new Promise<ConsumeMessage>((resolve) => {
-    void target.consume('counted-quorum', (message) => message && resolve(message), { noAck: true });
+    void target.consume('counted-quorum', (message) => message && resolve(message), { noAck: true }).then((ok) => (firstTag = ok.consumerTag));
   });
-  assert.equal((consumed.properties.headers as Record<string, unknown>)['x-delivery-count'], 3, 'pushed deliveries carry it too');
+  await target.cancel(firstTag);
+  assert.equal((consumed.properties.headers as Record<string, unknown>)['x-delivery-count'], 3, 'pushed deliveries of a returned message carry it too');
+  target.sendToQueue('counted-quorum', Buffer.from('fresh'));
+  const fresh = await new Promise<ConsumeMessage>((resolve) => {
+    void target.consume('counted-quorum', (message) => message && message.content.toString() === 'fresh' && resolve(message), { noAck: true });
+  });
+  assert.equal(fresh.properties.headers?.['x-delivery-count'], undefined, "a first pushed delivery has none, as RabbitMQ's");
   await target.assertQueue('counted-classic');
   target.sendToQueue('counted-classic', Buffer.from('c'));
   const classic = await target.get('counted-classic', { noAck: true });
