@@ -1,5 +1,5 @@
 import { concatenate } from '../../lib/concatenate.js';
-import { FerryError } from '../../lib/ferry-error.js';
+import { FerryError, isFerryError } from '../../lib/ferry-error.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Principal } from '../../core/access/access-control.js';
 import type { ChannelDescription } from '../../core/connections/connection-registry.js';
@@ -802,8 +802,13 @@ export class AmqpChannel {
     const priority = consumerArguments['x-priority'];
     const consumer: ChannelConsumer = { tag, queue, noAck: fields.noAck };
     const coreTag = `${this.host.connectionId}/${this.number}/${tag}`;
-    // Refusals first: RabbitMQ sends no consume-ok for a consumer it refuses.
-    queue.checkConsumable({ tag: coreTag, exclusive: fields.exclusive });
+    // Refusals first: RabbitMQ sends no consume-ok for a consumer it refuses (and names the vhost).
+    try {
+      queue.checkConsumable({ tag: coreTag, exclusive: fields.exclusive });
+    } catch (error) {
+      if (isFerryError(error, 'CONSUMER_EXCLUSIVE')) throw new FerryError('CONSUMER_EXCLUSIVE', `queue '${queue.name}' in vhost '${vhost.name}' in exclusive use`);
+      throw error;
+    }
     this.consumers.set(tag, consumer);
     if (!fields.noWait) this.host.sendMethod(this.number, 'basic.consume-ok', { consumerTag: tag });
     try {

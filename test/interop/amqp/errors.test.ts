@@ -158,7 +158,7 @@ test('403 ACCESS_REFUSED: an exclusive consumer keeps other consumers off the qu
   await target.consume('exclusive-consumer', () => undefined, { exclusive: true });
   const failure = await channelError((other) => other.consume('exclusive-consumer', () => undefined));
   assert.equal(failure.code, 403, 'RabbitMQ answers 403 ACCESS_REFUSED for a queue with an exclusive consumer');
-  assert.match(failure.message, /in exclusive use/);
+  assert.match(failure.message, /ACCESS_REFUSED - queue 'exclusive-consumer' in vhost '\/' in exclusive use/);
   await target.close();
 });
 
