@@ -3,6 +3,7 @@ import { FerryError, isFerryError } from '../../lib/ferry-error.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Principal } from '../../core/access/access-control.js';
 import type { ChannelDescription } from '../../core/connections/connection-registry.js';
+import type { Message, MessageProperties } from '../../core/message/message.js';
 import type { Delivery } from '../../core/queue/delivery.js';
 import type { Queue } from '../../core/queue/queue.js';
 import type { HeaderTable } from '../../core/routing/header-value.js';
@@ -14,7 +15,7 @@ import { fieldTableToHeaderTable } from './codec/field-table.js';
 import type { DeliverSender } from './codec/frame-codec.js';
 import type { AnyDecodedMethod, BasicPropertiesInput, ContentHeader } from './codec/method-codec.js';
 import { BASIC_CLASS_ID } from './codec/spec.js';
-import { fromBasicProperties, toBasicProperties } from './message-properties.js';
+import { fromBasicProperties, toBasicProperties, type MappedProperties } from './message-properties.js';
 import { isStreamDeclaration, queueConfigFromArguments, streamConfigFromArguments } from './queue-arguments.js';
 import { offsetSpecFromArgument, StreamConsumer } from './stream-consumer.js';
 
@@ -329,17 +330,11 @@ export class AmqpChannel {
       if (tag) this.settleConfirms(tag, tag, true);
       return;
     }
-    // persistenceImplicit false means the same as absent to the core.
-    const outcome = this.host.vhost.publish(exchange, {
-      routingKey,
-      properties,
-      headers: mapped.headers,
-      body,
-      persistent: mapped.persistent,
-      persistenceImplicit: mapped.persistenceImplicit,
-      emptyHeadersTable: mapped.emptyHeadersTable,
-      amqpHeaderTable: mapped.amqpHeaderTable,
-    }, mapped.extraRoutingKeys !== undefined ? { extraRoutingKeys: mapped.extraRoutingKeys } : undefined);
+    const outcome = this.host.vhost.publish(
+      exchange,
+      coreMessage(routingKey, properties, mapped, body),
+      mapped.extraRoutingKeys !== undefined ? { extraRoutingKeys: mapped.extraRoutingKeys } : undefined,
+    );
     if (!outcome.routed && mandatory) this.sendReturn(312, 'NO_ROUTE', exchange, routingKey, rawProperties, body);
     if (tag) this.awaitConfirm(tag, outcome.durable, outcome.rejectedBy.length > 0);
   }
@@ -973,20 +968,7 @@ export class AmqpChannel {
         if (mandatory && vhost.router.route(exchange, routingKey, mapped.headers, extraRoutingKeys === undefined ? {} : { extraRoutingKeys }).destinations.length === 0) {
           afterCommit.push(() => this.sendReturn(312, 'NO_ROUTE', exchange, routingKey, rawProperties, body));
         }
-        transaction.publish(
-          exchange,
-          {
-            routingKey,
-            properties,
-            headers: mapped.headers,
-            body,
-            persistent: mapped.persistent,
-            persistenceImplicit: mapped.persistenceImplicit,
-            emptyHeadersTable: mapped.emptyHeadersTable,
-            amqpHeaderTable: mapped.amqpHeaderTable,
-          },
-          extraRoutingKeys,
-        );
+        transaction.publish(exchange, coreMessage(routingKey, properties, mapped, body), extraRoutingKeys);
       }
       const later: TxSettlement[] = [];
       for (const settlement of settlements) {
@@ -1073,6 +1055,20 @@ export class AmqpChannel {
     this.unacked.clear();
     await Promise.all([...byQueue].map(([queue, ids]) => (queue.isDeleted() ? Promise.resolve() : queue.nack(ids, true).catch(() => undefined))));
   }
+}
+
+/** A publish as the core takes it (`persistenceImplicit: false` means the same as absent to the core). */
+function coreMessage(routingKey: string, properties: MessageProperties, mapped: MappedProperties, body: Uint8Array): Message {
+  return {
+    routingKey,
+    properties,
+    headers: mapped.headers,
+    body,
+    persistent: mapped.persistent,
+    persistenceImplicit: mapped.persistenceImplicit,
+    emptyHeadersTable: mapped.emptyHeadersTable,
+    amqpHeaderTable: mapped.amqpHeaderTable,
+  };
 }
 
 /**
