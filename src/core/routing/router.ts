@@ -164,6 +164,13 @@ export class Router {
     return this.exchanges.get(name)?.description;
   }
 
+  /** {@link getExchange}, or EXCHANGE_NOT_FOUND (`no exchange 'x' in vhost '/'`) when there is none. */
+  requireExchange(name: string): ExchangeDescription {
+    const exchange = this.getExchange(name);
+    if (exchange === undefined) throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange '${name}' ${this.where}`);
+    return exchange;
+  }
+
   /** Every exchange of the vhost, the default exchange first. */
   listExchanges(): ExchangeDescription[] {
     return [defaultExchange, ...[...this.exchanges.values()].map((exchange) => exchange.description)];
@@ -273,10 +280,7 @@ export class Router {
     const keys = extra === undefined || extra.length === 0 ? null : [routingKey, ...extra];
     if (exchangeName === defaultExchangeName) {
       const found = new Set<Destination>();
-      for (const key of keys!) {
-        const destination = this.findDestination(key);
-        if (destination !== undefined) found.add(this.interned(destination));
-      }
+      this.addNamedBy(keys!, found);
       return found.size === 0 ? unroutable : { destinations: [...found], unroutable: false };
     }
     const first = this.exchanges.get(exchangeName);
@@ -302,10 +306,7 @@ export class Router {
       if (alternate === defaultExchangeName) {
         if (defaultVisited) continue;
         defaultVisited = true;
-        for (const key of keys ?? [routingKey]) {
-          const destination = this.findDestination(key);
-          if (destination !== undefined) found.add(this.interned(destination));
-        }
+        this.addNamedBy(keys ?? [routingKey], found);
       } else {
         const target = this.exchanges.get(alternate);
         if (target !== undefined) pending.push(target);
@@ -339,7 +340,14 @@ export class Router {
     }
   }
 
-  /** The interned object for a destination reached without a binding, so de-duplication by identity holds. */
+  /** Adds the queue or stream each key names (the default exchange's routing) to `found`, interned. */
+  private addNamedBy(keys: readonly string[], found: Set<Destination>): void {
+    for (const key of keys) {
+      const destination = this.findDestination(key);
+      if (destination !== undefined) found.add(this.interned(destination));
+    }
+  }
+
   /** Adds what `exchange` matches for `routingKey` to `found` (queues, streams) and `pending` (exchanges); true when it matched anything. */
   private matchInto(exchange: Exchange, routingKey: string, headers: HeaderTable, found: Set<Destination>, pending: Exchange[]): boolean {
     let matched = false;
@@ -356,6 +364,7 @@ export class Router {
     return matched;
   }
 
+  /** The interned object for a destination reached without a binding, so de-duplication by identity holds. */
   private interned(destination: Destination): Destination {
     return this.destinations.get(destinationKey(destination))?.destination ?? destination;
   }

@@ -399,9 +399,7 @@ export class AmqpChannel {
         const { exchange, routingKey, mandatory, immediate } = method.fields;
         if (immediate) throw new AmqpProtocolError(540, 'immediate=true', { classId: 60, methodId: 40 });
         this.host.access.authorize(this.host.principal, this.host.vhost.name, 'write', exchange);
-        if (exchange !== '' && !this.host.vhost.router.getExchange(exchange)) {
-          throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange '${exchange}' in vhost '${this.host.vhost.name}'`);
-        }
+        this.host.vhost.router.requireExchange(exchange);
         this.pending = this.assembly.start(exchange, routingKey, mandatory);
         return undefined;
       }
@@ -587,7 +585,7 @@ export class AmqpChannel {
         access.authorize(principal, vhostName, 'read', source);
         const bindingArguments = fieldTableToHeaderTable(method.fields.arguments);
         if (method.name === 'exchange.bind') {
-          if (!vhost.router.getExchange(destination)) throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange '${destination}' in vhost '${vhostName}'`);
+          vhost.router.requireExchange(destination);
           await vhost.bind(source, { kind: 'exchange', name: destination }, routingKey, bindingArguments);
           if (!nowait) this.host.sendMethod(this.number, 'exchange.bind-ok', {});
         } else {
@@ -610,7 +608,7 @@ export class AmqpChannel {
           return;
         }
         // A missing exchange is named first, as RabbitMQ does when both are missing.
-        if (exchange !== '' && !vhost.router.getExchange(exchange)) throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange '${exchange}' in vhost '${vhostName}'`);
+        vhost.router.requireExchange(exchange);
         // A stream queue is bound like any queue (streams share the queue namespace).
         const destination = { kind: vhost.findStream(queueName) ? ('stream' as const) : ('queue' as const), name: queueName };
         if (destination.kind === 'queue') this.checkExclusive(vhost.queue(queueName));
@@ -697,7 +695,7 @@ export class AmqpChannel {
     const { exchange, type, passive, durable, autoDelete, internal, noWait: nowait } = fields;
     const vhost = this.host.vhost;
     if (passive) {
-      if (exchange !== '' && !vhost.router.getExchange(exchange)) throw new FerryError('EXCHANGE_NOT_FOUND', `no exchange '${exchange}' in vhost '${vhost.name}'`);
+      vhost.router.requireExchange(exchange);
     } else {
       // The amq. prefix is reserved for new exchanges; redeclaring an existing one (amq.direct, ...) is fine.
       if (!vhost.router.getExchange(exchange)) this.checkReservedName(exchange, 'exchange');

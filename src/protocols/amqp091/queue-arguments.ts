@@ -10,10 +10,11 @@ import type { StreamConfig } from '../../core/stream/stream-config.js';
  * classic and quorum are accepted (a quorum queue is a durable queue with a
  * delivery limit of 20 unless set, as RabbitMQ 4 does); `stream` declares a
  * stream instead, see {@link streamConfigFromArguments} (the channel checks
- * {@link isStreamDeclaration} first). With `flags`, a quorum queue that is
- * not durable, or is exclusive or auto-delete, is refused as RabbitMQ does.
+ * {@link isStreamDeclaration} first). A quorum queue that is not durable, or
+ * is exclusive or auto-delete (`flags`), is refused as RabbitMQ does; errors
+ * name the queue and vhost (`where`).
  */
-export function queueConfigFromArguments(queueArguments: HeaderTable, flags?: QueueDeclarationFlags, where: QueueWhere = { queue: '', vhost: '' }): Partial<QueueConfig> {
+export function queueConfigFromArguments(queueArguments: HeaderTable, flags: QueueDeclarationFlags, where: QueueWhere): Partial<QueueConfig> {
   const config: Record<string, unknown> = {};
   // RabbitMQ's wording (its detail terms included), which users search for.
   const queueIn = `queue '${where.queue}' in vhost '${where.vhost}'`;
@@ -86,10 +87,8 @@ export function queueConfigFromArguments(queueArguments: HeaderTable, flags?: Qu
   }
   if (queueType === 'quorum') {
     // A quorum queue is durable, neither exclusive nor auto-delete: RabbitMQ refuses the others.
-    if (flags !== undefined) {
-      const refused = !flags.durable ? 'non-durable' : flags.exclusive ? 'exclusive-owner' : flags.autoDelete ? 'auto-delete' : null;
-      if (refused !== null) throw new FerryError('PRECONDITION_FAILED', `invalid property '${refused}' for ${queueIn}`);
-    }
+    const refused = !flags.durable ? 'non-durable' : flags.exclusive ? 'exclusive-owner' : flags.autoDelete ? 'auto-delete' : null;
+    if (refused !== null) throw new FerryError('PRECONDITION_FAILED', `invalid property '${refused}' for ${queueIn}`);
     config['durable'] = true;
     config['queueType'] = 'quorum';
     config['deliveryLimit'] ??= 21; // RabbitMQ 4's default quorum limit of 20 returns.
