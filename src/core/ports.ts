@@ -198,6 +198,16 @@ export interface Log {
    */
   append(records: readonly RecordInput[], options?: AppendOptions): Promise<AppendResult>;
   /**
+   * Appends `count` empty records (null key, no headers, empty value) that nobody waits
+   * for: a durable queue's offsets of transient messages held in memory. `endOffset()`
+   * moves at once; consecutive calls are held as one count and written as one batch (a
+   * lazy append, see AppendOptions.lazy, timestamped when written) before any other
+   * operation of the log, within the store's segment flush interval, or at its checkpoint
+   * or close. Like a lazy append, a crash may lose them: the log then ends before them.
+   * Throws as `append` rejects.
+   */
+  appendEmpty(count: number): void;
+  /**
    * A builder for one batch of this log (see {@link RecordBatchBuilder}),
    * sized for `recordCount` records holding `headerCount` headers in all and
    * `fieldBytes` bytes of keys, header names, header values and values: the

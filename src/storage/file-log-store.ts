@@ -282,6 +282,8 @@ export class FileLogStore implements LogStore, FileLogHost {
   private readonly superseded = new Map<FileLog, { paths: string[]; damage: string | null }>();
   /** Facts about the recovery done by `open`. */
   recovery: RecoveryReport | null = null;
+  /** Logs holding appendEmpty offsets not yet written. */
+  private readonly logsWithEmptyPending = new Set<FileLog>();
   /** Counters for tests and metrics. */
   readonly stats = { journalWrites: 0, journalSyncs: 0, checkpoints: 0, segmentWrites: 0, referencedBatches: 0 };
 
@@ -431,6 +433,16 @@ export class FileLogStore implements LogStore, FileLogHost {
     // Only after an append, whose caller needs nothing more of the group it joined.
     if (group.eager && group.bytes >= this.settings.groupStartBytes) this.startEarly();
     return done;
+  }
+
+  emptyPending(log: FileLog): void {
+    this.logsWithEmptyPending.add(log);
+  }
+
+  /** Writes every log's appendEmpty offsets held as a count (see FileLog.writeEmptyPending). */
+  private writeEmptyPending(): void {
+    for (const log of this.logsWithEmptyPending) log.writeEmptyPending();
+    this.logsWithEmptyPending.clear();
   }
 
   journalTruncatePrefix(log: FileLog, offset: number): Promise<void> {
@@ -873,6 +885,12 @@ export class FileLogStore implements LogStore, FileLogHost {
       });
     }
     every(this.settings.segmentFlushIntervalMs, () => {
+      try {
+        this.writeEmptyPending();
+      } catch (error) {
+        this.fail(error);
+        return;
+      }
       for (const log of this.unflushedLogs) if (!this.writesDirectlyNext(log)) this.flushLog(log);
       // Lazy appends wait at most this long for a group that something else starts.
       if (this.group.bytes > 0) this.scheduleCommit();
@@ -927,6 +945,11 @@ export class FileLogStore implements LogStore, FileLogHost {
       this.checkpointRequest.promise.catch(() => undefined);
     }
     const request = this.checkpointRequest;
+    try {
+      this.writeEmptyPending();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     this.group.forceSync = true;
     this.scheduleCommit();
     return request.promise;
@@ -979,7 +1002,8 @@ export class FileLogStore implements LogStore, FileLogHost {
       name: log.name,
       options: encodeOptions(log.options),
       startOffset: log.startOffset(),
-      endOffset: log.endOffset(),
+      // What the segments hold: appendEmpty offsets taken since checkpoint() are not in them yet.
+      endOffset: active.endOffset,
       activeBaseOffset: active.baseOffset,
       activeBytes: active.sizeBytes,
     };

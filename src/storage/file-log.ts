@@ -17,7 +17,18 @@ import type {
 import { BatchRecordCursor, type BatchTake } from './batch-record-cursor.js';
 import { compactSegment, type CompactedSegmentFile } from './compact-segment.js';
 import { JOURNAL_ENTRY_HEADER_BYTES } from './journal.js';
-import { batchMaxTimestampMs, decodeBatch, encodeBatch, readBatchHeader, RecordBatchWriter, type BatchHeader, type BatchMark } from './record-batch.js';
+import {
+  BATCH_HEADER_BYTES,
+  batchMaxTimestampMs,
+  decodeBatch,
+  EMPTY_RECORD_BYTES,
+  encodeBatch,
+  encodeEmptyBatch,
+  readBatchHeader,
+  RecordBatchWriter,
+  type BatchHeader,
+  type BatchMark,
+} from './record-batch.js';
 import { Segment, SEGMENT_HEADER_BYTES } from './segment.js';
 
 /** What a FileLog needs from its store: the clock, limits, and the journal. */
@@ -36,6 +47,8 @@ export interface FileLogHost {
    */
   /** With `lazy`, the entry waits for a group that something else starts (see AppendOptions.lazy). */
   journalAppend(log: FileLog, batch: Uint8Array, segment: Segment, position: number, lazy: boolean): Promise<void>;
+  /** Told when `log` starts holding appendEmpty offsets, so the store writes them within its segment flush interval. */
+  emptyPending(log: FileLog): void;
   /** Journals a start-offset move; resolves per the durability mode. */
   journalTruncatePrefix(log: FileLog, offset: number): Promise<void>;
   /** Called when a segment is sealed or unlinked-to-be, so the store schedules its I/O. */
@@ -52,6 +65,14 @@ export interface FileLogHost {
    */
   replaceSegment(log: FileLog, source: Segment, copy: CompactedSegmentFile): Promise<boolean>;
 }
+
+/**
+ * appendEmpty offsets held as a count are written once this many are held: about 300 KiB
+ * of empty records, and well within a lazy group.
+ */
+export const EMPTY_RUN_MAX = 16_384;
+
+function ignoreFailure(): void {}
 
 /** Every log option with its default. */
 export const LOG_OPTION_DEFAULTS: Required<LogOptions> = {
@@ -118,7 +139,40 @@ export class FileLog implements Log {
   }
 
   endOffset(): number {
-    return this.active().endOffset;
+    return this.active().endOffset + this.emptyPending;
+  }
+
+  /** Offsets of {@link appendEmpty} calls not yet written as a batch (not in any segment). */
+  private emptyPending = 0;
+
+  appendEmpty(count: number): void {
+    this.host.assertWritable();
+    if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
+    if (!(Number.isInteger(count) && count >= 1)) throw new FerryError('INVALID_ARGUMENT', `appendEmpty takes a positive count, got ${String(count)}`);
+    if (this.emptyPending === 0) this.host.emptyPending(this);
+    this.emptyPending += count;
+    if (this.emptyPending >= EMPTY_RUN_MAX) this.writeEmptyPending();
+  }
+
+  /**
+   * Writes the offsets held by {@link appendEmpty} as lazy batches of empty records
+   * (several when one would pass batchBytesMax), so the segments end at `endOffset()`.
+   * Called before every other operation that looks at the segments.
+   */
+  writeEmptyPending(): void {
+    if (this.emptyPending === 0 || this.deleted) return;
+    let count = this.emptyPending;
+    this.emptyPending = 0;
+    const perBatch = Math.max(1, Math.floor((this.host.batchBytesMax - BATCH_HEADER_BYTES) / EMPTY_RECORD_BYTES));
+    const nowMs = this.host.nowMs();
+    while (count > 0) {
+      const records = Math.min(count, perBatch);
+      const baseOffset = this.active().endOffset;
+      const bytes = encodeEmptyBatch(records, baseOffset, nowMs, JOURNAL_ENTRY_HEADER_BYTES);
+      // Nobody waits for it; a failed write stops the store, which the next caller hears of.
+      this.appendSealed(bytes, baseOffset, records, nowMs, true).catch(ignoreFailure);
+      count -= records;
+    }
   }
 
   sizeBytes(): number {
@@ -142,6 +196,7 @@ export class FileLog implements Log {
     try {
       this.host.assertWritable();
       if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
+      this.writeEmptyPending();
       const baseOffset = this.endOffset();
       const nowMs = this.host.nowMs();
       // Headroom for the journal entry header: the journal writes header and batch as one buffer.
@@ -163,6 +218,7 @@ export class FileLog implements Log {
       this.host.assertWritable();
       if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
       assert(batch instanceof RecordBatchWriter && batch.headroomBytes === JOURNAL_ENTRY_HEADER_BYTES, 'a batch comes from a file log\'s newBatch');
+      this.writeEmptyPending();
       const baseOffset = this.endOffset();
       const bytes = batch.seal(baseOffset, options?.attributes ?? 0, options?.producer ?? null);
       return this.appendSealed(bytes, baseOffset, batch.count, this.host.nowMs(), options?.lazy === true);
@@ -268,6 +324,7 @@ export class FileLog implements Log {
     const recordsMax = limits?.recordsMax ?? Number.POSITIVE_INFINITY;
     const bytesMax = limits?.bytesMax ?? 1024 * 1024;
     const offsetEnd = limits?.offsetEnd ?? Number.POSITIVE_INFINITY;
+    this.writeEmptyPending();
     let offset = Math.max(fromOffset, this.start);
     if (offset >= Math.min(offsetEnd, this.endOffset())) return;
     let records = 0;
@@ -349,6 +406,7 @@ export class FileLog implements Log {
   }
 
   async offsetForTimestamp(timestampMs: number): Promise<number> {
+    this.writeEmptyPending();
     for (const segment of this.segments) {
       if (segment.endOffset <= this.start) continue;
       const relative = segment.index.relativeOffsetForTimestamp(timestampMs);
@@ -373,6 +431,7 @@ export class FileLog implements Log {
     try {
       this.host.assertWritable();
       if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
+      this.writeEmptyPending();
       const target = Math.min(Math.max(offset, this.start), this.endOffset());
       if (target === this.start) return Promise.resolve();
       this.start = target;
@@ -392,6 +451,7 @@ export class FileLog implements Log {
    * of a durable checkpoint as sealed (recovery then never cuts or replays into them).
    */
   compact(keep: (record: StoredRecord) => boolean): Promise<CompactionResult> {
+    this.writeEmptyPending();
     const previous = this.compaction ?? Promise.resolve();
     const run = previous.then(
       () => this.runCompaction(keep),

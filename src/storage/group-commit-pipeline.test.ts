@@ -271,3 +271,27 @@ test('a lazy append not yet written when the process is killed is gone after rec
     await reopened.close();
   }
 });
+
+test('appendEmpty offsets are one lazy batch: none written per call, all of them within the segment flush interval, and they survive a kill once written', async () => {
+  const { simulated, clock, open, store, transient } = await openClockedStore();
+  const writesBefore = store.stats.journalWrites;
+  for (let turn = 0; turn < 50; turn++) {
+    transient.appendEmpty(20);
+    await turns(1);
+  }
+  assert.equal(transient.endOffset(), 1_000);
+  assert.equal(store.stats.journalWrites, writesBefore, 'nothing written for them yet');
+  clock.advance(FILE_LOG_STORE_DEFAULTS.segmentFlushIntervalMs);
+  await turns(20);
+  assert.equal(store.stats.journalWrites - writesBefore, 1, 'the thousand offsets went in one group');
+  store.abandon();
+  simulated.crashAfterKill();
+  const reopened = await open();
+  try {
+    const log = reopened.getLog('transient')!;
+    assert.equal(log.endOffset(), 1_000, 'written offsets are kept after a kill');
+    assert.equal((await log.readBatches(0, { bytesMax: 1 << 30 })).length, 1, 'as one batch');
+  } finally {
+    await reopened.close();
+  }
+});

@@ -7,7 +7,7 @@ import type { ManualClock } from '../platform/clock.js';
 export interface LogStoreHarness {
   readonly clock: ManualClock;
   /** Opens a fresh, empty store (segments small, so rolls happen). */
-  open(options?: { segmentBytesMax?: number; retentionBytes?: number; retentionRecords?: number; retentionMs?: number }): Promise<LogStore>;
+  open(options?: { segmentBytesMax?: number; retentionBytes?: number; retentionRecords?: number; retentionMs?: number; batchBytesMax?: number }): Promise<LogStore>;
   /** Closes and reopens the same data; absent for stores that keep nothing. */
   reopen?(store: LogStore): Promise<LogStore>;
   /** Crashes (power loss) and reopens; absent where it cannot be simulated. */
@@ -102,6 +102,66 @@ export function describeLogStore(name: string, makeHarness: () => LogStoreHarnes
         assert.deepEqual(back[2]!.key, new Uint8Array(0));
         assert.equal(log.endOffset(), 3);
         assert.equal(log.startOffset(), 0);
+      }));
+
+    test('appendEmpty takes offsets at once; they read back as empty records before what follows', () =>
+      withStore(
+        async (store, harness) => {
+          const log = await store.openLog('offsets');
+          await log.append(records('a', 2));
+          log.appendEmpty(3);
+          log.appendEmpty(1);
+          assert.equal(log.endOffset(), 6, 'the end moves at the call');
+          const next = await log.append(records('b', 1));
+          assert.deepEqual(next, { baseOffset: 6, lastOffset: 6 });
+          log.appendEmpty(2);
+          assert.equal(log.endOffset(), 9);
+          const back = await readAll(log);
+          assert.deepEqual(back.map((record) => record.offset), [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+          for (const offset of [2, 3, 4, 5, 7, 8]) {
+            const record = back[offset]!;
+            assert.equal(record.value.byteLength, 0, `offset ${offset} is empty`);
+            assert.equal(record.key, null);
+            assert.deepEqual(record.headers, []);
+            assert.equal(record.timestampMs, harness.clock.nowMs());
+          }
+          assert.equal(read(back[6]!.value), 'b-0');
+          assert.throws(() => log.appendEmpty(0), (error: { code?: string }) => error.code === 'INVALID_ARGUMENT');
+          assert.throws(() => log.appendEmpty(1.5), (error: { code?: string }) => error.code === 'INVALID_ARGUMENT');
+          // A truncation into offsets still held as a count.
+          log.appendEmpty(5);
+          await log.truncatePrefix(12);
+          assert.equal(log.startOffset(), 12);
+          assert.equal(log.endOffset(), 14);
+          assert.deepEqual((await readAll(log)).map((record) => record.offset), [12, 13]);
+          // Many at once are written in several batches, each within batchBytesMax (256 KiB here).
+          log.appendEmpty(40_000);
+          assert.equal(log.endOffset(), 40_014);
+          assert.equal((await log.read(40_010)).length, 4);
+          const batches = await log.readBatches(14, { bytesMax: 1 << 30 });
+          assert.ok(batches.length >= 3, `${batches.length} batches`);
+          assert.equal(batches.reduce((sum, batch) => sum + batch.records.length, 0), 40_000);
+          if (harness.reopen) {
+            log.appendEmpty(2);
+            const reopened = await harness.reopen(store);
+            const again = reopened.getLog('offsets')!;
+            assert.equal(again.endOffset(), 40_016, 'a clean close writes them');
+            assert.deepEqual((await again.append(records('c', 1))).baseOffset, 40_016);
+            return reopened;
+          }
+          return undefined;
+        },
+        { segmentBytesMax: 1 << 20, batchBytesMax: 256 * 1024 },
+      ));
+
+    test('appendEmpty after a deleted log or a closed store is refused', () =>
+      withStore(async (store) => {
+        const log = await store.openLog('gone');
+        await store.deleteLog('gone');
+        assert.throws(() => log.appendEmpty(1), (error: { code?: string }) => error.code === 'LOG_NOT_FOUND');
+        const other = await store.openLog('other');
+        await store.close();
+        assert.throws(() => other.appendEmpty(1), (error: { code?: string }) => error.code === 'STORAGE_CLOSED');
       }));
 
     test('a batch built in place (newBatch, appendBatch) reads back as append stores the same records', () =>
@@ -622,6 +682,24 @@ export function describeLogStore(name: string, makeHarness: () => LogStoreHarnes
           const recovered = await harness.crash!(store);
           const back = await readAll(recovered.getLog('compacted-durable')!);
           assert.deepEqual(back.map((record) => [record.offset, read(record.value)]), compacted.map((record) => [record.offset, read(record.value)]));
+          return recovered;
+        },
+        { segmentBytesMax: 2048 },
+      ));
+
+    test('a crash loses appendEmpty offsets not yet written, and only those', { skip: !crashable && 'no crash simulation' }, () =>
+      withStore(
+        async (store, harness) => {
+          const log = await store.openLog('empties');
+          log.appendEmpty(3);
+          await log.append(records('kept', 1));
+          log.appendEmpty(4);
+          const recovered = await harness.crash!(store);
+          const again = recovered.getLog('empties')!;
+          assert.equal(again.endOffset(), 4, 'the acknowledged record after three empties, none of the four held');
+          const back = await readAll(again);
+          assert.deepEqual(back.map((record) => record.value.byteLength === 0), [true, true, true, false]);
+          assert.equal(read(back[3]!.value), 'kept-0');
           return recovered;
         },
         { segmentBytesMax: 2048 },

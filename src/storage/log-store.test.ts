@@ -13,14 +13,20 @@ import { MemoryLogStore } from './memory-log-store.js';
 type OpenOptions = Parameters<LogStoreHarness['open']>[0];
 
 function logDefaults(options: OpenOptions) {
-  return { segmentBytesMax: options?.segmentBytesMax ?? 1 << 20, ...options };
+  const { batchBytesMax: _, ...logOptions } = options ?? {};
+  return { segmentBytesMax: 1 << 20, ...logOptions };
+}
+
+/** The store-wide settings among the harness's options. */
+function storeOptions(options: OpenOptions) {
+  return options?.batchBytesMax !== undefined ? { batchBytesMax: options.batchBytesMax } : {};
 }
 
 describeLogStore('memory', () => {
   const clock = new ManualClock();
   return {
     clock,
-    open: async (options) => new MemoryLogStore({ clock, logDefaults: logDefaults(options) }),
+    open: async (options) => new MemoryLogStore({ clock, logDefaults: logDefaults(options), ...storeOptions(options) }),
     cleanup: async () => undefined,
   };
 });
@@ -29,7 +35,7 @@ describeLogStore('file on the real disk', () => {
   const clock = new ManualClock();
   const directory = mkdtempSync(join(tmpdir(), 'ferry-contract-'));
   let defaults: OpenOptions;
-  const open = () => FileLogStore.open({ fileSystem: new NodeFileSystem(), clock, directory, logDefaults: logDefaults(defaults) });
+  const open = () => FileLogStore.open({ fileSystem: new NodeFileSystem(), clock, directory, logDefaults: logDefaults(defaults), ...storeOptions(defaults) });
   return {
     clock,
     open: async (options) => {
@@ -49,7 +55,7 @@ describeLogStore('file on the simulated disk', () => {
   const fileSystem = new SimulatedFileSystem();
   const random = new SeededRandom(7);
   let defaults: OpenOptions;
-  const open = () => FileLogStore.open({ fileSystem, clock, directory: 'data', logDefaults: logDefaults(defaults) });
+  const open = () => FileLogStore.open({ fileSystem, clock, directory: 'data', logDefaults: logDefaults(defaults), ...storeOptions(defaults) });
   const harness: LogStoreHarness = {
     get clock() {
       return clock;

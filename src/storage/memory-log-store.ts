@@ -19,8 +19,8 @@ import type {
 } from '../core/ports.js';
 import { BatchCompactor } from './batch-compactor.js';
 import { BatchRecordCursor, type BatchTake } from './batch-record-cursor.js';
-import { LOG_OPTION_DEFAULTS, resolveLogOptions } from './file-log.js';
-import { decodeBatch, encodeBatch, readBatchHeader, RecordBatchWriter } from './record-batch.js';
+import { EMPTY_RUN_MAX, LOG_OPTION_DEFAULTS, resolveLogOptions } from './file-log.js';
+import { BATCH_HEADER_BYTES, decodeBatch, EMPTY_RECORD_BYTES, encodeBatch, encodeEmptyBatch, readBatchHeader, RecordBatchWriter } from './record-batch.js';
 import { SEGMENT_HEADER_BYTES } from './segment.js';
 
 /** A segment held in memory: encoded batches and their first offsets. */
@@ -60,7 +60,33 @@ class MemoryLog implements Log {
   }
 
   endOffset(): number {
-    return this.segments[this.segments.length - 1]!.endOffset;
+    return this.segments[this.segments.length - 1]!.endOffset + this.emptyPending;
+  }
+
+  /** Offsets of {@link appendEmpty} calls not yet kept as a batch. */
+  private emptyPending = 0;
+
+  /** Held as a count, as the file log does, and kept as batches before anything looks at the segments. */
+  appendEmpty(count: number): void {
+    this.store.assertOpen();
+    if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
+    if (!(Number.isInteger(count) && count >= 1)) throw new FerryError('INVALID_ARGUMENT', `appendEmpty takes a positive count, got ${String(count)}`);
+    this.emptyPending += count;
+    if (this.emptyPending >= EMPTY_RUN_MAX) this.keepEmptyPending();
+  }
+
+  private keepEmptyPending(): void {
+    if (this.emptyPending === 0) return;
+    let count = this.emptyPending;
+    this.emptyPending = 0;
+    const perBatch = Math.max(1, Math.floor((this.store.batchBytesMax - BATCH_HEADER_BYTES) / EMPTY_RECORD_BYTES));
+    const nowMs = this.store.clock.nowMs();
+    while (count > 0) {
+      const records = Math.min(count, perBatch);
+      const baseOffset = this.endOffset();
+      void this.appendSealed(encodeEmptyBatch(records, baseOffset, nowMs), baseOffset, records, nowMs);
+      count -= records;
+    }
   }
 
   sizeBytes(): number {
@@ -72,6 +98,7 @@ class MemoryLog implements Log {
     try {
       this.store.assertOpen();
       if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
+      this.keepEmptyPending();
       const baseOffset = this.endOffset();
       const nowMs = this.store.clock.nowMs();
       return this.appendSealed(encodeBatch(records, baseOffset, nowMs, options?.attributes ?? 0, options?.producer ?? null), baseOffset, records.length, nowMs);
@@ -91,6 +118,7 @@ class MemoryLog implements Log {
       this.store.assertOpen();
       if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
       assert(batch instanceof RecordBatchWriter && batch.headroomBytes === 0, "a batch comes from a memory log's newBatch");
+      this.keepEmptyPending();
       const baseOffset = this.endOffset();
       const bytes = batch.seal(baseOffset, options?.attributes ?? 0, options?.producer ?? null);
       return this.appendSealed(bytes, baseOffset, batch.count, this.store.clock.nowMs());
@@ -151,6 +179,7 @@ class MemoryLog implements Log {
     const recordsMax = limits?.recordsMax ?? Number.POSITIVE_INFINITY;
     const bytesMax = limits?.bytesMax ?? 1024 * 1024;
     const offsetEnd = limits?.offsetEnd ?? Number.POSITIVE_INFINITY;
+    this.keepEmptyPending();
     let offset = Math.max(fromOffset, this.start);
     let records = 0;
     let bytes = 0;
@@ -171,6 +200,7 @@ class MemoryLog implements Log {
   }
 
   async offsetForTimestamp(timestampMs: number): Promise<number> {
+    this.keepEmptyPending();
     for (const segment of this.segments) {
       if (segment.maxTimestampMs < timestampMs) continue;
       for (const batchBytes of segment.batches) {
@@ -185,6 +215,7 @@ class MemoryLog implements Log {
   async truncatePrefix(offset: number): Promise<void> {
     this.store.assertOpen();
     if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
+    this.keepEmptyPending();
     const target = Math.min(Math.max(offset, this.start), this.endOffset());
     this.start = target;
     while (this.segments.length > 1 && this.segments[1]!.baseOffset <= target) this.segments.shift();
@@ -198,6 +229,7 @@ class MemoryLog implements Log {
   async compact(keep: (record: StoredRecord) => boolean): Promise<CompactionResult> {
     this.store.assertOpen();
     if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
+    this.keepEmptyPending();
     let segmentsExamined = 0;
     let segmentsRewritten = 0;
     let recordsRemoved = 0;

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RecordInput } from '../core/ports.js';
-import { checkBatch, decodeBatch, encodeBatch, RecordBatchWriter } from './record-batch.js';
+import { checkBatch, decodeBatch, encodeBatch, encodeEmptyBatch, RecordBatchWriter } from './record-batch.js';
 
 const encoder = new TextEncoder();
 const text = (value: string): Uint8Array => encoder.encode(value);
@@ -87,4 +87,18 @@ test('misuse is refused: an empty batch, a bad timestamp, a repeat with nothing 
   writer.seal(0);
   assert.throws(() => writer.seal(0), /invariant broken/);
   assert.throws(() => writer.recordAgain(1, source, 0, 1), /invariant broken/);
+});
+
+test('encodeEmptyBatch is byte for byte what encodeBatch makes of that many empty records, headroom or not', () => {
+  for (const count of [1, 2, 3, 7, 64, 1000, 16_385]) {
+    const empty = Array.from({ length: count }, (): RecordInput => ({ value: new Uint8Array(0) }));
+    const expected = encodeBatch(empty, 40 + count, 1_700_000_000_123);
+    assert.deepEqual(encodeEmptyBatch(count, 40 + count, 1_700_000_000_123), expected, `${count} records`);
+    const withHeadroom = encodeEmptyBatch(count, 40 + count, 1_700_000_000_123, 24);
+    assert.ok(withHeadroom.byteOffset >= 24, 'the headroom is in front of the batch, in its buffer');
+    assert.deepEqual(Buffer.from(withHeadroom), Buffer.from(expected));
+    assert.equal(checkBatch(withHeadroom, 0).kind, 'ok');
+    assert.equal(decodeBatch(withHeadroom).records.length, count);
+  }
+  assert.throws(() => encodeEmptyBatch(0, 0, 1), /at least one record/);
 });

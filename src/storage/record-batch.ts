@@ -165,6 +165,35 @@ export function encodeBatch(
   return bytes;
 }
 
+/** Bytes one empty record (no key, headers or value) takes inside a batch. */
+export const EMPTY_RECORD_BYTES = 4 + RECORD_FIXED_BYTES;
+
+/**
+ * Encodes `count` empty records (null key, no headers, empty value, timestamp `nowMs`) as one
+ * version 1 batch: what {@link encodeBatch} makes of that many empty records, byte for byte,
+ * written as one record copied over and over (see Log.appendEmpty). Headroom as for encodeBatch.
+ */
+export function encodeEmptyBatch(count: number, baseOffset: number, nowMs: number, headroomBytes = 0): Uint8Array {
+  if (!(Number.isInteger(count) && count >= 1)) throw new FerryError('INVALID_ARGUMENT', 'a batch needs at least one record');
+  if (!(nowMs >= 0 && nowMs <= Number.MAX_SAFE_INTEGER)) {
+    throw new FerryError('INVALID_ARGUMENT', `record timestamp ${nowMs} is not a time in milliseconds since 1970`);
+  }
+  const lengthBytes = BATCH_HEADER_BYTES + count * EMPTY_RECORD_BYTES;
+  const whole = Buffer.allocUnsafe(headroomBytes + lengthBytes) as Uint8Array;
+  const bytes = headroomBytes === 0 ? whole : whole.subarray(headroomBytes);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  view.setUint32(BATCH_HEADER_BYTES, RECORD_FIXED_BYTES, true);
+  view.setFloat64(BATCH_HEADER_BYTES + 4, nowMs, true);
+  view.setInt32(BATCH_HEADER_BYTES + 12, -1, true);
+  view.setUint16(BATCH_HEADER_BYTES + 16, 0, true);
+  // Doubling copies: the records written so far are copied after themselves.
+  for (let written = EMPTY_RECORD_BYTES; written < lengthBytes - BATCH_HEADER_BYTES; written *= 2) {
+    bytes.copyWithin(BATCH_HEADER_BYTES + written, BATCH_HEADER_BYTES, BATCH_HEADER_BYTES + Math.min(written, lengthBytes - BATCH_HEADER_BYTES - written));
+  }
+  writeBatchHeader(bytes, view, baseOffset, count, nowMs, nowMs, 0, null);
+  return bytes;
+}
+
 /** Writes the header of a version 1 batch whose records fill `bytes` after it, then its CRC (last: it covers the header). */
 function writeBatchHeader(
   bytes: Uint8Array,

@@ -63,6 +63,8 @@ interface Level {
    * delivery state before they are appended.
    */
   pending: RecordInput[];
+  /** True when `pending` holds a record other than OFFSET_ONLY_RECORD. */
+  pendingHasMessages: boolean;
   /** Settles the publishes of `pending` that wait for their batch to be written (null when none does). */
   pendingDurable: Deferred<void> | null;
   /** The accepted outcome of the publishes waiting for `pendingDurable` (one per batch, shared). */
@@ -352,6 +354,7 @@ export class Queue {
       transientOffsets: new Set<number>(),
       transientSweepSize: TRANSIENT_SWEEP_SIZE_MIN,
       pending: [],
+      pendingHasMessages: false,
       pendingDurable: null,
       pendingOutcome: null,
       inMemory: !config.durable || config.exclusiveOwner !== undefined,
@@ -493,7 +496,12 @@ export class Queue {
     const buffered = delayMs <= 0 && level.cursor === offset && level.refilling === null && this.bufferHasRoom(level, message);
     // A buffered transient message is never read back before a restart (the cursor is past it), and
     // after one it is gone: its record only keeps the offset, like those of in-memory queues.
-    level.pending.push(level.inMemory || (buffered && !message.persistent) ? OFFSET_ONLY_RECORD : (record ?? encodeMessage(message)));
+    if (level.inMemory || (buffered && !message.persistent)) {
+      level.pending.push(OFFSET_ONLY_RECORD);
+    } else {
+      level.pending.push(record ?? encodeMessage(message));
+      level.pendingHasMessages = true;
+    }
     // Only persistent messages of a durable queue wait for their batch to be written.
     const durable = message.persistent && this.config.durable ? (level.pendingDurable ??= deferred<void>()).promise : RESOLVED;
     this.scheduleFlush();
@@ -652,9 +660,16 @@ export class Queue {
     if (level.pending.length === 0) return;
     const records = level.pending;
     const done = level.pendingDurable;
+    const offsetsOnly = !level.pendingHasMessages;
     level.pending = [];
+    level.pendingHasMessages = false;
     level.pendingDurable = null;
     level.pendingOutcome = null;
+    if (offsetsOnly && done === null && this.flushStamp === undefined) {
+      // Only offsets, which nobody waits for: the log holds them as a count until it writes something else.
+      level.log.appendEmpty(records.length);
+      return;
+    }
     // Nobody waits for a batch of transient messages alone: it rides with the store's next group
     // (a transaction's stamped batch does not: recovery looks for it).
     const options = this.flushStamp !== undefined ? { producer: this.flushStamp } : done === null ? LAZY_APPEND : undefined;
@@ -1731,6 +1746,7 @@ export class Queue {
       // for a deleted queue they are confirmed, as the queue's messages are gone anyway.
       const done = level.pendingDurable;
       level.pending = [];
+      level.pendingHasMessages = false;
       level.pendingDurable = null;
       level.pendingOutcome = null;
       if (done && options.shutdown) done.reject(new FerryError('BROKER_CLOSED', `queue ${this.name} stopped before the message was written`));

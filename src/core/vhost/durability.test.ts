@@ -316,6 +316,29 @@ test('after kill -9 acked transient messages (acks not logged) and unwritten tra
   await after.close();
 });
 
+test('after kill -9, delivery state logged about transient offsets never written does not touch the messages that take those offsets', async () => {
+  const fileSystem = new SimulatedFileSystem();
+  const before = await simulatedBroker(fileSystem);
+  await before.declareQueue('jobs');
+  await before.declareQueue('other');
+  // Held as a count by the log (Log.appendEmpty): not written before the kill.
+  await publishAll(before, '', 'jobs', ['t1', 't2', 't3'], false);
+  const got = await before.get('jobs', { max: 2 });
+  assert.deepEqual(bodies(got), ['t1', 't2']);
+  await before.nack([got[0]!], { requeue: false });
+  // A durable write elsewhere takes the queue's state (offset 0 dead-lettered) with its group.
+  await publishAll(before, '', 'other', ['o1']);
+  before.abandon();
+  fileSystem.crashAfterKill();
+  const after = await simulatedBroker(fileSystem);
+  assert.equal(after.vhost().queue('jobs').messageCount(), 0);
+  await publishAll(after, '', 'jobs', ['p1', 'p2', 'p3']);
+  const again = await after.get('jobs', { max: 10 });
+  assert.deepEqual(bodies(again), ['p1', 'p2', 'p3'], 'every new message is ready, none taken for settled');
+  assert.ok(again.every((delivery) => !delivery.redelivered), 'none marked delivered before');
+  await after.close();
+});
+
 test('transient messages beyond what a durable queue holds in memory are written in full and delivered in order', async (t) => {
   const disk = await onDisk(t);
   const broker = disk.broker;
