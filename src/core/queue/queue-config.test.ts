@@ -21,6 +21,23 @@ test('a quorum queue stored before queues kept their type is still one; a classi
   const storedWithoutType = resolveQueueConfig({ name: 'q', deliveryLimit: 21 });
   assert.equal(sameQueueConfig(storedWithoutType, quorum), true);
   assert.equal(sameQueueConfig(resolveQueueConfig({ name: 'q' }), quorum), false);
-  assert.match(inequivalentQueueMessage(resolveQueueConfig({ name: 'q' }), quorum, 'v'), /^inequivalent arg 'x-queue-type' for queue 'q' in vhost 'v': received 'quorum'/);
+  assert.match(inequivalentQueueMessage(resolveQueueConfig({ name: 'q' }), quorum, 'v'), /^inequivalent arg 'x-queue-type' for queue 'q' in vhost 'v': received the value 'quorum' of type 'longstr' but current is none$/);
   assert.equal(sameQueueConfig(quorum, storedWithoutType), false, 'a quorum queue is not redeclared as classic');
+});
+
+test('a setting on one side only is named with its type: the protocol\'s when it knows it, else by its value', () => {
+  const plain = resolveQueueConfig({ name: 'q' });
+  const limited = resolveQueueConfig({ name: 'q', maxLength: 10 });
+  assert.equal(
+    inequivalentQueueMessage(limited, plain, '/'),
+    "inequivalent arg 'x-max-length' for queue 'q' in vhost '/': received none but current is the value '10' of type 'long'",
+  );
+  assert.equal(
+    inequivalentQueueMessage(plain, limited, '/', (argument, side) => (argument === 'x-max-length' && side === 'requested' ? 'short' : undefined)),
+    "inequivalent arg 'x-max-length' for queue 'q' in vhost '/': received the value '10' of type 'short' but current is none",
+  );
+  assert.equal(
+    inequivalentQueueMessage(plain, resolveQueueConfig({ name: 'q', deadLetterExchange: 'dlx' }), 'v'),
+    "inequivalent arg 'x-dead-letter-exchange' for queue 'q' in vhost 'v': received the value 'dlx' of type 'longstr' but current is none",
+  );
 });

@@ -107,19 +107,38 @@ export function queueConfigDifference(current: QueueConfig, requested: QueueConf
 }
 
 /**
+ * The type a protocol's client gave a queue argument (by its RabbitMQ name, such as
+ * `x-max-length`) in the declaration being checked (`requested`) or in the one that made
+ * the queue (`current`), named as RabbitMQ names AMQP field types; undefined when not known.
+ */
+export type ArgumentTypeOf = (argument: string, side: 'requested' | 'current') => string | undefined;
+
+/** The AMQP type RabbitMQ would name for a setting's value when the client's is not known. */
+function typeOfValue(value: unknown): string {
+  if (typeof value === 'string') return 'longstr';
+  if (typeof value === 'boolean') return 'bool';
+  return Number.isInteger(value) ? 'long' : 'double';
+}
+
+/**
  * What a redeclaration with other settings is refused with, in RabbitMQ's words
- * (`inequivalent arg 'x-max-length' for queue 'q' in vhost '/': received '20' but current is '10'`),
+ * (`inequivalent arg 'x-max-length' for queue 'q' in vhost '/': received '20' but current is '10'`;
+ * with only one side set, `received the value '10' of type 'byte' but current is none`),
  * settings named as RabbitMQ's queue arguments and flags name them.
  */
-export function inequivalentQueueMessage(current: QueueConfig, requested: QueueConfig, vhost: string): string {
+export function inequivalentQueueMessage(current: QueueConfig, requested: QueueConfig, vhost: string, typeOf?: ArgumentTypeOf): string {
   const key = queueConfigDifference(current, requested);
   if (key === null) return `queue '${current.name}' in vhost '${vhost}' is equivalent`;
   const [name, shown] = RABBITMQ_SETTING_NAMES[key] ?? [key, same];
-  const value = (config: QueueConfig) => {
-    const setting = config[key];
-    return setting === undefined ? 'none' : String(shown(setting as never));
+  const value = (config: QueueConfig): unknown => (config[key] === undefined ? undefined : shown(config[key] as never));
+  const received = value(requested);
+  const held = value(current);
+  const describe = (setting: unknown, side: 'requested' | 'current', other: unknown): string => {
+    if (setting === undefined) return 'none';
+    if (other !== undefined) return `'${String(setting)}'`;
+    return `the value '${String(setting)}' of type '${typeOf?.(name, side) ?? typeOfValue(setting)}'`;
   };
-  return `inequivalent arg '${name}' for queue '${current.name}' in vhost '${vhost}': received '${value(requested)}' but current is '${value(current)}'`;
+  return `inequivalent arg '${name}' for queue '${current.name}' in vhost '${vhost}': received ${describe(received, 'requested', held)} but current is ${describe(held, 'current', received)}`;
 }
 
 const same = (value: unknown): unknown => value;

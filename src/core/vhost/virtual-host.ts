@@ -8,7 +8,7 @@ import type { ExchangeDeclaration, ExchangeDescription } from '../routing/exchan
 import type { HeaderTable } from '../routing/header-value.js';
 import { Router, type RouteOptions } from '../routing/router.js';
 import { Queue, type QueueHost } from '../queue/queue.js';
-import { inequivalentQueueMessage, resolveQueueConfig, sameQueueConfig, type QueueConfig } from '../queue/queue-config.js';
+import { inequivalentQueueMessage, resolveQueueConfig, sameQueueConfig, type ArgumentTypeOf, type QueueConfig } from '../queue/queue-config.js';
 import { Stream } from '../stream/stream.js';
 import { partitionLogOptions, resolveStreamConfig, sameStreamConfig, type StreamConfig } from '../stream/stream-config.js';
 import { StreamState } from '../stream/stream-state.js';
@@ -176,7 +176,7 @@ export class VirtualHost {
    * settings (PRECONDITION_FAILED otherwise) and that an exclusive one belongs
    * to the caller (RESOURCE_LOCKED). Resolves once a durable queue is stored.
    */
-  async declareQueue(input: Partial<QueueConfig> & { readonly name: string }): Promise<Queue> {
+  async declareQueue(input: Partial<QueueConfig> & { readonly name: string }, options: { readonly argumentTypeOf?: ArgumentTypeOf } = {}): Promise<Queue> {
     const config = resolveQueueConfig(input);
     if (this.streams.has(config.name) || this.streamOpening.has(config.name)) {
       throw new FerryError('PRECONDITION_FAILED', `${config.name} is a stream, not a queue`);
@@ -187,7 +187,7 @@ export class VirtualHost {
         throw new FerryError('RESOURCE_LOCKED', lockedQueueMessage(config.name, this.name));
       }
       if (!sameQueueConfig(existing.config, config)) {
-        throw new FerryError('PRECONDITION_FAILED', inequivalentQueueMessage(existing.config, config, this.name));
+        throw new FerryError('PRECONDITION_FAILED', inequivalentQueueMessage(existing.config, config, this.name, options.argumentTypeOf));
       }
       existing.touch();
       return existing;

@@ -11,12 +11,12 @@ import type { Stream, StreamEntry } from '../../core/stream/stream.js';
 import { lockedQueueMessage, type VirtualHost } from '../../core/vhost/virtual-host.js';
 import type { AccessControl } from '../../core/access/access-control.js';
 import { AmqpProtocolError } from './codec/amqp-protocol-error.js';
-import { fieldTableToHeaderTable } from './codec/field-table.js';
+import { fieldTableToHeaderTable, type FieldTable } from './codec/field-table.js';
 import type { DeliverSender } from './codec/frame-codec.js';
 import type { AnyDecodedMethod, BasicPropertiesInput, ContentHeader } from './codec/method-codec.js';
 import { BASIC_CLASS_ID } from './codec/spec.js';
 import { fromBasicProperties, toBasicProperties, type MappedProperties } from './message-properties.js';
-import { isStreamDeclaration, queueConfigFromArguments, streamConfigFromArguments } from './queue-arguments.js';
+import { isStreamDeclaration, queueConfigFromArguments, RABBITMQ_TYPE_NAMES, streamConfigFromArguments } from './queue-arguments.js';
 import { offsetSpecFromArgument, StreamConsumer } from './stream-consumer.js';
 
 /** What a channel needs from its connection. */
@@ -98,6 +98,12 @@ interface ConfirmGroup {
   readonly first: number;
   last: number;
 }
+
+/**
+ * The arguments (with their wire types) of the queue.declare that made each queue, for the
+ * text of a refused redeclaration; forgotten with the queue, and not kept over a restart.
+ */
+const declaredArgumentTypes = new WeakMap<Queue, FieldTable>();
 
 const CONFIRM_WAITING = 0;
 const CONFIRM_ACK = 1;
@@ -539,7 +545,7 @@ export class AmqpChannel {
         const queueName = this.resolveQueueName(method.fields.queue);
         access.authorize(principal, vhostName, 'read', queueName);
         // RabbitMQ's stream queues refuse basic.get with 540 NOT_IMPLEMENTED (a connection error).
-        if (vhost.findStream(queueName)) throw new AmqpProtocolError(540, `basic.get not supported by stream queue '${queueName}'`, { classId: 60, methodId: 70 });
+        if (vhost.findStream(queueName)) throw new AmqpProtocolError(540, `basic.get not supported by stream queues queue '${queueName}' in vhost '${vhost.name}'`, { classId: 60, methodId: 70 });
         const queue = vhost.queue(queueName);
         this.checkExclusive(queue);
         const [delivery] = await queue.pull({ max: 1, autoAck: method.fields.noAck, visibilityTimeoutMs: Number.POSITIVE_INFINITY });
@@ -627,7 +633,7 @@ export class AmqpChannel {
         const queueName = this.resolveQueueName(method.fields.queue);
         access.authorize(principal, vhostName, 'read', queueName);
         // Streams are append-only: RabbitMQ refuses queue.purge with 540 NOT_IMPLEMENTED (a connection error).
-        if (vhost.findStream(queueName)) throw new AmqpProtocolError(540, `queue.purge not supported by stream queue '${queueName}'`, { classId: 50, methodId: 30 });
+        if (vhost.findStream(queueName)) throw new AmqpProtocolError(540, `queue.purge not supported by stream queues queue '${queueName}' in vhost '${vhost.name}'`, { classId: 50, methodId: 30 });
         const queue = vhost.queue(queueName);
         this.checkExclusive(queue);
         const messageCount = await queue.purge();
@@ -736,19 +742,32 @@ export class AmqpChannel {
     if (queueName === '') queueName = `amq.gen-${randomToken()}`;
     else this.checkReservedName(queueName, 'queue');
     this.host.access.authorize(this.host.principal, vhost.name, 'configure', queueName);
-    const config = queueConfigFromArguments(queueArguments, fields, { queue: queueName, vhost: vhost.name });
+    const config = queueConfigFromArguments(queueArguments, fields, { queue: queueName, vhost: vhost.name, wireArguments: fields.arguments });
     const existing = fields.exclusive ? vhost.findQueue(queueName) : undefined;
     if (existing !== undefined && existing.config.exclusiveOwner === undefined) {
       // As RabbitMQ: a queue declared without exclusive cannot be taken exclusively by redeclaring it.
       throw new FerryError('RESOURCE_LOCKED', lockedQueueMessage(queueName, vhost.name));
     }
-    const queue = await vhost.declareQueue({
-      ...config,
-      name: queueName,
-      durable: config.durable ?? fields.durable,
-      autoDelete: fields.autoDelete,
-      ...(fields.exclusive ? { exclusiveOwner: this.host.connectionId } : {}),
-    });
+    const declaredName = queueName;
+    const queue = await vhost.declareQueue(
+      {
+        ...config,
+        name: queueName,
+        durable: config.durable ?? fields.durable,
+        autoDelete: fields.autoDelete,
+        ...(fields.exclusive ? { exclusiveOwner: this.host.connectionId } : {}),
+      },
+      {
+        // A refused redeclaration names the argument types the clients sent, as RabbitMQ does.
+        argumentTypeOf: (argument, side) => {
+          const existing = side === 'current' ? vhost.findQueue(declaredName) : undefined;
+          const wire = (side === 'requested' ? fields.arguments : existing && declaredArgumentTypes.get(existing))?.get(argument);
+          return wire && RABBITMQ_TYPE_NAMES[wire.type];
+        },
+      },
+    );
+    // The first declaration seen made the queue (or, after a restart, matches what made it).
+    if (!declaredArgumentTypes.has(queue)) declaredArgumentTypes.set(queue, fields.arguments);
     this.checkExclusive(queue);
     this.lastDeclaredQueue = queue.name;
     if (!fields.noWait) this.host.sendMethod(this.number, 'queue.declare-ok', { queue: queue.name, messageCount: queue.messageCount(), consumerCount: queue.consumerCount() });
@@ -763,7 +782,7 @@ export class AmqpChannel {
     const vhost = this.host.vhost;
     let stream = existing;
     if (!stream) {
-      const config = streamConfigFromArguments(fields.queue, fields, queueArguments);
+      const config = streamConfigFromArguments({ queue: fields.queue, vhost: vhost.name }, fields, queueArguments);
       if (!vhost.findStream(config.name)) this.checkReservedName(config.name, 'queue');
       this.host.access.authorize(this.host.principal, vhost.name, 'configure', config.name);
       stream = await vhost.declareStream(config);
@@ -833,8 +852,8 @@ export class AmqpChannel {
    */
   private async consumeStream(stream: Stream, tag: string, fields: Extract<AnyDecodedMethod, { name: 'basic.consume' }>['fields']): Promise<void> {
     const ids = { classId: 60, methodId: 20 };
-    if (this.prefetchCount === 0) throw new FerryError('PRECONDITION_FAILED', `consumer prefetch count is not set for stream queue '${stream.name}'`);
-    if (fields.noAck) throw new AmqpProtocolError(540, `automatic acknowledgement not supported by stream queue '${stream.name}'`, ids);
+    if (this.prefetchCount === 0) throw new FerryError('PRECONDITION_FAILED', `consumer prefetch count is not set for 'queue '${stream.name}' in vhost '${this.host.vhost.name}''`);
+    if (fields.noAck) throw new AmqpProtocolError(540, `automatic acknowledgement not supported by stream queues queue '${stream.name}' in vhost '${this.host.vhost.name}'`, ids);
     if (this.globalPrefetch > 0) throw new AmqpProtocolError(540, `stream queue '${stream.name}' does not support global qos`, ids);
     for (const name of fields.arguments.keys()) {
       // RabbitMQ's stream queues take x-stream-offset, and x-stream-filter when filtering is on (it is not in Ferry).

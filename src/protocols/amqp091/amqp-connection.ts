@@ -292,12 +292,19 @@ export class AmqpConnection {
       case 'connection.open': {
         if (this.state !== 'awaiting-open') throw new AmqpProtocolError(503, 'connection.open out of order', { classId: 10, methodId: 40 });
         const vhostName = method.fields.virtualHost;
+        // RabbitMQ's two texts: a vhost that does not exist, then one the user may not use.
+        let vhost: VirtualHost;
+        try {
+          vhost = this.core.vhost(vhostName);
+        } catch {
+          throw new AmqpProtocolError(530, `vhost ${vhostName} not found`, { classId: 10, methodId: 40 });
+        }
         try {
           this.core.access.authorizeVhost(this.principal!, vhostName);
-          this.vhost = this.core.vhost(vhostName);
         } catch {
           throw new AmqpProtocolError(530, `access to vhost '${vhostName}' refused for user '${this.principal!.user}'`, { classId: 10, methodId: 40 });
         }
+        this.vhost = vhost;
         this.state = 'open';
         this.sendMethod(0, 'connection.open-ok', {});
         this.watchAlarms();
@@ -343,14 +350,14 @@ export class AmqpConnection {
   private onChannelMethod(number: number, method: AnyDecodedMethod): Promise<void> | undefined {
     if (this.state !== 'open') throw new AmqpProtocolError(504, `channel ${number} used before connection.open`, { classId: method.classId, methodId: method.methodId });
     if (method.name === 'channel.open') {
-      if (this.channels.has(number)) throw new AmqpProtocolError(504, `second 'channel.open' seen on channel ${number}`, { classId: 20, methodId: 10 });
+      if (this.channels.has(number)) throw new AmqpProtocolError(504, "second 'channel.open' seen", { classId: 20, methodId: 10 });
       if (number > this.channelMax) throw new AmqpProtocolError(530, `channel ${number} beyond channel-max ${this.channelMax}`, { classId: 20, methodId: 10 });
       this.channels.set(number, new AmqpChannel(number, this.channelHost()));
       this.sendMethod(number, 'channel.open-ok', {});
       return undefined;
     }
     const channel = this.channels.get(number);
-    if (!channel) throw new AmqpProtocolError(504, `expected 'channel.open' on channel ${number}`, { classId: method.classId, methodId: method.methodId });
+    if (!channel) throw new AmqpProtocolError(504, "expected 'channel.open'", { classId: method.classId, methodId: method.methodId });
     if (method.name === 'channel.close') {
       this.channels.delete(number);
       return channel.teardown().then(() => this.sendMethod(number, 'channel.close-ok', {}));
@@ -361,7 +368,7 @@ export class AmqpConnection {
     }
     if (channel.closing) return undefined; // Everything but close-ok is dropped after we sent channel.close.
     // The ids are those of the publish still waiting for its content, as RabbitMQ reports them.
-    if (channel.expectsContent()) throw new AmqpProtocolError(505, `expected content header for class 60, got ${method.name}`, { classId: 60, methodId: 40 });
+    if (channel.expectsContent()) throw new AmqpProtocolError(505, 'expected content header for class 60, got non content header frame instead', { classId: 60, methodId: 40 });
     if (method.name === 'basic.publish') {
       this.hasPublished = true;
       if (this.blockedByAlarm) {

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FieldTable, FieldValue } from './codec/field-table.js';
-import { fromBasicProperties, toBasicProperties } from './message-properties.js';
+import { isFerryError } from '../../lib/ferry-error.js';
+import { expirationMs, fromBasicProperties, toBasicProperties } from './message-properties.js';
 
 test('an empty headers table given is kept and delivered; none given delivers none', () => {
   const given = fromBasicProperties({ deliveryMode: 2, headers: new Map() });
@@ -87,4 +88,25 @@ test('a table the neutral headers give back unchanged (as amqplib sends plain va
   assert.equal(plain.amqpHeaderTable, undefined);
   const garbage = toBasicProperties({ properties: {}, headers: { n: 5 }, persistent: false, amqpHeaderTable: new Uint8Array([0, 0, 0, 9, 1]) });
   assert.deepEqual([...(garbage.headers as FieldTable)], [['n', { type: 'int32', value: 5 }]]);
+});
+
+test('expiration is read as RabbitMQ reads it, and refused with its reasons', () => {
+  assert.equal(expirationMs('60000'), 60_000);
+  assert.equal(expirationMs('+5'), 5, 'a sign is allowed');
+  assert.equal(expirationMs('0'), 0);
+  assert.equal(expirationMs('99999999999999999999'), Number.MAX_SAFE_INTEGER, 'beyond 2^53 ms: never');
+  const reason = (text: string) => {
+    try {
+      expirationMs(text);
+    } catch (error) {
+      assert.ok(isFerryError(error, 'PRECONDITION_FAILED'));
+      return (error as Error).message;
+    }
+    return assert.fail(`${text} was accepted`);
+  };
+  assert.match(reason('abc'), /invalid expiration 'abc': no_integer$/);
+  assert.match(reason(''), /invalid expiration '': no_integer$/);
+  assert.match(reason('-1'), /invalid expiration '-1': \{value_negative,-1\}$/);
+  assert.match(reason('1.5'), /invalid expiration '1.5': \{leftover_string,"\.5"\}$/);
+  assert.match(reason('10 '), /\{leftover_string," "\}$/);
 });

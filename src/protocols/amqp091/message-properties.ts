@@ -65,12 +65,7 @@ export function fromBasicProperties(basic: BasicProperties): MappedProperties {
   if (basic.appId !== undefined) properties['appId'] = basic.appId;
   if (basic.priority !== undefined) properties['priority'] = basic.priority;
   if (basic.timestamp !== undefined) properties['timestampMs'] = Number(basic.timestamp) * 1000;
-  if (basic.expiration !== undefined) {
-    if (!/^[0-9]{1,15}$/.test(basic.expiration)) {
-      throw new FerryError('PRECONDITION_FAILED', `invalid expiration '${basic.expiration}': a number of milliseconds is expected`);
-    }
-    properties['expirationMs'] = Number(basic.expiration);
-  }
+  if (basic.expiration !== undefined) properties['expirationMs'] = expirationMs(basic.expiration);
   const delay = headers['x-delay'];
   if (typeof delay === 'number' && delay > 0) properties['delayMs'] = delay;
   const group = headers['x-group-id'];
@@ -280,3 +275,20 @@ function onlyDeliveryModeMapped(emptyHeadersTable: boolean): { readonly implicit
 }
 const WITHOUT_HEADERS_MAPPED = onlyDeliveryModeMapped(false);
 const WITH_EMPTY_HEADERS_MAPPED = onlyDeliveryModeMapped(true);
+
+/**
+ * The `expiration` property in milliseconds, read as RabbitMQ reads it (Erlang's
+ * string:to_integer: an optional sign, then digits): 406 with RabbitMQ's reason
+ * (`no_integer`, `{value_negative,-1}`, `{leftover_string,".5"}`) otherwise.
+ */
+export function expirationMs(expiration: string): number {
+  const match = /^[+-]?[0-9]+/.exec(expiration);
+  const refuse = (reason: string) => new FerryError('PRECONDITION_FAILED', `invalid expiration '${expiration}': ${reason}`);
+  if (match === null) throw refuse('no_integer');
+  const rest = expiration.slice(match[0].length);
+  if (rest !== '') throw refuse(`{leftover_string,${JSON.stringify(rest)}}`);
+  const value = Number(match[0]);
+  if (value < 0) throw refuse(`{value_negative,${match[0]}}`);
+  // Beyond 2^53 ms (285,000 years) every value means the same: never.
+  return Math.min(value, Number.MAX_SAFE_INTEGER);
+}

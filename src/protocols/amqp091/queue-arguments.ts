@@ -2,6 +2,7 @@ import { FerryError } from '../../lib/ferry-error.js';
 import type { OverflowPolicy, QueueConfig } from '../../core/queue/queue-config.js';
 import type { HeaderTable, HeaderValue } from '../../core/routing/header-value.js';
 import type { StreamConfig } from '../../core/stream/stream-config.js';
+import type { FieldTable, FieldValueType } from './codec/field-table.js';
 
 /**
  * RabbitMQ's queue arguments (`x-*`) mapped onto a queue declaration. Wrong
@@ -18,15 +19,19 @@ export function queueConfigFromArguments(queueArguments: HeaderTable, flags: Que
   const config: Record<string, unknown> = {};
   // RabbitMQ's wording (its detail terms included), which users search for.
   const queueIn = `queue '${where.queue}' in vhost '${where.vhost}'`;
+  const typeOf = (name: string, value: HeaderValue): string => {
+    const wire = where.wireArguments?.get(name);
+    return wire !== undefined ? RABBITMQ_TYPE_NAMES[wire.type] : amqpTypeOf(value);
+  };
   const invalid = (name: string, detail: string) => new FerryError('PRECONDITION_FAILED', `invalid arg '${name}' for ${queueIn}: ${detail}`);
   const integer = (name: string, value: HeaderValue, minimum: number): number => {
     const number = typeof value === 'bigint' ? Number(value) : value;
-    if (typeof number !== 'number' || !Number.isInteger(number)) throw invalid(name, `"expected integer, got ${amqpTypeOf(value)}"`);
+    if (typeof number !== 'number' || !Number.isInteger(number)) throw invalid(name, `"expected integer, got ${typeOf(name, value)}"`);
     if (number < minimum) throw invalid(name, number < 0 ? `{value_negative,${number}}` : `{value_zero,${number}}`);
     return number;
   };
   const text = (name: string, value: HeaderValue): string => {
-    if (typeof value !== 'string') throw new FerryError('PRECONDITION_FAILED', `invalid type '${amqpTypeOf(value)}' for arg '${name}' in ${queueIn}`);
+    if (typeof value !== 'string') throw new FerryError('PRECONDITION_FAILED', `invalid type '${typeOf(name, value)}' for arg '${name}' in ${queueIn}`);
     return value;
   };
   let queueType = 'classic';
@@ -61,7 +66,7 @@ export function queueConfigFromArguments(queueArguments: HeaderTable, flags: Que
         if ((config['maxPriority'] as number) > 255) throw invalid(name, `{max_value_exceeded,${String(value)}}`);
         break;
       case 'x-single-active-consumer':
-        if (typeof value !== 'boolean') throw invalid(name, `{unacceptable_type,${amqpTypeOf(value)}}`);
+        if (typeof value !== 'boolean') throw invalid(name, `{unacceptable_type,${typeOf(name, value)}}`);
         config['singleActiveConsumer'] = value;
         break;
       case 'x-delivery-limit':
@@ -104,9 +109,32 @@ function describe(value: HeaderValue): string {
 export interface QueueWhere {
   readonly queue: string;
   readonly vhost: string;
+  /** The arguments as they came on the wire, so errors name the type the client sent as RabbitMQ does. */
+  readonly wireArguments?: FieldTable;
 }
 
-/** The AMQP field type RabbitMQ would name for a value (integers as long: the wire width is gone by now). */
+/** RabbitMQ's names of the AMQP field types (rabbit_binary_parser). */
+export const RABBITMQ_TYPE_NAMES: Readonly<Record<FieldValueType, string>> = {
+  boolean: 'bool',
+  int8: 'byte',
+  uint8: 'unsignedbyte',
+  int16: 'short',
+  uint16: 'unsignedshort',
+  int32: 'signedint',
+  uint32: 'unsignedint',
+  int64: 'long',
+  float: 'float',
+  double: 'double',
+  decimal: 'decimal',
+  timestamp: 'timestamp',
+  longstr: 'longstr',
+  bytes: 'binary',
+  array: 'array',
+  table: 'table',
+  void: 'void',
+};
+
+/** The AMQP field type RabbitMQ would name for a value, without its wire type (integers as long). */
 function amqpTypeOf(value: HeaderValue): string {
   if (value === null) return 'void';
   if (typeof value === 'string') return 'longstr';
@@ -171,7 +199,8 @@ const ARGUMENTS_REFUSED_FOR_STREAMS = new Set([
  *   x-queue-leader-locator            checked (a string), ignored: Ferry is one node
  *   x-stream-filter-size-bytes        checked (16 to 255), ignored: no stream filtering
  */
-export function streamConfigFromArguments(queueName: string, flags: QueueDeclarationFlags, queueArguments: HeaderTable): Partial<StreamConfig> & { readonly name: string } {
+export function streamConfigFromArguments(where: QueueWhere, flags: QueueDeclarationFlags, queueArguments: HeaderTable): Partial<StreamConfig> & { readonly name: string } {
+  const queueName = where.queue;
   // RabbitMQ's stream queue type: server_named false, and is_compatible(durable, not exclusive, not auto-delete).
   if (queueName === '') throw new FerryError('PRECONDITION_FAILED', 'server-named queues are not supported for queue type stream');
   const config: { name: string; partitions: number; durable: boolean; retentionMs?: number; retentionBytes?: number; segmentBytesMax?: number } = {
@@ -218,9 +247,11 @@ export function streamConfigFromArguments(queueName: string, flags: QueueDeclara
         break;
     }
   }
-  if (!flags.durable) throw new FerryError('PRECONDITION_FAILED', `invalid property 'non-durable' for queue '${queueName}': streams are always durable`);
-  if (flags.exclusive) throw new FerryError('PRECONDITION_FAILED', `invalid property 'exclusive-owner' for queue '${queueName}': streams cannot be exclusive`);
-  if (flags.autoDelete) throw new FerryError('PRECONDITION_FAILED', `invalid property 'auto-delete' for queue '${queueName}': streams cannot be auto-delete`);
+  // RabbitMQ's words: streams are always durable, never exclusive or auto-delete.
+  const refuse = (property: string) => new FerryError('PRECONDITION_FAILED', `invalid property '${property}' for queue '${queueName}' in vhost '${where.vhost}'`);
+  if (!flags.durable) throw refuse('non-durable');
+  if (flags.exclusive) throw refuse('exclusive-owner');
+  if (flags.autoDelete) throw refuse('auto-delete');
   return config;
 }
 

@@ -258,7 +258,9 @@ test('an invalid expiration is 406 PRECONDITION_FAILED', async () => {
   await target.assertQueue('bad-expiration');
   const closed = nextEvent<Error>(target, 'error');
   target.sendToQueue('bad-expiration', Buffer.from('x'), { expiration: 'soon' });
-  assert.equal(replyCodeOf(await closed), 406);
+  const error = await closed;
+  assert.equal(replyCodeOf(error), 406);
+  assert.match(error.message, /PRECONDITION_FAILED - invalid expiration 'soon': no_integer/, 'RabbitMQ\'s reason');
 });
 
 test('consumer priorities: the higher x-priority consumer gets messages while it has room', async () => {

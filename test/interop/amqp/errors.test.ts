@@ -171,6 +171,13 @@ test('406 PRECONDITION_FAILED: redeclaring a queue or an exchange with different
   const durable = await channelError((next) => next.assertQueue('declared-once', { durable: false, arguments: { 'x-max-length': 10 } }));
   assert.equal(durable.code, 406);
   assert.match(durable.message, /inequivalent arg 'durable' for queue 'declared-once' in vhost '\/': received 'false' but current is 'true'/);
+  // One side only: RabbitMQ names the value's type as the client sent it (amqplib sends 10 as a byte).
+  const removed = await channelError((next) => next.assertQueue('declared-once', { durable: true }));
+  assert.match(removed.message, /inequivalent arg 'x-max-length' for queue 'declared-once' in vhost '\/': received none but current is the value '10' of type 'byte'"/);
+  const added = await channelError((next) => next.assertQueue('declared-once', { durable: true, arguments: { 'x-max-length': 10, 'x-dead-letter-exchange': 'dlx' } }));
+  assert.match(added.message, /inequivalent arg 'x-dead-letter-exchange' for queue 'declared-once' in vhost '\/': received the value 'dlx' of type 'longstr' but current is none"/);
+  const quorum = await channelError((next) => next.assertQueue('declared-once', { durable: true, arguments: { 'x-max-length': 1000, 'x-queue-type': 'quorum' } }));
+  assert.match(quorum.message, /inequivalent arg 'x-queue-type' for queue 'declared-once' in vhost '\/': received the value 'quorum' of type 'longstr' but current is none"/);
   await target.assertExchange('declared-exchange', 'direct', { durable: true });
   const type = await channelError((next) => next.assertExchange('declared-exchange', 'topic', { durable: true }));
   assert.equal(type.code, 406);

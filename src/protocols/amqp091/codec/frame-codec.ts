@@ -305,9 +305,10 @@ export class FrameDecoder {
       default:
         throw new AmqpProtocolError(501, `unknown frame type ${type} on channel ${channel}`);
     }
-    // §4.2.3: a frame over the negotiated frame-max is a connection error 501.
+    // §4.2.3: a frame over the negotiated frame-max is a connection error 501. RabbitMQ's text
+    // (payload size, then the largest payload frame-max allows), which its users search logs for.
     if (size > this.frameMaxBytes - FRAME_OVERHEAD) {
-      throw new AmqpProtocolError(501, `frame of ${size + FRAME_OVERHEAD} bytes (type ${type}, channel ${channel}) exceeds frame-max ${this.frameMaxBytes}`);
+      throw new AmqpProtocolError(501, `type ${type}, all octets = <<>>: {frame_too_large,${size},${this.frameMaxBytes - FRAME_OVERHEAD}}`);
     }
   }
 
