@@ -3,8 +3,12 @@
 // A basic.ack that differs only by its `multiple` flag counts as the same (the scenarios wait for
 // each confirm before they publish again, so both confirm the same message) unless options.ackMultiple.
 
-/** Prints the differences; returns { total, matched }. */
+/**
+ * Prints the differences (not with options.quiet); returns { total, matched, differing, textsDiffering },
+ * the last two the names of the scenarios whose observations, or reply texts, differ.
+ */
 export function compare(rabbitmq, ferry, options = {}) {
+  const log = options.quiet ? () => {} : console.log;
   const a = rabbitmq.scenarios;
   const b = ferry.scenarios;
   const key = (r) => {
@@ -25,12 +29,12 @@ export function compare(rabbitmq, ferry, options = {}) {
     const tb = b[name].texts.join(' || ');
     if (ta !== tb) textDiffs.push([name, ta, tb]);
   }
-  for (const n of diffs) console.log(`## ${n}\n  rabbitmq: ${show(a[n])}\n  ferry:    ${show(b[n])}`);
+  for (const n of diffs) log(`## ${n}\n  rabbitmq: ${show(a[n])}\n  ferry:    ${show(b[n])}`);
   if (options.texts) {
-    console.log('\n# reply-text differences');
-    for (const [n, ta, tb] of textDiffs) console.log(`## ${n}\n  rabbitmq: ${ta}\n  ferry:    ${tb}`);
+    log('\n# reply-text differences');
+    for (const [n, ta, tb] of textDiffs) log(`## ${n}\n  rabbitmq: ${ta}\n  ferry:    ${tb}`);
   }
   const total = Object.keys(a).length;
-  console.log(`\nscenarios: ${total}, matched: ${matched}, differ: ${diffs.length}`);
-  return { total, matched };
+  log(`\nscenarios: ${total}, matched: ${matched}, differ: ${diffs.length}`);
+  return { total, matched, differing: diffs, textsDiffering: textDiffs.map(([n]) => n) };
 }

@@ -40,8 +40,12 @@ function diff(a, b, path = '', out = []) {
   out.push({ path: path || '.', tier: tierOf(path), rabbitmq: a, ferry: b });
   return out;
 }
-/** Prints the differences (options.verbose: values in full); returns { total, matched, differing }. */
+/**
+ * Prints the differences (options.verbose: values in full; nothing with options.quiet); returns
+ * { total, matched, differing }, `differing` naming the observations that differ.
+ */
 export function compare(R, F, options = {}) {
+  const log = options.quiet ? () => {} : console.log;
   const names = [...new Set([...Object.keys(R.scenarios), ...Object.keys(F.scenarios)])];
   const rows = []; const globalOnly = []; const info = [];
   let matched = 0, total = 0;
@@ -65,14 +69,14 @@ export function compare(R, F, options = {}) {
   }
   const show = (v) => { const s = JSON.stringify(v); return options.verbose || s === undefined || s.length < 500 ? s : s.slice(0, 500) + '…'; };
   for (const r of rows) {
-    console.log(`\n## ${r.sub}${r.g.length ? '  (+' + r.g.join(',') + ')' : ''}`);
-    for (const x of r.d) console.log(`  [${x.tier}] ${x.path}\n     rmq:   ${show(x.rabbitmq)}\n     ferry: ${show(x.ferry)}`);
+    log(`\n## ${r.sub}${r.g.length ? '  (+' + r.g.join(',') + ')' : ''}`);
+    for (const x of r.d) log(`  [${x.tier}] ${x.path}\n     rmq:   ${show(x.rabbitmq)}\n     ferry: ${show(x.ferry)}`);
   }
-  console.log('\nper scenario (tiers with differences after G1/G2 are factored out):');
-  for (const r of rows) console.log(`  ${r.sub}: ${[...new Set(r.d.map((x) => x.tier))].join(',')}${r.g.length ? ' +' + r.g.join(',') : ''}`);
-  console.log(`\nG1 (empty headers table → absent) affects ${globalHits.G1.size} scenarios: ${[...globalHits.G1].join(' ')}`);
-  console.log(`G2 (x-death time not type 'T') affects ${globalHits.G2.size} scenarios: ${[...globalHits.G2].join(' ')}`);
-  for (const i of info) console.log(`info ${i.sub}: rmq ${JSON.stringify(i.rabbitmq)}\n     ferry ${JSON.stringify(i.ferry)}`);
-  console.log(`\nscenarios ${total}: identical ${matched}; differing only by G1/G2 ${globalOnly.length} (${globalOnly.map((x) => x.sub).join(' ')}); other differences ${rows.length}`);
-  return { total, matched, differing: rows.length };
+  log('\nper scenario (tiers with differences after G1/G2 are factored out):');
+  for (const r of rows) log(`  ${r.sub}: ${[...new Set(r.d.map((x) => x.tier))].join(',')}${r.g.length ? ' +' + r.g.join(',') : ''}`);
+  log(`\nG1 (empty headers table → absent) affects ${globalHits.G1.size} scenarios: ${[...globalHits.G1].join(' ')}`);
+  log(`G2 (x-death time not type 'T') affects ${globalHits.G2.size} scenarios: ${[...globalHits.G2].join(' ')}`);
+  for (const i of info) log(`info ${i.sub}: rmq ${JSON.stringify(i.rabbitmq)}\n     ferry ${JSON.stringify(i.ferry)}`);
+  log(`\nscenarios ${total}: identical ${matched}; differing only by G1/G2 ${globalOnly.length} (${globalOnly.map((x) => x.sub).join(' ')}); other differences ${rows.length}`);
+  return { total, matched, differing: [...rows.map((row) => row.sub), ...globalOnly.map((only) => only.sub)] };
 }
