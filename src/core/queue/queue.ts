@@ -43,6 +43,12 @@ interface Level {
   readonly returned: MinHeap<Candidate>;
   /** Delayed messages that fell due, in due order; offered after `returned`, before `buffer`. */
   due: Candidate[];
+  /**
+   * A quorum queue's messages its consumers rejected with requeue, at the tail as RabbitMQ
+   * puts them: each after every message published before it came back (offsets below
+   * `position`), before those published later; in the order they came back.
+   */
+  requeued: Requeued[];
   /** Transient messages below this offset were written before the last restart: they are gone. */
   readonly restartEndOffset: number;
   /** Body bytes of unread ready messages that are counted (see `counted`). */
@@ -93,6 +99,13 @@ interface Level {
 }
 
 /** A ready message held in memory. */
+/** A message requeued at the tail of a quorum queue's level (see Level.requeued). */
+interface Requeued {
+  readonly candidate: Candidate;
+  /** The level's next offset when it came back. */
+  readonly position: number;
+}
+
 interface Candidate {
   readonly level: Level;
   readonly offset: number;
@@ -348,6 +361,7 @@ export class Queue {
       tailStart: 0,
       returned: new MinHeap<Candidate>((candidate) => candidate.offset),
       due: [],
+      requeued: [],
       restartEndOffset: log.endOffset(),
       unreadBytes: 0,
       scanned: false,
@@ -793,19 +807,24 @@ export class Queue {
   private takeHeadSync(): Candidate | undefined {
     for (const level of this.levels) {
       let best: Candidate | undefined;
-      let from: 'returned' | 'due' | 'buffer' | 'parked' | undefined;
-      const consider = (candidate: Candidate | undefined, source: typeof from) => {
-        if (candidate && (!best || candidate.offset < best.offset)) {
+      let bestKey = 0;
+      let from: 'returned' | 'due' | 'buffer' | 'parked' | 'requeued' | undefined;
+      // By place in the queue: a requeued message just before the first published after its return.
+      const consider = (candidate: Candidate | undefined, source: typeof from, key = candidate?.offset ?? 0) => {
+        if (candidate && (!best || key < bestKey)) {
           best = candidate;
+          bestKey = key;
           from = source;
         }
       };
       consider(level.returned.peek(), 'returned');
+      if (level.requeued.length > 0) consider(level.requeued[0]!.candidate, 'requeued', level.requeued[0]!.position - 0.5);
       consider(level.due[0], 'due');
       consider(level.bufferHead < level.buffer.length ? level.buffer[level.bufferHead] : undefined, 'buffer');
       for (const waiting of this.groupsWaiting.values()) for (const candidate of waiting) if (candidate.level === level) consider(candidate, 'parked');
       if (best) {
         if (from === 'returned') level.returned.pop();
+        else if (from === 'requeued') level.requeued.shift();
         else if (from === 'due') level.due.shift();
         else if (from === 'buffer') {
           level.bufferHead++;
@@ -900,7 +919,7 @@ export class Queue {
     const [consumer] = this.consumers.splice(index, 1);
     if (options.requeueUnsettled) {
       const ids = [...this.inFlight.values()].filter((entry) => entry.consumer === consumer).map((entry) => entry.delivery.id);
-      if (ids.length > 0) void this.nack(ids, true).catch(() => undefined);
+      if (ids.length > 0) void this.nack(ids, true, { returned: true }).catch(() => undefined);
     }
     if (this.config.singleActiveConsumer && index === 0 && this.consumers.length > 0) this.consumers[0]!.options.onActiveChanged?.(true);
     if (this.consumers.length === 0) {
@@ -1048,6 +1067,7 @@ export class Queue {
         return this.takeCounted(returned);
       }
       if (level.due.length > 0) return this.takeCounted(level.due.shift()!);
+      if (this.requeuedNext(level, buffered) !== undefined) return this.takeCounted(level.requeued.shift()!.candidate);
       if (buffered) {
         level.bufferHead++;
         this.compactBuffer(level);
@@ -1065,6 +1085,17 @@ export class Queue {
       }
     }
     return undefined;
+  }
+
+  /**
+   * The first requeued message of a level when it comes before `buffered` (the first message
+   * read ahead): when everything published before it came back has been taken.
+   */
+  private requeuedNext(level: Level, buffered: Candidate | undefined): Candidate | undefined {
+    const first = level.requeued[0];
+    if (first === undefined) return undefined;
+    const next = buffered ? first.position <= buffered.offset : level.cursor >= Math.min(first.position, level.log.endOffset());
+    return next ? first.candidate : undefined;
   }
 
   private compactBuffer(level: Level): void {
@@ -1160,7 +1191,7 @@ export class Queue {
 
   /** Recounts the ready messages of an external level after its owner's retention moved its start. */
   private recountExternal(level: Level): void {
-    let ready = level.returned.size + level.due.length + (level.buffer.length - level.bufferHead);
+    let ready = level.returned.size + level.due.length + level.requeued.length + (level.buffer.length - level.bufferHead);
     for (const waiting of this.groupsWaiting.values()) for (const candidate of waiting) if (candidate.level === level) ready++;
     const end = level.log.endOffset();
     for (let offset = level.state.nextUnacked(level.cursor); offset < end; offset = level.state.nextUnacked(offset + 1)) {
@@ -1295,16 +1326,20 @@ export class Queue {
   }
 
   /**
-   * Returns deliveries: requeued (to their original place) or dead-lettered
-   * (`rejected`). A requeued message past the delivery limit is dead-lettered
-   * (`delivery-limit`).
+   * Returns deliveries: requeued or dead-lettered (`rejected`). A requeued message past
+   * the delivery limit is dead-lettered (`delivery-limit`). A requeued message goes back to
+   * its original place, except that a quorum queue puts the ones its consumer rejected or
+   * nacked at its tail, as RabbitMQ's do; `returned` says they come back without such a
+   * decision (a cancelled consumer, a closed channel, a recover, a visibility timeout), which
+   * every queue puts back in place.
    */
-  nack(ids: readonly number[], requeue: boolean): Promise<void> {
+  nack(ids: readonly number[], requeue: boolean, options: { readonly returned?: boolean } = {}): Promise<void> {
     const entries = this.takeInFlight(ids);
     const writes: Promise<void>[] = [];
+    const toTail = requeue && this.config.queueType === 'quorum' && options.returned !== true;
     for (const entry of entries) {
       this.released(entry);
-      writes.push(this.returnOrDeadLetter(entry.candidate, requeue));
+      writes.push(this.returnOrDeadLetter(entry.candidate, requeue, toTail));
     }
     this.dispatch();
     // A returned message may already be past its TTL: the head check must see it.
@@ -1312,10 +1347,12 @@ export class Queue {
     return Promise.all(writes).then(() => undefined);
   }
 
-  private returnOrDeadLetter(candidate: Candidate, requeue: boolean): Promise<void> {
+  private returnOrDeadLetter(candidate: Candidate, requeue: boolean, toTail: boolean): Promise<void> {
     const limit = this.config.deliveryLimit;
     if (requeue && (limit === undefined || candidate.deliveryCount < limit)) {
-      candidate.level.returned.push(candidate);
+      const level = candidate.level;
+      if (toTail) level.requeued.push({ candidate, position: level.log.endOffset() + level.pending.length });
+      else level.returned.push(candidate);
       this.readyCount++;
       this.readyBytes += candidate.message.body.byteLength;
       return Promise.resolve();
@@ -1452,7 +1489,8 @@ export class Queue {
       for (;;) {
         const returned = level.returned.peek();
         const buffered = level.bufferHead < level.buffer.length ? level.buffer[level.bufferHead] : undefined;
-        const head = returned ?? level.due[0] ?? buffered;
+        const requeued = this.requeuedNext(level, buffered);
+        const head = returned ?? level.due[0] ?? requeued ?? buffered;
         if (!head) {
           if (level.cursor < level.log.endOffset()) this.refill(level);
           break;
@@ -1460,6 +1498,7 @@ export class Queue {
         if (!this.isExpired(head.message, nowMs)) break;
         if (head === returned) level.returned.pop();
         else if (head === level.due[0]) level.due.shift();
+        else if (head === requeued) level.requeued.shift();
         else {
           level.bufferHead++;
           this.compactBuffer(level);
@@ -1477,7 +1516,7 @@ export class Queue {
     for (const level of this.levels) {
       const returned = level.returned.peek();
       const buffered = level.bufferHead < level.buffer.length ? level.buffer[level.bufferHead] : undefined;
-      for (const head of [returned, level.due[0], buffered]) if (head) dueMs = Math.min(dueMs, this.expiresAt(head.message));
+      for (const head of [returned, level.due[0], this.requeuedNext(level, buffered), buffered]) if (head) dueMs = Math.min(dueMs, this.expiresAt(head.message));
     }
     if (dueMs === NEVER) return;
     if (this.expiryTimer && this.expiryTimer.dueMs <= dueMs) return;
@@ -1558,7 +1597,7 @@ export class Queue {
       // Stale heap entries (settled, or deadline moved) are skipped.
       if (entry && entry.deadlineMs === deadlineMs) expired.push(id);
     }
-    if (expired.length > 0) void this.nack(expired, true).catch(() => undefined);
+    if (expired.length > 0) void this.nack(expired, true, { returned: true }).catch(() => undefined);
     this.armVisibilityTimer();
   }
 
@@ -1656,10 +1695,12 @@ export class Queue {
     const out: PeekedMessage[] = [];
     for (let index = this.levels.length - 1; index >= 0 && out.length < max; index--) {
       const level = this.levels[index]!;
-      const held = [...level.returned.values(), ...level.buffer.slice(level.bufferHead)];
-      for (const waiting of this.groupsWaiting.values()) for (const candidate of waiting) if (candidate.level === level) held.push(candidate);
-      held.sort((left, right) => left.offset - right.offset);
-      for (const candidate of [...level.due, ...held]) {
+      const held: Array<{ candidate: Candidate; key: number }> = [...level.returned.values(), ...level.buffer.slice(level.bufferHead)].map((candidate) => ({ candidate, key: candidate.offset }));
+      for (const waiting of this.groupsWaiting.values()) for (const candidate of waiting) if (candidate.level === level) held.push({ candidate, key: candidate.offset });
+      for (const { candidate, position } of level.requeued) held.push({ candidate, key: position - 0.5 });
+      // Stable: requeued messages of one position stay in the order they came back.
+      held.sort((left, right) => left.key - right.key);
+      for (const candidate of [...level.due, ...held.map((entry) => entry.candidate)]) {
         if (out.length >= max) break;
         out.push({ message: candidate.message, priority: level.priority, deliveryCount: candidate.deliveryCount });
       }
@@ -1694,8 +1735,10 @@ export class Queue {
       for (const candidate of level.returned.values()) offsets.push(candidate.offset);
       for (let i = level.bufferHead; i < level.buffer.length; i++) offsets.push(level.buffer[i]!.offset);
       for (const candidate of level.due) offsets.push(candidate.offset);
+      for (const { candidate } of level.requeued) offsets.push(candidate.offset);
       level.returned.clear();
       level.due = [];
+      level.requeued = [];
       level.buffer = [];
       level.bufferHead = 0;
       level.unreadBytes = 0;
@@ -1725,7 +1768,7 @@ export class Queue {
   async close(): Promise<void> {
     this.flushAllPending();
     const inMemory: Candidate[] = [...this.inFlight.values()].map((entry) => entry.candidate);
-    for (const level of this.levels) inMemory.push(...level.returned.values(), ...level.due, ...level.buffer.slice(level.bufferHead));
+    for (const level of this.levels) inMemory.push(...level.returned.values(), ...level.due, ...level.requeued.map((entry) => entry.candidate), ...level.buffer.slice(level.bufferHead));
     for (const waiting of this.groupsWaiting.values()) inMemory.push(...waiting);
     for (const candidate of inMemory) if (!candidate.message.persistent && this.config.durable) candidate.level.transientOffsets.add(candidate.offset);
     for (const level of this.levels) {

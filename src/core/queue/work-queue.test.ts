@@ -137,6 +137,64 @@ test('a push consumer gets a requeued message again before later ones', async ()
   await broker.close();
 });
 
+test('a quorum queue puts messages its consumer rejects with requeue at its tail, in the order they came back', async () => {
+  const broker = await memoryBroker();
+  await broker.declareQueue('jobs', { queueType: 'quorum' });
+  await publishAll(broker, 'jobs', ['m1', 'm2', 'm3', 'm4']);
+  const taken = await broker.get('jobs', { max: 3 });
+  await broker.nack(taken[2]!, { requeue: true });
+  await broker.nack(taken[0]!, { requeue: true });
+  // Published after the returns: behind them.
+  await publishAll(broker, 'jobs', ['m5']);
+  assert.equal(broker.vhost().queue('jobs').messageCount(), 4);
+  const peeked = await broker.vhost().queue('jobs').peek(10);
+  assert.deepEqual(peeked.map((entry) => Buffer.from(entry.message.body).toString()), ['m4', 'm3', 'm1', 'm5'], 'peek shows the same order');
+  const again = await broker.get('jobs', { max: 10 });
+  assert.deepEqual(bodies(again), ['m4', 'm3', 'm1', 'm5']);
+  assert.deepEqual(again.map((delivery) => delivery.redelivered), [false, true, true, false]);
+  await broker.ack(again);
+  await broker.ack(taken[1]!);
+  await broker.close();
+});
+
+test('a quorum queue consumer gets later messages before the ones it rejected; a cancelled consumer\'s messages go back in place', async () => {
+  const broker = await memoryBroker();
+  await broker.declareQueue('jobs', { queueType: 'quorum' });
+  await publishAll(broker, 'jobs', ['m1', 'm2', 'm3', 'm4', 'm5']);
+  const inbox = new Inbox();
+  const consumer = broker.consume('jobs', inbox.onDelivery, { prefetch: 3 });
+  assert.deepEqual(inbox.bodies(), ['m1', 'm2', 'm3']);
+  await broker.nack(inbox.deliveries[2]!, { requeue: true });
+  await broker.nack(inbox.deliveries[0]!, { requeue: true });
+  await settle();
+  assert.deepEqual(inbox.bodies(), ['m1', 'm2', 'm3', 'm4', 'm5']);
+  consumer.cancel({ requeueUnsettled: true });
+  await settle();
+  // m2, m4 and m5 were in flight: back to their places, before the rejected m3 and m1.
+  const rest = await broker.get('jobs', { max: 10 });
+  assert.deepEqual(bodies(rest), ['m2', 'm4', 'm5', 'm3', 'm1']);
+  await broker.close();
+});
+
+test('a quorum queue\'s requeued messages are purged, expire at the head and count as ready', async () => {
+  const clock = new ManualClock();
+  const broker = await Broker.start({ memory: true, passwordHasher: testPasswordHasher, clock });
+  await broker.declareQueue('jobs', { queueType: 'quorum', messageTtlMs: 1_000 });
+  await publishAll(broker, 'jobs', ['m1', 'm2']);
+  const [first] = await broker.get('jobs');
+  await broker.nack(first!, { requeue: true });
+  assert.equal(broker.vhost().queue('jobs').messageCount(), 2);
+  clock.advance(1_500);
+  await settle();
+  assert.equal(broker.vhost().queue('jobs').messageCount(), 0, 'both expired, the requeued one once it was the head');
+  await publishAll(broker, 'jobs', ['m3', 'm4']);
+  const [third] = await broker.get('jobs');
+  await broker.nack(third!, { requeue: true });
+  assert.equal(await broker.vhost().queue('jobs').purge(), 2);
+  assert.deepEqual(await broker.get('jobs', { max: 10 }), []);
+  await broker.close();
+});
+
 test('nack without requeue dead-letters the message with reason rejected', async () => {
   const broker = await memoryBroker();
   await declareDeadLetters(broker);

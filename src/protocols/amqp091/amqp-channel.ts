@@ -569,7 +569,7 @@ export class AmqpChannel {
       case 'basic.recover-async': {
         // Redelivering to the same consumer (requeue=false) is not implemented, as in RabbitMQ (a connection error).
         if (!method.fields.requeue) throw new AmqpProtocolError(540, 'requeue=false', { classId: method.classId, methodId: method.methodId });
-        await this.settle([...this.unacked.keys()], (queue, ids) => queue.nack(ids, true), false);
+        await this.settle([...this.unacked.keys()], (queue, ids) => queue.nack(ids, true, { returned: true }), false);
         if (method.name === 'basic.recover') this.host.sendMethod(this.number, 'basic.recover-ok', {});
         return;
       }
@@ -1070,7 +1070,7 @@ export class AmqpChannel {
       else byQueue.set(entry.queue, [entry.deliveryId]);
     }
     this.unacked.clear();
-    await Promise.all([...byQueue].map(([queue, ids]) => (queue.isDeleted() ? Promise.resolve() : queue.nack(ids, true).catch(() => undefined))));
+    await Promise.all([...byQueue].map(([queue, ids]) => (queue.isDeleted() ? Promise.resolve() : queue.nack(ids, true, { returned: true }).catch(() => undefined))));
   }
 }
 

@@ -95,7 +95,7 @@ export function pullRoutes(context: MessagingContext): MessagingRoute[] {
       const deliveries = await queue.pull({ max, waitMs, visibilityTimeoutMs });
       if (deliveries.length > 0 && clientGone(request, reply)) {
         // Nobody will see these: back to the queue now rather than after the visibility timeout.
-        await queue.nack(deliveries.map((delivery) => delivery.id), true).catch(() => undefined);
+        await queue.nack(deliveries.map((delivery) => delivery.id), true, { returned: true }).catch(() => undefined);
         return { messages: [] };
       }
       const encoding = query.encoding ?? 'auto';

@@ -363,6 +363,27 @@ test('x-queue-type classic and quorum are accepted; a quorum queue is durable', 
   assert.deepEqual(await bodies(target, 'typed-quorum'), ['q']);
 });
 
+test('a quorum queue consumer that rejects with requeue gets the later messages first, as with RabbitMQ', async () => {
+  const target = await channel();
+  await target.assertQueue('requeue-quorum', { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+  for (const body of ['m1', 'm2', 'm3', 'm4', 'm5']) target.sendToQueue('requeue-quorum', Buffer.from(body));
+  await waitUntil(() => ferry.broker.vhost().queue('requeue-quorum').messageCount() === 5, 'five messages are in the queue');
+  const consumer = await channel();
+  await consumer.prefetch(3);
+  const received: ConsumeMessage[] = [];
+  await consumer.consume('requeue-quorum', (message) => message && received.push(message));
+  await waitUntil(() => received.length === 3, 'a full window arrived');
+  consumer.reject(received[2]!, true);
+  consumer.reject(received[0]!, true);
+  await waitUntil(() => received.length === 5, 'the later ones came');
+  for (const index of [1, 3, 4]) consumer.ack(received[index]!);
+  await waitUntil(() => received.length === 7, 'the rejected ones came again');
+  assert.deepEqual(
+    received.map((message) => `${message.content.toString()}${message.fields.redelivered ? '(r)' : ''}`),
+    ['m1', 'm2', 'm3', 'm4', 'm5', 'm3(r)', 'm1(r)'],
+  );
+});
+
 test('a quorum queue says how often a message was delivered before (x-delivery-count); a classic one does not; the types cannot be swapped by redeclaring', async () => {
   const target = await channel();
   await target.assertQueue('counted-quorum', { durable: true, arguments: { 'x-queue-type': 'quorum' } });
