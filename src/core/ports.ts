@@ -208,6 +208,12 @@ export interface Log {
    */
   appendEmpty(count: number): void;
   /**
+   * Writes the offsets appendEmpty holds now, as a lazy batch: whatever the store journals
+   * after the call (another log's entry too) comes after them, so a crash that keeps that
+   * entry keeps them. For a record of `endOffset()` kept in another log (a transaction's intent).
+   */
+  writeEmptyPending(): void;
+  /**
    * A builder for one batch of this log (see {@link RecordBatchBuilder}),
    * sized for `recordCount` records holding `headerCount` headers in all and
    * `fieldBytes` bytes of keys, header names, header values and values: the

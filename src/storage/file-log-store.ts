@@ -353,6 +353,10 @@ export class FileLogStore implements LogStore, FileLogHost {
     if (this.closed) throw new FerryError('STORAGE_CLOSED', 'the store is closed');
   }
 
+  writable(): boolean {
+    return this.failure === null && !this.closed;
+  }
+
   // ---------------------------------------------------------------- logs
 
   async openLog(name: string, options?: LogOptions): Promise<Log> {

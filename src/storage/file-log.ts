@@ -41,6 +41,8 @@ export interface FileLogHost {
   cacheBytesPerLog(): number;
   /** Throws STORAGE_CLOSED when the store no longer takes writes. */
   assertWritable(): void;
+  /** False when assertWritable would throw. */
+  writable(): boolean;
   /**
    * Journals an append that `segment` holds at `position`; resolves per the durability
    * mode. `batch` has JOURNAL_ENTRY_HEADER_BYTES of headroom before it in its buffer.
@@ -157,10 +159,11 @@ export class FileLog implements Log {
   /**
    * Writes the offsets held by {@link appendEmpty} as lazy batches of empty records
    * (several when one would pass batchBytesMax), so the segments end at `endOffset()`.
-   * Called before every other operation that looks at the segments.
+   * Called before every other operation that looks at the segments. On a store that takes
+   * no writes (failed or closed) they stay held: reads go on, and nothing is half placed.
    */
   writeEmptyPending(): void {
-    if (this.emptyPending === 0 || this.deleted) return;
+    if (this.emptyPending === 0 || this.deleted || !this.host.writable()) return;
     let count = this.emptyPending;
     this.emptyPending = 0;
     const perBatch = Math.max(1, Math.floor((this.host.batchBytesMax - BATCH_HEADER_BYTES) / EMPTY_RECORD_BYTES));
@@ -451,7 +454,11 @@ export class FileLog implements Log {
    * of a durable checkpoint as sealed (recovery then never cuts or replays into them).
    */
   compact(keep: (record: StoredRecord) => boolean): Promise<CompactionResult> {
-    this.writeEmptyPending();
+    try {
+      this.writeEmptyPending();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const previous = this.compaction ?? Promise.resolve();
     const run = previous.then(
       () => this.runCompaction(keep),

@@ -72,10 +72,11 @@ class MemoryLog implements Log {
     if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
     if (!(Number.isInteger(count) && count >= 1)) throw new FerryError('INVALID_ARGUMENT', `appendEmpty takes a positive count, got ${String(count)}`);
     this.emptyPending += count;
-    if (this.emptyPending >= EMPTY_RUN_MAX) this.keepEmptyPending();
+    if (this.emptyPending >= EMPTY_RUN_MAX) this.writeEmptyPending();
   }
 
-  private keepEmptyPending(): void {
+  /** See Log.writeEmptyPending: kept as batches, before anything looks at the segments. */
+  writeEmptyPending(): void {
     if (this.emptyPending === 0) return;
     let count = this.emptyPending;
     this.emptyPending = 0;
@@ -98,7 +99,7 @@ class MemoryLog implements Log {
     try {
       this.store.assertOpen();
       if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
-      this.keepEmptyPending();
+      this.writeEmptyPending();
       const baseOffset = this.endOffset();
       const nowMs = this.store.clock.nowMs();
       return this.appendSealed(encodeBatch(records, baseOffset, nowMs, options?.attributes ?? 0, options?.producer ?? null), baseOffset, records.length, nowMs);
@@ -118,7 +119,7 @@ class MemoryLog implements Log {
       this.store.assertOpen();
       if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
       assert(batch instanceof RecordBatchWriter && batch.headroomBytes === 0, "a batch comes from a memory log's newBatch");
-      this.keepEmptyPending();
+      this.writeEmptyPending();
       const baseOffset = this.endOffset();
       const bytes = batch.seal(baseOffset, options?.attributes ?? 0, options?.producer ?? null);
       return this.appendSealed(bytes, baseOffset, batch.count, this.store.clock.nowMs());
@@ -179,7 +180,7 @@ class MemoryLog implements Log {
     const recordsMax = limits?.recordsMax ?? Number.POSITIVE_INFINITY;
     const bytesMax = limits?.bytesMax ?? 1024 * 1024;
     const offsetEnd = limits?.offsetEnd ?? Number.POSITIVE_INFINITY;
-    this.keepEmptyPending();
+    this.writeEmptyPending();
     let offset = Math.max(fromOffset, this.start);
     let records = 0;
     let bytes = 0;
@@ -200,7 +201,7 @@ class MemoryLog implements Log {
   }
 
   async offsetForTimestamp(timestampMs: number): Promise<number> {
-    this.keepEmptyPending();
+    this.writeEmptyPending();
     for (const segment of this.segments) {
       if (segment.maxTimestampMs < timestampMs) continue;
       for (const batchBytes of segment.batches) {
@@ -215,7 +216,7 @@ class MemoryLog implements Log {
   async truncatePrefix(offset: number): Promise<void> {
     this.store.assertOpen();
     if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
-    this.keepEmptyPending();
+    this.writeEmptyPending();
     const target = Math.min(Math.max(offset, this.start), this.endOffset());
     this.start = target;
     while (this.segments.length > 1 && this.segments[1]!.baseOffset <= target) this.segments.shift();
@@ -229,7 +230,7 @@ class MemoryLog implements Log {
   async compact(keep: (record: StoredRecord) => boolean): Promise<CompactionResult> {
     this.store.assertOpen();
     if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
-    this.keepEmptyPending();
+    this.writeEmptyPending();
     let segmentsExamined = 0;
     let segmentsRewritten = 0;
     let recordsRemoved = 0;

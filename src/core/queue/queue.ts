@@ -681,7 +681,11 @@ export class Queue {
     level.pendingOutcome = null;
     if (offsetsOnly && done === null && this.flushStamp === undefined) {
       // Only offsets, which nobody waits for: the log holds them as a count until it writes something else.
-      level.log.appendEmpty(records.length);
+      try {
+        level.log.appendEmpty(records.length);
+      } catch {
+        // The store stopped (or the log is gone): as for any append, the next durable write reports it.
+      }
       return;
     }
     // Nobody waits for a batch of transient messages alone: it rides with the store's next group
@@ -817,10 +821,12 @@ export class Queue {
           from = source;
         }
       };
+      const buffered = level.bufferHead < level.buffer.length ? level.buffer[level.bufferHead] : undefined;
       consider(level.returned.peek(), 'returned');
-      if (level.requeued.length > 0) consider(level.requeued[0]!.candidate, 'requeued', level.requeued[0]!.position - 0.5);
+      // Only once nothing published before its return is unread: unread messages are older.
+      if (this.requeuedNext(level, buffered) !== undefined) consider(level.requeued[0]!.candidate, 'requeued', level.requeued[0]!.position - 0.5);
       consider(level.due[0], 'due');
-      consider(level.bufferHead < level.buffer.length ? level.buffer[level.bufferHead] : undefined, 'buffer');
+      consider(buffered, 'buffer');
       for (const waiting of this.groupsWaiting.values()) for (const candidate of waiting) if (candidate.level === level) consider(candidate, 'parked');
       if (best) {
         if (from === 'returned') level.returned.pop();
@@ -1061,13 +1067,15 @@ export class Queue {
       const level = this.levels[index]!;
       const returned = level.returned.peek();
       const buffered = level.bufferHead < level.buffer.length ? level.buffer[level.bufferHead] : undefined;
-      // A returned message goes back to its place: before what was read after it.
-      if (returned && (!buffered || returned.offset < buffered.offset)) {
+      const requeued = this.requeuedNext(level, buffered);
+      // A returned message goes back to its place: before what was read after it (and before a
+      // message requeued at the tail after it was published).
+      if (returned && (!buffered || returned.offset < buffered.offset) && (requeued === undefined || returned.offset < level.requeued[0]!.position)) {
         level.returned.pop();
         return this.takeCounted(returned);
       }
       if (level.due.length > 0) return this.takeCounted(level.due.shift()!);
-      if (this.requeuedNext(level, buffered) !== undefined) return this.takeCounted(level.requeued.shift()!.candidate);
+      if (requeued !== undefined) return this.takeCounted(level.requeued.shift()!.candidate);
       if (buffered) {
         level.bufferHead++;
         this.compactBuffer(level);
@@ -1695,17 +1703,31 @@ export class Queue {
     const out: PeekedMessage[] = [];
     for (let index = this.levels.length - 1; index >= 0 && out.length < max; index--) {
       const level = this.levels[index]!;
-      const held: Array<{ candidate: Candidate; key: number }> = [...level.returned.values(), ...level.buffer.slice(level.bufferHead)].map((candidate) => ({ candidate, key: candidate.offset }));
-      for (const waiting of this.groupsWaiting.values()) for (const candidate of waiting) if (candidate.level === level) held.push({ candidate, key: candidate.offset });
-      for (const { candidate, position } of level.requeued) held.push({ candidate, key: position - 0.5 });
-      // Stable: requeued messages of one position stay in the order they came back.
-      held.sort((left, right) => left.key - right.key);
-      for (const candidate of [...level.due, ...held.map((entry) => entry.candidate)]) {
+      const held = [...level.returned.values(), ...level.buffer.slice(level.bufferHead)];
+      for (const waiting of this.groupsWaiting.values()) for (const candidate of waiting) if (candidate.level === level) held.push(candidate);
+      held.sort((left, right) => left.offset - right.offset);
+      // Requeued messages go in before the first message (held or unread) published after their return.
+      let requeuedAt = 0;
+      const peekRequeued = (before: number): void => {
+        while (requeuedAt < level.requeued.length && level.requeued[requeuedAt]!.position <= before && out.length < max) {
+          const { candidate } = level.requeued[requeuedAt++]!;
+          out.push({ message: candidate.message, priority: level.priority, deliveryCount: candidate.deliveryCount });
+        }
+      };
+      for (const candidate of level.due) {
+        if (out.length >= max) break;
+        out.push({ message: candidate.message, priority: level.priority, deliveryCount: candidate.deliveryCount });
+      }
+      for (const candidate of held) {
+        peekRequeued(candidate.offset);
         if (out.length >= max) break;
         out.push({ message: candidate.message, priority: level.priority, deliveryCount: candidate.deliveryCount });
       }
       // In-memory levels hold every ready message in memory; their log records are empty.
-      if (level.inMemory) continue;
+      if (level.inMemory) {
+        peekRequeued(NEVER);
+        continue;
+      }
       let from = level.cursor;
       const end = level.log.endOffset();
       while (out.length < max && from < end) {
@@ -1718,9 +1740,12 @@ export class Queue {
           if (level.state.isAcked(offset) || level.state.isDeadLettered(offset) || level.state.scheduledAt(offset) !== undefined) continue;
           const message = messageOf(record);
           if (message === null || (!message.persistent && offset < level.restartEndOffset && this.config.durable && !level.external)) continue;
+          peekRequeued(offset);
+          if (out.length >= max) break;
           out.push({ message, priority: level.priority, deliveryCount: level.state.deliveryCount(offset) });
         }
       }
+      peekRequeued(NEVER);
     }
     return out;
   }

@@ -195,6 +195,34 @@ test('a quorum queue\'s requeued messages are purged, expire at the head and cou
   await broker.close();
 });
 
+test('a quorum queue\'s requeued message stays behind unread older messages: drop-head and peek take those first', async () => {
+  const broker = await memoryBroker();
+  await declareDeadLetters(broker);
+  await broker.declareQueue('jobs', { queueType: 'quorum', maxLength: 600, deadLetterExchange: 'dlx' });
+  const padding = 'x'.repeat(10_000);
+  // 10 KB each: more than the read-ahead holds, so the later ones stay unread in the log.
+  await publishAll(broker, 'jobs', Array.from({ length: 600 }, (_, index) => `m${index} ${padding}`));
+  const [first] = await broker.get('jobs');
+  await broker.nack(first!, { requeue: true });
+  const names = (texts: readonly string[]) => texts.map((text) => text.split(' ')[0]);
+  const peeked = await broker.vhost().queue('jobs').peek(600);
+  assert.deepEqual(names(peeked.map((entry) => Buffer.from(entry.message.body).toString())).slice(-2), ['m599', 'm0'], 'peek: after every older message');
+  await publishAll(broker, 'jobs', Array.from({ length: 5 }, (_, index) => `n${index} ${padding}`));
+  const dropped = await broker.get('dead', { max: 10 });
+  assert.deepEqual(names(bodies(dropped)), ['m1', 'm2', 'm3', 'm4', 'm5'], 'drop-head takes the oldest unread ones, not the requeued m0');
+  await broker.close();
+});
+
+test('a transient publish to a durable queue after its store stopped does not take the process down', async () => {
+  const broker = await memoryBroker();
+  await broker.declareQueue('jobs');
+  await (broker as unknown as { logStore: { close(): Promise<void> } }).logStore.close();
+  await broker.publish('', { body: 't', routingKey: 'jobs', persistent: false }).catch(() => undefined);
+  await settle();
+  await assert.rejects(broker.publish('', { body: 'p', routingKey: 'jobs', persistent: true }), (error: { code?: string }) => error.code === 'STORAGE_CLOSED');
+  await broker.close().catch(() => undefined);
+});
+
 test('nack without requeue dead-letters the message with reason rejected', async () => {
   const broker = await memoryBroker();
   await declareDeadLetters(broker);

@@ -603,6 +603,7 @@ export class Stream {
       appendEmpty: () => {
         throw new FerryError('INVALID_ARGUMENT', `${log.name} is read-only through a share group`);
       },
+      writeEmptyPending: () => undefined,
       newBatch: () => {
         throw new FerryError('INVALID_ARGUMENT', `${log.name} is read-only through a share group`);
       },

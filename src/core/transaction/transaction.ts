@@ -332,7 +332,11 @@ export class TransactionCoordinator {
     // no entry of their own. Written straight into the batch, with no object per record.
     const destinations: Array<{ readonly entry: Uint8Array; readonly messages: readonly StoredMessage[] }> = [];
     for (const write of queueWrites.values()) {
-      const from = write.queue.logs()[write.priority]!.endOffset();
+      const log = write.queue.logs()[write.priority]!;
+      // Offsets the log holds as a count are journaled before the intent: after a crash that
+      // keeps the intent, the log still reaches `from`, and recovery finds the batch at or after it.
+      log.writeEmptyPending();
+      const from = log.endOffset();
       destinations.push({ entry: intentBytes({ op: 'enqueue', queue: write.queue.name, priority: write.priority, from }), messages: write.messages });
     }
     for (const write of streamWrites.values()) {

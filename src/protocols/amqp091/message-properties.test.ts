@@ -107,6 +107,7 @@ test('expiration is read as RabbitMQ reads it, and refused with its reasons', ()
   assert.match(reason('abc'), /invalid expiration 'abc': no_integer$/);
   assert.match(reason(''), /invalid expiration '': no_integer$/);
   assert.match(reason('-1'), /invalid expiration '-1': \{value_negative,-1\}$/);
+  assert.match(reason('-01'), /invalid expiration '-01': \{value_negative,-1\}$/, 'the number, as Erlang prints it');
   assert.match(reason('1.5'), /invalid expiration '1.5': \{leftover_string,"\.5"\}$/);
   assert.match(reason('10 '), /\{leftover_string," "\}$/);
 });

@@ -288,7 +288,7 @@ export function expirationMs(expiration: string): number {
   const rest = expiration.slice(match[0].length);
   if (rest !== '') throw refuse(`{leftover_string,${JSON.stringify(rest)}}`);
   const value = Number(match[0]);
-  if (value < 0) throw refuse(`{value_negative,${match[0]}}`);
+  if (value < 0) throw refuse(`{value_negative,${value}}`);
   // Beyond 2^53 ms (285,000 years) every value means the same: never.
   return Math.min(value, Number.MAX_SAFE_INTEGER);
 }
