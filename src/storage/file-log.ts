@@ -18,10 +18,10 @@ import { BatchRecordCursor, type BatchTake } from './batch-record-cursor.js';
 import { compactSegment, type CompactedSegmentFile } from './compact-segment.js';
 import { JOURNAL_ENTRY_HEADER_BYTES } from './journal.js';
 import {
-  BATCH_HEADER_BYTES,
   batchMaxTimestampMs,
+  checkEmptyCount,
   decodeBatch,
-  EMPTY_RECORD_BYTES,
+  emptyBatchSizes,
   encodeBatch,
   encodeEmptyBatch,
   readBatchHeader,
@@ -150,7 +150,7 @@ export class FileLog implements Log {
   appendEmpty(count: number): void {
     this.host.assertWritable();
     if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
-    if (!(Number.isInteger(count) && count >= 1)) throw new FerryError('INVALID_ARGUMENT', `appendEmpty takes a positive count, got ${String(count)}`);
+    checkEmptyCount(count);
     if (this.emptyPending === 0) this.host.emptyPending(this);
     this.emptyPending += count;
     if (this.emptyPending >= EMPTY_RUN_MAX) this.writeEmptyPending();
@@ -164,17 +164,14 @@ export class FileLog implements Log {
    */
   writeEmptyPending(): void {
     if (this.emptyPending === 0 || this.deleted || !this.host.writable()) return;
-    let count = this.emptyPending;
+    const sizes = emptyBatchSizes(this.emptyPending, this.host.batchBytesMax);
     this.emptyPending = 0;
-    const perBatch = Math.max(1, Math.floor((this.host.batchBytesMax - BATCH_HEADER_BYTES) / EMPTY_RECORD_BYTES));
     const nowMs = this.host.nowMs();
-    while (count > 0) {
-      const records = Math.min(count, perBatch);
+    for (const records of sizes) {
       const baseOffset = this.active().endOffset;
       const bytes = encodeEmptyBatch(records, baseOffset, nowMs, JOURNAL_ENTRY_HEADER_BYTES);
       // Nobody waits for it; a failed write stops the store, which the next caller hears of.
       this.appendSealed(bytes, baseOffset, records, nowMs, true).catch(ignoreFailure);
-      count -= records;
     }
   }
 

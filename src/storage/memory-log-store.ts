@@ -20,7 +20,7 @@ import type {
 import { BatchCompactor } from './batch-compactor.js';
 import { BatchRecordCursor, type BatchTake } from './batch-record-cursor.js';
 import { EMPTY_RUN_MAX, LOG_OPTION_DEFAULTS, resolveLogOptions } from './file-log.js';
-import { BATCH_HEADER_BYTES, decodeBatch, EMPTY_RECORD_BYTES, encodeBatch, encodeEmptyBatch, readBatchHeader, RecordBatchWriter } from './record-batch.js';
+import { checkEmptyCount, decodeBatch, emptyBatchSizes, encodeBatch, encodeEmptyBatch, readBatchHeader, RecordBatchWriter } from './record-batch.js';
 import { SEGMENT_HEADER_BYTES } from './segment.js';
 
 /** A segment held in memory: encoded batches and their first offsets. */
@@ -70,7 +70,7 @@ class MemoryLog implements Log {
   appendEmpty(count: number): void {
     this.store.assertOpen();
     if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
-    if (!(Number.isInteger(count) && count >= 1)) throw new FerryError('INVALID_ARGUMENT', `appendEmpty takes a positive count, got ${String(count)}`);
+    checkEmptyCount(count);
     this.emptyPending += count;
     if (this.emptyPending >= EMPTY_RUN_MAX) this.writeEmptyPending();
   }
@@ -78,15 +78,12 @@ class MemoryLog implements Log {
   /** See Log.writeEmptyPending: kept as batches, before anything looks at the segments. */
   writeEmptyPending(): void {
     if (this.emptyPending === 0) return;
-    let count = this.emptyPending;
+    const sizes = emptyBatchSizes(this.emptyPending, this.store.batchBytesMax);
     this.emptyPending = 0;
-    const perBatch = Math.max(1, Math.floor((this.store.batchBytesMax - BATCH_HEADER_BYTES) / EMPTY_RECORD_BYTES));
     const nowMs = this.store.clock.nowMs();
-    while (count > 0) {
-      const records = Math.min(count, perBatch);
+    for (const records of sizes) {
       const baseOffset = this.endOffset();
       void this.appendSealed(encodeEmptyBatch(records, baseOffset, nowMs), baseOffset, records, nowMs);
-      count -= records;
     }
   }
 

@@ -194,6 +194,19 @@ export function encodeEmptyBatch(count: number, baseOffset: number, nowMs: numbe
   return bytes;
 }
 
+/** Throws INVALID_ARGUMENT unless `count` is a count of empty records Log.appendEmpty takes (a positive integer). */
+export function checkEmptyCount(count: number): void {
+  if (!(Number.isInteger(count) && count >= 1)) throw new FerryError('INVALID_ARGUMENT', `appendEmpty takes a positive count, got ${String(count)}`);
+}
+
+/** The record counts of the batches `count` empty records are written as, each within `batchBytesMax`. */
+export function emptyBatchSizes(count: number, batchBytesMax: number): number[] {
+  const perBatch = Math.max(1, Math.floor((batchBytesMax - BATCH_HEADER_BYTES) / EMPTY_RECORD_BYTES));
+  const sizes: number[] = [];
+  for (let left = count; left > 0; left -= perBatch) sizes.push(Math.min(left, perBatch));
+  return sizes;
+}
+
 /** Writes the header of a version 1 batch whose records fill `bytes` after it, then its CRC (last: it covers the header). */
 function writeBatchHeader(
   bytes: Uint8Array,
