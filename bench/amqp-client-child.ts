@@ -59,6 +59,8 @@ export interface PublishPlan {
   readonly publisherId: number;
   readonly exchange: string;
   readonly routingKey: string;
+  /** When given, message `sequence` goes to `routingKeys[sequence % length]` (round-robin) instead of `routingKey`. */
+  readonly routingKeys?: readonly string[];
   /** delivery-mode 2 when true, 1 otherwise. */
   readonly persistent: boolean;
   /** Most publishes awaiting their confirm; 0 publishes on a channel without confirms. */
@@ -90,6 +92,12 @@ export interface ConsumePlan {
    * `multiple` (and what is left at the end of each event-loop turn).
    */
   readonly ackEvery: number;
+  /**
+   * True when the publishers send round-robin over the queues (PublishPlan.routingKeys, in
+   * the same order): message `sequence` is expected on queue `sequence % queues.length` only,
+   * instead of on every queue.
+   */
+  readonly roundRobin?: boolean;
 }
 
 /** What a publisher did, in the `published` message. */
@@ -200,6 +208,7 @@ async function publish(connection: amqp.ChannelModel, plan: PublishPlan, latency
 
   const startNs = nowNs();
   const deadlineNs = startNs + plan.durationMs * 1e6;
+  const routingKeys = plan.routingKeys ?? [plan.routingKey];
   let sequence = 0;
   while (sequence < plan.countMax) {
     const sentNs = nowNs();
@@ -225,13 +234,14 @@ async function publish(connection: amqp.ChannelModel, plan: PublishPlan, latency
     body.writeUInt32LE(plan.publisherId, 0);
     body.writeUInt32LE(sequence, 4);
     body.writeDoubleLE(sentNs, 8);
+    const routingKey = routingKeys[sequence % routingKeys.length]!;
     sequence++;
     let writable: boolean;
     if (confirming) {
       inFlight++;
-      writable = (channel as amqp.ConfirmChannel).publish(plan.exchange, plan.routingKey, body, options, onConfirm(sentNs));
+      writable = (channel as amqp.ConfirmChannel).publish(plan.exchange, routingKey, body, options, onConfirm(sentNs));
     } else {
-      writable = channel.publish(plan.exchange, plan.routingKey, body, options);
+      writable = channel.publish(plan.exchange, routingKey, body, options);
     }
     if (!writable) await once(channel, 'drain');
   }
@@ -276,7 +286,9 @@ class Consumers {
   private readonly pendingAcks: { channel: amqp.Channel; last: amqp.ConsumeMessage | null; count: number; scheduled: boolean }[] = [];
 
   private constructor(private readonly plan: ConsumePlan) {
-    this.seen = plan.queues.map(() => Array.from({ length: plan.publishers }, () => new Uint8Array(plan.countMaxPerPublisher)));
+    // Round-robin: one set of ids for all queues (each id belongs to one queue).
+    const sets = plan.roundRobin === true ? 1 : plan.queues.length;
+    this.seen = Array.from({ length: sets }, () => Array.from({ length: plan.publishers }, () => new Uint8Array(plan.countMaxPerPublisher)));
     this.uniqueByQueue = plan.queues.map(() => 0);
   }
 
@@ -287,9 +299,9 @@ class Consumers {
     this.latencyFromNs = sentNs;
   }
 
-  /** Messages every queue has had: what the publishers' backlog is measured against. */
+  /** Messages every queue has had (round-robin: messages consumed): what the publishers' backlog is measured against. */
   progress(): number {
-    return Math.min(...this.uniqueByQueue);
+    return this.plan.roundRobin === true ? this.unique : Math.min(...this.uniqueByQueue);
   }
 
   /** Opens one channel per queue on `connection` and starts consuming with manual acks. */
@@ -315,8 +327,9 @@ class Consumers {
     const content = message.content;
     const publisherId = content.length >= HEADER_BYTES ? content.readUInt32LE(0) : -1;
     const sequence = content.length >= HEADER_BYTES ? content.readUInt32LE(4) : -1;
-    const seen = this.seen[queueIndex]![publisherId];
-    if (seen === undefined || sequence < 0 || sequence >= seen.length) {
+    const roundRobin = this.plan.roundRobin === true;
+    const seen = this.seen[roundRobin ? 0 : queueIndex]![publisherId];
+    if (seen === undefined || sequence < 0 || sequence >= seen.length || (roundRobin && sequence % this.plan.queues.length !== queueIndex)) {
       this.unexpected++;
       return;
     }
@@ -372,7 +385,7 @@ class Consumers {
    */
   async whenComplete(perPublisher: readonly number[]): Promise<ConsumeResult> {
     this.expected = perPublisher;
-    this.expectedUnique = this.plan.queues.length * perPublisher.reduce((sum, count) => sum + count, 0);
+    this.expectedUnique = (this.plan.roundRobin === true ? 1 : this.plan.queues.length) * perPublisher.reduce((sum, count) => sum + count, 0);
     if (this.unique >= this.expectedUnique) this.complete();
     if (this.completedNs === 0 && this.failure === null) {
       let timer: NodeJS.Timeout | undefined;

@@ -84,6 +84,9 @@ const STEADY_RATE_PER_SECOND = 5_000;
 const STEADY_LATENCY_FROM_MS = 2_000;
 /** Deliveries per basic.ack (1: each delivery, as most applications do); FERRY_BENCH_ACK_EVERY=n acks every n-th with `multiple`. */
 const ACK_EVERY = Number(process.env['FERRY_BENCH_ACK_EVERY'] ?? 1) || 1;
+/** Queues of the many-queue flow of `queues-1000` (fewer with --quick: declaring them is most of a quick run). */
+const MANY_QUEUES = 1_000;
+const MANY_QUEUES_QUICK = 50;
 
 // ---------------------------------------------------------------- brokers
 
@@ -470,6 +473,33 @@ function fanout4(settings: ScenarioSettings): Promise<Record<string, unknown>> {
 }
 
 /**
+ * Issue 3's queues-1000 over AMQP, for both brokers: persistent 256 B messages with confirms published
+ * round-robin over 1,000 durable queues, and the same flow into one queue; each broker's
+ * `ratioToSingleQueue` divides its many-queue rate by its one-queue rate. The publisher and the
+ * consumers (a channel per queue, each delivery acked) are two client processes. Issue 3 judges the
+ * in-process ratio (bench:core); this line shows where the peer stands on the same flow.
+ */
+async function queues1000(settings: ScenarioSettings): Promise<Record<string, unknown>> {
+  const size = flowSize(settings);
+  const count = settings.quick ? MANY_QUEUES_QUICK : MANY_QUEUES;
+  const flowOf = (queues: readonly string[]) => (durationMs: number, countMax: number): FlowSpec => ({
+    topology: { queues },
+    clients: [{ publish: { ...publishPlan(queues[0]!, true, true, durationMs, countMax), routingKeys: queues } }, { consume: { ...consumePlan(queues), roundRobin: true } }],
+  });
+  const fields = (outcome: FlowOutcome) => throughputFields(outcome, 1);
+  const single = await compare(size, flowOf(['bench-one-of-many']), fields, []);
+  const many = await compare(size, flowOf(Array.from({ length: count }, (_, index) => `bench-many-${index}`)), fields, ['msgsPerSec', 'brokerCpuPerMessageUs']);
+  const side = (name: 'ferry' | 'rabbitmq'): Record<string, unknown> | null => {
+    const one = single[name] as Record<string, unknown> | null;
+    const all = many[name] as Record<string, unknown> | null;
+    if (one === null || all === null) return null;
+    return { queues: count, ratioToSingleQueue: round(Number(all['msgsPerSec']) / Number(one['msgsPerSec']), 3), single: one, many: all };
+  };
+  // ratio: Ferry over RabbitMQ on the many-queue flow.
+  return { ferry: side('ferry'), rabbitmq: side('rabbitmq'), ratio: many['ratio'], ...brokerInfo() };
+}
+
+/**
  * Scenario 4: 5,000 persistent messages per second with confirms; latency is the point. The same
  * flow also runs through the bare AMQP server (bare-amqp-server.ts: no storage, no queue, a publish
  * is written to the consumer at once), whose latency is the floor any broker has here with this
@@ -542,7 +572,7 @@ async function idleConnections(settings: ScenarioSettings): Promise<Record<strin
 }
 
 /**
- * Issue 7's scenarios 1 to 5, with the idle connections first: the RSS
+ * Issue 7's scenarios 1 to 5 (and issue 3's queues-1000 over AMQP), with the idle connections first: the RSS
  * delta of brokers fresh from start is not blurred by what earlier flows left
  * to the garbage collector (Node) or in allocators (Erlang).
  */
@@ -589,6 +619,16 @@ const SCENARIOS = [
       { field: 'ferry.lost', atMost: 0 },
     ],
     fanout4,
+  ),
+  // Issue 3's row is judged in process (bench:core); here nothing may be lost or doubled.
+  scenarioWithTargets(
+    'queues-1000',
+    [
+      { field: 'ferry.many.lost', atMost: 0 },
+      { field: 'ferry.many.duplicates', atMost: 0 },
+      { field: 'ferry.single.lost', atMost: 0 },
+    ],
+    queues1000,
   ),
   // Both must keep the rate for the quantiles to mean something; then Ferry's p50 at most RabbitMQ's, its p99 at most half.
   scenarioWithTargets(
