@@ -1,5 +1,6 @@
 import { assert } from '../../lib/assert.js';
 import { FerryError } from '../../lib/ferry-error.js';
+import { SequenceMap } from '../../lib/sequence-map.js';
 import type { Clock, TimerHandle } from '../../platform/clock.js';
 import { decodeMessage, encodeMessage } from '../message/message-codec.js';
 import type { StoredMessage } from '../message/message.js';
@@ -315,7 +316,8 @@ export class Queue {
   private readonly consumers: Consumer[] = [];
   private consumerSequence = 0;
   private roundRobin = 0;
-  private readonly inFlight = new Map<number, InFlight>();
+  /** Deliveries awaiting settlement, by delivery id (ids only grow: a window array, not a hash table). */
+  private readonly inFlight = new SequenceMap<InFlight>();
   private nextDeliveryId = 1;
   /** Long-polling pullers waiting for a message to arrive. */
   private pullWaiters: Array<() => void> = [];

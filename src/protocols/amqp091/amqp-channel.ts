@@ -1,5 +1,6 @@
 import { concatenate } from '../../lib/concatenate.js';
 import { FerryError, isFerryError } from '../../lib/ferry-error.js';
+import { SequenceMap } from '../../lib/sequence-map.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Principal } from '../../core/access/access-control.js';
 import type { ChannelDescription } from '../../core/connections/connection-registry.js';
@@ -226,7 +227,8 @@ interface TxSettlement {
 export class AmqpChannel {
   private pending: PendingPublish | null = null;
   private readonly assembly = new PendingPublish();
-  private readonly unacked = new Map<number, Unacked>();
+  /** Unsettled deliveries by delivery tag (tags only grow: a window array, not a hash table). */
+  private readonly unacked = new SequenceMap<Unacked>();
   private deliveryTag = 0;
   private readonly consumers = new Map<string, ChannelConsumer>();
   /** Consumers of stream queues, by tag (tags are unique across both maps). */

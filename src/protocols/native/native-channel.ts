@@ -1,4 +1,5 @@
 import { FerryError, isFerryError } from '../../lib/ferry-error.js';
+import { SequenceMap } from '../../lib/sequence-map.js';
 import type { Clock } from '../../platform/clock.js';
 import type { Principal } from '../../core/access/access-control.js';
 import type { PermissionKind } from '../../core/routing/permissions.js';
@@ -79,8 +80,8 @@ const SUBSCRIPTION_READ_BYTES_MAX = 1024 * 1024;
 export class NativeChannel {
   readonly consumers = new Map<number, QueueConsumer>();
   readonly subscriptions = new Map<number, StreamSubscription>();
-  /** Unsettled deliveries by delivery tag. */
-  readonly unacked = new Map<number, UnackedDelivery>();
+  /** Unsettled deliveries by delivery tag (tags only grow: a window array, not a hash table). */
+  readonly unacked = new SequenceMap<UnackedDelivery>();
   /** Memberships by `stream \0 group \0 member`. */
   readonly memberships = new Map<string, GroupMembership>();
   /** The open transaction; while set, publish, append, ack and groupCommit are staged into it. */

@@ -1,5 +1,6 @@
 import type { Delivery } from '../../core/queue/delivery.js';
 import type { Queue } from '../../core/queue/queue.js';
+import type { SequenceMap } from '../../lib/sequence-map.js';
 
 /** What a consumer needs from its channel (NativeChannel). */
 export interface ConsumerChannel {
@@ -7,7 +8,7 @@ export interface ConsumerChannel {
   /** True once the channel closed: its pending deliveries are not sent. */
   readonly closed: boolean;
   /** Unsettled deliveries by tag. */
-  readonly unacked: Map<number, { readonly queue: Queue; readonly id: number }>;
+  readonly unacked: SequenceMap<{ readonly queue: Queue; readonly id: number }>;
   nextDeliveryTag(): number;
   readonly host: {
     readonly connectionId: string;
