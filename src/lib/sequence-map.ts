@@ -8,16 +8,18 @@ const GAP_MAX = 1024;
 const COMPACT_MIN = 1024;
 
 /**
- * A map from integer keys set in increasing order (delivery ids, delivery tags) to values,
- * kept in a window array indexed by `key - base` instead of a hash table: setting, finding
+ * A map from integer keys mostly set in increasing order (delivery ids, delivery tags, queue
+ * offsets) to values, kept in a window array indexed by `key - base` instead of a hash table: setting, finding
  * and deleting cost no hashing and no table rebuilds (a Map under a steady set and delete of
  * fresh keys rebuilds its table every few thousand operations, and each rebuild is garbage).
  * A deleted entry leaves a hole; the window's start moves past the holes at its head. An
  * entry left at the head for long (a message a consumer never acks) would keep a growing
  * window of holes behind it: once the window spans more than twice its entries plus
  * WINDOW_SLACK, entries at its head move to a Map on the side, so memory stays proportional to
- * the entries. Iteration is in key order (what a Map's insertion order is for increasing keys)
- * and tolerates deletes while it runs.
+ * the entries. A key below every key set before (or a key set again) is set in place when the
+ * window covers it, else in the side map. Iteration gives the side map's entries first (in the
+ * order set), then the window's in key order: for keys set in increasing order, a Map's
+ * insertion order. It tolerates deletes while it runs.
  */
 export class SequenceMap<V> {
   private window: (V | undefined)[] = [];
@@ -35,10 +37,14 @@ export class SequenceMap<V> {
     return this.count;
   }
 
-  /** Adds `value` at `key`, which must be above every key set before (values may not be undefined). */
+  /** Sets `value` (never undefined) at the integer `key`. */
   set(key: number, value: V): this {
-    assert(Number.isSafeInteger(key) && key >= this.next, 'SequenceMap keys are set in increasing order');
+    assert(Number.isSafeInteger(key), 'SequenceMap keys are integers');
     assert(value !== undefined, 'SequenceMap values are not undefined');
+    if (key < this.next) {
+      this.setBelow(key, value);
+      return this;
+    }
     const inWindow = this.count - (this.side?.size ?? 0);
     if (inWindow > 0 && key - (this.base + this.window.length) > GAP_MAX) this.moveToSide(this.window.length);
     if (inWindow === 0 || this.head === this.window.length) {
@@ -55,6 +61,19 @@ export class SequenceMap<V> {
     this.count++;
     this.next = key + 1;
     return this;
+  }
+
+  /** A key below `next`: in its window slot when the window covers it, else on the side. */
+  private setBelow(key: number, value: V): void {
+    const index = key - this.base;
+    if (index >= this.head && index < this.window.length) {
+      if (this.window[index] === undefined) this.count++;
+      this.window[index] = value;
+      return;
+    }
+    const side = (this.side ??= new Map());
+    if (!side.has(key)) this.count++;
+    side.set(key, value);
   }
 
   get(key: number): V | undefined {

@@ -1,6 +1,7 @@
 import { assert } from '../lib/assert.js';
 import { deferred, type Deferred } from '../lib/deferred.js';
 import { FerryError } from '../lib/ferry-error.js';
+import { SequenceMap } from '../lib/sequence-map.js';
 import type { Log, LogStore } from '../core/ports.js';
 import { OffsetRangeSet } from './offset-range-set.js';
 import { StateLog, type StateLogOptions } from './state-log.js';
@@ -147,8 +148,9 @@ export class QueueStateStore {
   private readonly settled = new OffsetRangeSet();
   /** Dead-lettered offsets at or above `floor` (a subset of `settled`). */
   private readonly deadLettered = new OffsetRangeSet();
-  private readonly deliveries = new Map<number, number>();
-  private readonly dueTimes = new Map<number, number>();
+  /** Delivery counts and due times by offset (mostly set in offset order: window arrays, not hash tables). */
+  private readonly deliveries = new SequenceMap<number>();
+  private readonly dueTimes = new SequenceMap<number>();
   /** Every offset below is settled; no state is kept for it. */
   private floor = 0;
   private pending: PendingBatch | null = null;
