@@ -82,7 +82,7 @@ interface Level {
    * the log only holds empty records that keep offsets; delayed messages wait in `held`.
    */
   readonly inMemory: boolean;
-  readonly held: Map<number, StoredMessage>;
+  readonly held: SequenceMap<StoredMessage>;
   refilling: Promise<void> | null;
   /**
    * True when the log belongs to someone else (a stream read by a share
@@ -374,7 +374,7 @@ export class Queue {
       pendingDurable: null,
       pendingOutcome: null,
       inMemory: !config.durable || config.exclusiveOwner !== undefined,
-      held: new Map<number, StoredMessage>(),
+      held: new SequenceMap<StoredMessage>(),
       refilling: null,
       external: options.externalLog === true,
       knownEnd: log.endOffset(),
