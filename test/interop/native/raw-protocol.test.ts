@@ -253,6 +253,36 @@ test('publish is confirmed with statuses, delivered in a deliver frame with its 
   assert.equal(queue.unsettledCount() + queue.messageCount(), 0, 'nothing left after the acks');
 });
 
+test('a publish frame mixing routing keys and envelopes delivers each message with its own (read in place, repeats reused)', async () => {
+  const client = await openChannel();
+  for (const name of ['mixed-a', 'mixed-b']) await client.call('queueDeclare', 1, { name, options: {} });
+  await client.call('subscribe', 1, { source: 'mixed-a', group: '', tag: 'a', prefetch: 100, autoAck: true, exclusive: false, priority: 0 });
+  await client.call('subscribe', 1, { source: 'mixed-b', group: '', tag: 'b', prefetch: 100, autoAck: true, exclusive: false, priority: 0 });
+  const plan: Array<[body: string, key: string, id: string | undefined]> = [
+    ['1', 'mixed-a', 'x'], ['2', 'mixed-a', 'x'], ['3', 'mixed-b', 'x'], ['4', 'mixed-b', 'y'], ['5', 'mixed-a', undefined], ['6', 'mixed-a', 'x'],
+  ];
+  const published = await client.call('publish', 1, {
+    exchange: '',
+    mandatory: false,
+    messages: plan.map(([body, routingKey, messageId]) => wireMessage(body, { routingKey, properties: messageId === undefined ? {} : { messageId } })),
+  });
+  assert.deepEqual(published.statuses, plan.map(() => PublishStatus.ROUTED));
+  await until(() => deliveries(client).length === plan.length, 'every message delivered');
+  const seen = deliveries(client)
+    .map((delivery) => [text(delivery.message.body), text(delivery.message.routingKey), decodeEnvelope(delivery.message.envelope).properties.messageId] as const)
+    .sort((left, right) => left[0].localeCompare(right[0]));
+  assert.deepEqual(seen, plan.map(([body, key, id]) => [body, key, id]));
+});
+
+test('a publish with a routing key that is not UTF-8 closes with NATIVE_MALFORMED_FRAME and publishes nothing', async () => {
+  await ferry.broker.declareQueue('bad-keys');
+  const client = await openChannel();
+  const bad = { ...wireMessage('x'), routingKey: new Uint8Array([0xff, 0xfe]) };
+  client.send('publish', 1, { exchange: '', mandatory: false, messages: [wireMessage('fine', { routingKey: 'bad-keys' }), bad] }, 4);
+  assert.equal((await client.closeReason())?.code, 'NATIVE_MALFORMED_FRAME');
+  assert.equal(ferry.broker.vhost().queue('bad-keys').messageCount(), 0);
+});
+
 test('answers of requests in flight come before the answer to channelClose', async () => {
   const client = await openChannel();
   await client.call('queueDeclare', 1, { name: 'closing', options: {} });
