@@ -99,7 +99,6 @@ interface Level {
   autoAcked: number[];
 }
 
-/** A ready message held in memory. */
 /** A message requeued at the tail of a quorum queue's level (see Level.requeued). */
 interface Requeued {
   readonly candidate: Candidate;
@@ -107,6 +106,7 @@ interface Requeued {
   readonly position: number;
 }
 
+/** A ready message held in memory. */
 interface Candidate {
   readonly level: Level;
   readonly offset: number;

@@ -92,8 +92,7 @@ export function queueConfigFromArguments(queueArguments: HeaderTable, flags: Que
   }
   if (queueType === 'quorum') {
     // A quorum queue is durable, neither exclusive nor auto-delete: RabbitMQ refuses the others.
-    const refused = !flags.durable ? 'non-durable' : flags.exclusive ? 'exclusive-owner' : flags.autoDelete ? 'auto-delete' : null;
-    if (refused !== null) throw new FerryError('PRECONDITION_FAILED', `invalid property '${refused}' for ${queueIn}`);
+    refuseNonDurableFlags(flags, where);
     config['durable'] = true;
     config['queueType'] = 'quorum';
     config['deliveryLimit'] ??= 21; // RabbitMQ 4's default quorum limit of 20 returns.
@@ -247,12 +246,18 @@ export function streamConfigFromArguments(where: QueueWhere, flags: QueueDeclara
         break;
     }
   }
-  // RabbitMQ's words: streams are always durable, never exclusive or auto-delete.
-  const refuse = (property: string) => new FerryError('PRECONDITION_FAILED', `invalid property '${property}' for queue '${queueName}' in vhost '${where.vhost}'`);
-  if (!flags.durable) throw refuse('non-durable');
-  if (flags.exclusive) throw refuse('exclusive-owner');
-  if (flags.autoDelete) throw refuse('auto-delete');
+  // Streams are always durable, never exclusive or auto-delete.
+  refuseNonDurableFlags(flags, where);
   return config;
+}
+
+/**
+ * Refuses, in RabbitMQ's words, a declaration of a quorum queue or a stream that is not
+ * durable, or is exclusive or auto-delete (the first of these that applies).
+ */
+function refuseNonDurableFlags(flags: QueueDeclarationFlags, where: QueueWhere): void {
+  const refused = !flags.durable ? 'non-durable' : flags.exclusive ? 'exclusive-owner' : flags.autoDelete ? 'auto-delete' : null;
+  if (refused !== null) throw new FerryError('PRECONDITION_FAILED', `invalid property '${refused}' for queue '${where.queue}' in vhost '${where.vhost}'`);
 }
 
 const DURATION_UNIT_MS: Readonly<Record<string, number>> = {
