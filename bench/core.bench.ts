@@ -153,8 +153,9 @@ class DeliverySink {
     const deliveries = this.toAck;
     this.toAck = [];
     for (let at = 0; at < deliveries.length; at += ACK_BATCH_MAX) {
+      // Lazy: this sink does not wait for each ack (as an AMQP consumer does not), only for all at the end.
       const settled: Promise<void> = this.broker
-        .ack(deliveries.slice(at, at + ACK_BATCH_MAX))
+        .ack(deliveries.slice(at, at + ACK_BATCH_MAX), { lazy: true })
         .catch((error: unknown) => void (this.failure ??= error))
         .finally(() => this.acksInFlight.delete(settled));
       this.acksInFlight.add(settled);

@@ -298,11 +298,32 @@ export interface LogStore {
    * group. A writer of many small changes holds them until then and logs them as one batch
    * instead of one a turn. `gather` must not throw, and must report its own failures.
    */
-  beforeNextCommit(gather: () => void): void;
+  beforeNextCommit(gather: () => void, options?: GatherOptions): void;
   /** Applies every log's retention policy now (stores also run it periodically). */
   applyRetention(): Promise<void>;
   /** Flushes, checkpoints and releases files. The store cannot be used after. */
   close(): Promise<void>;
+}
+
+/** How a {@link LogStore.beforeNextCommit} callback may be run. */
+export interface GatherOptions {
+  /**
+   * True when nobody needs what `gather` appends at the next commit (a queue's acks): while
+   * many owners gather at once, the store may run it at a later commit, a bounded time later,
+   * so that their small batches add up to fewer, larger ones. `flush` and `close` run it at once.
+   */
+  readonly deferrable?: boolean;
+}
+
+/** How an ack is logged. */
+export interface AckOptions {
+  /**
+   * True when nobody waits for the ack's promise (a protocol ack without a reply): while the
+   * store is busy with many queues, the ack may be logged together with later ones of its
+   * queue, a bounded time later (GatherOptions.deferrable); the promise resolves then.
+   * Otherwise it is logged at the next group commit.
+   */
+  readonly lazy?: boolean;
 }
 
 /** Why a message left its queue without being acknowledged. */
@@ -323,10 +344,10 @@ export interface QueueState {
   scheduledEntries(): IterableIterator<[offset: number, dueMs: number]>;
   /** The first unsettled offset at or after `fromOffset`. */
   nextUnacked(fromOffset: number): number;
-  ack(offsets: readonly number[]): Promise<void>;
+  ack(offsets: readonly number[], options?: AckOptions): Promise<void>;
   /** Acks messages that do not survive a restart (recovery settles them): in memory, logging nothing. */
   ackUnlogged(offsets: readonly number[]): void;
-  ackRange(startOffset: number, endOffset: number): Promise<void>;
+  ackRange(startOffset: number, endOffset: number, options?: AckOptions): Promise<void>;
   recordDelivery(offset: number): Promise<number>;
   schedule(offset: number, dueMs: number): Promise<void>;
   unschedule(offset: number): Promise<void>;

@@ -87,6 +87,8 @@ const noProperties: MessageProperties = Object.freeze({});
 /** Results shared by every publish they describe (frozen: callers only read them). */
 const routedResult: PublishResult = Object.freeze({ routed: true, rejectedBy: Object.freeze([]) });
 const unroutedResult: PublishResult = Object.freeze({ routed: false, rejectedBy: Object.freeze([]) });
+/** Options of an ack whose caller does not wait for it (Broker.ack `lazy`). */
+const LAZY_ACK = Object.freeze({ lazy: true });
 let consumerSequence = 0;
 
 function nothing(): void {}
@@ -400,12 +402,17 @@ export class Broker {
     return this.vhost(options.vhost).queue(queue).pull(options);
   }
 
-  /** Acknowledges deliveries (of one or more queues); resolves once durable. */
-  ack(deliveries: Delivery | readonly Delivery[], options: { vhost?: string } = {}): Promise<void> {
+  /**
+   * Acknowledges deliveries (of one or more queues); resolves once durable. With `lazy` (for
+   * a caller that does not wait for each ack), a store busy with many queues may log the ack
+   * with later ones of its queue, up to `storage-ack-batch-ms-max` later, and resolves then.
+   */
+  ack(deliveries: Delivery | readonly Delivery[], options: { vhost?: string; lazy?: boolean } = {}): Promise<void> {
     try {
       const groups = this.byQueue(deliveries, options.vhost);
-      if (groups.length === 1) return groups[0]![0].ack(groups[0]![1]);
-      return Promise.all(groups.map(([queue, ids]) => queue.ack(ids))).then(nothing);
+      const ackOptions = options.lazy === true ? LAZY_ACK : undefined;
+      if (groups.length === 1) return groups[0]![0].ack(groups[0]![1], ackOptions);
+      return Promise.all(groups.map(([queue, ids]) => queue.ack(ids, ackOptions))).then(nothing);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -123,7 +123,8 @@ export type SettingName =
   | 'storage-segment-flush-interval-ms'
   | 'storage-index-interval-bytes'
   | 'storage-cache-bytes-max'
-  | 'storage-retention-check-interval-ms';
+  | 'storage-retention-check-interval-ms'
+  | 'storage-ack-batch-ms-max';
 
 type SettingKind = 'path' | 'optional-path' | 'boolean' | 'host' | 'port' | 'durability' | 'log-level' | 'count';
 
@@ -275,6 +276,13 @@ export const SETTINGS: readonly SettingSpecification[] = [
     range: INTERVAL_MS,
     description: `how often retention runs, in milliseconds; ${WITHOUT_MEMORY}`,
   },
+  {
+    name: 'storage-ack-batch-ms-max',
+    kind: 'count',
+    defaultValue: FILE_LOG_STORE_DEFAULTS.deferredGatherMsMax,
+    range: INTERVAL_MS,
+    description: `while 64 or more queues have acks to log at once, each queue's are logged together, at most this many milliseconds after the first (an ack that waits for its log resolves then); ${WITHOUT_MEMORY}`,
+  },
 ];
 
 /** The environment variable naming the config file (the `--config` flag wins over it). */
@@ -400,6 +408,7 @@ export function loadConfig(
       indexIntervalBytes: value<number>('storage-index-interval-bytes'),
       cacheBytesMax: value<number>('storage-cache-bytes-max'),
       retentionCheckIntervalMs: value<number>('storage-retention-check-interval-ms'),
+      deferredGatherMsMax: value<number>('storage-ack-batch-ms-max'),
     },
     configFile,
     sources: Object.fromEntries(sources) as Record<SettingName, string>,

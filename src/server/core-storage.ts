@@ -26,6 +26,7 @@ export type StorageTuning = Partial<
     | 'segmentFlushIntervalMs'
     | 'cacheBytesMax'
     | 'retentionCheckIntervalMs'
+    | 'deferredGatherMsMax'
   > &
     Pick<LogOptions, 'segmentBytesMax' | 'segmentAgeMsMax'>
 >;

@@ -11,7 +11,7 @@ import { JournalWriteGate } from '../platform/journal-write-gate.js';
 import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
 import { ManualClock } from '../platform/clock.js';
 import { turns } from '../platform/event-loop-turns.js';
-import { FILE_LOG_STORE_DEFAULTS, FileLogStore } from './file-log-store.js';
+import { DEFERRED_GATHERERS_CROWD_MIN, FILE_LOG_STORE_DEFAULTS, FileLogStore } from './file-log-store.js';
 import { numberedNames, numberedRecordNames, numberedRecords } from './store-harness.js';
 
 
@@ -207,10 +207,10 @@ test('flush runs waiting beforeNextCommit callbacks first, and a stopped store s
 });
 
 /** A store on the simulated disk with its clock, journal writes counted by the store's stats. */
-async function openClockedStore() {
+async function openClockedStore(deferredGatherMsMax?: number) {
   const simulated = new SimulatedFileSystem();
   const clock = new ManualClock();
-  const open = () => FileLogStore.open({ fileSystem: simulated, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
+  const open = () => FileLogStore.open({ fileSystem: simulated, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000, deferredGatherMsMax });
   const store = await open();
   return { simulated, clock, open, store, transient: await store.openLog('transient'), durable: await store.openLog('durable') };
 }
@@ -294,4 +294,59 @@ test('appendEmpty offsets are one lazy batch: none written per call, all of them
   } finally {
     await reopened.close();
   }
+});
+
+test('deferrable gatherers run at the next commit while few wait; while many wait, deferredGatherMsMax after the first, or at once on flush', async () => {
+  const deferMs = 500;
+  const { store, clock, transient, durable } = await openClockedStore(deferMs);
+  try {
+    let ran = 0;
+    const appends: Promise<unknown>[] = [];
+    const register = (count: number) => {
+      for (let index = 0; index < count; index++) {
+        store.beforeNextCommit(
+          () => {
+            ran++;
+            appends.push(transient.append([record(index)]));
+          },
+          { deferrable: true },
+        );
+      }
+    };
+    register(DEFERRED_GATHERERS_CROWD_MIN - 1);
+    await durable.append([record(0)]);
+    assert.equal(ran, DEFERRED_GATHERERS_CROWD_MIN - 1, 'few: run with the next group, as plain ones are');
+    await Promise.all(appends.splice(0));
+
+    ran = 0;
+    register(DEFERRED_GATHERERS_CROWD_MIN);
+    clock.advance(deferMs - 1);
+    await durable.append([record(1)]);
+    let plain = false;
+    store.beforeNextCommit(() => (plain = true));
+    await durable.append([record(2)]);
+    assert.equal(plain, true, 'a plain gatherer registered meanwhile is not held');
+    assert.equal(ran, 0, 'many: held over two group commits');
+    clock.advance(1);
+    await turns(10);
+    assert.equal(ran, DEFERRED_GATHERERS_CROWD_MIN, 'run once the first has waited deferredGatherMsMax, with nothing else to write');
+    await Promise.all(appends.splice(0));
+
+    ran = 0;
+    register(DEFERRED_GATHERERS_CROWD_MIN);
+    await durable.append([record(3)]);
+    assert.equal(ran, 0);
+    await store.flush();
+    assert.equal(ran, DEFERRED_GATHERERS_CROWD_MIN, 'flush runs them at once');
+    await Promise.all(appends.splice(0));
+    assert.equal(transient.endOffset(), 3 * DEFERRED_GATHERERS_CROWD_MIN - 1);
+
+    ran = 0;
+    register(DEFERRED_GATHERERS_CROWD_MIN);
+    await durable.append([record(4)]);
+    assert.equal(ran, 0);
+  } finally {
+    await store.close();
+  }
+  assert.equal(transient.endOffset(), 4 * DEFERRED_GATHERERS_CROWD_MIN - 1, 'close runs the ones still held, and writes what they append');
 });

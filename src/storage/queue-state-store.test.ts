@@ -7,6 +7,9 @@ import { HookedFileSystem } from '../platform/hooked-file-system.js';
 import { JournalWriteGate } from '../platform/journal-write-gate.js';
 import { SeededRandom } from '../platform/random.js';
 import { QueueStateStore, type QueueStateStoreOptions } from './queue-state-store.js';
+import { ManualClock } from '../platform/clock.js';
+import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
+import { DEFERRED_GATHERERS_CROWD_MIN, FileLogStore } from './file-log-store.js';
 
 /** Opens, restarts and crashes one kind of store. */
 type Harness = StoreHarness;
@@ -461,3 +464,44 @@ test('on the file store, first deliveries alone wait one more group commit for t
   });
 });
 
+
+test('on a file store busy with many queues, lazy acks wait to be logged with later ones; a plain ack takes its queue\'s along at once', async () => {
+  const deferMs = 500;
+  const clock = new ManualClock();
+  const open = () => FileLogStore.open({ fileSystem, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000, deferredGatherMsMax: deferMs });
+  const fileSystem = new SimulatedFileSystem();
+  let store = await open();
+  const queues = DEFERRED_GATHERERS_CROWD_MIN + 6;
+  const states: QueueStateStore[] = [];
+  for (let index = 0; index < queues; index++) {
+    const messages = await store.openLog(`queue-${index}`);
+    await publish(messages, 3);
+    states.push(await QueueStateStore.open(store, `$queue-state/queue-${index}`, messages));
+  }
+  const logged = new Set<number>();
+  const lazy = states.map((state, index) => state.ack([0], { lazy: true }).then(() => void logged.add(index)));
+  const other = await store.openLog('other');
+  await other.append(numberedRecords(0, 1));
+  await other.append(numberedRecords(1, 1));
+  assert.equal(logged.size, 0, 'held over two group commits');
+  assert.ok(states.every((state) => state.isAcked(0)), 'applied at once all the same');
+  await states[5]!.ack([1]);
+  await turns(5);
+  assert.deepEqual([...logged], [5], 'the plain ack took the lazy one of its queue along');
+  const secondLazy = states[7]!.ack([1], { lazy: true });
+  clock.advance(deferMs);
+  await Promise.all([...lazy, secondLazy]);
+  assert.equal(logged.size, queues, 'all logged deferredGatherMsMax after the first');
+  for (const state of states) await state.close();
+  await store.close();
+  store = await open();
+  try {
+    for (let index = 0; index < queues; index++) {
+      const state = await QueueStateStore.open(store, `$queue-state/queue-${index}`, store.getLog(`queue-${index}`)!);
+      assert.equal(state.lowWatermark(), index === 5 || index === 7 ? 2 : 1, `queue ${index}: its acks survived the restart`);
+      await state.close();
+    }
+  } finally {
+    await store.close();
+  }
+});

@@ -2,7 +2,7 @@ import { assert } from '../lib/assert.js';
 import { deferred, type Deferred } from '../lib/deferred.js';
 import { FerryError } from '../lib/ferry-error.js';
 import { SequenceMap } from '../lib/sequence-map.js';
-import type { Log, LogStore } from '../core/ports.js';
+import type { AckOptions, Log, LogStore } from '../core/ports.js';
 import { OffsetRangeSet } from './offset-range-set.js';
 import { StateLog, type StateLogOptions } from './state-log.js';
 
@@ -108,7 +108,15 @@ interface PendingBatch {
   delivered: RangeAccumulator | null;
   /** True once a batch of first deliveries alone was held back for one more commit. */
   heldBack: boolean;
+  /** True once the batch asked for the next commit, not a deferred one (see {@link QueueStateStore.hurry}). */
+  urgent: boolean;
 }
+
+/** Asks the store to run a gatherer at a later commit while many wait (LogStore.beforeNextCommit). */
+const DEFERRABLE = { deferrable: true } as const;
+
+/** A pending batch with this many ranges of acks or of first deliveries is written at the next commit. */
+const DEFERRED_RANGES_MAX = 1024;
 
 /**
  * The durable delivery state of one queue whose messages live in a message
@@ -261,14 +269,14 @@ export class QueueStateStore {
    * ignored). Visible at once; resolves per the store's durability mode once
    * logged: with `always`, after fsync, so report the ack done only then.
    * Rejects with OFFSET_OUT_OF_RANGE (changing nothing) when an offset is
-   * not in the message log.
+   * not in the message log. A `lazy` ack may be logged some commits later (see openBatch).
    */
-  ack(offsets: readonly number[]): Promise<void> {
+  ack(offsets: readonly number[], options?: AckOptions): Promise<void> {
     try {
       this.assertUsable();
       const end = this.messageLog.endOffset();
       for (const offset of offsets) this.checkOffset(offset, end);
-      return this.ackRanges(toRanges(offsets));
+      return this.ackRanges(toRanges(offsets), options?.lazy === true);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -304,13 +312,13 @@ export class QueueStateStore {
   }
 
   /** Acks every message in [startOffset, endOffset), as a purge does. Same contract as {@link ack}. */
-  ackRange(startOffset: number, endOffset: number): Promise<void> {
+  ackRange(startOffset: number, endOffset: number, options?: AckOptions): Promise<void> {
     try {
       this.assertUsable();
       if (endOffset <= startOffset) return this.barrier();
       this.checkOffset(startOffset, this.messageLog.endOffset());
       this.checkOffset(endOffset - 1, this.messageLog.endOffset());
-      return this.ackRanges([[startOffset, endOffset]]);
+      return this.ackRanges([[startOffset, endOffset]], options?.lazy === true);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -411,7 +419,7 @@ export class QueueStateStore {
 
   // ---------------------------------------------------------------- internals
 
-  private ackRanges(ranges: ReadonlyArray<readonly [number, number]>): Promise<void> {
+  private ackRanges(ranges: ReadonlyArray<readonly [number, number]>, lazy: boolean): Promise<void> {
     const fresh: Array<[number, number]> = [];
     for (const [start, end] of ranges) {
       const from = Math.max(start, this.floor);
@@ -423,8 +431,19 @@ export class QueueStateStore {
     this.advanceFloor();
     if (this.volatile) return this.settledInMemory();
     const batch = this.openBatch();
-    if (batch.acks !== null) for (const range of fresh) batch.acks.ranges.push(range);
-    else batch.items.push((batch.acks = { kind: EventKind.ack, ranges: fresh }));
+    if (batch.acks !== null) {
+      const ranges = batch.acks.ranges;
+      for (const range of fresh) {
+        // A consumer acking one message at a time in order extends the last range.
+        const last = ranges[ranges.length - 1]!;
+        if (last[1] === range[0]) last[1] = range[1];
+        else ranges.push(range);
+      }
+      if (ranges.length >= DEFERRED_RANGES_MAX) this.hurry(batch);
+    } else {
+      batch.items.push((batch.acks = { kind: EventKind.ack, ranges: fresh }));
+    }
+    if (!lazy) this.hurry(batch);
     return batch.done.promise;
   }
 
@@ -442,6 +461,7 @@ export class QueueStateStore {
       const range = ranges[ranges.length - 1]!;
       if (range[1] === offset) range[1] = offset + 1;
       else ranges.push([offset, offset + 1]);
+      if (ranges.length >= DEFERRED_RANGES_MAX) this.hurry(batch);
     } else {
       batch.items.push((batch.delivered = { kind: EventKind.deliveredRanges, ranges: [[offset, offset + 1]] }));
     }
@@ -456,23 +476,47 @@ export class QueueStateStore {
     return RESOLVED;
   }
 
+  /** Adds an event other than acks and first deliveries: what it records is not left to a deferred commit. */
   private enqueue(event: Uint8Array): Promise<void> {
     const batch = this.openBatch();
     batch.items.push(event);
+    this.hurry(batch);
     return batch.done.promise;
   }
 
   /**
    * The batch being gathered; the call that opens one asks the store to append it just before
-   * its next group commit, so that a queue with a message a turn still logs one batch per
-   * commit, and a delivery acked by then is not logged as delivered at all.
+   * a group commit, so that a queue with a message a turn still logs one batch per commit, and
+   * a delivery acked by then is not logged as delivered at all. Acks and first deliveries are
+   * deferrable: a store busy with many queues may write them some commits later, with more
+   * of the same queue's (see FileLogStore's deferredGatherMsMax); {@link hurry} asks for the
+   * next commit.
    */
   private openBatch(): PendingBatch {
     if (this.pending === null) {
-      this.pending = { items: [], done: deferred<void>(), firstDelivered: null, acks: null, delivered: null, heldBack: false };
-      this.store.beforeNextCommit(this.gatherPending);
+      this.pending = { items: [], done: deferred<void>(), firstDelivered: null, acks: null, delivered: null, heldBack: false, urgent: false };
+      // A deferred call asked for before (by a batch written since) gathers this one too.
+      if (!this.deferredGatherWaiting) {
+        this.deferredGatherWaiting = true;
+        this.store.beforeNextCommit(this.gatherDeferred, DEFERRABLE);
+      }
     }
     return this.pending;
+  }
+
+  /** True while the store holds a deferrable call of {@link gatherDeferred}. */
+  private deferredGatherWaiting = false;
+
+  private readonly gatherDeferred = (): void => {
+    this.deferredGatherWaiting = false;
+    this.gatherPending();
+  };
+
+  /** Asks for the pending batch to be written at the next commit, deferred or not. */
+  private hurry(batch: PendingBatch): void {
+    if (batch.urgent) return;
+    batch.urgent = true;
+    this.store.beforeNextCommit(this.gatherPending);
   }
 
   /** A promise that resolves once everything logged before now is done. */

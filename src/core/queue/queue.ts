@@ -5,7 +5,7 @@ import type { Clock, TimerHandle } from '../../platform/clock.js';
 import { decodeMessage, encodeMessage } from '../message/message-codec.js';
 import type { StoredMessage } from '../message/message.js';
 import { deferred, type Deferred } from '../../lib/deferred.js';
-import type { AppendOptions, DeadLetterReason, Log, ProducerStamp, QueueState, RecordInput, StoredRecord } from '../ports.js';
+import type { AckOptions, AppendOptions, DeadLetterReason, Log, ProducerStamp, QueueState, RecordInput, StoredRecord } from '../ports.js';
 import type { HeaderTable, HeaderValue } from '../routing/header-value.js';
 import type { ConsumerOptions, Delivery } from './delivery.js';
 import { MinHeap } from './min-heap.js';
@@ -237,6 +237,7 @@ const DEATH_REASONS: Readonly<Record<DeadLetterReason, string>> = {
 };
 /** How a batch that nobody waits for is appended (transient messages only). */
 const LAZY_APPEND: AppendOptions = Object.freeze({ lazy: true });
+const LAZY_ACK: AckOptions = Object.freeze({ lazy: true });
 
 /** What an in-memory queue's log stores per message, and a durable queue's per transient message held in memory: nothing but the offset. */
 const OFFSET_ONLY_RECORD: RecordInput = Object.freeze({ value: new Uint8Array(0) });
@@ -1019,7 +1020,8 @@ export class Queue {
       if (offsets.length === 0) continue;
       level.autoAcked = [];
       const first = offsets[0]!;
-      const written = isRun(offsets) ? level.state.ackRange(first, first + offsets.length) : level.state.ack(offsets);
+      // Nobody waits for these: they may ride with later acks of this queue (AckOptions.lazy).
+      const written = isRun(offsets) ? level.state.ackRange(first, first + offsets.length, LAZY_ACK) : level.state.ack(offsets, LAZY_ACK);
       void written.catch(ignoreFailure);
     }
   }
@@ -1133,7 +1135,7 @@ export class Queue {
     if (message === null || (!message.persistent && offset < level.restartEndOffset && this.config.durable && !level.external)) {
       // A transient message from before the restart: it does not survive one.
       this.readyCount--;
-      void level.state.ack([offset]).catch(() => undefined);
+      void level.state.ack([offset], LAZY_ACK).catch(() => undefined);
       return;
     }
     level.buffer.push({ level, offset, message, deliveryCount: level.state.deliveryCount(offset) });
@@ -1310,8 +1312,11 @@ export class Queue {
 
   // ------------------------------------------------------------------ settlement
 
-  /** Acknowledges deliveries; resolves when the acks are durable. UNKNOWN_DELIVERY when an id is not in flight. */
-  ack(ids: readonly number[]): Promise<void> {
+  /**
+   * Acknowledges deliveries; resolves when the acks are durable (`lazy`: see AckOptions).
+   * UNKNOWN_DELIVERY when an id is not in flight.
+   */
+  ack(ids: readonly number[], options?: AckOptions): Promise<void> {
     const entries = this.takeInFlight(ids);
     // One state call per level, whatever the number of deliveries. A transient message of a
     // durable queue is gone after a restart anyway (the queue settles its offset then): its ack
@@ -1330,7 +1335,7 @@ export class Queue {
     } catch (error) {
       return Promise.reject(error);
     }
-    const writes = logged.map((level, offsets) => level.state.ack(offsets));
+    const writes = logged.map((level, offsets) => level.state.ack(offsets, options));
     if (writes.length === 0) return RESOLVED;
     return writes.length === 1 ? writes[0]! : Promise.all(writes).then(() => undefined);
   }

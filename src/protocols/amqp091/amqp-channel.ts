@@ -111,6 +111,8 @@ const CONFIRM_ACK = 1;
 const CONFIRM_NACK = 2;
 /** Settled confirms at the head of a ConfirmOrder's array that it drops at once, not each as it is taken. */
 const CONFIRM_TRIM_MIN = 1024;
+/** Options of the acks of basic.ack, which has no reply: nobody waits for them to be logged (AckOptions.lazy). */
+const LAZY_ACK = Object.freeze({ lazy: true });
 
 /**
  * Publisher confirm states by tag, in publish order. Tags are consecutive
@@ -509,7 +511,8 @@ export class AmqpChannel {
     this.spareAcks = null;
     for (const [queue, ids] of pending) {
       if (queue.isDeleted()) continue;
-      queue.ack(ids).catch((error: unknown) => this.host.channelFailed(this, error));
+      // basic.ack has no reply: nobody waits for the ack to be logged.
+      queue.ack(ids, LAZY_ACK).catch((error: unknown) => this.host.channelFailed(this, error));
     }
     pending.clear();
     this.spareAcks = pending;
