@@ -349,6 +349,8 @@ export interface QueueState {
   ackUnlogged(offsets: readonly number[]): void;
   ackRange(startOffset: number, endOffset: number, options?: AckOptions): Promise<void>;
   recordDelivery(offset: number): Promise<number>;
+  /** recordDelivery for a caller that does not wait: no promise, and nothing on a stopped state or a settled offset. */
+  noteDelivery(offset: number): void;
   schedule(offset: number, dueMs: number): Promise<void>;
   unschedule(offset: number): Promise<void>;
   deadLetter(offset: number, reason: DeadLetterReason): Promise<void>;

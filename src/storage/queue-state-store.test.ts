@@ -505,3 +505,25 @@ test('on a file store busy with many queues, lazy acks wait to be logged with la
     await store.close();
   }
 });
+
+test('noteDelivery counts a delivery as recordDelivery does, logged with the next batch, and ignores a settled offset or a closed state', () =>
+  withHarnessStore(simulatedFileHarness(), async (store, harness) => {
+    let { messages, state } = await openQueue(store);
+    await publish(messages, 4);
+    state.noteDelivery(0);
+    state.noteDelivery(0);
+    state.noteDelivery(1);
+    assert.deepEqual([state.deliveryCount(0), state.deliveryCount(1)], [2, 1], 'counted at once');
+    await state.ack([2]);
+    state.noteDelivery(2);
+    state.noteDelivery(99);
+    assert.equal(state.deliveryCount(2), 0, 'a settled offset is not counted');
+    await state.flush();
+    await state.close();
+    state.noteDelivery(3);
+    const reopened = await harness.reopen(store);
+    ({ messages, state } = await openQueue(reopened));
+    assert.deepEqual([0, 1, 2, 3].map((offset) => state.deliveryCount(offset)), [2, 1, 0, 0], 'the counts were logged; nothing after close');
+    await state.close();
+    return reopened;
+  }));

@@ -345,6 +345,20 @@ export class QueueStateStore {
   }
 
   /**
+   * {@link recordDelivery} for a caller that does not wait for the log (a queue handing the
+   * message over at once): no promise. On a stopped or closed state, or for a settled or
+   * unknown offset, it does nothing; the next call that waits reports a stopped state.
+   */
+  noteDelivery(offset: number): void {
+    if (this.closed || this.failure !== null || offset >= this.messageLog.endOffset() || this.isAcked(offset)) return;
+    const count = (this.deliveries.get(offset) ?? 0) + 1;
+    this.deliveries.set(offset, count);
+    if (this.volatile) return;
+    if (count === 1) this.addFirstDelivery(offset);
+    else void this.enqueue(encodeEvent(EventKind.deliver, offset, count));
+  }
+
+  /**
    * Makes the message at `offset` due at `dueMs` (wall-clock ms): a delayed
    * message, or a retry delay. Replaces an earlier due time. Resolves per the
    * store's durability mode once logged.
@@ -455,6 +469,13 @@ export class QueueStateStore {
    * as a `deliver` event with count 1 would.
    */
   private logFirstDelivery(offset: number): Promise<number> {
+    const batch = this.addFirstDelivery(offset);
+    batch.firstDelivered ??= batch.done.promise.then(one);
+    return batch.firstDelivered;
+  }
+
+  /** Adds the first delivery of `offset` to the pending batch's delivered ranges (see logFirstDelivery). */
+  private addFirstDelivery(offset: number): PendingBatch {
     const batch = this.openBatch();
     if (batch.delivered !== null) {
       const ranges = batch.delivered.ranges;
@@ -465,8 +486,7 @@ export class QueueStateStore {
     } else {
       batch.items.push((batch.delivered = { kind: EventKind.deliveredRanges, ranges: [[offset, offset + 1]] }));
     }
-    batch.firstDelivered ??= batch.done.promise.then(one);
-    return batch.firstDelivered;
+    return batch;
   }
 
   /** A volatile state's settlement is done at once: the message log's settled prefix is reclaimed now when due. */

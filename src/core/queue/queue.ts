@@ -1228,7 +1228,7 @@ export class Queue {
     // Logged (batched per group commit; a first delivery acked by then not at all) so that after a restart the message is marked redelivered
     // and the delivery limit still counts it. An in-memory level has no restart to count for,
     // and a transient message does not survive one: their candidates carry their counts.
-    if (!autoAck && !candidate.level.inMemory && candidate.message.persistent) void candidate.level.state.recordDelivery(candidate.offset).catch(ignoreFailure);
+    if (!autoAck && !candidate.level.inMemory && candidate.message.persistent) candidate.level.state.noteDelivery(candidate.offset);
     if (autoAck) {
       this.counters.acked++;
       // Settled in memory here, logged by settleAutoAcked at the end of the dispatch or pull.
