@@ -1318,6 +1318,7 @@ export class Queue {
    */
   ack(ids: readonly number[], options?: AckOptions): Promise<void> {
     const entries = this.takeInFlight(ids);
+    if (entries.length === 1) return this.ackOne(entries[0]!, options);
     // One state call per level, whatever the number of deliveries. A transient message of a
     // durable queue is gone after a restart anyway (the queue settles its offset then): its ack
     // is not logged.
@@ -1338,6 +1339,21 @@ export class Queue {
     const writes = logged.map((level, offsets) => level.state.ack(offsets, options));
     if (writes.length === 0) return RESOLVED;
     return writes.length === 1 ? writes[0]! : Promise.all(writes).then(() => undefined);
+  }
+
+  /** {@link ack} of one delivery, as the general case does it, without grouping by level. */
+  private ackOne(entry: InFlight, options: AckOptions | undefined): Promise<void> {
+    this.counters.acked++;
+    const { level, offset, message } = entry.candidate;
+    this.released(entry);
+    this.dispatch();
+    if (message.persistent || level.external) return level.state.ack([offset], options);
+    try {
+      level.state.ackUnlogged([offset]);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return RESOLVED;
   }
 
   /**
