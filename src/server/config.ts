@@ -124,7 +124,8 @@ export type SettingName =
   | 'storage-index-interval-bytes'
   | 'storage-cache-bytes-max'
   | 'storage-retention-check-interval-ms'
-  | 'storage-ack-batch-ms-max';
+  | 'storage-ack-batch-ms-max'
+  | 'storage-ack-batch-queues-min';
 
 type SettingKind = 'path' | 'optional-path' | 'boolean' | 'host' | 'port' | 'durability' | 'log-level' | 'count';
 
@@ -281,7 +282,14 @@ export const SETTINGS: readonly SettingSpecification[] = [
     kind: 'count',
     defaultValue: FILE_LOG_STORE_DEFAULTS.deferredGatherMsMax,
     range: INTERVAL_MS,
-    description: `while 64 or more queues have acks to log at once, each queue's are logged together, at most this many milliseconds after the first (an ack that waits for its log resolves then); ${WITHOUT_MEMORY}`,
+    description: `while storage-ack-batch-queues-min or more queues have acks nobody waits for (AMQP's) to log at once, each queue's are logged together, at most this many milliseconds after the first; ${WITHOUT_MEMORY}`,
+  },
+  {
+    name: 'storage-ack-batch-queues-min',
+    kind: 'count',
+    defaultValue: FILE_LOG_STORE_DEFAULTS.deferredGatherersMin,
+    range: POSITIVE,
+    description: `how many queues must have such acks waiting at once before any waits past the next group commit (see storage-ack-batch-ms-max); ${WITHOUT_MEMORY}`,
   },
 ];
 
@@ -409,6 +417,7 @@ export function loadConfig(
       cacheBytesMax: value<number>('storage-cache-bytes-max'),
       retentionCheckIntervalMs: value<number>('storage-retention-check-interval-ms'),
       deferredGatherMsMax: value<number>('storage-ack-batch-ms-max'),
+      deferredGatherersMin: value<number>('storage-ack-batch-queues-min'),
     },
     configFile,
     sources: Object.fromEntries(sources) as Record<SettingName, string>,

@@ -27,6 +27,7 @@ export type StorageTuning = Partial<
     | 'cacheBytesMax'
     | 'retentionCheckIntervalMs'
     | 'deferredGatherMsMax'
+    | 'deferredGatherersMin'
   > &
     Pick<LogOptions, 'segmentBytesMax' | 'segmentAgeMsMax'>
 >;

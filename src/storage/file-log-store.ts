@@ -57,11 +57,13 @@ export interface FileLogStoreOptions extends LogStoreOptions {
   /** How often retention runs. */
   readonly retentionCheckIntervalMs?: number;
   /**
-   * While at least DEFERRED_GATHERERS_CROWD_MIN deferrable {@link LogStore.beforeNextCommit}
+   * While at least `deferredGatherersMin` deferrable {@link LogStore.beforeNextCommit}
    * callbacks (queues' acks) wait at once, they run together at most this many milliseconds
    * after the first of them registered, instead of at every group commit.
    */
   readonly deferredGatherMsMax?: number;
+  /** How many deferrable callbacks must wait at once before any waits past the next commit. */
+  readonly deferredGatherersMin?: number;
   /**
    * With durability `always`: when a log's batches in one journal group add up to at least
    * this many bytes, they are written and fdatasynced straight into their segment file and
@@ -93,8 +95,17 @@ export const FILE_LOG_STORE_DEFAULTS = {
   segmentFlushIntervalMs: 100,
   cacheBytesMax: 64 * 1024 * 1024,
   retentionCheckIntervalMs: 5_000,
-  /** See DEFERRED_GATHERERS_CROWD_MIN for what it saves. */
+  /** See deferredGatherersMin for what it saves. */
   deferredGatherMsMax: 200,
+  /**
+   * Deferrable gatherers wait (up to deferredGatherMsMax) only while at least this many do: a
+   * store busy with many queues, each of which would otherwise log a batch of one or two acks at
+   * every group commit. Fewer run at the next commit, so a quiet store adds no ack latency.
+   * Measured (1,000 durable queues, round-robin persistent 256 B publishes with 1,000 in flight,
+   * a consumer per queue, lazy acks; in process, as bench:core queues-1000, 5 s runs):
+   * 33-39k msgs/s with deferredGatherMsMax 1, 41-46k with 50, 52-58k with 200, 54-58k with 500.
+   */
+  deferredGatherersMin: 64,
   /**
    * 128 KiB: a direct group costs a second fdatasync (the segment's, beside the journal's),
    * whose fixed cost (a device flush, a metadata commit as the file grows) outweighs writing
@@ -122,16 +133,6 @@ export const FILE_LOG_STORE_DEFAULTS = {
  * O_DSYNC writes of 100 KB took 334 µs one at a time, 198 µs each two at a time.
  */
 const JOURNAL_WRITES_IN_FLIGHT_MAX = 2;
-
-/**
- * Deferrable gatherers wait (up to deferredGatherMsMax) only while at least this many do: a
- * store busy with many queues, each of which would otherwise log a batch of one or two acks at
- * every group commit. Fewer run at the next commit, so a quiet store adds no ack latency.
- * Measured (1,000 durable queues, round-robin persistent 256 B publishes with 1,000 in flight,
- * a consumer per queue, lazy acks; in process, as bench:core queues-1000, 5 s runs):
- * 33-39k msgs/s with deferredGatherMsMax 1, 41-46k with 50, 52-58k with 200, 54-58k with 500.
- */
-export const DEFERRED_GATHERERS_CROWD_MIN = 64;
 
 /** Lazy appends (AppendOptions.lazy) gathered beyond this many bytes start a group write of their own. */
 const LAZY_GROUP_BYTES_MAX = 1024 * 1024;
@@ -640,7 +641,7 @@ export class FileLogStore implements LogStore, FileLogHost {
   private gather(): void {
     if (this.deferredGatherers.length > 0) {
       const waitedMs = this.clock.monotonicMs() - this.deferredSinceMs;
-      if (this.closing || this.deferredGatherers.length < DEFERRED_GATHERERS_CROWD_MIN || waitedMs >= this.settings.deferredGatherMsMax) {
+      if (this.closing || this.deferredGatherers.length < this.settings.deferredGatherersMin || waitedMs >= this.settings.deferredGatherMsMax) {
         this.takeDeferredGatherers();
       } else if (this.deferredTimer === null) {
         this.deferredTimer = this.clock.setTimer(this.settings.deferredGatherMsMax - waitedMs, () => {

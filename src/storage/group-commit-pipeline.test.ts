@@ -11,7 +11,7 @@ import { JournalWriteGate } from '../platform/journal-write-gate.js';
 import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
 import { ManualClock } from '../platform/clock.js';
 import { turns } from '../platform/event-loop-turns.js';
-import { DEFERRED_GATHERERS_CROWD_MIN, FILE_LOG_STORE_DEFAULTS, FileLogStore } from './file-log-store.js';
+import { FILE_LOG_STORE_DEFAULTS, FileLogStore } from './file-log-store.js';
 import { numberedNames, numberedRecordNames, numberedRecords } from './store-harness.js';
 
 
@@ -313,13 +313,13 @@ test('deferrable gatherers run at the next commit while few wait; while many wai
         );
       }
     };
-    register(DEFERRED_GATHERERS_CROWD_MIN - 1);
+    register(FILE_LOG_STORE_DEFAULTS.deferredGatherersMin - 1);
     await durable.append([record(0)]);
-    assert.equal(ran, DEFERRED_GATHERERS_CROWD_MIN - 1, 'few: run with the next group, as plain ones are');
+    assert.equal(ran, FILE_LOG_STORE_DEFAULTS.deferredGatherersMin - 1, 'few: run with the next group, as plain ones are');
     await Promise.all(appends.splice(0));
 
     ran = 0;
-    register(DEFERRED_GATHERERS_CROWD_MIN);
+    register(FILE_LOG_STORE_DEFAULTS.deferredGatherersMin);
     clock.advance(deferMs - 1);
     await durable.append([record(1)]);
     let plain = false;
@@ -329,24 +329,24 @@ test('deferrable gatherers run at the next commit while few wait; while many wai
     assert.equal(ran, 0, 'many: held over two group commits');
     clock.advance(1);
     await turns(10);
-    assert.equal(ran, DEFERRED_GATHERERS_CROWD_MIN, 'run once the first has waited deferredGatherMsMax, with nothing else to write');
+    assert.equal(ran, FILE_LOG_STORE_DEFAULTS.deferredGatherersMin, 'run once the first has waited deferredGatherMsMax, with nothing else to write');
     await Promise.all(appends.splice(0));
 
     ran = 0;
-    register(DEFERRED_GATHERERS_CROWD_MIN);
+    register(FILE_LOG_STORE_DEFAULTS.deferredGatherersMin);
     await durable.append([record(3)]);
     assert.equal(ran, 0);
     await store.flush();
-    assert.equal(ran, DEFERRED_GATHERERS_CROWD_MIN, 'flush runs them at once');
+    assert.equal(ran, FILE_LOG_STORE_DEFAULTS.deferredGatherersMin, 'flush runs them at once');
     await Promise.all(appends.splice(0));
-    assert.equal(transient.endOffset(), 3 * DEFERRED_GATHERERS_CROWD_MIN - 1);
+    assert.equal(transient.endOffset(), 3 * FILE_LOG_STORE_DEFAULTS.deferredGatherersMin - 1);
 
     ran = 0;
-    register(DEFERRED_GATHERERS_CROWD_MIN);
+    register(FILE_LOG_STORE_DEFAULTS.deferredGatherersMin);
     await durable.append([record(4)]);
     assert.equal(ran, 0);
   } finally {
     await store.close();
   }
-  assert.equal(transient.endOffset(), 4 * DEFERRED_GATHERERS_CROWD_MIN - 1, 'close runs the ones still held, and writes what they append');
+  assert.equal(transient.endOffset(), 4 * FILE_LOG_STORE_DEFAULTS.deferredGatherersMin - 1, 'close runs the ones still held, and writes what they append');
 });

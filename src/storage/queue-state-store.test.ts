@@ -9,7 +9,7 @@ import { SeededRandom } from '../platform/random.js';
 import { QueueStateStore, type QueueStateStoreOptions } from './queue-state-store.js';
 import { ManualClock } from '../platform/clock.js';
 import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
-import { DEFERRED_GATHERERS_CROWD_MIN, FileLogStore } from './file-log-store.js';
+import { FILE_LOG_STORE_DEFAULTS, FileLogStore } from './file-log-store.js';
 
 /** Opens, restarts and crashes one kind of store. */
 type Harness = StoreHarness;
@@ -471,7 +471,7 @@ test('on a file store busy with many queues, lazy acks wait to be logged with la
   const open = () => FileLogStore.open({ fileSystem, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000, deferredGatherMsMax: deferMs });
   const fileSystem = new SimulatedFileSystem();
   let store = await open();
-  const queues = DEFERRED_GATHERERS_CROWD_MIN + 6;
+  const queues = FILE_LOG_STORE_DEFAULTS.deferredGatherersMin + 6;
   const states: QueueStateStore[] = [];
   for (let index = 0; index < queues; index++) {
     const messages = await store.openLog(`queue-${index}`);

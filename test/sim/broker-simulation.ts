@@ -51,6 +51,11 @@ export interface SimulationOptions {
 
 /** Store thresholds small enough for a few messages to reach them (see simulate). */
 const SMALL_GROUP_TUNING = { directWriteBytesMin: 512, groupStartBytes: 1024 } as const;
+/**
+ * Lazy acks (and first deliveries) held even with one queue waiting, until the clock moves 50 ms
+ * or something hurries their queue's batch: every fourth seed, so crashes meet acks held back.
+ */
+const DEFERRED_ACK_TUNING = { deferredGatherersMin: 1, deferredGatherMsMax: 50 } as const;
 
 /** Runs one seeded simulation of `steps` operations; throws SimulationFailure on a broken invariant. */
 export async function simulate(seed: number, steps = 300, options: SimulationOptions = {}): Promise<SimulationResult> {
@@ -68,7 +73,7 @@ export async function simulate(seed: number, steps = 300, options: SimulationOpt
   ]);
   // Odd seeds shrink the store's group thresholds, so that the simulation's small batches take
   // the large-group paths too: straight to their segment files, and group writes started early.
-  const storage = seed % 2 === 1 ? { storage: SMALL_GROUP_TUNING } : {};
+  const storage = { storage: { ...(seed % 2 === 1 ? SMALL_GROUP_TUNING : {}), ...(seed % 4 >= 2 ? DEFERRED_ACK_TUNING : {}) } };
   const start = () => Broker.start({ dataDir: 'data', fileSystem, clock, durability: 'always', resourceProbe: PLENTY, passwordHasher: testPasswordHasher, ...storage });
   let broker = await start();
   const workloads: Workload[] = [];

@@ -15,6 +15,11 @@ interface ModelMessage {
   readonly transient: boolean;
   /** A transient message that a restart removed: never delivered again. */
   gone: boolean;
+  /**
+   * A lazy ack of it was made and had not resolved when the broker stopped: it may be settled
+   * after the restart or be back (so it need not be there at the end).
+   */
+  ackUnknown: boolean;
 }
 
 const QUEUES = ['plain', 'priority', 'groups', 'dedup', 'auto'] as const;
@@ -80,7 +85,12 @@ export class QueueWorkload implements Workload {
       if (message.acked) continue;
       this.wasReturned.add(message.id);
       if (message.transient) message.gone = true;
+      if (this.lazyAcksPending.has(message.id)) {
+        message.ackUnknown = true;
+        this.context.count('lazyAcksCutByRestart');
+      }
     }
+    this.lazyAcksPending.clear();
     this.firstDeliveryMax = new Map();
     this.attachAuto();
   }
@@ -112,7 +122,9 @@ export class QueueWorkload implements Workload {
     for (const [id, count] of remaining) if (count > 1) fail(`drain: ${id} is in its queue ${count} times`);
     for (const message of this.messages.values()) {
       if (message.queue === 'auto') continue;
-      if (message.confirmed && !message.acked && !message.gone && !remaining.has(message.id)) fail(`confirmed message ${message.id} of ${message.queue} was lost`);
+      // A lazy ack not resolved yet has settled its message in memory: it is not in the queue.
+      const settling = message.ackUnknown || this.lazyAcksPending.has(message.id);
+      if (message.confirmed && !message.acked && !message.gone && !settling && !remaining.has(message.id)) fail(`confirmed message ${message.id} of ${message.queue} was lost`);
     }
     await new Promise<void>((resolve) => setImmediate(resolve));
     for (const message of this.messages.values()) {
@@ -137,7 +149,7 @@ export class QueueWorkload implements Workload {
     let messageId: string | undefined;
     if (queue === 'dedup') messageId = `d${random.int(5)}`;
     const transient = queue === 'plain' && random.next() < 0.3;
-    const model: ModelMessage = { id, queue, priority, group, confirmed: false, acked: false, transient, gone: false };
+    const model: ModelMessage = { id, queue, priority, group, confirmed: false, acked: false, transient, gone: false, ackUnknown: false };
     const duplicate = messageId !== undefined && (this.dedupSeen.get(messageId) ?? -Infinity) > clock.nowMs();
     if (messageId !== undefined && !duplicate) this.dedupSeen.set(messageId, clock.nowMs() + 10_000);
     if (!duplicate) this.messages.set(id, model);
@@ -179,15 +191,40 @@ export class QueueWorkload implements Workload {
     }
   }
 
-  /** Ack some in-flight messages; they are acked once the ack resolves. */
+  /**
+   * Ack some in-flight messages; they are acked once the ack resolves. Half the time the ack is
+   * lazy and not waited for (as AMQP's): acked when it resolves, if the broker did not stop first.
+   */
   private async ackSome(): Promise<void> {
     const { random } = this.context;
     const ids = [...this.inFlight.keys()].filter(() => random.next() < 0.6);
     const deliveries = ids.map((id) => this.inFlight.get(id)!);
     for (const id of ids) this.inFlight.delete(id);
+    if (random.next() < 0.5) {
+      const born = this.context.incarnation();
+      for (const id of ids) this.lazyAcksPending.add(id);
+      void this.context
+        .broker()
+        .ack(deliveries, { lazy: true })
+        .then(
+          () => {
+            if (this.context.incarnation() !== born) return;
+            this.context.count('lazyAcksResolved', ids.length);
+            for (const id of ids) {
+              this.lazyAcksPending.delete(id);
+              this.messages.get(id)!.acked = true;
+            }
+          },
+          () => undefined,
+        );
+      return;
+    }
     await this.context.broker().ack(deliveries);
     for (const id of ids) this.messages.get(id)!.acked = true;
   }
+
+  /** Ids of lazy acks made in this incarnation that have not resolved. */
+  private readonly lazyAcksPending = new Set<string>();
 
   /** Nack with requeue: they go back to ready. */
   private async nackSome(): Promise<void> {
@@ -202,7 +239,10 @@ export class QueueWorkload implements Workload {
   }
 
   private ready(queue: QueueName): ModelMessage[] {
-    return [...this.messages.values()].filter((message) => message.queue === queue && message.confirmed && !message.acked && !message.gone && !this.inFlight.has(message.id));
+    // Messages whose lazy ack is being logged, or may have been, are left out: settled in memory, or perhaps.
+    return [...this.messages.values()].filter(
+      (message) => message.queue === queue && message.confirmed && !message.acked && !message.gone && !message.ackUnknown && !this.lazyAcksPending.has(message.id) && !this.inFlight.has(message.id),
+    );
   }
 
   private attachAuto(): void {
@@ -217,6 +257,7 @@ export class QueueWorkload implements Workload {
     if (!model) fail(`${queue} delivered ${id}, which was never published`);
     if (model!.queue !== queue) fail(`${id} of ${model!.queue} came from ${queue}`);
     if (model!.acked) fail(`${id} was delivered again after its ack resolved`);
+    if (this.lazyAcksPending.has(id)) fail(`${id} was delivered again while its lazy ack was being logged`);
     if (model!.gone) fail(`transient message ${id} was delivered after a restart`);
     if (queue === 'auto') {
       if (this.autoDelivered.has(id)) fail(`auto-ack message ${id} was delivered twice`);

@@ -1020,8 +1020,9 @@ export class Queue {
       if (offsets.length === 0) continue;
       level.autoAcked = [];
       const first = offsets[0]!;
-      // Nobody waits for these: they may ride with later acks of this queue (AckOptions.lazy).
-      const written = isRun(offsets) ? level.state.ackRange(first, first + offsets.length, LAZY_ACK) : level.state.ack(offsets, LAZY_ACK);
+      // Not lazy, although nobody waits for it: logged with the next commit, as a rule the one
+      // that makes the message itself durable, so that a crash does not deliver it again.
+      const written = isRun(offsets) ? level.state.ackRange(first, first + offsets.length) : level.state.ack(offsets);
       void written.catch(ignoreFailure);
     }
   }
