@@ -13,8 +13,11 @@ export interface Clock {
   nowMs(): number;
   /** Milliseconds on a clock that never goes backwards (for intervals). */
   monotonicMs(): number;
-  /** Runs `callback` once after `delayMs`; the handle cancels it. */
-  setTimer(delayMs: number, callback: () => void): TimerHandle;
+  /**
+   * Runs `callback` once after `delayMs`; the handle cancels it. With `keepAlive`, a real
+   * clock's timer keeps the process running until then (work somebody may be waiting for).
+   */
+  setTimer(delayMs: number, callback: () => void, options?: { readonly keepAlive?: boolean }): TimerHandle;
   /**
    * Runs `callback` after the current burst of work (Node's setImmediate):
    * later than promise continuations, before any timer. Group commit uses it
@@ -23,7 +26,7 @@ export interface Clock {
   runSoon(callback: () => void): void;
 }
 
-/** The real clock, backed by Node's timers. Timers do not keep the process alive. */
+/** The real clock, backed by Node's timers. Timers do not keep the process alive, unless asked to. */
 export class SystemClock implements Clock {
   nowMs(): number {
     return Date.now();
@@ -33,9 +36,9 @@ export class SystemClock implements Clock {
     return performance.now();
   }
 
-  setTimer(delayMs: number, callback: () => void): TimerHandle {
+  setTimer(delayMs: number, callback: () => void, options?: { readonly keepAlive?: boolean }): TimerHandle {
     const timer = setTimeout(callback, Math.max(0, delayMs));
-    timer.unref();
+    if (options?.keepAlive !== true) timer.unref();
     return { cancel: () => clearTimeout(timer) };
   }
 

@@ -134,6 +134,9 @@ export const FILE_LOG_STORE_DEFAULTS = {
  */
 const JOURNAL_WRITES_IN_FLIGHT_MAX = 2;
 
+/** Options of a timer that keeps the process running (Clock.setTimer). */
+const KEEP_ALIVE = { keepAlive: true } as const;
+
 /** Lazy appends (AppendOptions.lazy) gathered beyond this many bytes start a group write of their own. */
 const LAZY_GROUP_BYTES_MAX = 1024 * 1024;
 
@@ -644,10 +647,15 @@ export class FileLogStore implements LogStore, FileLogHost {
       if (this.closing || this.deferredGatherers.length < this.settings.deferredGatherersMin || waitedMs >= this.settings.deferredGatherMsMax) {
         this.takeDeferredGatherers();
       } else if (this.deferredTimer === null) {
-        this.deferredTimer = this.clock.setTimer(this.settings.deferredGatherMsMax - waitedMs, () => {
-          this.deferredTimer = null;
-          this.scheduleCommit();
-        });
+        // Kept alive: a process whose last work is held acks must still log them (their callers may wait).
+        this.deferredTimer = this.clock.setTimer(
+          this.settings.deferredGatherMsMax - waitedMs,
+          () => {
+            this.deferredTimer = null;
+            this.scheduleCommit();
+          },
+          KEEP_ALIVE,
+        );
       }
     }
     if (this.gatherers.length === 0) return;

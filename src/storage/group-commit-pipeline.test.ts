@@ -6,6 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { HookedFileSystem } from '../platform/hooked-file-system.js';
 import { JournalWriteGate } from '../platform/journal-write-gate.js';
 import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
@@ -349,4 +353,30 @@ test('deferrable gatherers run at the next commit while few wait; while many wai
     await store.close();
   }
   assert.equal(transient.endOffset(), 4 * FILE_LOG_STORE_DEFAULTS.deferredGatherersMin - 1, 'close runs the ones still held, and writes what they append');
+});
+
+test('a process whose last work is a deferred gatherer still runs it: the timer that brings it keeps the process alive', () => {
+  const directory = mkdtempSync(join(tmpdir(), 'ferry-deferred-'));
+  try {
+    const storeModule = new URL('./file-log-store.js', import.meta.url).href;
+    const platform = new URL('../platform/', import.meta.url).href;
+    const script = `
+      import { FileLogStore } from ${JSON.stringify(storeModule)};
+      import { NodeFileSystem } from ${JSON.stringify(platform + 'node-file-system.js')};
+      import { SystemClock } from ${JSON.stringify(platform + 'clock.js')};
+      const store = await FileLogStore.open({ fileSystem: new NodeFileSystem(), clock: new SystemClock(), directory: ${JSON.stringify(directory)},
+        durability: 'always', deferredGatherersMin: 1, deferredGatherMsMax: 300, journalPreallocateBytes: 0 });
+      const log = await store.openLog('acks');
+      await log.append([{ value: new Uint8Array([1]) }]);
+      const appended = new Promise((resolve) => store.beforeNextCommit(() => resolve(log.append([{ value: new Uint8Array([2]) }])), { deferrable: true }));
+      await log.append([{ value: new Uint8Array([3]) }]);
+      await appended;
+      process.stdout.write('logged ' + log.endOffset());
+    `;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(child.status, 0, `the child exited with ${String(child.status ?? child.signal)}: ${child.stderr}`);
+    assert.equal(child.stdout, 'logged 3');
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
 });
