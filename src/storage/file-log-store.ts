@@ -1453,7 +1453,17 @@ export class FileLogStore implements LogStore, FileLogHost {
       }
       const active = base === state.activeBaseOffset;
       if (active) {
-        const { segment, scan } = await Segment.open(this.fileSystem, directory, base, this.indexIntervalBytes, { sealed: false, lengthBytes: state.activeBytes });
+        let opened: Awaited<ReturnType<typeof Segment.open>>;
+        try {
+          opened = await Segment.open(this.fileSystem, directory, base, this.indexIntervalBytes, { sealed: false, lengthBytes: state.activeBytes });
+        } catch (error) {
+          if (!isFerryError(error, 'CORRUPT_DATA')) throw error;
+          // A header that never reached the disk: the same case as a short segment below.
+          damage = `${path}.seg: ${error instanceof Error ? error.message : String(error)}`;
+          superseded.push(path);
+          continue;
+        }
+        const { segment, scan } = opened;
         if (scan && scan.validBytes < state.activeBytes) {
           // A checkpoint fsyncs `activeBytes` of its active segment, unless a truncatePrefix dropped
           // the segment between the checkpoint's start and its end (dropped segments are neither

@@ -101,3 +101,54 @@ async function firstSegmentBases(fileSystem: SimulatedFileSystem): Promise<numbe
   const names = await fileSystem.readdir(`data/logs/${logs[0]}`);
   return names.filter((name) => name.endsWith('.seg')).map((name) => Number(name.slice(0, 20))).sort((a, b) => a - b);
 }
+
+test('a checkpoint\'s active segment whose header is not on disk is left to the journal: a later truncatePrefix that dropped it recovers', async () => {
+  const simulated = new SimulatedFileSystem();
+  const clock = new ManualClock();
+  const open = () => FileLogStore.open({ fileSystem: simulated, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
+  const store = await open();
+  const log = await store.openLog('queue', { segmentBytesMax: SEGMENT_BYTES });
+  let next = 0;
+  await log.append([record(next++)]);
+  await store.checkpoint();
+  // The checkpoint's active segment (base 0) is sealed by a roll, then dropped.
+  while ((await firstSegmentBases(simulated)).length < 2 || log.endOffset() < 40) await log.append([record(next++)]);
+  const dropTo = (await firstSegmentBases(simulated))[1]!;
+  await log.truncatePrefix(dropTo);
+  store.abandon();
+  simulated.crashAfterKill();
+  // As when the drop came while the checkpoint ran: the file exists, its header never written.
+  const logs = await simulated.readdir('data/logs');
+  const file = await simulated.open(`data/logs/${logs[0]}/${'0'.padStart(20, '0')}.seg`, { write: true, create: true });
+  await file.truncate(3);
+  await file.sync();
+  await file.close();
+  const reopened = await open();
+  try {
+    const again = reopened.getLog('queue')!;
+    assert.equal(again.startOffset(), dropTo, 'the replayed truncatePrefix moved the start past it');
+    const records = await again.read(dropTo, { recordsMax: 1_000 });
+    assert.deepEqual(records.map((entry) => entry.offset), Array.from({ length: next - dropTo }, (_, index) => dropTo + index));
+    assert.ok(!(await firstSegmentBases(simulated)).includes(0), 'and its file is gone');
+  } finally {
+    await reopened.close();
+  }
+});
+
+test('a checkpoint\'s active segment whose header is not on disk, with no journal entry dropping it, is reported as damage', async () => {
+  const simulated = new SimulatedFileSystem();
+  const open = () => FileLogStore.open({ fileSystem: simulated, clock: new ManualClock(), directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
+  const store = await open();
+  const log = await store.openLog('queue', { segmentBytesMax: SEGMENT_BYTES });
+  for (let next = 0; next < 3; next++) await log.append([record(next)]);
+  await store.checkpoint();
+  store.abandon();
+  simulated.crashAfterKill();
+  const logs = await simulated.readdir('data/logs');
+  const file = await simulated.open(`data/logs/${logs[0]}/${'0'.padStart(20, '0')}.seg`, { write: true });
+  await file.truncate(3);
+  await file.sync();
+  await file.close();
+  await assert.rejects(open(), (error: Error & { code?: string }) => error.code === 'CORRUPT_DATA' && /segment header is truncated/.test(error.message));
+  assert.deepEqual(await firstSegmentBases(simulated), [0], 'and nothing was deleted');
+});
