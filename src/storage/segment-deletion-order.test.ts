@@ -63,11 +63,7 @@ test('a segment dropped while an earlier journal group is being written survives
 });
 
 test('a checkpoint whose active segment is dropped before the checkpoint completes still recovers', async () => {
-  const simulated = new SimulatedFileSystem();
-  const clock = new ManualClock();
-  const open = () => FileLogStore.open({ fileSystem: simulated, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
-  const store = await open();
-  const log = await store.openLog('queue', { segmentBytesMax: SEGMENT_BYTES });
+  const { simulated, open, store, log } = await openQueueStore();
   let next = 0;
   while (log.endOffset() < 10) await log.append([record(next++)]);
   // The checkpoint records the active segment (base 0) at its start; then the log rolls and
@@ -103,11 +99,7 @@ async function firstSegmentBases(fileSystem: SimulatedFileSystem): Promise<numbe
 }
 
 test('a checkpoint\'s active segment whose header is not on disk is left to the journal: a later truncatePrefix that dropped it recovers', async () => {
-  const simulated = new SimulatedFileSystem();
-  const clock = new ManualClock();
-  const open = () => FileLogStore.open({ fileSystem: simulated, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
-  const store = await open();
-  const log = await store.openLog('queue', { segmentBytesMax: SEGMENT_BYTES });
+  const { simulated, open, store, log } = await openQueueStore();
   let next = 0;
   await log.append([record(next++)]);
   await store.checkpoint();
@@ -118,11 +110,7 @@ test('a checkpoint\'s active segment whose header is not on disk is left to the 
   store.abandon();
   simulated.crashAfterKill();
   // As when the drop came while the checkpoint ran: the file exists, its header never written.
-  const logs = await simulated.readdir('data/logs');
-  const file = await simulated.open(`data/logs/${logs[0]}/${'0'.padStart(20, '0')}.seg`, { write: true, create: true });
-  await file.truncate(3);
-  await file.sync();
-  await file.close();
+  await cutFirstSegmentHeader(simulated);
   const reopened = await open();
   try {
     const again = reopened.getLog('queue')!;
@@ -136,19 +124,31 @@ test('a checkpoint\'s active segment whose header is not on disk is left to the 
 });
 
 test('a checkpoint\'s active segment whose header is not on disk, with no journal entry dropping it, is reported as damage', async () => {
-  const simulated = new SimulatedFileSystem();
-  const open = () => FileLogStore.open({ fileSystem: simulated, clock: new ManualClock(), directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
-  const store = await open();
-  const log = await store.openLog('queue', { segmentBytesMax: SEGMENT_BYTES });
+  const { simulated, open, store, log } = await openQueueStore();
   for (let next = 0; next < 3; next++) await log.append([record(next)]);
   await store.checkpoint();
   store.abandon();
   simulated.crashAfterKill();
-  const logs = await simulated.readdir('data/logs');
-  const file = await simulated.open(`data/logs/${logs[0]}/${'0'.padStart(20, '0')}.seg`, { write: true });
-  await file.truncate(3);
-  await file.sync();
-  await file.close();
+  await cutFirstSegmentHeader(simulated);
   await assert.rejects(open(), (error: Error & { code?: string }) => error.code === 'CORRUPT_DATA' && /segment header is truncated/.test(error.message));
   assert.deepEqual(await firstSegmentBases(simulated), [0], 'and nothing was deleted');
 });
+
+/** A store on a simulated disk (reopened by `open`) and its log `queue` with small segments. */
+async function openQueueStore() {
+  const simulated = new SimulatedFileSystem();
+  const clock = new ManualClock();
+  const open = () => FileLogStore.open({ fileSystem: simulated, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
+  const store = await open();
+  const log = await store.openLog('queue', { segmentBytesMax: SEGMENT_BYTES });
+  return { simulated, open, store, log };
+}
+
+/** Leaves the log's segment file of base 0 (created if gone) 3 bytes long: its header never reached the disk. */
+async function cutFirstSegmentHeader(simulated: SimulatedFileSystem): Promise<void> {
+  const logs = await simulated.readdir('data/logs');
+  const file = await simulated.open(`data/logs/${logs[0]}/${'0'.padStart(20, '0')}.seg`, { write: true, create: true });
+  await file.truncate(3);
+  await file.sync();
+  await file.close();
+}
