@@ -9,7 +9,7 @@ import { BROKER_LIMIT_DEFAULTS, BrokerCore, DEFAULT_VHOST, type BrokerLimits } f
 import type { MessageProperties } from '../core/message/message.js';
 import type { Durability, LogStore } from '../core/ports.js';
 import type { ConsumerOptions, Delivery } from '../core/queue/delivery.js';
-import type { PullOptions, Queue } from '../core/queue/queue.js';
+import { LAZY_ACK, type PullOptions, type Queue } from '../core/queue/queue.js';
 import type { QueueConfig } from '../core/queue/queue-config.js';
 import type { Destination } from '../core/routing/destination.js';
 import type { HeaderTable } from '../core/routing/header-value.js';
@@ -87,8 +87,6 @@ const noProperties: MessageProperties = Object.freeze({});
 /** Results shared by every publish they describe (frozen: callers only read them). */
 const routedResult: PublishResult = Object.freeze({ routed: true, rejectedBy: Object.freeze([]) });
 const unroutedResult: PublishResult = Object.freeze({ routed: false, rejectedBy: Object.freeze([]) });
-/** Options of an ack whose caller does not wait for it (Broker.ack `lazy`). */
-const LAZY_ACK = Object.freeze({ lazy: true });
 let consumerSequence = 0;
 
 function nothing(): void {}

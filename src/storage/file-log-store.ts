@@ -134,6 +134,11 @@ export const FILE_LOG_STORE_DEFAULTS = {
  */
 const JOURNAL_WRITES_IN_FLIGHT_MAX = 2;
 
+/** What recovery records of a segment file (`path` without its extension) it could not open. */
+function segmentDamage(path: string, error: unknown): string {
+  return `${path}.seg: ${error instanceof Error ? error.message : String(error)}`;
+}
+
 /** Options of a timer that keeps the process running (Clock.setTimer). */
 const KEEP_ALIVE = { keepAlive: true } as const;
 
@@ -264,7 +269,7 @@ export class FileLogStore implements LogStore, FileLogHost {
   private committing = false;
   /** Callbacks of {@link beforeNextCommit} waiting for the next group. */
   private gatherers: Array<() => void> = [];
-  /** Deferrable callbacks of {@link beforeNextCommit} (see DEFERRED_GATHERERS_CROWD_MIN), and since when the first waits. */
+  /** Deferrable callbacks of {@link beforeNextCommit} (see deferredGatherersMin), and since when the first waits. */
   private deferredGatherers: Array<() => void> = [];
   private deferredSinceMs = 0;
   /** Brings a commit when the deferred gatherers are due and nothing else does. */
@@ -1459,7 +1464,7 @@ export class FileLogStore implements LogStore, FileLogHost {
         } catch (error) {
           if (!isFerryError(error, 'CORRUPT_DATA')) throw error;
           // A header that never reached the disk: the same case as a short segment below.
-          damage = `${path}.seg: ${error instanceof Error ? error.message : String(error)}`;
+          damage = segmentDamage(path, error);
           superseded.push(path);
           continue;
         }
@@ -1485,7 +1490,7 @@ export class FileLogStore implements LogStore, FileLogHost {
           // ends, so one that a truncatePrefix dropped meanwhile may be short, and its unlink may
           // not have survived a crash. Replay decides: the journal must move the start past it
           // (and so past every older segment); anything else is damage, reported by checkContiguous.
-          damage = `${path}.seg: ${error instanceof Error ? error.message : String(error)}`;
+          damage = segmentDamage(path, error);
           for (const older of segments.splice(0)) {
             await older.close();
             superseded.push(older.path.replace(/\.seg$/, ''));

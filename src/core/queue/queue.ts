@@ -237,7 +237,8 @@ const DEATH_REASONS: Readonly<Record<DeadLetterReason, string>> = {
 };
 /** How a batch that nobody waits for is appended (transient messages only). */
 const LAZY_APPEND: AppendOptions = Object.freeze({ lazy: true });
-const LAZY_ACK: AckOptions = Object.freeze({ lazy: true });
+/** Options of an ack nobody waits for (AckOptions.lazy); shared by the callers that make such acks. */
+export const LAZY_ACK: AckOptions = Object.freeze({ lazy: true });
 
 /** What an in-memory queue's log stores per message, and a durable queue's per transient message held in memory: nothing but the offset. */
 const OFFSET_ONLY_RECORD: RecordInput = Object.freeze({ value: new Uint8Array(0) });

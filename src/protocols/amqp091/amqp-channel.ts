@@ -6,7 +6,7 @@ import type { Principal } from '../../core/access/access-control.js';
 import type { ChannelDescription } from '../../core/connections/connection-registry.js';
 import type { Message, MessageProperties } from '../../core/message/message.js';
 import type { Delivery } from '../../core/queue/delivery.js';
-import type { Queue } from '../../core/queue/queue.js';
+import { LAZY_ACK, type Queue } from '../../core/queue/queue.js';
 import type { HeaderTable } from '../../core/routing/header-value.js';
 import type { Stream, StreamEntry } from '../../core/stream/stream.js';
 import { lockedQueueMessage, type VirtualHost } from '../../core/vhost/virtual-host.js';
@@ -111,8 +111,6 @@ const CONFIRM_ACK = 1;
 const CONFIRM_NACK = 2;
 /** Settled confirms at the head of a ConfirmOrder's array that it drops at once, not each as it is taken. */
 const CONFIRM_TRIM_MIN = 1024;
-/** Options of the acks of basic.ack, which has no reply: nobody waits for them to be logged (AckOptions.lazy). */
-const LAZY_ACK = Object.freeze({ lazy: true });
 
 /**
  * Publisher confirm states by tag, in publish order. Tags are consecutive
