@@ -307,6 +307,10 @@ export class FileLogStore implements LogStore, FileLogHost {
    * names: deleted once a durable checkpoint covers that journal file.
    */
   private deletionsAwaitingCheckpoint: Segment[] = [];
+  /** True from a checkpoint's snapshot of the logs until its file is written. */
+  private snapshotUnwritten = false;
+  /** The group of the last truncatePrefix entry that dropped segments while snapshotUnwritten. */
+  private dropsSinceSnapshot: Promise<void> | null = null;
   /** The journal sequence of the last durable checkpoint: recovery replays files from it on. */
   private checkpointedJournalSequence = 0;
   private readonly timers: TimerHandle[] = [];
@@ -494,6 +498,12 @@ export class FileLogStore implements LogStore, FileLogHost {
   segmentsDropped(_log: FileLog, segments: Segment[]): void {
     // The truncatePrefix entry that dropped them was just added to the gathering group.
     this.group.deletions.push(...segments);
+    if (this.snapshotUnwritten) {
+      // The running checkpoint's snapshot may name these segments, which it will now neither
+      // write nor sync: its file must wait until this entry is durable (see completeCheckpoint).
+      this.group.forceSync = true;
+      this.dropsSinceSnapshot = this.group.done.promise;
+    }
   }
 
   appended(log: FileLog): void {
@@ -1046,6 +1056,7 @@ export class FileLogStore implements LogStore, FileLogHost {
       logs = [...this.logsByName.values()];
       checkpoint = { formatVersion: CHECKPOINT_FORMAT_VERSION, journalSequence: next.sequence, nextLogId: this.nextLogId, logs: logs.map((log) => this.checkpointLogState(log)) };
       this.dirtyLogs.clear();
+      this.snapshotUnwritten = true;
     } catch (error) {
       this.fail(error);
       request?.reject(error);
@@ -1060,6 +1071,8 @@ export class FileLogStore implements LogStore, FileLogHost {
         },
       )
       .finally(() => {
+        this.snapshotUnwritten = false;
+        this.dropsSinceSnapshot = null;
         this.checkpointRunning = null;
         if (this.commitWanted()) this.scheduleCommit();
       });
@@ -1102,7 +1115,17 @@ export class FileLogStore implements LogStore, FileLogHost {
       this.dirtyDirectories.delete(directory);
       if (await this.fileSystem.exists(directory)) await this.fileSystem.syncDirectory(directory);
     }
+    // A segment of the snapshot that a truncatePrefix dropped meanwhile was skipped above, so its
+    // bytes may be on disk only in the old journal files this checkpoint deletes: the entry that
+    // dropped it must be durable first (in the journal the checkpoint names), or a crash would
+    // find the segment short or gone and nothing moving the start past it.
+    while (this.dropsSinceSnapshot !== null) {
+      const drops = this.dropsSinceSnapshot;
+      this.dropsSinceSnapshot = null;
+      await drops;
+    }
     await this.writeCheckpointFile(checkpoint);
+    this.snapshotUnwritten = false;
     this.checkpointedJournalSequence = Math.max(this.checkpointedJournalSequence, checkpoint.journalSequence);
     // Segments dropped while a replayed journal file referenced them: no recovery reads them now.
     const waiting = this.deletionsAwaitingCheckpoint;

@@ -90,6 +90,68 @@ test('a checkpoint whose active segment is dropped before the checkpoint complet
   }
 });
 
+test('a checkpoint whose active segment is dropped while it runs waits for the dropping entry before it names the new journal', async () => {
+  const simulated = new SimulatedFileSystem();
+  const fileSystem = new HookedFileSystem(simulated);
+  const clock = new ManualClock();
+  const open = () => FileLogStore.open({ fileSystem, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
+  // Holds the checkpoint between the snapshot of every log's state and the sync of log `queue`'s
+  // segments (at the sync of log `other`, which comes first); from the snapshot on, writes to
+  // `queue`'s first segment (a slow disk: its bytes stay in memory and in the old journal); and
+  // journal writes while `holdJournal`.
+  let holdOtherSync = false;
+  let releaseOtherSync: (() => void) | null = null;
+  let holdJournal = false;
+  const heldWrites: (() => void)[] = [];
+  const heldJournalWrites: (() => void)[] = [];
+  fileSystem.hook = (operation, path) => {
+    if (releaseOtherSync !== null && operation === 'write' && path === `data/logs/2/${'0'.padStart(20, '0')}.seg`) return new Promise<void>((resolve) => heldWrites.push(resolve));
+    if (holdOtherSync && operation === 'sync' && path.startsWith('data/logs/1/')) {
+      holdOtherSync = false;
+      return new Promise<void>((resolve) => (releaseOtherSync = resolve));
+    }
+    if (holdJournal && operation === 'write' && path.includes('journal/')) return new Promise<void>((resolve) => heldJournalWrites.push(resolve));
+    return undefined;
+  };
+  const store = await open();
+  const other = await store.openLog('other');
+  const log = await store.openLog('queue', { segmentBytesMax: SEGMENT_BYTES });
+  let next = 0;
+  while (log.endOffset() < 10) await log.append([record(next++)]);
+  await other.append([record(0)]);
+  holdOtherSync = true;
+  const checkpointed = store.checkpoint();
+  checkpointed.catch(() => undefined);
+  for (let turn = 0; turn < 100 && releaseOtherSync === null; turn++) await turns(1);
+  assert.ok(releaseOtherSync !== null, 'the checkpoint took its snapshot and waits at the sync of log other');
+  // After the snapshot: the log rolls, and a truncatePrefix drops the snapshot's active segment
+  // (base 0), whose entry is held before it reaches the journal.
+  while (log.endOffset() < 50) await log.append([record(next++)]);
+  const target = log.endOffset() - 1;
+  holdJournal = true;
+  const truncated = log.truncatePrefix(target);
+  truncated.catch(() => undefined);
+  await turns(5);
+  assert.equal(heldJournalWrites.length, 1, 'the truncatePrefix entry is held in its journal write');
+  releaseOtherSync!();
+  await turns(30);
+  // kill -9 now: the drop never reached the journal.
+  store.abandon();
+  simulated.crashAfterKill();
+  fileSystem.hook = null;
+  for (const resume of [...heldWrites, ...heldJournalWrites]) resume();
+  const reopened = await open();
+  try {
+    const again = reopened.getLog('queue')!;
+    assert.ok(again.endOffset() >= next, `every acknowledged record survives (end ${again.endOffset()} < ${next})`);
+    const start = again.startOffset();
+    const records = await again.read(start, { recordsMax: 1_000 });
+    assert.deepEqual(records.map((entry) => entry.offset), Array.from({ length: again.endOffset() - start }, (_, index) => start + index));
+  } finally {
+    await reopened.close();
+  }
+});
+
 /** Base offsets of the segment files of the only log, ascending. */
 async function firstSegmentBases(fileSystem: SimulatedFileSystem): Promise<number[]> {
   const logs = await fileSystem.readdir('data/logs');
