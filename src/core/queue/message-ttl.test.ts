@@ -123,6 +123,26 @@ test('with messageTtlMs 0 a message still reaches a consumer waiting with credit
   await broker.close();
 });
 
+test('with messageTtlMs 0 a message reaches a waiting consumer even when the clock moves before the turn ends', async () => {
+  const { broker, clock } = await setup();
+  const queue = await broker.declareQueue('now', { messageTtlMs: 0, deadLetterExchange: 'dlx' });
+  const inbox = new Inbox();
+  const consumer = broker.consume('now', inbox.onDelivery, { autoAck: true });
+  // The delivery happens at the end of the publishing turn; a busy process may be a few ms later there.
+  const published = broker.publish('', { body: 'seen', routingKey: 'now' });
+  clock.advance(5);
+  await published;
+  assert.deepEqual(inbox.bodies(), ['seen']);
+  assert.deepEqual(await broker.get('dead'), []);
+  // One that nobody took is still expired at once, and a later turn's message waits for nobody either.
+  consumer.cancel();
+  await broker.publish('', { body: 'unseen', routingKey: 'now' });
+  clock.advance(0);
+  assert.equal(queue.messageCount(), 0);
+  assert.deepEqual(bodies(await broker.get('dead')), ['unseen']);
+  await broker.close();
+});
+
 test('TTL dead-letters use the deadLetterRoutingKey when set, the original routing key otherwise', async () => {
   const { broker, clock } = await setup();
   await broker.declareExchange('expired', { type: 'direct' });

@@ -547,7 +547,10 @@ export class Queue {
       level.unreadBytes += message.body.byteLength;
       this.keepUnread(level, offset, message);
     }
-    if (this.effectiveTtlMs(message) === 0) this.zeroTtlPending = true;
+    if (this.effectiveTtlMs(message) === 0 && !this.zeroTtlPending) {
+      this.zeroTtlPending = true;
+      this.zeroTtlSinceMs = message.arrivedAtMs;
+    }
     return outcome;
   }
 
@@ -566,6 +569,11 @@ export class Queue {
 
   private flushScheduled = false;
   private zeroTtlPending = false;
+  /**
+   * Arrival time of the first TTL-0 message offered since the last end-of-turn dispatch: it and
+   * those after it may still be delivered there, however late the turn ends (see isExpired).
+   */
+  private zeroTtlSinceMs = 0;
 
   /**
    * True when a ready message may join its level's read-ahead buffer: always
@@ -1493,7 +1501,11 @@ export class Queue {
     const ttl = this.effectiveTtlMs(message);
     if (ttl === NEVER) return false;
     const expiresAtMs = message.arrivedAtMs + ttl;
-    return atDeliveryTime ? expiresAtMs < nowMs : expiresAtMs <= nowMs;
+    if (!atDeliveryTime) return expiresAtMs <= nowMs;
+    // TTL 0 means delivered at once or never: "at once" is the dispatch that ends the publishing
+    // turn, which a busy process may reach a few milliseconds after the message arrived.
+    if (ttl === 0 && this.zeroTtlPending && message.arrivedAtMs >= this.zeroTtlSinceMs) return false;
+    return expiresAtMs < nowMs;
   }
 
   private expiresAt(message: StoredMessage): number {
