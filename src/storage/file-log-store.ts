@@ -83,6 +83,13 @@ export interface FileLogStoreOptions extends LogStoreOptions {
   readonly onSync?: (durationMs: number) => void;
 }
 
+/**
+ * How often close writes appendEmpty offsets taken after its checkpoint began, each pass taking
+ * those of the pass before: bounded, as a caller could take offsets for ever; ones taken after
+ * the last pass are lost as any write racing close may be.
+ */
+const CLOSE_EMPTY_PASSES_MAX = 3;
+
 /** Defaults of {@link FileLogStoreOptions}. */
 export const FILE_LOG_STORE_DEFAULTS = {
   durability: 'always' as Durability,
@@ -1619,6 +1626,11 @@ export class FileLogStore implements LogStore, FileLogHost {
     if (this.failure === null) {
       try {
         await this.checkpoint();
+        // appendEmpty offsets taken while it ran are held as counts, in no journal entry: write them.
+        for (let pass = 0; pass < CLOSE_EMPTY_PASSES_MAX && this.logsWithEmptyPending.size > 0; pass++) {
+          this.writeEmptyPending();
+          await this.flush();
+        }
       } catch (error) {
         if (!isFerryError(error, 'STORAGE_CLOSED')) throw error;
       }

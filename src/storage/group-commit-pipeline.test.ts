@@ -300,6 +300,23 @@ test('appendEmpty offsets are one lazy batch: none written per call, all of them
   }
 });
 
+test('appendEmpty offsets taken while close checkpoints are written before the store closes', async () => {
+  const { open, store, transient } = await openClockedStore();
+  transient.appendEmpty(4);
+  const closed = store.close();
+  // close() asked for its checkpoint (which wrote the four) and waits for it: these come after.
+  transient.appendEmpty(3);
+  await closed;
+  const reopened = await open();
+  try {
+    const log = reopened.getLog('transient')!;
+    assert.equal(log.endOffset(), 7, 'every offset handed out before close returned is kept');
+    assert.equal((await log.append([record(7)])).baseOffset, 7);
+  } finally {
+    await reopened.close();
+  }
+});
+
 test('deferrable gatherers run at the next commit while few wait; while many wait, deferredGatherMsMax after the first, or at once on flush', async () => {
   const deferMs = 500;
   const { store, clock, transient, durable } = await openClockedStore(deferMs);
