@@ -27,21 +27,30 @@ import { reportErrorSynchronously, reportSynchronously } from './report-synchron
 export const CRASH_LOG_NAMES = ['orders', 'payments', 'audit'] as const;
 
 /**
+ * CRASH_PROFILE=small (read by the test and, through the inherited environment, by the child)
+ * shrinks segments, retention and journal 16-fold and checks retention every 10 ms: every kill
+ * then lands amid rolls, retention drops and checkpoints. Slower (about 4 s a round); for
+ * hunting, with fewer CRASH_ROUNDS.
+ */
+export const CRASH_PROFILE_SMALL = process.env['CRASH_PROFILE'] === 'small';
+const SIZE_DIVISOR = CRASH_PROFILE_SMALL ? 16 : 1;
+
+/**
  * Per-log options. `audit` has a byte retention limit, so retention moves
  * its start offset and deletes segments while the process is being killed.
  */
 export const CRASH_LOG_OPTIONS: Readonly<Record<string, LogOptions>> = {
   orders: {},
   payments: {},
-  audit: { retentionBytes: 1024 * 1024 },
+  audit: { retentionBytes: (1024 * 1024) / SIZE_DIVISOR },
 };
 
 /** Store settings: small segments and journal so rolls and checkpoints happen within one run. */
 export const CRASH_STORE_SETTINGS = {
   durability: 'always' as const,
-  logDefaults: { segmentBytesMax: 256 * 1024 },
-  journalBytesMax: 1024 * 1024,
-  retentionCheckIntervalMs: 50,
+  logDefaults: { segmentBytesMax: (256 * 1024) / SIZE_DIVISOR },
+  journalBytesMax: (1024 * 1024) / SIZE_DIVISOR,
+  retentionCheckIntervalMs: CRASH_PROFILE_SMALL ? 10 : 50,
 };
 
 /**

@@ -6,7 +6,8 @@
  * on the same directory, and so on for CRASH_ROUNDS rounds (default 30).
  *
  * Replay a failure's random choices with SEED=<n> (printed at the start);
- * KEEP_DATA_DIR=1 keeps the data directory for inspection.
+ * KEEP_DATA_DIR=1 keeps the data directory for inspection; CRASH_PROFILE=small
+ * (see storage-crash-child.ts) crowds every kill with rolls, drops and checkpoints.
  * Kill instants are wall-clock times, so a replay draws the same delays but
  * lands them on whatever the child is doing by then.
  */
@@ -22,7 +23,7 @@ import { NodeFileSystem } from '../../src/platform/node-file-system.js';
 import { SystemClock } from '../../src/platform/clock.js';
 import { SeededRandom } from '../../src/platform/random.js';
 import type { Log, StoredRecord } from '../../src/core/ports.js';
-import { CRASH_LOG_NAMES, CRASH_LOG_OPTIONS, CRASH_STORE_SETTINGS, crashRecord, readCrashValueFacts } from './storage-crash-child.js';
+import { CRASH_LOG_NAMES, CRASH_LOG_OPTIONS, CRASH_PROFILE_SMALL, CRASH_STORE_SETTINGS, crashRecord, readCrashValueFacts } from './storage-crash-child.js';
 
 const SEED = process.env['SEED'] !== undefined ? Number(process.env['SEED']) : (Date.now() ^ (process.pid << 16)) >>> 0;
 const ROUNDS = Number(process.env['CRASH_ROUNDS'] ?? 30);
@@ -155,7 +156,7 @@ async function verifyLog(log: Log, logIndex: number, acked: Map<number, Ack>, co
   return end - start;
 }
 
-test('every acknowledged record survives SIGKILL at random instants, across repeated crashes', { timeout: 120_000 }, async () => {
+test('every acknowledged record survives SIGKILL at random instants, across repeated crashes', { timeout: CRASH_PROFILE_SMALL ? 600_000 : 120_000 }, async () => {
   console.log(`storage-crash: SEED=${SEED} CRASH_ROUNDS=${ROUNDS} (replay the random choices with SEED=${SEED})`);
   const random = new SeededRandom(SEED);
   const directory = mkdtempSync(join(tmpdir(), 'ferry-crash-'));
