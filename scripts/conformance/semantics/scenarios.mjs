@@ -444,6 +444,23 @@ S('cc_bcc_routing', async (ctx) => {
   return { k1: await drain(ch, 'ccx.k1'), k2: await drain(ch, 'ccx.k2'), k3: await drain(ch, 'ccx.k3') };
 });
 
+S('dlx_cc_bcc', async (ctx) => {
+  // A message published with CC and BCC, dead-lettered without a dead-letter routing key: which of
+  // its routing keys route the dead-lettered copy, and what its x-death and headers say.
+  const ch = await ctx.ch();
+  await ch.assertExchange('dcc.x', 'direct', { durable: false });
+  await ch.assertExchange('dcc.dlx', 'direct', { durable: false });
+  for (const k of ['k1', 'k2', 'k3']) { await declareQ(ch, `dcc.dead.${k}`); await ch.bindQueue(`dcc.dead.${k}`, 'dcc.dlx', k); }
+  await declareQ(ch, 'dcc.src', { 'x-dead-letter-exchange': 'dcc.dlx' });
+  await ch.bindQueue('dcc.src', 'dcc.x', 'k1');
+  await pubc(ctx, [['dcc.x', 'k1', 'm', { CC: ['k2'], BCC: ['k3'] }]]);
+  const m = await ch.get('dcc.src', { noAck: false });
+  const atSource = normMsg(m);
+  ch.reject(m, false);
+  await sleep(100);
+  return { atSource, k1: await drain(ch, 'dcc.dead.k1'), k2: await drain(ch, 'dcc.dead.k2'), k3: await drain(ch, 'dcc.dead.k3') };
+});
+
 S('dlx_two_hops', async (ctx) => {
   const ch = await ctx.ch();
   await declareQ(ch, 'hop.q3');

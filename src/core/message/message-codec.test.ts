@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeMessage, encodeEnvelope, encodeMessage } from './message-codec.js';
+import { decodeMessage, encodeEnvelope, encodeMessage, messageRecordFieldBytes, writeMessageRecords } from './message-codec.js';
+import { MemoryLogStore } from '../../storage/memory-log-store.js';
+import { ManualClock } from '../../platform/clock.js';
 import type { StoredMessage } from './message.js';
 import type { StoredRecord } from '../ports.js';
 
@@ -79,6 +81,29 @@ test('the AMQP header table of a message survives the stored record, with or wit
   const alone = roundTrip({ ...base, amqpHeaderTable });
   assert.deepEqual(alone.amqpHeaderTable, amqpHeaderTable);
   assert.equal(roundTrip({ ...base, headers: { x: 1 } }).amqpHeaderTable, undefined);
+});
+
+test('BCC routing keys survive the stored record beside the envelope, which does not carry them', () => {
+  const withBcc = { ...base, bccRoutingKeys: ['hidden', 'ünïcode'] };
+  assert.deepEqual(roundTrip(withBcc).bccRoutingKeys, ['hidden', 'ünïcode']);
+  assert.equal(roundTrip(base).bccRoutingKeys, undefined);
+  assert.deepEqual(encodeMessage(withBcc).headers![0]!.value, encodeEnvelope(base), 'deliveries carry the envelope: no BCC there');
+  const record = encodeMessage(withBcc);
+  const damaged: StoredRecord = { offset: 3, timestampMs: 0, key: null, value: record.value, headers: [record.headers![0]!, { name: 'b', value: new Uint8Array([2, 0, 0, 0, 9]) }] };
+  assert.throws(() => decodeMessage(damaged), (error: { code?: string; message?: string }) => error.code === 'CORRUPT_DATA' && /record 3: BCC routing keys/.test(error.message ?? ''));
+});
+
+test('batches written record by record keep BCC keys on their own records only', async () => {
+  const store = new MemoryLogStore({ clock: new ManualClock() });
+  const log = await store.openLog('stream');
+  const messages = [base, { ...base, bccRoutingKeys: ['k3'] }, base, base];
+  const batch = log.newBatch(messages.length, messages.length, messageRecordFieldBytes(messages));
+  writeMessageRecords(batch, messages);
+  await log.appendBatch(batch);
+  const back = (await log.read(0)).map(decodeMessage);
+  assert.deepEqual(back.map((message) => message.bccRoutingKeys), [undefined, ['k3'], undefined, undefined]);
+  assert.deepEqual(back.map((message) => [...message.body]), messages.map((message) => [...message.body]));
+  await store.close();
 });
 
 test('a message that came with its envelope is stored with those bytes, not encoded again', () => {

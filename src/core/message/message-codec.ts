@@ -10,7 +10,10 @@ import type { HeaderTable } from '../routing/header-value.js';
  * How a message is stored as a log record:
  * - key: the routing key (UTF-8); value: the body, untouched;
  * - timestamp: the broker's arrival time;
- * - one record header named "m": the envelope below.
+ * - one record header named "m": the envelope below;
+ * - with BCC routing keys (Message.bccRoutingKeys), a second record header named "b":
+ *   u32 count | strings. Never part of the envelope, so deliveries (which carry the
+ *   envelope) never show them.
  *
  *   envelope: u8 version (1) | u8 flags (bit 0 persistent, bit 1 persistence
  *             implicit, bit 2 empty headers table given, bit 3 AMQP header
@@ -23,6 +26,7 @@ import type { HeaderTable } from '../routing/header-value.js';
  */
 const ENVELOPE_VERSION = 1;
 const ENVELOPE_HEADER = 'm';
+const BCC_HEADER = 'b';
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -95,12 +99,35 @@ function envelopeOf(message: StoredMessage): Uint8Array {
 
 /** Encodes a message as the record a queue or stream log stores. */
 export function encodeMessage(message: StoredMessage): RecordInput {
+  const envelope = { name: ENVELOPE_HEADER, value: envelopeOf(message) };
   return {
     timestampMs: message.arrivedAtMs,
     key: encodeRoutingKey(message.routingKey),
     value: message.body,
-    headers: [{ name: ENVELOPE_HEADER, value: envelopeOf(message) }],
+    headers: message.bccRoutingKeys === undefined ? [envelope] : [envelope, { name: BCC_HEADER, value: encodeStrings(message.bccRoutingKeys) }],
   };
+}
+
+/** u32 count, then each string as u32 length + UTF-8 (the record header "b"). */
+function encodeStrings(values: readonly string[]): Uint8Array {
+  const writer = new ByteWriter();
+  writer.u32(values.length);
+  for (const value of values) writer.string(value);
+  return writer.finish();
+}
+
+/** Reads what {@link encodeStrings} wrote; CORRUPT_DATA naming `what` when it is not that. */
+function decodeStrings(bytes: Uint8Array, what: string): string[] {
+  const reader = new ByteReader(bytes);
+  try {
+    const count = reader.u32();
+    const values: string[] = [];
+    for (let index = 0; index < count; index++) values.push(reader.string());
+    if (reader.remaining() !== 0) throw new FerryError('CORRUPT_DATA', 'trailing bytes');
+    return values;
+  } catch (error) {
+    throw new FerryError('CORRUPT_DATA', `${what}: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /**
@@ -117,19 +144,26 @@ export function writeMessageRecords(batch: RecordBatchBuilder, messages: readonl
     const key = encodeRoutingKey(message.routingKey);
     const envelope = envelopeOf(message);
     const body = message.body;
-    if (key === lastKey && envelope === lastEnvelope) {
+    const bcc = message.bccRoutingKeys;
+    if (key === lastKey && envelope === lastEnvelope && bcc === undefined) {
       batch.recordAgain(message.arrivedAtMs, body, 0, body.byteLength);
       continue;
     }
     const extra = index === 0 ? firstExtra : undefined;
-    batch.recordStart(message.arrivedAtMs, key, 0, key.byteLength, extra === undefined ? 1 : 2);
+    batch.recordStart(message.arrivedAtMs, key, 0, key.byteLength, 1 + (bcc === undefined ? 0 : 1) + (extra === undefined ? 0 : 1));
     batch.recordHeader(ENVELOPE_HEADER, envelope, 0, envelope.byteLength);
-    if (extra === undefined) {
+    if (bcc !== undefined) {
+      const bytes = encodeStrings(bcc);
+      batch.recordHeader(BCC_HEADER, bytes, 0, bytes.byteLength);
+    }
+    if (extra === undefined && bcc === undefined) {
       lastKey = key;
       lastEnvelope = envelope;
     } else {
       // The next record must not repeat this one's headers.
-      batch.recordHeader(extra.name, extra.value, 0, extra.value.byteLength);
+      lastKey = null;
+      lastEnvelope = null;
+      if (extra !== undefined) batch.recordHeader(extra.name, extra.value, 0, extra.value.byteLength);
     }
     batch.recordEnd(body, 0, body.byteLength);
   }
@@ -342,11 +376,10 @@ function encodeEnvelopeGeneral(message: EnvelopeFields): Uint8Array {
 /** Decodes a stored record back into a message; CORRUPT_DATA when it is not a message record. */
 export function decodeMessage(record: StoredRecord): StoredMessage {
   let envelope: Uint8Array | undefined;
+  let bcc: Uint8Array | undefined;
   for (const header of record.headers) {
-    if (header.name === ENVELOPE_HEADER) {
-      envelope = header.value;
-      break;
-    }
+    if (header.name === ENVELOPE_HEADER) envelope ??= header.value;
+    else if (header.name === BCC_HEADER) bcc ??= header.value;
   }
   if (envelope === undefined) throw new FerryError('CORRUPT_DATA', `record ${record.offset} carries no message envelope`);
   const fields = decodeEnvelope(envelope);
@@ -363,6 +396,7 @@ export function decodeMessage(record: StoredRecord): StoredMessage {
   if (fields.persistenceImplicit === true) (message as { persistenceImplicit?: boolean }).persistenceImplicit = true;
   if (fields.emptyHeadersTable === true) (message as { emptyHeadersTable?: boolean }).emptyHeadersTable = true;
   if (fields.amqpHeaderTable !== undefined) (message as { amqpHeaderTable?: Uint8Array }).amqpHeaderTable = fields.amqpHeaderTable;
+  if (bcc !== undefined) (message as { bccRoutingKeys?: readonly string[] }).bccRoutingKeys = decodeStrings(bcc, `record ${record.offset}: BCC routing keys`);
   return message;
 }
 

@@ -59,6 +59,13 @@ export interface Message {
    * Opaque to the core, which routes and matches on `headers`; absent for other publishers.
    */
   readonly amqpHeaderTable?: Uint8Array;
+  /**
+   * Routing keys the publisher named privately (RabbitMQ's BCC header, which is not delivered):
+   * the publish routes by them, and a dead-lettering by the original keys routes by them again,
+   * as RabbitMQ does. Never delivered, never in x-death; stored with the message (record header
+   * "b", see message-codec.ts). Absent when there are none.
+   */
+  readonly bccRoutingKeys?: readonly string[];
 }
 
 /** A message as a queue holds it: the published message plus where it was published. */
@@ -102,6 +109,7 @@ export function storedMessage(
   if (message.persistenceImplicit === true) stored.persistenceImplicit = true;
   if (message.emptyHeadersTable === true) stored.emptyHeadersTable = true;
   if (message.amqpHeaderTable !== undefined) stored.amqpHeaderTable = message.amqpHeaderTable;
+  if (message.bccRoutingKeys !== undefined && message.bccRoutingKeys.length > 0) stored.bccRoutingKeys = message.bccRoutingKeys;
   if (envelope !== undefined) stored.envelope = envelope;
   return stored;
 }

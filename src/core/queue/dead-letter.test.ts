@@ -1,4 +1,7 @@
 import { test } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { Broker } from '../../server/broker.js';
 import { ManualClock } from '../../platform/clock.js';
@@ -228,4 +231,37 @@ test('CC keys are in x-death routing-keys; a dead letter goes by them too, unles
   assert.deepEqual(deathRecords(byOverride[0]!)[0]?.['routing-keys'], ['override-keys', 'cc1']);
   assert.equal(byOverride[0]!.message.headers['CC'], undefined, 'an override drops CC, as RabbitMQ does');
   await broker.close();
+});
+
+test('BCC keys route a dead letter by its original keys too, are not in x-death, are never delivered, and survive a restart', async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'ferry-bcc-'));
+  try {
+    const open = () => Broker.start({ dataDir: directory, passwordHasher: testPasswordHasher });
+    let broker = await open();
+    await broker.declareExchange('bcc-dlx', { type: 'direct', durable: true });
+    for (const [queue, key] of [['by-cc', 'cc1'], ['by-bcc', 'bcc1'], ['by-override', 'override']] as const) {
+      await broker.declareQueue(queue, { durable: true });
+      await broker.bind('bcc-dlx', queue, key);
+    }
+    await broker.declareQueue('keep-keys', { durable: true, deadLetterExchange: 'bcc-dlx' });
+    await broker.declareQueue('override-keys', { durable: true, deadLetterExchange: 'bcc-dlx', deadLetterRoutingKey: 'override' });
+    for (const queue of ['keep-keys', 'override-keys']) {
+      await broker.vhost().publish('', { routingKey: queue, properties: {}, headers: { CC: ['cc1'] }, bccRoutingKeys: ['bcc1'], body: new Uint8Array([1]), persistent: true }).durable;
+    }
+    await broker.close();
+    broker = await open();
+    for (const queue of ['keep-keys', 'override-keys']) {
+      const [delivery] = await broker.get(queue);
+      assert.equal(delivery!.message.headers['BCC'], undefined);
+      await broker.nack(delivery!, { requeue: false });
+    }
+    const byBcc = await broker.get('by-bcc', { max: 10 });
+    assert.equal(byBcc.length, 1, 'the BCC key routes the dead letter (from the record, after a restart)');
+    assert.deepEqual(deathRecords(byBcc[0]!)[0]?.['routing-keys'], ['keep-keys', 'cc1'], 'x-death lists the CC key, not the BCC one');
+    assert.equal((await broker.get('by-cc', { max: 10 })).length, 1);
+    assert.equal((await broker.get('by-override', { max: 10 })).length, 1, 'an override routes by itself alone');
+    await broker.close();
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
 });

@@ -1474,7 +1474,8 @@ export class Queue {
     const nowMs = this.host.clock.nowMs();
     const { expirationMs: _expiration, ...properties } = message.properties;
     // The keys it was published with (RabbitMQ's CC header adds some) are what x-death records;
-    // it is dead-lettered by them, or by the dead-letter routing key alone, without its CC then.
+    // it is dead-lettered by them and its BCC keys, or by the dead-letter routing key alone,
+    // without its CC and BCC then.
     const carbonCopies = ccKeys(message.headers);
     const overridden = this.config.deadLetterRoutingKey !== undefined;
     const routingKey = this.config.deadLetterRoutingKey ?? message.routingKey;
@@ -1482,8 +1483,10 @@ export class Queue {
     if (overridden && carbonCopies.length > 0) delete headers['CC'];
     // Not the publisher's envelope (it encodes the message as published, without x-death),
     // nor its empty-headers flag: the headers hold x-death now.
-    const { envelope: _published, emptyHeadersTable: _empty, ...fields } = message;
-    this.host.deadLetter(exchange, { ...fields, routingKey, properties, headers, arrivedAtMs: nowMs }, !overridden && carbonCopies.length > 0 ? carbonCopies : undefined);
+    const { envelope: _published, emptyHeadersTable: _empty, bccRoutingKeys: blind, ...fields } = message;
+    const extraKeys = overridden ? [] : blind === undefined ? carbonCopies : [...carbonCopies, ...blind];
+    const copy: StoredMessage = { ...fields, routingKey, properties, headers, arrivedAtMs: nowMs, ...(overridden || blind === undefined ? {} : { bccRoutingKeys: blind }) };
+    this.host.deadLetter(exchange, copy, extraKeys.length > 0 ? extraKeys : undefined);
   }
 
   // ------------------------------------------------------------------ timers

@@ -1088,6 +1088,7 @@ function coreMessage(routingKey: string, properties: MessageProperties, mapped: 
     persistenceImplicit: mapped.persistenceImplicit,
     emptyHeadersTable: mapped.emptyHeadersTable,
     amqpHeaderTable: mapped.amqpHeaderTable,
+    ...(mapped.bccRoutingKeys === undefined ? {} : { bccRoutingKeys: mapped.bccRoutingKeys }),
   };
 }
 

@@ -27,6 +27,8 @@ export interface MappedProperties {
    * the message is routed by these too. `headers` no longer holds BCC, as RabbitMQ removes it.
    */
   readonly extraRoutingKeys?: readonly string[];
+  /** The BCC header's routing keys (see Message.bccRoutingKeys), when it named any. */
+  readonly bccRoutingKeys?: readonly string[];
   /** The headers as the publisher typed them (see Message.amqpHeaderTable), when there are any. */
   readonly amqpHeaderTable?: Uint8Array;
 }
@@ -47,7 +49,10 @@ export function fromBasicProperties(basic: BasicProperties): MappedProperties {
   let headers = basic.headers ? fieldTableToHeaderTable(basic.headers) : {};
   let typed = basic.headers;
   const extraRoutingKeys = senderSelectedKeys(headers);
+  let bccRoutingKeys: string[] | undefined;
   if (extraRoutingKeys !== undefined && headers['BCC'] !== undefined) {
+    const keys = (headers['BCC'] as readonly HeaderValue[]).filter((key): key is string => typeof key === 'string');
+    if (keys.length > 0) bccRoutingKeys = keys;
     const { BCC: _hidden, ...rest } = headers;
     headers = rest;
     const withoutBcc = new Map(typed);
@@ -77,6 +82,7 @@ export function fromBasicProperties(basic: BasicProperties): MappedProperties {
     persistenceImplicit: basic.deliveryMode === undefined,
     emptyHeadersTable: basic.headers !== undefined && isEmpty(headers),
     extraRoutingKeys,
+    bccRoutingKeys,
     amqpHeaderTable: typed !== undefined && keepsTypes(typed) ? encodeFieldTable(typed) : undefined,
   };
 }
