@@ -64,16 +64,39 @@ class BoundQueue {
   constructor(readonly id: number) {}
 }
 
+/** Items gathered over a turn and handed to `run` together, once, through `schedule`. */
+class TurnBatch<T> {
+  private items: T[] = [];
+  private scheduled = false;
+
+  constructor(
+    private readonly schedule: (callback: () => void) => void,
+    private readonly run: (items: T[]) => void,
+  ) {}
+
+  add(item: T): void {
+    this.items.push(item);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    this.schedule(() => {
+      this.scheduled = false;
+      const items = this.items;
+      this.items = [];
+      this.run(items);
+    });
+  }
+}
+
 class BoundEngine {
   private group = newGroup();
   private writesInFlight = 0;
   private lastWrite: Promise<void> = Promise.resolve();
   private position = 0;
   private commitScheduled = false;
-  private dirty: BoundQueue[] = [];
-  private passScheduled = false;
-  private acks: BoundQueue[] = [];
-  private ackScheduled = false;
+  /** Queues that got messages this turn: one dispatch pass at its end. */
+  private readonly dirty = new TurnBatch<BoundQueue>(queueMicrotask, (queues) => this.pass(queues));
+  /** The consumer's deliveries of a turn, acked together in the next. */
+  private readonly acks = new TurnBatch<BoundQueue>(setImmediate, (queues) => this.settleAcks(queues));
   delivered = 0;
 
   constructor(
@@ -134,18 +157,11 @@ class BoundEngine {
   private markDirty(queue: BoundQueue): void {
     if (queue.dirty) return;
     queue.dirty = true;
-    this.dirty.push(queue);
-    if (!this.passScheduled) {
-      this.passScheduled = true;
-      queueMicrotask(() => this.pass());
-    }
+    this.dirty.add(queue);
   }
 
   /** One pass over the queues that got messages this turn: frame (per-queue batch) and deliver. */
-  private pass(): void {
-    this.passScheduled = false;
-    const queues = this.dirty;
-    this.dirty = [];
+  private pass(queues: BoundQueue[]): void {
     for (const queue of queues) {
       queue.dirty = false;
       if (this.framing === 'per-queue batch') this.frameBatch(queue);
@@ -202,17 +218,10 @@ class BoundEngine {
   /** The consumer: counts, and acks once per turn. */
   private deliver(queue: BoundQueue): void {
     this.delivered++;
-    this.acks.push(queue);
-    if (!this.ackScheduled) {
-      this.ackScheduled = true;
-      setImmediate(() => this.settleAcks());
-    }
+    this.acks.add(queue);
   }
 
-  private settleAcks(): void {
-    this.ackScheduled = false;
-    const acked = this.acks;
-    this.acks = [];
+  private settleAcks(acked: BoundQueue[]): void {
     const touched: BoundQueue[] = [];
     for (const queue of acked) {
       queue.inFlight--;
