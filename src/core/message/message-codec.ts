@@ -119,15 +119,15 @@ function encodeStrings(values: readonly string[]): Uint8Array {
 /** Reads what {@link encodeStrings} wrote; CORRUPT_DATA naming `what` when it is not that. */
 function decodeStrings(bytes: Uint8Array, what: string): string[] {
   const reader = new ByteReader(bytes);
+  const values: string[] = [];
   try {
     const count = reader.u32();
-    const values: string[] = [];
     for (let index = 0; index < count; index++) values.push(reader.string());
-    if (reader.remaining() !== 0) throw new FerryError('CORRUPT_DATA', 'trailing bytes');
-    return values;
   } catch (error) {
-    throw new FerryError('CORRUPT_DATA', `${what}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new FerryError('CORRUPT_DATA', `${what} are truncated`, { cause: error });
   }
+  if (reader.remaining() !== 0) throw new FerryError('CORRUPT_DATA', `${what} are followed by ${reader.remaining()} stray bytes`);
+  return values;
 }
 
 /**
