@@ -198,6 +198,14 @@ export interface Log {
    */
   append(records: readonly RecordInput[], options?: AppendOptions): Promise<AppendResult>;
   /**
+   * {@link append} for a writer that learns when its batches are written from
+   * {@link LogStore.written} instead of a promise per append (a queue of many,
+   * each writing a small batch a turn): returns the base offset, and throws
+   * what `append` would reject with at the call. A write that fails later
+   * rejects `written()`, as it stops the store.
+   */
+  appendUnawaited(records: readonly RecordInput[], options?: AppendOptions): number;
+  /**
    * Appends `count` empty records (null key, no headers, empty value) that nobody waits
    * for: a durable queue's offsets of transient messages held in memory. `endOffset()`
    * moves at once; consecutive calls are held as one count and written as one batch (a
@@ -292,6 +300,13 @@ export interface LogStore {
   deleteLog(name: string): Promise<void>;
   /** Resolves once everything appended before the call is durable, whatever the mode. */
   flush(): Promise<void>;
+  /**
+   * Resolves once everything appended (append, appendBatch, appendUnawaited) before the call
+   * is written per the durability mode, as each append's own promise would; rejects when one of
+   * those writes fails. Starts no write of its own (unlike {@link flush}): a lazy append waits
+   * for the write it rides with.
+   */
+  written(): Promise<void>;
   /**
    * Calls `gather` once, just before the next group of appends is written (a store without a
    * group commit: after the current turn; `flush` calls it at once): what it appends joins that

@@ -287,6 +287,8 @@ export class FileLogStore implements LogStore, FileLogHost {
   private readonly commitsInFlight: Promise<void>[] = [];
   /** The last group commit started; settles (never rejects) once it completed or failed. */
   private lastCommit: Promise<void> = Promise.resolve();
+  /** The promise of the last group started (see written()). */
+  private lastGroupDone: Promise<void> = Promise.resolve();
   private failure: unknown = null;
   private closed = false;
   private unsyncedJournalBytes = 0;
@@ -716,6 +718,7 @@ export class FileLogStore implements LogStore, FileLogHost {
     this.group = newGroup();
     const commit = this.commitGroup(group, this.journal!, this.lastCommit);
     this.lastCommit = commit;
+    this.lastGroupDone = group.done.promise;
     this.commitsInFlight.push(commit);
     // Commits settle in the order they started, so the one settling is the oldest.
     void commit.then(() => {
@@ -1006,6 +1009,19 @@ export class FileLogStore implements LogStore, FileLogHost {
       this.gatherers.push(gather);
     }
     this.scheduleCommit();
+  }
+
+  /**
+   * The gathering group's promise when it holds appends, else the last group started: groups
+   * complete in journal order, each only once every earlier one is durable (see commitGroup).
+   */
+  written(): Promise<void> {
+    try {
+      this.assertWritable();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.group.buffers.length > 0 ? this.group.done.promise : this.lastGroupDone;
   }
 
   flush(): Promise<void> {

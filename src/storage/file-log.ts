@@ -207,6 +207,19 @@ export class FileLog implements Log {
     }
   }
 
+  /** {@link append}, returning the base offset (see Log.appendUnawaited). */
+  appendUnawaited(records: readonly RecordInput[], options?: AppendOptions): number {
+    this.host.assertWritable();
+    if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
+    this.writeEmptyPending();
+    const baseOffset = this.endOffset();
+    const nowMs = this.host.nowMs();
+    const bytes = encodeBatch(records, baseOffset, nowMs, options?.attributes ?? 0, options?.producer ?? null, JOURNAL_ENTRY_HEADER_BYTES);
+    // The store's group promise (never unhandled): the writer waits on LogStore.written instead.
+    void this.journalSealed(bytes, records.length, nowMs, options?.lazy === true);
+    return baseOffset;
+  }
+
   /** A writer whose batch has the journal entry header's headroom in front, as {@link append}'s batches have. */
   newBatch(recordCount: number, headerCount: number, fieldBytes: number): RecordBatchWriter {
     return new RecordBatchWriter(recordCount, headerCount, fieldBytes, JOURNAL_ENTRY_HEADER_BYTES);
@@ -229,13 +242,18 @@ export class FileLog implements Log {
 
   /** Places a sealed batch at the end offset and journals it (see {@link append} for when it resolves). */
   private appendSealed(bytes: Uint8Array, baseOffset: number, recordCount: number, nowMs: number, lazy: boolean): Promise<AppendResult> {
+    const result: AppendResult = { baseOffset, lastOffset: baseOffset + recordCount - 1 };
+    return this.journalSealed(bytes, recordCount, nowMs, lazy).then(() => result);
+  }
+
+  /** Places a sealed batch at the end offset and journals it: resolves when its group is written. */
+  private journalSealed(bytes: Uint8Array, recordCount: number, nowMs: number, lazy: boolean): Promise<void> {
     if (bytes.byteLength > this.host.batchBytesMax) {
       throw new FerryError('RECORD_TOO_LARGE', `batch of ${bytes.byteLength} bytes exceeds batchBytesMax ${this.host.batchBytesMax}`);
     }
     // The header facts are known here: no need to parse the header back (one batch per message on a busy store of many queues).
     const { segment, position } = this.place(bytes, recordCount, batchMaxTimestampMs(bytes), nowMs);
-    const result: AppendResult = { baseOffset, lastOffset: baseOffset + recordCount - 1 };
-    return this.host.journalAppend(this, bytes, segment, position, lazy).then(() => result);
+    return this.host.journalAppend(this, bytes, segment, position, lazy);
   }
 
   /**

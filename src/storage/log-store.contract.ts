@@ -199,6 +199,27 @@ export function describeLogStore(name: string, makeHarness: () => LogStoreHarnes
         return store;
       }));
 
+    test('appendUnawaited returns base offsets at the call; written() resolves once they read back; refusals throw at the call', () =>
+      withStore(async (store) => {
+        const left = await store.openLog('left');
+        const right = await store.openLog('right');
+        assert.equal(left.appendUnawaited(records('l0', 2)), 0);
+        assert.equal(right.appendUnawaited(records('r0', 1)), 0);
+        assert.equal(left.appendUnawaited(records('l1', 1), { lazy: true }), 2);
+        assert.equal(left.endOffset(), 3);
+        await store.written();
+        assert.deepEqual((await left.read(0)).map((record) => read(record.value)), ['l0-0', 'l0-1', 'l1-0']);
+        assert.deepEqual((await right.read(0)).map((record) => read(record.value)), ['r0-0']);
+        assert.throws(() => left.appendUnawaited([{ value: new Uint8Array(33 * 1024 * 1024) }]), { code: 'RECORD_TOO_LARGE' });
+        assert.equal(left.endOffset(), 3, 'nothing stored');
+        await store.deleteLog('right');
+        assert.throws(() => right.appendUnawaited(records('late', 1)), { code: 'LOG_NOT_FOUND' });
+        await store.written();
+        await store.close();
+        assert.throws(() => left.appendUnawaited(records('closed', 1)), { code: 'STORAGE_CLOSED' });
+        await expectCode(store.written(), 'STORAGE_CLOSED');
+      }));
+
     test('appends to many logs keep each log in call order', () =>
       withStore(async (store) => {
         const logs = await Promise.all(['a', 'b', 'c'].map((name) => store.openLog(name)));
@@ -700,6 +721,26 @@ export function describeLogStore(name: string, makeHarness: () => LogStoreHarnes
           const back = await readAll(again);
           assert.deepEqual(back.map((record) => record.value.byteLength === 0), [true, true, true, false]);
           assert.equal(read(back[3]!.value), 'kept-0');
+          return recovered;
+        },
+        { segmentBytesMax: 2048 },
+      ));
+
+    test('what was appended unawaited before written() resolved survives a crash', { skip: !crashable && 'no crash simulation' }, () =>
+      withStore(
+        async (store, harness) => {
+          const logs = await Promise.all(['a', 'b', 'c'].map((name) => store.openLog(`turns-${name}`)));
+          for (let turn = 0; turn < 20; turn++) {
+            for (const log of logs) log.appendUnawaited(records(`${log.name}.${turn}`, 1, 150));
+            await store.written();
+          }
+          for (const log of logs) log.appendUnawaited(records('unwritten', 1));
+          const recovered = await harness.crash!(store);
+          for (const log of logs) {
+            const back = await recovered.getLog(log.name)!.read(0, { recordsMax: 100, bytesMax: 1 << 30 });
+            assert.ok(back.length >= 20, `${log.name}: ${back.length} of 20 written records`);
+            for (let turn = 0; turn < 20; turn++) assert.equal(read(back[turn]!.value).split('.').slice(0, 2).join('.'), `${log.name}.${turn}-0`);
+          }
           return recovered;
         },
         { segmentBytesMax: 2048 },

@@ -23,6 +23,9 @@ import { EMPTY_RUN_MAX, LOG_OPTION_DEFAULTS, resolveLogOptions } from './file-lo
 import { checkEmptyCount, decodeBatch, emptyBatchSizes, encodeBatch, encodeEmptyBatch, readBatchHeader, RecordBatchWriter } from './record-batch.js';
 import { SEGMENT_HEADER_BYTES } from './segment.js';
 
+/** What written() returns: memory logs hold every batch at the call. */
+const WRITTEN: Promise<void> = Promise.resolve();
+
 /** A segment held in memory: encoded batches and their first offsets. */
 interface MemorySegment {
   readonly baseOffset: number;
@@ -105,6 +108,17 @@ class MemoryLog implements Log {
     }
   }
 
+  /** {@link append}, returning the base offset (see Log.appendUnawaited). */
+  appendUnawaited(records: readonly RecordInput[], options?: AppendOptions): number {
+    this.store.assertOpen();
+    if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
+    this.writeEmptyPending();
+    const baseOffset = this.endOffset();
+    const nowMs = this.store.clock.nowMs();
+    this.keepSealed(encodeBatch(records, baseOffset, nowMs, options?.attributes ?? 0, options?.producer ?? null), baseOffset, records.length, nowMs);
+    return baseOffset;
+  }
+
   /** A writer without headroom: memory logs keep batches as they are. */
   newBatch(recordCount: number, headerCount: number, fieldBytes: number): RecordBatchWriter {
     return new RecordBatchWriter(recordCount, headerCount, fieldBytes);
@@ -125,8 +139,14 @@ class MemoryLog implements Log {
     }
   }
 
-  /** Keeps a sealed batch whose base offset is the end offset, rolling the active segment when due. */
+  /** {@link keepSealed}, resolving with where the batch landed. */
   private appendSealed(bytes: Uint8Array, baseOffset: number, recordCount: number, nowMs: number): Promise<AppendResult> {
+    this.keepSealed(bytes, baseOffset, recordCount, nowMs);
+    return Promise.resolve({ baseOffset, lastOffset: baseOffset + recordCount - 1 });
+  }
+
+  /** Keeps a sealed batch whose base offset is the end offset, rolling the active segment when due. */
+  private keepSealed(bytes: Uint8Array, baseOffset: number, recordCount: number, nowMs: number): void {
     if (bytes.byteLength > this.store.batchBytesMax) {
       throw new FerryError('RECORD_TOO_LARGE', `batch of ${bytes.byteLength} bytes exceeds batchBytesMax ${this.store.batchBytesMax}`);
     }
@@ -144,7 +164,6 @@ class MemoryLog implements Log {
     active.endOffset += recordCount;
     active.maxTimestampMs = Math.max(active.maxTimestampMs, header.maxTimestampMs);
     active.firstAppendMs ??= nowMs;
-    return Promise.resolve({ baseOffset, lastOffset: baseOffset + recordCount - 1 });
   }
 
   async read(fromOffset: number, limits?: ReadLimits): Promise<StoredRecord[]> {
@@ -360,6 +379,11 @@ export class MemoryLogStore implements LogStore {
   /** Nothing to make durable. */
   async flush(): Promise<void> {
     this.assertOpen();
+  }
+
+  /** Everything is written at the call: resolves at once (rejects on a closed store). */
+  written(): Promise<void> {
+    return this.closed ? Promise.reject(new FerryError('STORAGE_CLOSED', 'the store is closed')) : WRITTEN;
   }
 
   /** No group commit here: `gather` runs after the current turn. */

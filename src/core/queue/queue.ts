@@ -4,11 +4,11 @@ import { SequenceMap } from '../../lib/sequence-map.js';
 import type { Clock, TimerHandle } from '../../platform/clock.js';
 import { decodeMessage, encodeMessage } from '../message/message-codec.js';
 import type { StoredMessage } from '../message/message.js';
-import { deferred, type Deferred } from '../../lib/deferred.js';
 import type { AckOptions, AppendOptions, DeadLetterReason, Log, ProducerStamp, QueueState, RecordInput, StoredRecord } from '../ports.js';
 import type { HeaderTable, HeaderValue } from '../routing/header-value.js';
 import type { ConsumerOptions, Delivery } from './delivery.js';
 import { MinHeap } from './min-heap.js';
+import type { PublishTurn } from './publish-turn.js';
 import { holdsStampedBatch } from '../transaction/transaction-stamp.js';
 import { ScheduleHeap } from './schedule-heap.js';
 import type { QueueConfig } from './queue-config.js';
@@ -16,6 +16,8 @@ import type { QueueConfig } from './queue-config.js';
 /** What a queue needs from its vhost. */
 export interface QueueHost {
   readonly clock: Clock;
+  /** The publishing turn the queues of this host share (see PublishTurn). */
+  readonly turn: PublishTurn;
   /** Routes a dead-lettered message through `exchange` (broker-originated, internal exchanges allowed). */
   /** Publishes a dead letter through `exchange` (internal ones too), routed by `extraRoutingKeys` as well when given. */
   deadLetter(exchange: string, message: StoredMessage, extraRoutingKeys?: readonly string[]): void;
@@ -72,10 +74,8 @@ interface Level {
   pending: RecordInput[];
   /** True when `pending` holds a record other than OFFSET_ONLY_RECORD. */
   pendingHasMessages: boolean;
-  /** Settles the publishes of `pending` that wait for their batch to be written (null when none does). */
-  pendingDurable: Deferred<void> | null;
-  /** The accepted outcome of the publishes waiting for `pendingDurable` (one per batch, shared). */
-  pendingOutcome: AcceptedOutcome | null;
+  /** True when a publish of `pending` waits for its batch to be written (through the turn's promise, see PublishTurn). */
+  pendingWaited: boolean;
   /**
    * True for queues whose log is in memory (transient or exclusive): messages
    * stay as objects in the buffer (unbounded: they are in memory anyway) and
@@ -293,6 +293,15 @@ function isRun(offsets: readonly number[]): boolean {
 }
 const NEVER = Number.POSITIVE_INFINITY;
 const RESOLVED: Promise<void> = Promise.resolve();
+
+/** The last accepted outcome made: the publishes that wait for the same promise (a turn's) share it. */
+let lastAccepted: AcceptedOutcome | null = null;
+
+/** The outcome of a publish that waits for `durable`: one object per promise, shared by its publishes. */
+function acceptedOutcome(durable: Promise<void>): AcceptedOutcome {
+  if (lastAccepted === null || lastAccepted.durable !== durable) lastAccepted = Object.freeze({ kind: 'accepted' as const, durable });
+  return lastAccepted;
+}
 /** The outcome of every publish that waits for nothing (transient, or to a non-durable queue). */
 const ACCEPTED: AcceptedOutcome = Object.freeze({ kind: 'accepted', durable: RESOLVED });
 const DUPLICATE: EnqueueOutcome = Object.freeze({ kind: 'duplicate' });
@@ -373,8 +382,7 @@ export class Queue {
       transientSweepSize: TRANSIENT_SWEEP_SIZE_MIN,
       pending: [],
       pendingHasMessages: false,
-      pendingDurable: null,
-      pendingOutcome: null,
+      pendingWaited: false,
       inMemory: !config.durable || config.exclusiveOwner !== undefined,
       held: new SequenceMap<StoredMessage>(),
       refilling: null,
@@ -520,14 +528,17 @@ export class Queue {
       level.pending.push(record ?? encodeMessage(message));
       level.pendingHasMessages = true;
     }
-    // Only persistent messages of a durable queue wait for their batch to be written.
-    const durable = message.persistent && this.config.durable ? (level.pendingDurable ??= deferred<void>()).promise : RESOLVED;
+    // Only persistent messages of a durable queue on disk wait for their batch to be written,
+    // through the turn's one promise (the batch is appended at the end of the turn).
     this.scheduleFlush();
+    const waited = message.persistent && !level.inMemory;
+    if (waited) level.pendingWaited = true;
+    const durable = waited ? this.host.turn.durable() : RESOLVED;
     this.counters.published++;
     // A transient message written in full may stay unread (not in memory) until a clean close,
     // which must settle it; buffered ones are found in memory then (see close).
     if (!message.persistent && this.config.durable && !buffered) this.trackTransient(level, offset);
-    const outcome = durable === RESOLVED ? ACCEPTED : this.acceptedOutcome(level, durable);
+    const outcome = durable === RESOLVED ? ACCEPTED : acceptedOutcome(durable);
     if (delayMs > 0) {
       const dueMs = nowMs + delayMs;
       this.flushPending(level); // The schedule entry names the offset: the record must exist first.
@@ -550,19 +561,6 @@ export class Queue {
     if (this.effectiveTtlMs(message) === 0 && !this.zeroTtlPending) {
       this.zeroTtlPending = true;
       this.zeroTtlSinceMs = message.arrivedAtMs;
-    }
-    return outcome;
-  }
-
-  /**
-   * The outcome of a publish that waits for `durable`, the promise of its
-   * level's pending batch: one object per batch, shared by its publishes.
-   */
-  private acceptedOutcome(level: Level, durable: Promise<void>): AcceptedOutcome {
-    let outcome = level.pendingOutcome;
-    if (outcome === null || outcome.durable !== durable) {
-      outcome = Object.freeze({ kind: 'accepted' as const, durable });
-      level.pendingOutcome = outcome;
     }
     return outcome;
   }
@@ -661,37 +659,39 @@ export class Queue {
   }
 
   /**
-   * At the end of the turn: appends each level's pending records as one batch,
-   * then delivers. Publishing many messages in one turn costs one append.
+   * Joins the publishing turn: at its end, {@link endOfTurn} appends each level's
+   * pending records as one batch, then delivers. Publishing many messages in one turn costs one append.
    */
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    queueMicrotask(() => {
-      this.flushScheduled = false;
-      if (this.deleted) return;
-      this.dispatch();
-      if (this.zeroTtlPending) {
-        // TTL 0: delivered at once, or expired at once (RabbitMQ semantics).
-        this.zeroTtlPending = false;
-        this.expireHead();
-      } else {
-        this.armExpiryTimer();
-      }
-    });
+    this.host.turn.join(this);
+  }
+
+  /** See {@link scheduleFlush} and PublishTurn. */
+  endOfTurn(): void {
+    this.flushScheduled = false;
+    if (this.deleted) return;
+    this.dispatch();
+    if (this.zeroTtlPending) {
+      // TTL 0: delivered at once, or expired at once (RabbitMQ semantics).
+      this.zeroTtlPending = false;
+      this.expireHead();
+    } else {
+      this.armExpiryTimer();
+    }
   }
 
   /** Appends a level's pending records (one batch); synchronous, so their offsets are in the log at once. */
   private flushPending(level: Level): void {
     if (level.pending.length === 0) return;
     const records = level.pending;
-    const done = level.pendingDurable;
+    const waited = level.pendingWaited;
     const offsetsOnly = !level.pendingHasMessages;
     level.pending = [];
     level.pendingHasMessages = false;
-    level.pendingDurable = null;
-    level.pendingOutcome = null;
-    if (offsetsOnly && done === null && this.flushStamp === undefined) {
+    level.pendingWaited = false;
+    if (offsetsOnly && !waited && this.flushStamp === undefined) {
       // Only offsets, which nobody waits for: the log holds them as a count until it writes something else.
       try {
         level.log.appendEmpty(records.length);
@@ -702,11 +702,13 @@ export class Queue {
     }
     // Nobody waits for a batch of transient messages alone: it rides with the store's next group
     // (a transaction's stamped batch does not: recovery looks for it).
-    const options = this.flushStamp !== undefined ? { producer: this.flushStamp } : done === null ? LAZY_APPEND : undefined;
-    level.log.append(records, options).then(
-      () => done?.resolve(),
-      (error: unknown) => done?.reject(error),
-    );
+    const options = this.flushStamp !== undefined ? { producer: this.flushStamp } : waited ? undefined : LAZY_APPEND;
+    try {
+      level.log.appendUnawaited(records, options);
+    } catch (error) {
+      // The turn's promise covers these publishes: it rejects. A batch nobody waits for: the next durable write reports the failure.
+      if (waited) this.host.turn.fail(error);
+    }
   }
 
   /** While set, appended batches carry this stamp (a committed transaction's messages, see {@link enqueueStamped}). */
@@ -1852,13 +1854,11 @@ export class Queue {
     for (const level of this.levels) {
       // Records never appended: on shutdown their publishes fail (nothing was written);
       // for a deleted queue they are confirmed, as the queue's messages are gone anyway.
-      const done = level.pendingDurable;
+      const waited = level.pendingWaited;
       level.pending = [];
       level.pendingHasMessages = false;
-      level.pendingDurable = null;
-      level.pendingOutcome = null;
-      if (done && options.shutdown) done.reject(new FerryError('BROKER_CLOSED', `queue ${this.name} stopped before the message was written`));
-      else done?.resolve();
+      level.pendingWaited = false;
+      if (waited && options.shutdown) this.host.turn.fail(new FerryError('BROKER_CLOSED', `queue ${this.name} stopped before the message was written`));
     }
     for (const timer of [this.scheduleTimer?.handle, this.visibilityTimer?.handle, this.expiryTimer?.handle, this.idleTimer]) timer?.cancel();
     for (const consumer of this.consumers.splice(0)) consumer.options.onCancelled?.(reason);

@@ -600,6 +600,9 @@ export class Stream {
       endOffset: () => target.visibleEnd,
       sizeBytes: () => log.sizeBytes(),
       append: () => Promise.reject(new FerryError('INVALID_ARGUMENT', `${log.name} is read-only through a share group`)),
+      appendUnawaited: () => {
+        throw new FerryError('INVALID_ARGUMENT', `${log.name} is read-only through a share group`);
+      },
       appendEmpty: () => {
         throw new FerryError('INVALID_ARGUMENT', `${log.name} is read-only through a share group`);
       },

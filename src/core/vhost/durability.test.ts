@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { Broker } from '../../server/broker.js';
 import { ManualClock } from '../../platform/clock.js';
 import { NodeFileSystem } from '../../platform/node-file-system.js';
+import { HookedFileSystem } from '../../platform/hooked-file-system.js';
+import { JournalWriteGate } from '../../platform/journal-write-gate.js';
 import { SimulatedFileSystem } from '../../platform/simulated-file-system.js';
 import { SeededRandom } from '../../platform/random.js';
 import { bodies, deathRecords, settle, settleUntil, withCode, testPasswordHasher } from '../test-broker.js';
@@ -270,6 +272,32 @@ test('after kill -9 every confirmed message survives, including what was in flig
   fileSystem.crashAfterKill();
   const after = await simulatedBroker(fileSystem);
   assert.deepEqual(bodies(await after.get('jobs', { max: 10 })), ['m2', 'm3', 'm4']);
+  await after.close();
+});
+
+test('a turn that publishes to many queues is confirmed only once its journal write is durable, and a power loss then keeps all of it', async () => {
+  const simulated = new SimulatedFileSystem();
+  const fileSystem = new HookedFileSystem(simulated);
+  const gate = new JournalWriteGate(fileSystem);
+  const clock = new ManualClock();
+  const before = await Broker.start({ passwordHasher: testPasswordHasher, dataDir: '/ferry', fileSystem, clock });
+  const names = Array.from({ length: 8 }, (_, index) => `q${index}`);
+  for (const name of names) await before.declareQueue(name);
+  gate.holding = true;
+  let confirmed = 0;
+  // One turn: one message to each queue (each queue appends its own batch at the end of the turn).
+  const confirms = names.map((name) => before.publish('', { body: `to ${name}`, routingKey: name }).then(() => confirmed++));
+  await settleUntil(() => gate.heldCount() > 0);
+  await settle(20);
+  assert.equal(confirmed, 0, 'nothing is confirmed while the write is held');
+  gate.holding = false;
+  while (gate.heldCount() > 0) gate.releaseOne();
+  await Promise.all(confirms);
+  assert.equal(confirmed, names.length);
+  before.abandon();
+  simulated.crash(new SeededRandom(11));
+  const after = await simulatedBroker(simulated);
+  for (const name of names) assert.deepEqual(bodies(await after.get(name, { max: 10 })), [`to ${name}`], name);
   await after.close();
 });
 

@@ -7,6 +7,7 @@ import type { Destination } from '../routing/destination.js';
 import type { ExchangeDeclaration, ExchangeDescription } from '../routing/exchange.js';
 import type { HeaderTable } from '../routing/header-value.js';
 import { Router, type RouteOptions } from '../routing/router.js';
+import { PublishTurn } from '../queue/publish-turn.js';
 import { Queue, type QueueHost } from '../queue/queue.js';
 import { inequivalentQueueMessage, resolveQueueConfig, sameQueueConfig, type ArgumentTypeOf, type QueueConfig } from '../queue/queue-config.js';
 import { Stream } from '../stream/stream.js';
@@ -109,8 +110,10 @@ export class VirtualHost {
       this.router.declareExchange(name, { type });
       this.exchangeDurability.set(name, true);
     }
+    const durableStore = storage.durable;
     this.host = {
       clock,
+      turn: new PublishTurn(() => durableStore.written()),
       deadLetter: (exchange, message, extraRoutingKeys) => this.deadLetter(exchange, message, extraRoutingKeys),
       unused: (queue, why) => void this.deleteQueue(queue.name, {}).catch(() => undefined).then(() => why),
     };
