@@ -194,14 +194,10 @@ export class FileLog implements Log {
    */
   append(records: readonly RecordInput[], options?: AppendOptions): Promise<AppendResult> {
     try {
-      this.host.assertWritable();
-      if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
-      this.writeEmptyPending();
-      const baseOffset = this.endOffset();
-      const nowMs = this.host.nowMs();
-      // Headroom for the journal entry header: the journal writes header and batch as one buffer.
-      const bytes = encodeBatch(records, baseOffset, nowMs, options?.attributes ?? 0, options?.producer ?? null, JOURNAL_ENTRY_HEADER_BYTES);
-      return this.appendSealed(bytes, baseOffset, records.length, nowMs, options?.lazy === true);
+      const written = this.journalRecords(records, options);
+      const lastOffset = this.endOffset() - 1;
+      const result: AppendResult = { baseOffset: lastOffset - records.length + 1, lastOffset };
+      return written.then(() => result);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -209,15 +205,20 @@ export class FileLog implements Log {
 
   /** {@link append}, returning the base offset (see Log.appendUnawaited). */
   appendUnawaited(records: readonly RecordInput[], options?: AppendOptions): number {
+    // The store's group promise (never unhandled): the writer waits on LogStore.written instead.
+    void this.journalRecords(records, options);
+    return this.endOffset() - records.length;
+  }
+
+  /** Encodes `records` as one batch at the end offset and journals it: resolves when its group is written. */
+  private journalRecords(records: readonly RecordInput[], options: AppendOptions | undefined): Promise<void> {
     this.host.assertWritable();
     if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
     this.writeEmptyPending();
-    const baseOffset = this.endOffset();
     const nowMs = this.host.nowMs();
-    const bytes = encodeBatch(records, baseOffset, nowMs, options?.attributes ?? 0, options?.producer ?? null, JOURNAL_ENTRY_HEADER_BYTES);
-    // The store's group promise (never unhandled): the writer waits on LogStore.written instead.
-    void this.journalSealed(bytes, records.length, nowMs, options?.lazy === true);
-    return baseOffset;
+    // Headroom for the journal entry header: the journal writes header and batch as one buffer.
+    const bytes = encodeBatch(records, this.endOffset(), nowMs, options?.attributes ?? 0, options?.producer ?? null, JOURNAL_ENTRY_HEADER_BYTES);
+    return this.journalSealed(bytes, records.length, nowMs, options?.lazy === true);
   }
 
   /** A writer whose batch has the journal entry header's headroom in front, as {@link append}'s batches have. */
