@@ -1039,15 +1039,19 @@ export class Queue {
   }
 
   private dispatchOnce(): void {
+    // readyCount counts every ready message, in memory or unread (parked FIFO ones too): at 0
+    // there is nothing to find, and an ack or a turn that delivered its last message stops here
+    // without looking through the consumers and every level.
+    if (this.readyCount === 0) return;
     const nowMs = this.host.clock.nowMs();
-    for (;;) {
+    do {
       const consumer = this.pickConsumer();
       if (!consumer) return;
       const candidate = this.takeDeliverable(nowMs);
       if (!candidate) return;
       this.deliver(candidate, consumer, undefined, consumer.options.autoAck);
       this.servedConsumer(consumer);
-    }
+    } while (this.readyCount > 0);
   }
 
   /** The next message that may be delivered now: expired ones are settled, busy FIFO groups parked. */
