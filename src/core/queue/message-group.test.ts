@@ -119,3 +119,29 @@ test('purge settles group messages held back behind a busy group', async () => {
   assert.equal(queue.messageCount(), 0);
   await broker.close();
 });
+
+test('a quorum queue puts a rejected group message behind the rest of its group, as at its tail, also while the group is busy', async () => {
+  const broker = await memoryBroker();
+  await broker.declareQueue('jobs', { queueType: 'quorum' });
+  const inbox = new Inbox();
+  broker.consume('jobs', inbox.onDelivery);
+  await publishGrouped(broker, 'jobs', [
+    ['a1', 'a'],
+    ['a2', 'a'],
+    ['a3', 'a'],
+  ]);
+  assert.deepEqual(inbox.bodies(), ['a1']);
+  // Rejected with requeue: to the tail, so a2 and a3 (published before the rejection) come first.
+  await broker.nack(inbox.deliveries[0]!, { requeue: true });
+  await publishGrouped(broker, 'jobs', [['a4', 'a']]);
+  assert.deepEqual(inbox.bodies(), ['a1', 'a2']);
+  await broker.ack(inbox.deliveries[1]!);
+  assert.deepEqual(inbox.bodies(), ['a1', 'a2', 'a3']);
+  await broker.ack(inbox.deliveries[2]!);
+  // a4 was published after a1 came back: a1 first.
+  assert.deepEqual(inbox.bodies(), ['a1', 'a2', 'a3', 'a1']);
+  await broker.ack(inbox.deliveries[3]!);
+  assert.deepEqual(inbox.bodies(), ['a1', 'a2', 'a3', 'a1', 'a4']);
+  assert.equal(inbox.deliveries[3]!.redelivered, true);
+  await broker.close();
+});

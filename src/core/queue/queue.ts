@@ -112,6 +112,22 @@ interface Candidate {
   readonly offset: number;
   readonly message: StoredMessage;
   deliveryCount: number;
+  /**
+   * Its place when a quorum queue put it at the tail (Requeued.position; AT_OFFSET when it is at
+   * its own offset), and the order it came back in among those put at the same position.
+   */
+  tailPosition: number;
+  tailSequence: number;
+}
+
+/** Candidate.tailPosition of a message at its own offset's place. */
+const AT_OFFSET = -1;
+
+/** True when `candidate` comes before `other` in its level: by place (its offset, or just before its tail position), then by when it came back. */
+function comesBefore(candidate: Candidate, other: Candidate): boolean {
+  const place = candidate.tailPosition === AT_OFFSET ? candidate.offset : candidate.tailPosition - 0.5;
+  const otherPlace = other.tailPosition === AT_OFFSET ? other.offset : other.tailPosition - 0.5;
+  return place < otherPlace || (place === otherPlace && candidate.tailSequence < other.tailSequence);
 }
 
 interface InFlight {
@@ -551,7 +567,7 @@ export class Queue {
     }
     this.readyCount++;
     if (buffered) {
-      level.buffer.push({ level, offset, message, deliveryCount: 0 });
+      level.buffer.push({ level, offset, message, deliveryCount: 0, tailPosition: AT_OFFSET, tailSequence: 0 });
       level.cursor = offset + 1;
       this.readyBytes += message.body.byteLength;
     } else {
@@ -1067,10 +1083,11 @@ export class Queue {
       const group = candidate.message.properties.groupId;
       if (group !== undefined && (this.groupsInFlight.get(group) ?? 0) > 0) {
         // One message of a group in flight at a time: park it (still ready) until the group is free.
-        // Kept in offset order, so a returned message goes back ahead of later ones.
+        // Kept in queue order, so a returned message goes back ahead of later ones (and one a
+        // quorum queue put at its tail, behind those published before it came back).
         const waiting = this.groupsWaiting.get(group) ?? [];
         let at = waiting.length;
-        while (at > 0 && waiting[at - 1]!.offset > candidate.offset) at--;
+        while (at > 0 && comesBefore(candidate, waiting[at - 1]!)) at--;
         waiting.splice(at, 0, candidate);
         this.groupsWaiting.set(group, waiting);
         this.readyCount++;
@@ -1154,7 +1171,7 @@ export class Queue {
       void level.state.ack([offset], LAZY_ACK).catch(() => undefined);
       return;
     }
-    level.buffer.push({ level, offset, message, deliveryCount: level.state.deliveryCount(offset) });
+    level.buffer.push({ level, offset, message, deliveryCount: level.state.deliveryCount(offset), tailPosition: AT_OFFSET, tailSequence: 0 });
     if (this.counted(level, offset)) level.unreadBytes -= message.body.byteLength;
     this.readyBytes += message.body.byteLength;
   }
@@ -1397,9 +1414,11 @@ export class Queue {
   private returnOrDeadLetter(candidate: Candidate, requeue: boolean, toTail: boolean): Promise<void> {
     const limit = this.config.deliveryLimit;
     if (requeue && (limit === undefined || candidate.deliveryCount < limit)) {
-      const level = candidate.level;
-      if (toTail) level.requeued.push({ candidate, position: level.log.endOffset() + level.pending.length });
-      else level.returned.push(candidate);
+      if (toTail) {
+        candidate.tailPosition = candidate.level.log.endOffset() + candidate.level.pending.length;
+        candidate.tailSequence = ++this.tailSequence;
+      }
+      this.returnToPlace(candidate);
       this.readyCount++;
       this.readyBytes += candidate.message.body.byteLength;
       return Promise.resolve();
@@ -1459,8 +1478,23 @@ export class Queue {
       const next = waiting.shift()!;
       if (waiting.length === 0) this.groupsWaiting.delete(group);
       // Parked messages are counted ready already.
-      next.level.returned.push(next);
+      this.returnToPlace(next);
     }
+  }
+
+  /** Numbers the messages a quorum queue puts at its tail (Candidate.tailSequence). */
+  private tailSequence = 0;
+
+  /** Puts a ready message back at its place: its offset's, or the tail position a quorum queue gave it (see Level.requeued). */
+  private returnToPlace(candidate: Candidate): void {
+    if (candidate.tailPosition === AT_OFFSET) {
+      candidate.level.returned.push(candidate);
+      return;
+    }
+    const requeued = candidate.level.requeued;
+    let at = requeued.length;
+    while (at > 0 && comesBefore(candidate, requeued[at - 1]!.candidate)) at--;
+    requeued.splice(at, 0, { candidate, position: candidate.tailPosition });
   }
 
   /** Settles a ready message that leaves without delivery (expired, dropped for length). */
@@ -1622,7 +1656,7 @@ export class Queue {
       if (offset >= level.cursor) {
         if (this.counted(level, offset)) level.unreadBytes += message.body.byteLength;
       } else {
-        level.due.push({ level, offset, message, deliveryCount: level.state.deliveryCount(offset) });
+        level.due.push({ level, offset, message, deliveryCount: level.state.deliveryCount(offset), tailPosition: AT_OFFSET, tailSequence: 0 });
         this.readyBytes += message.body.byteLength;
       }
     }

@@ -176,6 +176,23 @@ test('a quorum queue consumer gets later messages before the ones it rejected; a
   await broker.close();
 });
 
+test('a message a quorum queue put at its tail keeps that place when it comes back again without a decision (a cancelled consumer)', async () => {
+  const broker = await memoryBroker();
+  await broker.declareQueue('jobs', { queueType: 'quorum' });
+  await publishAll(broker, 'jobs', ['m1', 'm2', 'm3']);
+  const [first] = await broker.get('jobs');
+  await broker.nack(first!, { requeue: true });
+  await publishAll(broker, 'jobs', ['m4']);
+  const inbox = new Inbox();
+  const consumer = broker.consume('jobs', inbox.onDelivery, { prefetch: 3 });
+  assert.deepEqual(inbox.bodies(), ['m2', 'm3', 'm1']);
+  consumer.cancel({ requeueUnsettled: true });
+  await settle();
+  // Each back at its place: m1's is the tail it was put at, before m4 (published after).
+  assert.deepEqual(bodies(await broker.get('jobs', { max: 10 })), ['m2', 'm3', 'm1', 'm4']);
+  await broker.close();
+});
+
 test('a quorum queue\'s requeued messages are purged, expire at the head and count as ready', async () => {
   const clock = new ManualClock();
   const broker = await Broker.start({ memory: true, passwordHasher: testPasswordHasher, clock });
