@@ -553,6 +553,7 @@ export class FileLogStore implements LogStore, FileLogHost {
     const position = log.segments.indexOf(source);
     // Dropped during the rename: its remove() waited for the rename and deletes the new file.
     if (position < 0 || log.deleted) return false;
+    assert(position < log.segments.length - 1, 'compaction replaces sealed segments only, never the active one');
     log.segments[position] = replacement;
     source.retire();
     try {

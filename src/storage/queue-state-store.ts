@@ -152,6 +152,14 @@ const DEFERRED_RANGES_MAX = 1024;
  * dead-lettered.
  */
 export class QueueStateStore {
+  // What a delivery and an ack read comes first (fields are laid out in declaration order; see Queue).
+  private closed = false;
+  private failure: unknown = null;
+  /** Every offset below is settled; no state is kept for it. */
+  private floor = 0;
+  private pending: PendingBatch | null = null;
+  /** True while the store holds a deferrable call of {@link gatherDeferred}. */
+  private deferredGatherWaiting = false;
   /** Acked or dead-lettered offsets at or above `floor`. */
   private readonly settled = new OffsetRangeSet();
   /** Dead-lettered offsets at or above `floor` (a subset of `settled`). */
@@ -159,13 +167,8 @@ export class QueueStateStore {
   /** Delivery counts and due times by offset (mostly set in offset order: window arrays, not hash tables). */
   private readonly deliveries = new SequenceMap<number>();
   private readonly dueTimes = new SequenceMap<number>();
-  /** Every offset below is settled; no state is kept for it. */
-  private floor = 0;
-  private pending: PendingBatch | null = null;
   private lastBatchDone: Promise<void> = Promise.resolve();
   private readonly background = new Set<Promise<void>>();
-  private failure: unknown = null;
-  private closed = false;
   /** An {@link ackUnlogged} reclaim waits for the logged acks before it. */
   private reclaimWaiting = false;
   /** {@link ackUnlogged} settled offsets that no snapshot holds yet. */
@@ -523,9 +526,6 @@ export class QueueStateStore {
     }
     return this.pending;
   }
-
-  /** True while the store holds a deferrable call of {@link gatherDeferred}. */
-  private deferredGatherWaiting = false;
 
   private readonly gatherDeferred = (): void => {
     this.deferredGatherWaiting = false;

@@ -103,22 +103,40 @@ const RECENT_CHUNKS_MAX = 64;
  * appends durable; `sync()` is called at checkpoints.
  */
 export class Segment {
-  readonly path: string;
-  readonly indexPath: string;
+  // What an append touches comes first: fields are laid out in declaration order, and a store of
+  // many logs appends to each segment with it out of cache (see Queue's note on its hot fields).
   /** Logical size: header + every batch appended, written or not. */
   sizeBytes = SEGMENT_HEADER_BYTES;
-  /** Bytes handed to the file system (written, maybe not synced). */
-  flushedBytes = SEGMENT_HEADER_BYTES;
   /** The offset after the last record. */
   endOffset: number;
+  sealed = false;
   /** Clock time of the first append, for age-based rolling (undefined while empty). */
   firstAppendMs: number | undefined;
-  sealed = false;
-  indexWritten = false;
-  /** Sparse offset and time index (rebuilt by a scan when its file is missing). */
-  index: SegmentIndex;
   /** True when bytes were written since the last sync. */
   dirty = false;
+  private memoryStart = SEGMENT_HEADER_BYTES;
+  /** Bytes of the batches held in memory. */
+  private memoryBytes = 0;
+  /**
+   * The batches held in memory (written-but-unflushed, or cached for readers at the tail):
+   * batch i is `memoryPositions[i+1] - memoryPositions[i]` bytes (the last one's end is
+   * `sizeBytes`) at `memoryByteOffsets[i]` in `memoryBuffers[i]`, and they cover
+   * [memoryStart, sizeBytes) without gaps. Kept as three arrays of references and small
+   * integers, not as a view object (and a wrapper) per batch: a log of many small batches
+   * (a queue among thousands, one message a batch) then keeps no object per batch for the
+   * garbage collector to copy and mark while it waits to be written, and nothing is copied.
+   * A view is made when a batch is read or written.
+   */
+  private memoryBuffers: ArrayBufferLike[] = [];
+  private memoryByteOffsets: number[] = [];
+  private memoryPositions: number[] = [];
+  /** Sparse offset and time index (rebuilt by a scan when its file is missing). */
+  index: SegmentIndex;
+  /** Bytes handed to the file system (written, maybe not synced). */
+  flushedBytes = SEGMENT_HEADER_BYTES;
+  readonly path: string;
+  readonly indexPath: string;
+  indexWritten = false;
   /** True once the segment is deleted: no more writes. */
   dropped = false;
   /**
@@ -147,22 +165,6 @@ export class Segment {
   /** A rename of a compacted copy over this file, in flight: `remove()` waits for it. */
   private replacing: Promise<void> | null = null;
   private indexWriting: Promise<void> | null = null;
-  /**
-   * The batches held in memory (written-but-unflushed, or cached for readers at the tail):
-   * batch i is `memoryPositions[i+1] - memoryPositions[i]` bytes (the last one's end is
-   * `sizeBytes`) at `memoryByteOffsets[i]` in `memoryBuffers[i]`, and they cover
-   * [memoryStart, sizeBytes) without gaps. Kept as three arrays of references and small
-   * integers, not as a view object (and a wrapper) per batch: a log of many small batches
-   * (a queue among thousands, one message a batch) then keeps no object per batch for the
-   * garbage collector to copy and mark while it waits to be written, and nothing is copied.
-   * A view is made when a batch is read or written.
-   */
-  private memoryBuffers: ArrayBufferLike[] = [];
-  private memoryByteOffsets: number[] = [];
-  private memoryPositions: number[] = [];
-  private memoryStart = SEGMENT_HEADER_BYTES;
-  /** Bytes of the batches held in memory. */
-  private memoryBytes = 0;
   private file: FileHandle | null = null;
   private opening: Promise<FileHandle> | null = null;
   private flushing: Promise<void> | null = null;
