@@ -441,7 +441,14 @@ export class QueueStateStore {
     for (const [start, end] of ranges) {
       const from = Math.max(start, this.floor);
       if (from >= end) continue;
-      this.applyAck(from, end);
+      if (from === this.floor && this.settled.rangeCount() === 0) {
+        // The common case, an ack at the low end with nothing settled above it: the floor moves
+        // past it, and no range is added to the set only for advanceFloor to remove it again.
+        this.forget(from, end);
+        this.floor = end;
+      } else {
+        this.applyAck(from, end);
+      }
       fresh.push([from, end]);
     }
     if (fresh.length === 0) return this.barrier();
