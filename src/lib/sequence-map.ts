@@ -6,6 +6,12 @@ const WINDOW_SLACK = 1024;
 const GAP_MAX = 1024;
 /** The holes at the head are cut off once there are this many and they are half the window. */
 const COMPACT_MIN = 1024;
+/**
+ * An emptied window up to this long keeps its array for the next one: emptying it with
+ * `length = 0` drops its backing store, and the next set allocates another (a queue with one
+ * message in flight at a time would allocate one for every delivery).
+ */
+const REUSE_MAX = 64;
 
 /**
  * A map from integer keys mostly set in increasing order (delivery ids, delivery tags, queue
@@ -48,9 +54,17 @@ export class SequenceMap<V> {
     const inWindow = this.count - (this.side?.size ?? 0);
     if (inWindow > 0 && key - (this.base + this.window.length) > GAP_MAX) this.moveToSide(this.window.length);
     if (inWindow === 0 || this.head === this.window.length) {
-      this.window.length = 0;
       this.head = 0;
       this.base = key;
+      if (this.window.length > 0 && this.window.length <= REUSE_MAX) {
+        // Shrinking to one element keeps the backing store (see REUSE_MAX).
+        this.window.length = 1;
+        this.window[0] = value;
+        this.count++;
+        this.next = key + 1;
+        return this;
+      }
+      this.window.length = 0;
     } else {
       const window = this.window;
       while (this.base + window.length < key) window.push(undefined);
@@ -155,10 +169,12 @@ export class SequenceMap<V> {
     let head = this.head;
     while (head < window.length && window[head] === undefined) head++;
     if (head === window.length) {
-      // Empty: the next set starts a new window at its key.
-      window.length = 0;
-      this.base += head;
-      head = 0;
+      // Empty: the next set starts a new window at its key (a short array is kept for it).
+      if (window.length > REUSE_MAX) {
+        window.length = 0;
+        this.base += head;
+        head = 0;
+      }
     } else if (head >= COMPACT_MIN && head * 2 >= window.length) {
       this.window = window.slice(head);
       this.base += head;

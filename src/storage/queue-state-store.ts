@@ -279,6 +279,8 @@ export class QueueStateStore {
       this.assertUsable();
       const end = this.messageLog.endOffset();
       for (const offset of offsets) this.checkOffset(offset, end);
+      // One offset (a consumer acking as it goes): no arrays.
+      if (offsets.length === 1) return this.acked(this.ackSpan(offsets[0]!, offsets[0]! + 1), options?.lazy === true);
       return this.ackRanges(toRanges(offsets), options?.lazy === true);
     } catch (error) {
       return Promise.reject(error);
@@ -321,7 +323,7 @@ export class QueueStateStore {
       if (endOffset <= startOffset) return this.barrier();
       this.checkOffset(startOffset, this.messageLog.endOffset());
       this.checkOffset(endOffset - 1, this.messageLog.endOffset());
-      return this.ackRanges([[startOffset, endOffset]], options?.lazy === true);
+      return this.acked(this.ackSpan(startOffset, endOffset), options?.lazy === true);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -437,36 +439,49 @@ export class QueueStateStore {
   // ---------------------------------------------------------------- internals
 
   private ackRanges(ranges: ReadonlyArray<readonly [number, number]>, lazy: boolean): Promise<void> {
-    const fresh: Array<[number, number]> = [];
-    for (const [start, end] of ranges) {
-      const from = Math.max(start, this.floor);
-      if (from >= end) continue;
-      if (from === this.floor && this.settled.rangeCount() === 0) {
-        // The common case, an ack at the low end with nothing settled above it: the floor moves
-        // past it, and no range is added to the set only for advanceFloor to remove it again.
-        this.forget(from, end);
-        this.floor = end;
-      } else {
-        this.applyAck(from, end);
-      }
-      fresh.push([from, end]);
+    let acked = false;
+    for (const [start, end] of ranges) if (this.ackSpan(start, end)) acked = true;
+    return this.acked(acked, lazy);
+  }
+
+  /**
+   * Settles [start, end) in memory and, unless volatile, adds what was not settled yet to the
+   * pending batch's acks; false when all of it was settled already. {@link acked} ends the call.
+   */
+  private ackSpan(start: number, end: number): boolean {
+    const from = Math.max(start, this.floor);
+    if (from >= end) return false;
+    if (from === this.floor && this.settled.rangeCount() === 0) {
+      // The common case, an ack at the low end with nothing settled above it: the floor moves
+      // past it, and no range is added to the set only for advanceFloor to remove it again.
+      this.forget(from, end);
+      this.floor = end;
+    } else {
+      this.applyAck(from, end);
     }
-    if (fresh.length === 0) return this.barrier();
+    if (this.volatile) return true;
+    const batch = this.openBatch();
+    if (batch.acks === null) {
+      batch.items.push((batch.acks = { kind: EventKind.ack, ranges: [[from, end]] }));
+      return true;
+    }
+    const ranges = batch.acks.ranges;
+    // A consumer acking one message at a time in order extends the last range.
+    const last = ranges[ranges.length - 1]!;
+    if (last[1] === from) last[1] = end;
+    else ranges.push([from, end]);
+    if (ranges.length >= DEFERRED_RANGES_MAX) this.hurry(batch);
+    return true;
+  }
+
+  /** The promise of acks made by {@link ackSpan} calls (`acked`: any settled something). */
+  private acked(acked: boolean, lazy: boolean): Promise<void> {
+    if (!acked) return this.barrier();
     this.advanceFloor();
     if (this.volatile) return this.settledInMemory();
-    const batch = this.openBatch();
-    if (batch.acks !== null) {
-      const ranges = batch.acks.ranges;
-      for (const range of fresh) {
-        // A consumer acking one message at a time in order extends the last range.
-        const last = ranges[ranges.length - 1]!;
-        if (last[1] === range[0]) last[1] = range[1];
-        else ranges.push(range);
-      }
-      if (ranges.length >= DEFERRED_RANGES_MAX) this.hurry(batch);
-    } else {
-      batch.items.push((batch.acks = { kind: EventKind.ack, ranges: fresh }));
-    }
+    const batch = this.pending;
+    // ackSpan opened it; taken by a gather since, it is written with what came before.
+    if (batch === null) return this.barrier();
     if (!lazy) this.hurry(batch);
     return batch.done.promise;
   }
