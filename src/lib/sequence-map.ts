@@ -57,8 +57,9 @@ export class SequenceMap<V> {
       this.head = 0;
       this.base = key;
       if (this.window.length > 0 && this.window.length <= REUSE_MAX) {
-        // Shrinking to one element keeps the backing store (see REUSE_MAX).
-        this.window.length = 1;
+        // Shrinking to one element keeps the backing store (see REUSE_MAX); a set length is a
+        // runtime call, left out in the usual case (one entry at a time).
+        if (this.window.length !== 1) this.window.length = 1;
         this.window[0] = value;
         this.count++;
         this.next = key + 1;

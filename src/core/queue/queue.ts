@@ -134,6 +134,13 @@ interface InFlight {
   readonly delivery: Delivery;
   readonly candidate: Candidate;
   readonly consumer: Consumer | null;
+  /**
+   * Copied from the message when delivered, for its ack (which else reads the message and its
+   * properties, two more objects out of cache): its FIFO group, and whether its ack is logged
+   * (a persistent message, or one of an external log; a durable queue's transient ones are not).
+   */
+  readonly group: string | undefined;
+  readonly logged: boolean;
   deadlineMs: number;
   /** The last takeInFlight call that took it, so an id repeated in one call is taken once. */
   settleMark: number;
@@ -361,6 +368,10 @@ export class Queue {
   private dispatchAgain = false;
   private nextDeliveryId = 1;
   private roundRobin = 0;
+  // The counters every message moves (see `counters`; a separate object would be another line).
+  private published = 0;
+  private delivered = 0;
+  private acked = 0;
   // Copies of the config's policies the hot paths read (the config object is another cache line).
   private readonly maxLength: number | undefined;
   private readonly maxLengthBytes: number | undefined;
@@ -387,8 +398,14 @@ export class Queue {
   private readonly groupsWaiting = new Map<string, Candidate[]>();
   private readonly dedup = new Map<string, number>();
   private hadConsumer = false;
-  /** Publishes, deliveries and acks since creation, for rates. */
-  readonly counters = { published: 0, delivered: 0, acked: 0, deadLettered: 0, expired: 0, dropped: 0 };
+  private deadLettered = 0;
+  private expired = 0;
+  private dropped = 0;
+
+  /** Publishes, deliveries, acks and losses since creation, for rates (a snapshot). */
+  get counters(): { readonly published: number; readonly delivered: number; readonly acked: number; readonly deadLettered: number; readonly expired: number; readonly dropped: number } {
+    return { published: this.published, delivered: this.delivered, acked: this.acked, deadLettered: this.deadLettered, expired: this.expired, dropped: this.dropped };
+  }
 
   private constructor(config: QueueConfig, host: QueueHost, levels: Level[]) {
     this.name = config.name;
@@ -580,7 +597,7 @@ export class Queue {
     const waited = message.persistent && !level.inMemory;
     if (waited) level.pendingWaited = true;
     const durable = waited ? this.host.turn.durable() : RESOLVED;
-    this.counters.published++;
+    this.published++;
     // A transient message written in full may stay unread (not in memory) until a clean close,
     // which must settle it; buffered ones are found in memory then (see close).
     if (!message.persistent && this.config.durable && !buffered) this.trackTransient(level, offset);
@@ -854,7 +871,7 @@ export class Queue {
         if (!this.dropUnreadHead()) return false;
         continue;
       }
-      this.counters.dropped++;
+      this.dropped++;
       this.settleDropped(head, 'max-length');
     }
     return true;
@@ -918,7 +935,7 @@ export class Queue {
         const offset = level.cursor++;
         if (level.state.isAcked(offset) || level.state.isDeadLettered(offset) || level.state.scheduledAt(offset) !== undefined) continue;
         this.readyCount--;
-        this.counters.dropped++;
+        this.dropped++;
         const dlx = this.config.deadLetterExchange;
         if (dlx === undefined) {
           void level.state.deadLetter(offset, 'max-length').catch(() => undefined);
@@ -1109,7 +1126,7 @@ export class Queue {
       const candidate = this.takeNext();
       if (!candidate) return undefined;
       if (this.isExpired(candidate.message, nowMs, true)) {
-        this.counters.expired++;
+        this.expired++;
         this.settleDropped(candidate, 'expired');
         continue;
       }
@@ -1290,19 +1307,20 @@ export class Queue {
       deliveryCount: candidate.deliveryCount,
       consumerTag: consumer?.tag,
     };
-    this.counters.delivered++;
+    this.delivered++;
     // Logged (batched per group commit; a first delivery acked by then not at all) so that after a restart the message is marked redelivered
     // and the delivery limit still counts it. An in-memory level has no restart to count for,
     // and a transient message does not survive one: their candidates carry their counts.
     if (!autoAck && !candidate.level.inMemory && candidate.message.persistent) candidate.level.state.noteDelivery(candidate.offset);
     if (autoAck) {
-      this.counters.acked++;
+      this.acked++;
       // Settled in memory here, logged by settleAutoAcked at the end of the dispatch or pull.
       candidate.level.autoAcked.push(candidate.offset);
       this.autoAckedPending = true;
     } else {
       const deadlineMs = visibilityTimeoutMs === undefined || visibilityTimeoutMs === NEVER ? NEVER : this.host.clock.monotonicMs() + visibilityTimeoutMs;
-      this.inFlight.set(id, { delivery, candidate, consumer, deadlineMs, settleMark: 0 });
+      const message = candidate.message;
+      this.inFlight.set(id, { delivery, candidate, consumer, group: message.properties.groupId, logged: message.persistent || candidate.level.external, deadlineMs, settleMark: 0 });
       if (consumer) {
         const prefetch = consumer.prefetch;
         consumer.inFlight++;
@@ -1391,9 +1409,9 @@ export class Queue {
     const logged = new OffsetsByLevel();
     const unlogged = new OffsetsByLevel();
     for (const entry of entries) {
-      this.counters.acked++;
-      const { level, offset, message } = entry.candidate;
-      (message.persistent || level.external ? logged : unlogged).add(level, offset);
+      this.acked++;
+      const { level, offset } = entry.candidate;
+      (entry.logged ? logged : unlogged).add(level, offset);
       this.released(entry);
     }
     this.dispatch();
@@ -1409,11 +1427,11 @@ export class Queue {
 
   /** {@link ack} of one delivery, as the general case does it, without grouping by level. */
   private ackOne(entry: InFlight, options: AckOptions | undefined): Promise<void> {
-    this.counters.acked++;
-    const { level, offset, message } = entry.candidate;
+    this.acked++;
+    const { level, offset } = entry.candidate;
     this.released(entry);
     this.dispatch();
-    if (message.persistent || level.external) return level.state.ack([offset], options);
+    if (entry.logged) return level.state.ack([offset], options);
     try {
       level.state.ackUnlogged([offset]);
     } catch (error) {
@@ -1457,7 +1475,7 @@ export class Queue {
       return Promise.resolve();
     }
     const reason: DeadLetterReason = requeue ? 'delivery-limit' : 'rejected';
-    this.counters.deadLettered++;
+    this.deadLettered++;
     this.deadLetterMessage(candidate.message, reason, candidate.deliveryCount);
     return candidate.level.state.deadLetter(candidate.offset, reason);
   }
@@ -1498,7 +1516,7 @@ export class Queue {
   /** Bookkeeping when a delivery leaves flight: consumer credit and FIFO groups. */
   private released(entry: InFlight): void {
     if (entry.consumer) entry.consumer.inFlight--;
-    const group = entry.candidate.message.properties.groupId;
+    const group = entry.group;
     if (group === undefined) return;
     const count = (this.groupsInFlight.get(group) ?? 1) - 1;
     if (count > 0) {
@@ -1623,7 +1641,7 @@ export class Queue {
           this.compactBuffer(level);
         }
         this.takeCounted(head);
-        this.counters.expired++;
+        this.expired++;
         this.settleDropped(head, 'expired');
       }
     }
