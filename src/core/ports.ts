@@ -185,6 +185,8 @@ export interface LogOptions {
 export interface Log {
   readonly name: string;
   readonly options: Required<LogOptions>;
+  /** The largest batch an append takes, in bytes (the store's); a larger one fails with RECORD_TOO_LARGE. */
+  readonly batchBytesMax: number;
   /** The first offset that can be read. */
   startOffset(): number;
   /** The offset the next appended record will get. */

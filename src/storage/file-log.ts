@@ -186,6 +186,10 @@ export class FileLog implements Log {
     return bytes;
   }
 
+  get batchBytesMax(): number {
+    return this.host.batchBytesMax;
+  }
+
   /** The segment appends go to. */
   active(): Segment {
     return this.activeSegment;

@@ -370,6 +370,7 @@ export function describeLogStore(name: string, makeHarness: () => LogStoreHarnes
     test('a batch over batchBytesMax is refused with RECORD_TOO_LARGE and nothing is stored', () =>
       withStore(async (store) => {
         const log = await store.openLog('big');
+        assert.equal(log.batchBytesMax, 32 * 1024 * 1024, 'the default limit, as the log reports it');
         await expectCode(log.append([{ value: new Uint8Array(33 * 1024 * 1024) }]), 'RECORD_TOO_LARGE');
         assert.equal(log.endOffset(), 0);
         await log.append(records('ok', 1));

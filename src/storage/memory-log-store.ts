@@ -108,6 +108,10 @@ class MemoryLog implements Log {
     }
   }
 
+  get batchBytesMax(): number {
+    return this.store.batchBytesMax;
+  }
+
   /** {@link append}, returning the base offset (see Log.appendUnawaited). */
   appendUnawaited(records: readonly RecordInput[], options?: AppendOptions): number {
     this.store.assertOpen();

@@ -76,6 +76,8 @@ interface Level {
   pendingHasMessages: boolean;
   /** True when a publish of `pending` waits for its batch to be written (through the turn's promise, see PublishTurn). */
   pendingWaited: boolean;
+  /** Body bytes of the messages in `pending` (see PENDING_BATCH_BYTES_MAX). */
+  pendingBytes: number;
   /**
    * True for queues whose log is in memory (transient or exclusive): messages
    * stay as objects in the buffer (unbounded: they are in memory anyway) and
@@ -270,6 +272,24 @@ export const LAZY_ACK: AckOptions = Object.freeze({ lazy: true });
 
 /** What an in-memory queue's log stores per message, and a durable queue's per transient message held in memory: nothing but the offset. */
 const OFFSET_ONLY_RECORD: RecordInput = Object.freeze({ value: new Uint8Array(0) });
+
+/**
+ * A level's pending records are appended before they pass this many bytes of bodies: a turn
+ * that publishes more to a queue is written as several batches, each well within the store's
+ * batch limit (Log.batchBytesMax; a batch over it would be refused whole).
+ */
+const PENDING_BATCH_BYTES_MAX = 1024 * 1024;
+
+/** Bytes a batch takes beyond its records' fields, and each record and header beyond theirs: generous, so an estimate never falls short. */
+const BATCH_OVERHEAD_BYTES = 256;
+const RECORD_FIELD_OVERHEAD_BYTES = 32;
+
+/** At least the bytes of a batch holding only `record`. */
+function batchBytesOf(record: RecordInput): number {
+  let bytes = BATCH_OVERHEAD_BYTES + RECORD_FIELD_OVERHEAD_BYTES + record.value.byteLength + (record.key?.byteLength ?? 0);
+  for (const header of record.headers ?? []) bytes += RECORD_FIELD_OVERHEAD_BYTES + 3 * header.name.length + header.value.byteLength;
+  return bytes;
+}
 const REFILL_BYTES_MAX = 256 * 1024;
 
 /**
@@ -432,6 +452,7 @@ export class Queue {
       pending: [],
       pendingHasMessages: false,
       pendingWaited: false,
+      pendingBytes: 0,
       inMemory: !config.durable || config.exclusiveOwner !== undefined,
       cursor: states[priority]!.lowWatermark(),
       refilling: null,
@@ -564,6 +585,17 @@ export class Queue {
       const until = this.dedup.get(messageId);
       if (until !== undefined && until > nowMs) return DUPLICATE;
     }
+    const level = this.levelFor(message);
+    if (!level.inMemory && message.body.byteLength > PENDING_BATCH_BYTES_MAX) {
+      // A large message is written as a batch of its own: refused here, before anything changes,
+      // when that batch would be over the store's limit (a refused append would leave the queue
+      // holding offsets the log never got). A record over the limit with a small body (megabytes
+      // of headers) is not looked for.
+      record ??= encodeMessage(message);
+      if (batchBytesOf(record) > level.log.batchBytesMax) {
+        throw new FerryError('MESSAGE_TOO_LARGE', `message of ${message.body.byteLength} bytes does not fit a storage batch of queue ${this.name} (${level.log.batchBytesMax} bytes at most)`);
+      }
+    }
     if (delayMs <= 0 && this.isFull(message.body.byteLength)) {
       if (this.config.overflow === 'drop-head') {
         if (!this.makeRoom(message.body.byteLength)) return REJECTED_MAX_LENGTH;
@@ -579,7 +611,7 @@ export class Queue {
       this.dedup.set(messageId, nowMs + this.config.deduplicationWindowMs!);
     }
     if (message.properties.expirationMs !== undefined) this.expirationsSeen = true;
-    const level = this.levelFor(message);
+    if (level.pending.length > 0 && level.pendingBytes + RECORD_FIELD_OVERHEAD_BYTES + message.body.byteLength > PENDING_BATCH_BYTES_MAX) this.flushPending(level);
     const offset = level.log.endOffset() + level.pending.length;
     // Fast path: nothing unread before it and room in memory, so it goes straight to the read-ahead buffer.
     const buffered = delayMs <= 0 && level.cursor === offset && level.refilling === null && this.bufferHasRoom(level, message);
@@ -587,9 +619,11 @@ export class Queue {
     // after one it is gone: its record only keeps the offset, like those of in-memory queues.
     if (level.inMemory || (buffered && !message.persistent)) {
       level.pending.push(OFFSET_ONLY_RECORD);
+      level.pendingBytes += RECORD_FIELD_OVERHEAD_BYTES;
     } else {
       level.pending.push(record ?? encodeMessage(message));
       level.pendingHasMessages = true;
+      level.pendingBytes += RECORD_FIELD_OVERHEAD_BYTES + message.body.byteLength;
     }
     // Only persistent messages of a durable queue on disk wait for their batch to be written,
     // through the turn's one promise (the batch is appended at the end of the turn).
@@ -749,6 +783,7 @@ export class Queue {
     level.pending = [];
     level.pendingHasMessages = false;
     level.pendingWaited = false;
+    level.pendingBytes = 0;
     if (offsetsOnly && !waited && this.flushStamp === undefined) {
       // Only offsets, which nobody waits for: the log holds them as a count until it writes something else.
       try {
@@ -1945,6 +1980,7 @@ export class Queue {
       level.pending = [];
       level.pendingHasMessages = false;
       level.pendingWaited = false;
+      level.pendingBytes = 0;
       if (waited && options.shutdown) this.host.turn.fail(new FerryError('BROKER_CLOSED', `queue ${this.name} stopped before the message was written`));
     }
     for (const timer of [this.scheduleTimer?.handle, this.visibilityTimer?.handle, this.expiryTimer?.handle, this.idleTimer]) timer?.cancel();

@@ -596,6 +596,7 @@ export class Stream {
     return {
       name: `${log.name}#view`,
       options: log.options,
+      batchBytesMax: log.batchBytesMax,
       startOffset: () => log.startOffset(),
       endOffset: () => target.visibleEnd,
       sizeBytes: () => log.sizeBytes(),

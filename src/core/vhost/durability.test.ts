@@ -79,6 +79,40 @@ test('acknowledged messages stay gone over two restarts, and the rest keep their
   assert.deepEqual(bodies(await broker.get('jobs', { max: 10 })), ['m4']);
 });
 
+test('a turn publishing more to a queue than one storage batch holds is written as several batches: all confirmed, delivered, acked and gone after a restart', async (t) => {
+  const disk = await onDisk(t);
+  let broker = disk.broker;
+  await broker.declareQueue('big');
+  const body = new Uint8Array(1 << 20).fill(7);
+  // 40 MiB in one turn, over the store's 32 MiB batch limit.
+  const results = await Promise.allSettled(Array.from({ length: 40 }, (_, index) => broker.publish('', { body, routingKey: 'big', properties: { messageId: `m${index}` } })));
+  assert.deepEqual(results.map((result) => result.status), Array.from({ length: 40 }, () => 'fulfilled'));
+  await broker.publish('', { body: 'after', routingKey: 'big' });
+  const got = await broker.get('big', { max: 100 });
+  assert.deepEqual(got.map((delivery) => delivery.message.properties.messageId ?? 'after'), [...Array.from({ length: 40 }, (_, index) => `m${index}`), 'after']);
+  await broker.ack(got.slice(0, 30));
+  broker = await disk.restart();
+  const left = await broker.get('big', { max: 100 });
+  assert.deepEqual(left.map((delivery) => delivery.message.properties.messageId ?? 'after'), [...Array.from({ length: 10 }, (_, index) => `m${30 + index}`), 'after']);
+  assert.ok(left.every((delivery) => delivery.message.body.byteLength === (delivery.message.properties.messageId === undefined ? 5 : 1 << 20)));
+});
+
+test('a message whose record would not fit one storage batch is refused at publish, and the queue goes on', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'ferry-huge-message-'));
+  const broker = await Broker.start({ passwordHasher: testPasswordHasher, dataDir, fileSystem: new NodeFileSystem(), clock: new ManualClock(), limits: { messageBytesMax: 64 * 1024 * 1024 } });
+  t.after(async () => {
+    await broker.close().catch(() => undefined);
+    await rm(dataDir, { recursive: true, force: true });
+  });
+  await broker.declareQueue('jobs');
+  await assert.rejects(broker.publish('', { body: new Uint8Array(33 * 1024 * 1024), routingKey: 'jobs' }), withCode('MESSAGE_TOO_LARGE'));
+  await broker.publish('', { body: 'small', routingKey: 'jobs' });
+  const got = await broker.get('jobs', { max: 10 });
+  assert.deepEqual(bodies(got), ['small']);
+  await broker.ack(got);
+  assert.equal(broker.vhost().queue('jobs').messageCount(), 0);
+});
+
 test('transient messages in a durable queue do not survive a restart; persistent ones around them do', async (t) => {
   const disk = await onDisk(t);
   let broker = disk.broker;
