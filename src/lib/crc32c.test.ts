@@ -17,3 +17,14 @@ test('crc32c matches the standard check value and the native implementation at e
     assert.equal(crc32c(bytes.subarray(split), crc32c(bytes.subarray(0, split))), expected, `length ${length} split at ${split}`);
   }
 });
+
+test('crc32c of a span [start, end) equals that of the same bytes as a view, short (in place) and long (native)', () => {
+  const random = new SeededRandom(11);
+  const bytes = Uint8Array.from({ length: 600 }, () => random.int(256));
+  for (let round = 0; round < 400; round++) {
+    const start = random.int(bytes.length + 1);
+    const end = start + random.int(bytes.length - start + 1);
+    const previous = random.int(2) === 0 ? 0 : random.int(0x7fff_ffff);
+    assert.equal(crc32c(bytes, previous, start, end), crc32c(bytes.subarray(start, end), previous), `span ${start}..${end}`);
+  }
+});

@@ -28,16 +28,16 @@ const TABLES = ((): Int32Array => {
 })();
 
 /**
- * CRC-32C (Castagnoli) of `bytes`, continuing from `previous` when given so a
- * checksum can span several buffers. Hardware-accelerated through @node-rs/crc32
- * from NATIVE_BYTES_MIN bytes on.
+ * CRC-32C (Castagnoli) of `bytes[start, end)` (all of it by default), continuing from
+ * `previous` when given so a checksum can span several buffers. Hardware-accelerated through
+ * @node-rs/crc32 from NATIVE_BYTES_MIN bytes on; a short span is read in place (no view).
  */
-export function crc32c(bytes: Uint8Array, previous = 0): number {
-  if (bytes.length >= NATIVE_BYTES_MIN) return nativeCrc32c(bytes, previous) >>> 0;
+export function crc32c(bytes: Uint8Array, previous = 0, start = 0, end = bytes.length): number {
+  if (end - start >= NATIVE_BYTES_MIN) return nativeCrc32c(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end), previous) >>> 0;
   const t = TABLES;
   let crc = ~previous;
-  let index = 0;
-  const length = bytes.length;
+  let index = start;
+  const length = end;
   for (; index + 8 <= length; index += 8) {
     const low = crc ^ (bytes[index]! | (bytes[index + 1]! << 8) | (bytes[index + 2]! << 16) | (bytes[index + 3]! << 24));
     crc =

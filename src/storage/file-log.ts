@@ -262,8 +262,8 @@ export class FileLog implements Log {
       throw new FerryError('RECORD_TOO_LARGE', `batch of ${bytes.byteLength} bytes exceeds batchBytesMax ${this.host.batchBytesMax}`);
     }
     // The header facts are known here: no need to parse the header back (one batch per message on a busy store of many queues).
-    const { segment, position } = this.place(bytes, recordCount, batchMaxTimestampMs(bytes), nowMs);
-    return this.host.journalAppend(this, bytes, segment, position, lazy);
+    const position = this.place(bytes, recordCount, batchMaxTimestampMs(bytes), nowMs);
+    return this.host.journalAppend(this, bytes, this.activeSegment, position, lazy);
   }
 
   /**
@@ -273,18 +273,22 @@ export class FileLog implements Log {
   appendEncoded(bytes: Uint8Array): { segment: Segment; position: number } {
     const header = readBatchHeader(bytes);
     assert(header.baseOffset === this.endOffset(), 'batches arrive in offset order');
-    return this.place(bytes, header.recordCount, header.maxTimestampMs, this.host.nowMs());
+    const position = this.place(bytes, header.recordCount, header.maxTimestampMs, this.host.nowMs());
+    return { segment: this.activeSegment, position };
   }
 
-  /** Puts a batch whose base offset is `endOffset()` into the active segment, rolling it first when due. */
-  private place(bytes: Uint8Array, recordCount: number, maxTimestampMs: number, nowMs: number): { segment: Segment; position: number } {
+  /**
+   * Puts a batch whose base offset is `endOffset()` into the active segment, rolling it first
+   * when due; returns its position there (the segment is the active one after the call).
+   */
+  private place(bytes: Uint8Array, recordCount: number, maxTimestampMs: number, nowMs: number): number {
     let active = this.active();
     const full = active.sizeBytes + bytes.byteLength > this.options.segmentBytesMax;
     const old = active.firstAppendMs !== undefined && nowMs - active.firstAppendMs >= this.options.segmentAgeMsMax;
     if (active.endOffset > active.baseOffset && (full || old)) active = this.roll();
     const position = active.append(bytes, recordCount, maxTimestampMs, nowMs);
     this.host.appended(this);
-    return { segment: active, position };
+    return position;
   }
 
   /** Seals the active segment and starts a new one at the end offset. */

@@ -104,7 +104,7 @@ export function writeEntryHeader(header: Uint8Array, logId: number, kind: Journa
   // The payload right behind the header (one buffer): one CRC call over both.
   const contiguous = payload.buffer === header.buffer && payload.byteOffset === header.byteOffset + JOURNAL_ENTRY_HEADER_BYTES;
   const crc = contiguous
-    ? crc32c(header.subarray(8, JOURNAL_ENTRY_HEADER_BYTES + checkedBytes))
+    ? crc32c(header, 0, 8, JOURNAL_ENTRY_HEADER_BYTES + checkedBytes)
     : crc32c(payload.subarray(0, checkedBytes), crc32c(header.subarray(8, JOURNAL_ENTRY_HEADER_BYTES)));
   writeUint32(header, 4, crc);
 }
