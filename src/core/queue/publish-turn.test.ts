@@ -79,3 +79,19 @@ test('written() throwing rejects the turn', async () => {
   turn.join({ endOfTurn: () => undefined });
   assert.equal(await stateOf(turn.durable()), 'rejected: store closed');
 });
+
+test('a failed turn that nobody awaits (only dead letters took its promise) is no unhandled rejection', async () => {
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    const turn = new PublishTurn(() => Promise.reject(new Error('disk gone')));
+    turn.join({ endOfTurn: () => undefined });
+    void turn.durable();
+    await settle();
+    await settle();
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+  }
+});

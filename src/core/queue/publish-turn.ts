@@ -46,7 +46,13 @@ export class PublishTurn {
    * them fails. A caller that takes it must have joined the turn.
    */
   durable(): Promise<void> {
-    return (this.pending ??= deferred<void>()).promise;
+    if (this.pending === null) {
+      this.pending = deferred<void>();
+      // A turn whose only publishes nobody awaits (dead letters) may fail unobserved: that is no
+      // crash. Those who await still see the rejection through their own promises.
+      this.pending.promise.catch(() => undefined);
+    }
+    return this.pending.promise;
   }
 
   /** A write this turn's promise covers failed (or will never happen): the promise rejects with `error`. */

@@ -335,6 +335,34 @@ test('a turn that publishes to many queues is confirmed only once its journal wr
   await after.close();
 });
 
+test('a dead letter to several queues whose write fails (the disk stops) is no unhandled rejection', async () => {
+  const simulated = new SimulatedFileSystem();
+  const fileSystem = new HookedFileSystem(simulated);
+  const broker = await Broker.start({ passwordHasher: testPasswordHasher, dataDir: '/ferry', fileSystem, clock: new ManualClock() });
+  await broker.declareExchange('dlx', { type: 'fanout' });
+  for (const name of ['dead-a', 'dead-b']) {
+    await broker.declareQueue(name);
+    await broker.bind('dlx', name);
+  }
+  await broker.declareQueue('jobs', { deadLetterExchange: 'dlx' });
+  await broker.publish('', { body: 'm1', routingKey: 'jobs' });
+  const [delivery] = await broker.get('jobs');
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    fileSystem.hook = (operation, path) => {
+      if (operation === 'write' && path.includes('journal/')) throw new Error('disk gone');
+    };
+    await assert.rejects(broker.nack(delivery!, { requeue: false }));
+    await settle(50);
+    assert.deepEqual(unhandled, []);
+  } finally {
+    process.off('unhandledRejection', onUnhandled);
+    broker.abandon();
+  }
+});
+
 test('after kill -9 transient messages held in memory do not come back, and the ready count settles to the persistent ones', async () => {
   const fileSystem = new SimulatedFileSystem();
   const before = await simulatedBroker(fileSystem);

@@ -596,7 +596,9 @@ export class VirtualHost {
 
   private deadLetter(exchange: string, message: StoredMessage, extraRoutingKeys: readonly string[] | undefined): void {
     try {
-      this.publish(exchange, message, extraRoutingKeys === undefined ? INTERNAL : { internal: true, extraRoutingKeys });
+      const outcome = this.publish(exchange, message, extraRoutingKeys === undefined ? INTERNAL : { internal: true, extraRoutingKeys });
+      // Nobody awaits a dead letter's write: one that fails (a failed store) must not be an unhandled rejection.
+      outcome.durable.catch(ignoreFailure);
     } catch {
       // A missing dead-letter exchange drops the message, as RabbitMQ does.
     }
@@ -654,6 +656,7 @@ export class VirtualHost {
 
 const noQueues: readonly string[] = Object.freeze([]);
 const noOptions: PublishOptions = Object.freeze({});
+const ignoreFailure = (): void => undefined;
 
 /** RESOURCE_LOCKED's text for an exclusive queue used from another connection, in RabbitMQ's words. */
 export function lockedQueueMessage(queue: string, vhost: string): string {
