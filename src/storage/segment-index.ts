@@ -40,21 +40,29 @@ export class SegmentIndex {
       this.lastIndexedPosition = position;
     }
     if (maxTimestampMs > this.maxTimestampMs) {
+      const previousMax = this.maxTimestampMs;
       this.maxTimestampMs = maxTimestampMs;
       if (this.timeEntryCount === 0 || position - this.lastTimePosition >= this.indexIntervalBytes) {
         if (this.timeEntryCount === this.timestamps.length) {
           this.timestamps = grow(this.timestamps);
           this.timeRelativeOffsets = grow(this.timeRelativeOffsets);
         }
+        // The entry before stops being the last: its time, held as maxTimestampMs until now, is stored.
+        if (this.timeEntryCount > 0) this.timestamps[this.timeEntryCount - 1] = previousMax;
         this.timestamps[this.timeEntryCount] = maxTimestampMs;
         this.timeRelativeOffsets[this.timeEntryCount] = relativeOffset;
         this.timeEntryCount++;
         this.lastTimePosition = position;
-      } else {
-        // Raise the last entry instead: its batch range still starts at or before this batch.
-        this.timestamps[this.timeEntryCount - 1] = maxTimestampMs;
       }
+      // Else the last entry is raised: its batch range still starts at or before this batch. Its
+      // time is always maxTimestampMs (see timeAt), so nothing is written (the array is one more
+      // cache line per append on a store of many logs).
     }
+  }
+
+  /** The running max timestamp of time entry `index`: the last one's is maxTimestampMs (see addBatch). */
+  private timeAt(index: number): number {
+    return index === this.timeEntryCount - 1 ? this.maxTimestampMs : this.timestamps[index]!;
   }
 
   /** Byte position of the last indexed batch that starts at or before `relativeOffset` (0 when none). */
@@ -104,7 +112,7 @@ export class SegmentIndex {
     let found = this.timeEntryCount;
     while (low <= high) {
       const middle = (low + high) >>> 1;
-      if (this.timestamps[middle]! >= timestampMs) {
+      if (this.timeAt(middle) >= timestampMs) {
         found = middle;
         high = middle - 1;
       } else {
@@ -144,7 +152,7 @@ export class SegmentIndex {
       view.setUint32(at + 4, this.positions[i]!, true);
     }
     for (let i = 0; i < this.timeEntryCount; i++, at += 12) {
-      view.setFloat64(at, this.timestamps[i]!, true);
+      view.setFloat64(at, this.timeAt(i), true);
       view.setUint32(at + 8, this.timeRelativeOffsets[i]!, true);
     }
     view.setUint32(8, crc32c(bytes.subarray(12)), true);
