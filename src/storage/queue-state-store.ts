@@ -451,14 +451,7 @@ export class QueueStateStore {
   private ackSpan(start: number, end: number): boolean {
     const from = Math.max(start, this.floor);
     if (from >= end) return false;
-    if (from === this.floor && this.settled.rangeCount() === 0) {
-      // The common case, an ack at the low end with nothing settled above it: the floor moves
-      // past it, and no range is added to the set only for advanceFloor to remove it again.
-      this.forget(from, end);
-      this.floor = end;
-    } else {
-      this.applyAck(from, end);
-    }
+    this.applyAck(from, end);
     if (this.volatile) return true;
     const batch = this.openBatch();
     if (batch.acks === null) {
@@ -691,8 +684,14 @@ export class QueueStateStore {
   }
 
   private applyAck(start: number, end: number): void {
-    this.settled.addRange(start, end);
     this.forget(start, end);
+    if (start <= this.floor && this.settled.rangeCount() === 0) {
+      // The common case, an ack at the low end with nothing settled above it: the floor moves
+      // past it, and no range is added to the set only for advanceFloor to remove it again.
+      this.floor = Math.max(this.floor, end);
+      return;
+    }
+    this.settled.addRange(start, end);
   }
 
   private applyDeadLetter(offset: number): void {

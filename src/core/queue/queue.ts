@@ -48,10 +48,10 @@ interface Level {
   due: Candidate[];
   /**
    * A quorum queue's messages its consumers rejected with requeue, at the tail as RabbitMQ
-   * puts them: each after every message published before it came back (offsets below
-   * `position`), before those published later; in the order they came back.
+   * puts them: each after every message published before it came back (offsets below its
+   * `tailPosition`), before those published later; in the order they came back.
    */
-  requeued: Requeued[];
+  requeued: Candidate[];
   /** Transient messages below this offset were written before the last restart: they are gone. */
   readonly restartEndOffset: number;
   /** Body bytes of unread ready messages that are counted (see `counted`). */
@@ -101,13 +101,6 @@ interface Level {
   autoAcked: number[];
 }
 
-/** A message requeued at the tail of a quorum queue's level (see Level.requeued). */
-interface Requeued {
-  readonly candidate: Candidate;
-  /** The level's next offset when it came back. */
-  readonly position: number;
-}
-
 /** A ready message held in memory. */
 interface Candidate {
   readonly level: Level;
@@ -115,8 +108,9 @@ interface Candidate {
   readonly message: StoredMessage;
   deliveryCount: number;
   /**
-   * Its place when a quorum queue put it at the tail (Requeued.position; AT_OFFSET when it is at
-   * its own offset), and the order it came back in among those put at the same position.
+   * Its place when a quorum queue put it at the tail (the level's next offset when it came back;
+   * AT_OFFSET when it is at its own offset), and the order it came back in among those put at
+   * the same position (see Level.requeued).
    */
   tailPosition: number;
   tailSequence: number;
@@ -608,7 +602,7 @@ export class Queue {
       // Recorded only once accepted: a refused publish may be retried. Re-inserted at the end,
       // so the map stays in expiry order for eviction.
       this.dedup.delete(messageId);
-      this.dedup.set(messageId, nowMs + this.config.deduplicationWindowMs!);
+      this.dedup.set(messageId, nowMs + this.deduplicationWindowMs!);
     }
     if (message.properties.expirationMs !== undefined) this.expirationsSeen = true;
     if (level.pending.length > 0 && level.pendingBytes + RECORD_FIELD_OVERHEAD_BYTES + message.body.byteLength > PENDING_BATCH_BYTES_MAX) this.flushPending(level);
@@ -932,7 +926,7 @@ export class Queue {
       const buffered = level.bufferHead < level.buffer.length ? level.buffer[level.bufferHead] : undefined;
       consider(level.returned.peek(), 'returned');
       // Only once nothing published before its return is unread: unread messages are older.
-      if (this.requeuedNext(level, buffered) !== undefined) consider(level.requeued[0]!.candidate, 'requeued', level.requeued[0]!.position - 0.5);
+      if (this.requeuedNext(level, buffered) !== undefined) consider(level.requeued[0]!, 'requeued', level.requeued[0]!.tailPosition - 0.5);
       consider(level.due[0], 'due');
       consider(buffered, 'buffer');
       for (const waiting of this.groupsWaiting.values()) for (const candidate of waiting) if (candidate.level === level) consider(candidate, 'parked');
@@ -1192,12 +1186,12 @@ export class Queue {
       const requeued = this.requeuedNext(level, buffered);
       // A returned message goes back to its place: before what was read after it (and before a
       // message requeued at the tail after it was published).
-      if (returned && (!buffered || returned.offset < buffered.offset) && (requeued === undefined || returned.offset < level.requeued[0]!.position)) {
+      if (returned && (!buffered || returned.offset < buffered.offset) && (requeued === undefined || returned.offset < requeued.tailPosition)) {
         level.returned.pop();
         return this.takeCounted(returned);
       }
       if (level.due.length > 0) return this.takeCounted(level.due.shift()!);
-      if (requeued !== undefined) return this.takeCounted(level.requeued.shift()!.candidate);
+      if (requeued !== undefined) return this.takeCounted(level.requeued.shift()!);
       if (buffered) {
         level.bufferHead++;
         this.compactBuffer(level);
@@ -1224,8 +1218,8 @@ export class Queue {
   private requeuedNext(level: Level, buffered: Candidate | undefined): Candidate | undefined {
     const first = level.requeued[0];
     if (first === undefined) return undefined;
-    const next = buffered ? first.position <= buffered.offset : level.cursor >= Math.min(first.position, level.log.endOffset());
-    return next ? first.candidate : undefined;
+    const next = buffered ? first.tailPosition <= buffered.offset : level.cursor >= Math.min(first.tailPosition, level.log.endOffset());
+    return next ? first : undefined;
   }
 
   private compactBuffer(level: Level): void {
@@ -1579,8 +1573,8 @@ export class Queue {
     }
     const requeued = candidate.level.requeued;
     let at = requeued.length;
-    while (at > 0 && comesBefore(candidate, requeued[at - 1]!.candidate)) at--;
-    requeued.splice(at, 0, { candidate, position: candidate.tailPosition });
+    while (at > 0 && comesBefore(candidate, requeued[at - 1]!)) at--;
+    requeued.splice(at, 0, candidate);
   }
 
   /** Settles a ready message that leaves without delivery (expired, dropped for length). */
@@ -1873,8 +1867,8 @@ export class Queue {
       // Requeued messages go in before the first message (held or unread) published after their return.
       let requeuedAt = 0;
       const peekRequeued = (before: number): void => {
-        while (requeuedAt < level.requeued.length && level.requeued[requeuedAt]!.position <= before && out.length < max) {
-          const { candidate } = level.requeued[requeuedAt++]!;
+        while (requeuedAt < level.requeued.length && level.requeued[requeuedAt]!.tailPosition <= before && out.length < max) {
+          const candidate = level.requeued[requeuedAt++]!;
           out.push({ message: candidate.message, priority: level.priority, deliveryCount: candidate.deliveryCount });
         }
       };
@@ -1924,7 +1918,7 @@ export class Queue {
       for (const candidate of level.returned.values()) offsets.push(candidate.offset);
       for (let i = level.bufferHead; i < level.buffer.length; i++) offsets.push(level.buffer[i]!.offset);
       for (const candidate of level.due) offsets.push(candidate.offset);
-      for (const { candidate } of level.requeued) offsets.push(candidate.offset);
+      for (const candidate of level.requeued) offsets.push(candidate.offset);
       level.returned.clear();
       level.due = [];
       level.requeued = [];
@@ -1957,7 +1951,7 @@ export class Queue {
   async close(): Promise<void> {
     this.flushAllPending();
     const inMemory: Candidate[] = [...this.inFlight.values()].map((entry) => entry.candidate);
-    for (const level of this.levels) inMemory.push(...level.returned.values(), ...level.due, ...level.requeued.map((entry) => entry.candidate), ...level.buffer.slice(level.bufferHead));
+    for (const level of this.levels) inMemory.push(...level.returned.values(), ...level.due, ...level.requeued, ...level.buffer.slice(level.bufferHead));
     for (const waiting of this.groupsWaiting.values()) inMemory.push(...waiting);
     for (const candidate of inMemory) if (!candidate.message.persistent && this.config.durable) candidate.level.transientOffsets.add(candidate.offset);
     for (const level of this.levels) {
