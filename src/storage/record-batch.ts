@@ -115,17 +115,38 @@ export function encodeBatch(
 ): Uint8Array {
   const count = records.length;
   if (count === 0) throw new FerryError('INVALID_ARGUMENT', 'a batch needs at least one record');
-  let lengthBytes = BATCH_HEADER_BYTES;
-  // Indexed loops here and below: no iterator, and no empty headers array, per record.
-  for (let index = 0; index < count; index++) lengthBytes += encodedRecordBytes(records[index]!);
+  // Indexed loops here and in writeRecords: no iterator, and no empty headers array, per record.
+  const lengthBytes = BATCH_HEADER_BYTES + encodedRecordsBytes(records);
   // Headroom lets the caller put a frame header (the journal's) in front without copying.
   // From Node's pooled allocator: small batches share slabs instead of one malloc each.
   const whole = Buffer.allocUnsafe(headroomBytes + lengthBytes) as Uint8Array;
   const bytes = headroomBytes === 0 ? whole : new Uint8Array(whole.buffer, whole.byteOffset + headroomBytes, lengthBytes);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  writeRecords(bytes, view, BATCH_HEADER_BYTES, records, nowMs);
+  writeBatchHeader(bytes, view, baseOffset, count, writtenTimestamps.firstMs, writtenTimestamps.maxMs, attributes, producer);
+  return bytes;
+}
+
+/** The first and the largest timestamp of the records the last {@link writeRecords} call wrote. */
+export const writtenTimestamps = { firstMs: 0, maxMs: 0 };
+
+/** Bytes `records` take inside a batch or a run (see encodedRecordBytes). */
+export function encodedRecordsBytes(records: readonly RecordInput[]): number {
+  let bytes = 0;
+  for (let index = 0; index < records.length; index++) bytes += encodedRecordBytes(records[index]!);
+  return bytes;
+}
+
+/**
+ * Writes `records` (at least one) in the batch record layout into `bytes` from `at`, which must
+ * have room for encodedRecordsBytes(records); returns where they end and sets
+ * {@link writtenTimestamps}. Timestamps default to `nowMs`. Throws INVALID_ARGUMENT (a bad
+ * timestamp, too many headers) possibly after writing part of them: the caller keeps none.
+ */
+export function writeRecords(bytes: Uint8Array, view: DataView, at: number, records: readonly RecordInput[], nowMs: number): number {
+  const count = records.length;
   const firstTimestampMs = records[0]!.timestampMs ?? nowMs;
   let maxTimestampMs = firstTimestampMs;
-  let at = BATCH_HEADER_BYTES;
   for (let index = 0; index < count; index++) {
     const record = records[index]!;
     const timestampMs = record.timestampMs ?? nowMs;
@@ -166,8 +187,9 @@ export function encodeBatch(
     at += record.value.byteLength;
     view.setUint32(recordStart, at - recordStart - 4, true);
   }
-  writeBatchHeader(bytes, view, baseOffset, count, firstTimestampMs, maxTimestampMs, attributes, producer);
-  return bytes;
+  writtenTimestamps.firstMs = firstTimestampMs;
+  writtenTimestamps.maxMs = maxTimestampMs;
+  return at;
 }
 
 /** Bytes one empty record (no key, headers or value) takes inside a batch. */
@@ -210,6 +232,14 @@ export function emptyBatchSizes(count: number, batchBytesMax: number): number[] 
   const sizes: number[] = [];
   for (let left = count; left > 0; left -= perBatch) sizes.push(Math.min(left, perBatch));
   return sizes;
+}
+
+/**
+ * Seals `bytes` as a version 1 batch (no attributes, no producer) of `count` records that a
+ * caller copied after the header: writes the header, then the CRC.
+ */
+export function sealRecordsBatch(bytes: Uint8Array, baseOffset: number, count: number, firstTimestampMs: number, maxTimestampMs: number): void {
+  writeBatchHeader(bytes, new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), baseOffset, count, firstTimestampMs, maxTimestampMs, 0, null);
 }
 
 /** Writes the header of a version 1 batch whose records fill `bytes` after it, then its CRC (last: it covers the header). */
