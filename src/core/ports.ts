@@ -242,7 +242,12 @@ export interface Log {
    * Returns [] at the end of the log. Every returned record passed its checksum.
    */
   read(fromOffset: number, limits?: ReadLimits): Promise<StoredRecord[]>;
-  /** Like read, but keeps batch boundaries and batch headers. */
+  /**
+   * Like read, but keeps batch boundaries and batch headers. An append is one batch, except
+   * that a store may frame small appends with neither attributes nor a producer stamp into
+   * larger batches (the file store journals them as runs; FORMAT.md, RECORDS): code that needs
+   * a batch's identity (a producer's, a transaction marker) stamps it.
+   */
   readBatches(fromOffset: number, limits?: ReadLimits): Promise<StoredBatch[]>;
   /**
    * Like read (the same records for the same limits, less those at or after

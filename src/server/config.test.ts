@@ -196,6 +196,7 @@ test('a storage setting of 0 where 0 means nothing is rejected in one line namin
   assert.equal(error.setting, 'storage-segment-flush-bytes');
   for (const name of SETTINGS.filter((setting) => setting.name.startsWith('storage-')).map((setting) => setting.name)) {
     if (name === 'storage-journal-preallocate-bytes') assert.equal(loadConfig([`--${name}`, '0'], {}, noFile).storage.journalPreallocateBytes, 0, '0 turns preallocation off');
+    else if (name === 'storage-run-record-bytes-max') assert.equal(loadConfig([`--${name}`, '0'], {}, noFile).storage.runRecordBytesMax, 0, '0 turns runs off');
     else configErrorOf(() => loadConfig([`--${name}`, '0'], {}, noFile));
   }
 });

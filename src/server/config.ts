@@ -3,6 +3,7 @@ import type { Durability } from '../core/ports.js';
 import { FerryError } from '../lib/ferry-error.js';
 import { LOG_OPTION_DEFAULTS } from '../storage/file-log.js';
 import { FILE_LOG_STORE_DEFAULTS } from '../storage/file-log-store.js';
+import { BATCH_HEADER_BYTES } from '../storage/record-batch.js';
 import type { StorageTuning } from './core-storage.js';
 import { LOG_LEVELS, type LogLevel } from './logger.js';
 
@@ -117,6 +118,7 @@ export type SettingName =
   | 'storage-checkpoint-interval-ms'
   | 'storage-direct-write-bytes-min'
   | 'storage-group-start-bytes'
+  | 'storage-run-record-bytes-max'
   | 'storage-segment-bytes-max'
   | 'storage-segment-age-ms-max'
   | 'storage-segment-flush-bytes'
@@ -226,6 +228,14 @@ export const SETTINGS: readonly SettingSpecification[] = [
     defaultValue: FILE_LOG_STORE_DEFAULTS.groupStartBytes,
     range: POSITIVE,
     description: `a group commit that gathers this many bytes is written at once when a write slot is free, instead of at the end of the event-loop turn; ${WITHOUT_MEMORY}`,
+  },
+  {
+    name: 'storage-run-record-bytes-max',
+    kind: 'count',
+    defaultValue: FILE_LOG_STORE_DEFAULTS.runRecordBytesMax,
+    // The store refuses a run that would not fit a batch of batchBytesMax with its header.
+    range: { minimum: 0, maximum: FILE_LOG_STORE_DEFAULTS.batchBytesMax - BATCH_HEADER_BYTES },
+    description: `an append whose records take at most this many bytes is journaled as a run shared with other logs' small appends and framed into a batch later (0: every append is a batch); ${WITHOUT_MEMORY}`,
   },
   {
     name: 'storage-segment-bytes-max',
@@ -409,6 +419,7 @@ export function loadConfig(
       checkpointIntervalMs: value<number>('storage-checkpoint-interval-ms'),
       directWriteBytesMin: value<number>('storage-direct-write-bytes-min'),
       groupStartBytes: value<number>('storage-group-start-bytes'),
+      runRecordBytesMax: value<number>('storage-run-record-bytes-max'),
       segmentBytesMax: value<number>('storage-segment-bytes-max'),
       segmentAgeMsMax: value<number>('storage-segment-age-ms-max'),
       segmentFlushBytes: value<number>('storage-segment-flush-bytes'),

@@ -21,6 +21,7 @@ export type StorageTuning = Partial<
     | 'checkpointIntervalMs'
     | 'directWriteBytesMin'
     | 'groupStartBytes'
+    | 'runRecordBytesMax'
     | 'indexIntervalBytes'
     | 'segmentFlushBytes'
     | 'segmentFlushIntervalMs'

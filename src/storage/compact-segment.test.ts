@@ -29,6 +29,8 @@ function setup(seed = 1, segmentBytesMax = 2048): Setup {
   const harness = simulatedFileHarness({
     seed,
     logDefaults: { segmentBytesMax },
+    // Every append a batch, in its segment at once: the tests look at segments right after appending.
+    runRecordBytesMax: 0,
     interpose: (fileSystem) => (hooked = new HookedFileSystem(fileSystem)),
   });
   return { harness, disk: harness.fileSystem!, hooked: hooked! };

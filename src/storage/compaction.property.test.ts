@@ -104,7 +104,8 @@ function expectedView(before: readonly StoredRecord[], keep: (record: StoredReco
 async function runScenario(plan: Scenario): Promise<void> {
   const logDefaults = { segmentBytesMax: plan.segmentBytesMax };
   let hooked: HookedFileSystem | undefined;
-  const fileHarness = simulatedFileHarness({ seed: plan.seed, logDefaults, interpose: (fileSystem) => (hooked = new HookedFileSystem(fileSystem)) });
+  // Every append a batch of its own, as in the memory store: the two must compact to the same bytes.
+  const fileHarness = simulatedFileHarness({ seed: plan.seed, logDefaults, runRecordBytesMax: 0, interpose: (fileSystem) => (hooked = new HookedFileSystem(fileSystem)) });
   const disk = fileHarness.fileSystem!;
   const memory = await memoryHarness(logDefaults).open();
   let store: LogStore = await fileHarness.open();

@@ -9,11 +9,12 @@ import { FileLogStore, type FileLogStoreOptions } from './file-log-store.js';
 import { numberedNames, numberedRecordNames, numberedRecords } from './store-harness.js';
 
 // Batches of a log adding up to `directWriteBytesMin` in one journal group go straight into
-// their segment file, with APPEND_REFERENCE entries in the journal (FORMAT.md).
+// their segment file, with APPEND_REFERENCE entries in the journal (FORMAT.md). Small appends
+// would be runs of RECORDS entries (never written directly): these tests turn runs off.
 
 
 function options(fileSystem: HookedFileSystem | SimulatedFileSystem, extra: Partial<FileLogStoreOptions> = {}): FileLogStoreOptions {
-  return { fileSystem, clock: new ManualClock(), directory: 'data', durability: 'always', directWriteBytesMin: 4096, ...extra };
+  return { fileSystem, clock: new ManualClock(), directory: 'data', durability: 'always', directWriteBytesMin: 4096, runRecordBytesMax: 0, ...extra };
 }
 
 /** Makes every write and sync of a segment file hang (the power goes first); `reached` tells whether one came. */

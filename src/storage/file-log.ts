@@ -18,6 +18,7 @@ import { BatchRecordCursor, type BatchTake } from './batch-record-cursor.js';
 import { compactSegment, type CompactedSegmentFile } from './compact-segment.js';
 import { JOURNAL_ENTRY_HEADER_BYTES } from './journal.js';
 import {
+  BATCH_HEADER_BYTES,
   batchMaxTimestampMs,
   checkEmptyCount,
   decodeBatch,
@@ -26,9 +27,11 @@ import {
   encodeEmptyBatch,
   readBatchHeader,
   RecordBatchWriter,
+  sealRecordsBatch,
   type BatchHeader,
   type BatchMark,
 } from './record-batch.js';
+import { RUN_HEADER_BYTES, type RecordArena } from './record-runs.js';
 import { Segment, SEGMENT_HEADER_BYTES } from './segment.js';
 
 /** What a FileLog needs from its store: the clock, limits, and the journal. */
@@ -49,6 +52,14 @@ export interface FileLogHost {
    */
   /** With `lazy`, the entry waits for a group that something else starts (see AppendOptions.lazy). */
   journalAppend(log: FileLog, batch: Uint8Array, segment: Segment, position: number, lazy: boolean): Promise<void>;
+  /**
+   * Journals `records` as a run of a RECORDS entry at the log's end offset, held unframed
+   * (counted in `unframedCount`) until {@link frameRuns}; resolves as journalAppend. Null when
+   * they are too large for a run: the caller appends a batch instead.
+   */
+  journalRun(log: FileLog, records: readonly RecordInput[], nowMs: number, lazy: boolean): Promise<void> | null;
+  /** Frames every log's unframed runs into batches in their segments (see FileLog.frameRuns). */
+  frameRuns(): void;
   /** Told when `log` starts holding appendEmpty offsets, so the store writes them within its segment flush interval. */
   emptyPending(log: FileLog): void;
   /** Journals a start-offset move; resolves per the durability mode. */
@@ -109,6 +120,14 @@ export function resolveLogOptions(options: LogOptions | undefined, defaults: Req
  */
 export class FileLog implements Log {
   /**
+   * Offsets journaled as runs (FileLogHost.journalRun) and not yet framed into the segments,
+   * which end that many offsets before the log does; and their record bytes.
+   */
+  unframedCount = 0;
+  unframedBytes = 0;
+  /** While the store frames runs: the indexes of this log's among them. */
+  framing: number[] | null = null;
+  /**
    * The last of `segments`, kept apart: every append and endOffset() reads it, and with many
    * logs the array's backing store is one more cache miss each time. Set where the last changes.
    */
@@ -149,7 +168,7 @@ export class FileLog implements Log {
   }
 
   endOffset(): number {
-    return this.active().endOffset + this.emptyPending;
+    return this.activeSegment.endOffset + this.unframedCount + this.emptyPending;
   }
 
   appendEmpty(count: number): void {
@@ -162,12 +181,15 @@ export class FileLog implements Log {
   }
 
   /**
-   * Writes the offsets held by {@link appendEmpty} as lazy batches of empty records
-   * (several when one would pass batchBytesMax), so the segments end at `endOffset()`.
-   * Called before every other operation that looks at the segments. On a store that takes
-   * no writes (failed or closed) they stay held: reads go on, and nothing is half placed.
+   * Puts what the log holds outside its segments into them, so they end at `endOffset()`:
+   * unframed runs (the store frames every log's at once; they are journaled already), then
+   * the offsets held by {@link appendEmpty}, as lazy batches of empty records (several when
+   * one would pass batchBytesMax). Called before every other operation that looks at the
+   * segments. On a store that takes no writes (failed or closed) empty offsets stay held:
+   * reads go on, and nothing is half placed.
    */
   writeEmptyPending(): void {
+    if (this.unframedCount > 0) this.host.frameRuns();
     if (this.emptyPending === 0 || this.deleted || !this.host.writable()) return;
     const sizes = emptyBatchSizes(this.emptyPending, this.host.batchBytesMax);
     this.emptyPending = 0;
@@ -181,7 +203,7 @@ export class FileLog implements Log {
   }
 
   sizeBytes(): number {
-    let bytes = 0;
+    let bytes = this.unframedBytes;
     for (const segment of this.segments) bytes += segment.sizeBytes;
     return bytes;
   }
@@ -219,12 +241,21 @@ export class FileLog implements Log {
     return this.endOffset() - records.length;
   }
 
-  /** Encodes `records` as one batch at the end offset and journals it: resolves when its group is written. */
+  /**
+   * Journals `records` at the end offset: resolves when its group is written. Small ones with
+   * neither attributes nor a producer stamp go as a run of a shared entry (framed later); the
+   * rest as one batch, after the runs held, which are framed first so segments stay in order.
+   */
   private journalRecords(records: readonly RecordInput[], options: AppendOptions | undefined): Promise<void> {
     this.host.assertWritable();
     if (this.deleted) throw new FerryError('LOG_NOT_FOUND', `log ${this.name} was deleted`);
-    this.writeEmptyPending();
+    if (this.emptyPending > 0) this.writeEmptyPending();
     const nowMs = this.host.nowMs();
+    if (options === undefined || ((options.attributes ?? 0) === 0 && (options.producer ?? null) === null)) {
+      const run = this.host.journalRun(this, records, nowMs, options?.lazy === true);
+      if (run !== null) return run;
+    }
+    if (this.unframedCount > 0) this.host.frameRuns();
     // Headroom for the journal entry header: the journal writes header and batch as one buffer.
     const bytes = encodeBatch(records, this.endOffset(), nowMs, options?.attributes ?? 0, options?.producer ?? null, JOURNAL_ENTRY_HEADER_BYTES);
     return this.journalSealed(bytes, records.length, nowMs, options?.lazy === true);
@@ -264,6 +295,57 @@ export class FileLog implements Log {
     // The header facts are known here: no need to parse the header back (one batch per message on a busy store of many queues).
     const position = this.place(bytes, recordCount, batchMaxTimestampMs(bytes), nowMs);
     return this.host.journalAppend(this, bytes, this.activeSegment, position, lazy);
+  }
+
+  /**
+   * Frames runs `indexes` of the store's unframed runs (`arenas` and `positions` describe all
+   * of them; these are this log's, in offset order, from the segments' end on) into batches
+   * placed at the end of the segments: as few as the segment size and batchBytesMax allow,
+   * filling the active segment before it rolls, never splitting a run.
+   */
+  frameRuns(arenas: readonly RecordArena[], positions: readonly number[], indexes: readonly number[]): void {
+    const nowMs = this.host.nowMs();
+    const segmentBytesMax = this.options.segmentBytesMax;
+    let next = 0;
+    while (next < indexes.length) {
+      const firstArena = arenas[indexes[next]!]!;
+      const firstAt = positions[indexes[next]!]!;
+      const room = segmentBytesMax - this.activeSegment.sizeBytes;
+      const limit = Math.min(this.host.batchBytesMax, room >= BATCH_HEADER_BYTES + firstArena.view.getUint32(firstAt + 16, true) ? room : segmentBytesMax);
+      let bytes = BATCH_HEADER_BYTES;
+      let count = 0;
+      let maxMs = 0;
+      let end = next;
+      for (; end < indexes.length; end++) {
+        const index = indexes[end]!;
+        const view = arenas[index]!.view;
+        const at = positions[index]!;
+        const runBytes = view.getUint32(at + 16, true);
+        if (end > next && bytes + runBytes > limit) break;
+        bytes += runBytes;
+        count += view.getUint32(at + 4, true);
+        const runMaxMs = view.getFloat64(at + 24, true);
+        if (end === next || runMaxMs > maxMs) maxMs = runMaxMs;
+      }
+      const baseOffset = this.activeSegment.endOffset;
+      assert(firstArena.view.getUint32(firstAt + 8, true) + firstArena.view.getUint32(firstAt + 12, true) * 0x1_0000_0000 === baseOffset, 'runs are framed in offset order');
+      // From Node's pooled allocator, as encodeBatch's.
+      const batch = Buffer.allocUnsafe(bytes) as Uint8Array;
+      let at = BATCH_HEADER_BYTES;
+      for (let run = next; run < end; run++) {
+        const index = indexes[run]!;
+        const arena = arenas[index]!;
+        const start = positions[index]! + RUN_HEADER_BYTES;
+        const runBytes = arena.view.getUint32(start - RUN_HEADER_BYTES + 16, true);
+        batch.set(arena.bytes.subarray(start, start + runBytes), at);
+        at += runBytes;
+      }
+      sealRecordsBatch(batch, baseOffset, count, firstArena.view.getFloat64(firstAt + RUN_HEADER_BYTES + 4, true), maxMs);
+      this.unframedCount -= count;
+      this.unframedBytes -= bytes - BATCH_HEADER_BYTES;
+      this.place(batch, count, maxMs, nowMs);
+      next = end;
+    }
   }
 
   /**

@@ -9,14 +9,14 @@ import { checkBatch } from './record-batch.js';
  * the number of logs they touch; segment files are written later without fsync
  * and made durable at checkpoints, after which older journal files are deleted.
  *
- * Journal file, version 4: a 32-byte header, then entries back to back, then an
+ * Journal file, version 5: a 32-byte header, then entries back to back, then an
  * END entry once the file is finished (rotated, or sealed by recovery). Files are
  * reused: a finished file becomes a later one (new header, old bytes left in place),
  * so that writes overwrite allocated blocks instead of growing a file. Each entry's
  * stored CRC is XORed with its file's salt (derived from the sequence), so entries
  * a reused file still holds from its earlier life fail their check and end the scan.
- * Versions 2 and 3 (no salt, no END; version 2 also no APPEND_REFERENCE and
- * `replacesFrom` always 0) are still read; version 1 is refused, not misread.
+ * Versions 2 to 4 (4: no RECORDS; 2 and 3 also no salt and no END; 2 also no
+ * APPEND_REFERENCE and `replacesFrom` always 0) are still read; version 1 is refused, not misread.
  *
  *   0                 8          12         16               24               32
  *   +-----------------+----------+----------+----------------+----------------+
@@ -38,7 +38,8 @@ import { checkBatch } from './record-batch.js';
  * each byte is checksummed once. Payloads: APPEND = one record batch exactly as
  * in the segment; CREATE_LOG = UTF-8 JSON `{ name, options }`; DELETE_LOG =
  * empty; TRUNCATE_PREFIX = u64 new start offset; END (version 4) = empty, nothing
- * after it belongs to the file; APPEND_REFERENCE (version 3)
+ * after it belongs to the file; RECORDS (version 5) = runs of records of any logs
+ * (see record-runs.ts; logId 0); APPEND_REFERENCE (version 3)
  * = where a batch written straight into its segment file lies:
  *
  *   0                8                16         20         24         28         32
@@ -52,9 +53,9 @@ import { checkBatch } from './record-batch.js';
  */
 export const JOURNAL_HEADER_BYTES = 32;
 export const JOURNAL_ENTRY_HEADER_BYTES = 16;
-export const JOURNAL_FORMAT_VERSION = 4;
-/** Journal versions this Ferry reads: 2 (before APPEND_REFERENCE), 3 (before salts and END) and 4. */
-const JOURNAL_FORMAT_VERSIONS_READ = [2, 3, 4];
+export const JOURNAL_FORMAT_VERSION = 5;
+/** Journal versions this Ferry reads: 2 (before APPEND_REFERENCE), 3 (before salts and END), 4 (before RECORDS) and 5. */
+const JOURNAL_FORMAT_VERSIONS_READ = [2, 3, 4, 5];
 const JOURNAL_MAGIC = new Uint8Array([0x46, 0x52, 0x59, 0x4a, 0x4e, 0x4c, 0, 0]); // "FRYJNL\0\0"
 
 /** Kinds of journal entries. */
@@ -67,6 +68,8 @@ export const JournalEntryKind = {
   appendReference: 5,
   /** The file is finished: whatever follows is not part of it (journal version 4). */
   end: 6,
+  /** Runs of records of any logs, small appends framed into batches later (journal version 5); see record-runs.ts. */
+  records: 7,
 } as const;
 export type JournalEntryKind = (typeof JournalEntryKind)[keyof typeof JournalEntryKind];
 
@@ -424,7 +427,7 @@ export async function readJournalFile(fileSystem: FileSystem, path: string, sequ
   const storedSequence = view.getUint32(20, true) * 0x1_0000_0000 + view.getUint32(16, true);
   if (storedSequence !== sequence) throw new FerryError('CORRUPT_DATA', `${path}: header names journal ${storedSequence}`);
   const replacesFromSequence = view.getUint32(28, true) * 0x1_0000_0000 + view.getUint32(24, true);
-  const kindMax = version >= 4 ? JournalEntryKind.end : version >= 3 ? JournalEntryKind.appendReference : JournalEntryKind.truncatePrefix;
+  const kindMax = version >= 5 ? JournalEntryKind.records : version >= 4 ? JournalEntryKind.end : version >= 3 ? JournalEntryKind.appendReference : JournalEntryKind.truncatePrefix;
   const salt = version >= 4 ? journalSalt(sequence) : 0;
   let finished = false;
   const entries: JournalEntry[] = [];

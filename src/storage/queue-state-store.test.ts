@@ -101,8 +101,10 @@ for (const { name, make } of stores) {
         const acked = state.ack([7, 8]);
         assert.deepEqual(counts, Array.from({ length: 100 }, () => 1));
         await acked;
-        const batches = await state.stateLog.log.readBatches(before, { bytesMax: 1 << 20 });
-        assert.deepEqual(batches.map((batch) => batch.records.length), [1, 1], 'one event for the hundred first deliveries, one for the ack');
+        // Records, not batches: the file store may frame the two small appends into one batch.
+        const events = await state.stateLog.log.read(before, { bytesMax: 1 << 20 });
+        assert.equal(events.length, 2, 'one event for the hundred first deliveries, one for the ack');
+        assert.equal(state.stateLog.log.endOffset(), before + 2);
         assert.equal(state.deliveryCount(7), 0, 'an ack forgets the count');
         assert.equal(state.deliveryCount(50), 1);
       }));

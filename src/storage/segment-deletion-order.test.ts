@@ -17,12 +17,15 @@ import { FileLogStore } from './file-log-store.js';
 const SEGMENT_BYTES = 4096;
 const record = (index: number) => ({ value: new TextEncoder().encode(`record ${index} `.padEnd(200, '.')) });
 
+// Runs are off (runRecordBytesMax 0) in these tests: every append is a batch, placed in its
+// segment at once, so a test can roll and drop segments by appending.
+
 test('a segment dropped while an earlier journal group is being written survives until its own entry is durable', async () => {
   const simulated = new SimulatedFileSystem();
   const fileSystem = new HookedFileSystem(simulated);
   const gate = new JournalWriteGate(fileSystem);
   const clock = new ManualClock();
-  const open = () => FileLogStore.open({ fileSystem, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
+  const open = () => FileLogStore.open({ fileSystem, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000, runRecordBytesMax: 0 });
   const store = await open();
   const log = await store.openLog('queue', { segmentBytesMax: SEGMENT_BYTES });
   let next = 0;
@@ -94,7 +97,7 @@ test('a checkpoint whose active segment is dropped while it runs waits for the d
   const simulated = new SimulatedFileSystem();
   const fileSystem = new HookedFileSystem(simulated);
   const clock = new ManualClock();
-  const open = () => FileLogStore.open({ fileSystem, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
+  const open = () => FileLogStore.open({ fileSystem, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000, runRecordBytesMax: 0 });
   // Holds the checkpoint between the snapshot of every log's state and the sync of log `queue`'s
   // segments (at the sync of log `other`, which comes first); from the snapshot on, writes to
   // `queue`'s first segment (a slow disk: its bytes stay in memory and in the old journal); and
@@ -200,7 +203,7 @@ test('a checkpoint\'s active segment whose header is not on disk, with no journa
 async function openQueueStore() {
   const simulated = new SimulatedFileSystem();
   const clock = new ManualClock();
-  const open = () => FileLogStore.open({ fileSystem: simulated, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
+  const open = () => FileLogStore.open({ fileSystem: simulated, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000, runRecordBytesMax: 0 });
   const store = await open();
   const log = await store.openLog('queue', { segmentBytesMax: SEGMENT_BYTES });
   return { simulated, open, store, log };

@@ -28,9 +28,11 @@ export function memoryHarness(logDefaults?: LogOptions): StoreHarness {
 /**
  * A file store on a simulated disk whose crashes tear writes, seeded. With `interpose`, the
  * store sees the file system it returns (a HookedFileSystem, say) instead of the simulated one.
+ * `runRecordBytesMax` 0 makes every append a batch of its own, placed in the segments at once
+ * (for tests that look at segments right after appending, or compare layouts with the memory store).
  */
 export function simulatedFileHarness(
-  options: { durability?: Durability; seed?: number; logDefaults?: LogOptions; interpose?: (fileSystem: SimulatedFileSystem) => FileSystem } = {},
+  options: { durability?: Durability; seed?: number; logDefaults?: LogOptions; runRecordBytesMax?: number; interpose?: (fileSystem: SimulatedFileSystem) => FileSystem } = {},
 ): StoreHarness {
   let clock = new ManualClock();
   const fileSystem = new SimulatedFileSystem();
@@ -43,6 +45,7 @@ export function simulatedFileHarness(
       directory: 'data',
       durability: options.durability ?? 'always',
       ...(options.logDefaults ? { logDefaults: options.logDefaults } : {}),
+      ...(options.runRecordBytesMax !== undefined ? { runRecordBytesMax: options.runRecordBytesMax } : {}),
     });
   return {
     fileSystem,

@@ -248,7 +248,8 @@ test(
     const directory = mkdtempSync(join(tmpdir(), 'ferry-crash-unlink-'));
     directories.push(directory);
     const open = (): Promise<FileLogStore> =>
-      FileLogStore.open({ fileSystem: new NodeFileSystem(), clock: new SystemClock(), directory, logDefaults: { segmentBytesMax: 1024 } });
+      // Every append a batch (no runs), in its segment at once: the test rolls segments by appending and lists their files.
+      FileLogStore.open({ fileSystem: new NodeFileSystem(), clock: new SystemClock(), directory, logDefaults: { segmentBytesMax: 1024 }, runRecordBytesMax: 0 });
     const value = (index: number): Uint8Array => new Uint8Array(300).fill(index);
     let store = await open();
     let log = await store.openLog('orders');

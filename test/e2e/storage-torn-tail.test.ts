@@ -41,20 +41,27 @@ const JOURNAL_HEADER_BYTES = 32;
 const SEGMENT_HEADER_BYTES = 32;
 const CHECKPOINT_HEADER_BYTES = 12;
 const JOURNAL_KIND_APPEND = 1;
+const JOURNAL_KIND_RECORDS = 7;
+const RUN_HEADER_BYTES = 32;
 
 interface WrittenRecord {
   readonly key: Uint8Array | null;
   readonly value: Uint8Array;
 }
 
-/** A journal entry as found in the file: its byte range and, for appends, its offsets. */
+/** Records of one log that an entry appends: a batch of an APPEND, a run of a RECORDS entry. */
+interface AppendedRange {
+  readonly logId: number;
+  readonly baseOffset: number;
+  readonly recordCount: number;
+}
+
+/** A journal entry as found in the file: its byte range and the records it appends. */
 interface JournalEntryExtent {
   readonly start: number;
   readonly end: number;
-  readonly logId: number;
   readonly kind: number;
-  readonly baseOffset: number;
-  readonly recordCount: number;
+  readonly appended: readonly AppendedRange[];
 }
 
 interface CheckpointLogState {
@@ -133,14 +140,16 @@ function parseJournal(bytes: Uint8Array): JournalEntryExtent[] {
     assert.ok(length >= 16 && at + length <= bytes.byteLength, `the pristine journal has a bad entry at byte ${at}`);
     const kind = bytes[at + 12]!;
     const payload = at + 16;
-    entries.push({
-      start: at,
-      end: at + length,
-      logId: view.getUint32(at + 8, true),
-      kind,
-      baseOffset: kind === JOURNAL_KIND_APPEND ? readUint64(view, payload + 8) : 0,
-      recordCount: kind === JOURNAL_KIND_APPEND ? view.getUint32(payload + 20, true) : 0,
-    });
+    const appended: AppendedRange[] = [];
+    if (kind === JOURNAL_KIND_APPEND) {
+      appended.push({ logId: view.getUint32(at + 8, true), baseOffset: readUint64(view, payload + 8), recordCount: view.getUint32(payload + 20, true) });
+    } else if (kind === JOURNAL_KIND_RECORDS) {
+      // Runs back to back: logId, count, baseOffset, recordBytes, 0, maxTimestamp, then the records.
+      for (let run = payload; run < at + length; run += RUN_HEADER_BYTES + view.getUint32(run + 16, true)) {
+        appended.push({ logId: view.getUint32(run, true), baseOffset: readUint64(view, run + 8), recordCount: view.getUint32(run + 4, true) });
+      }
+    }
+    entries.push({ start: at, end: at + length, kind, appended });
     at += length;
   }
   return entries;
@@ -194,9 +203,10 @@ function expectedEnds(entryCount: number): Map<string, number> {
     namesById.set(state.id, name);
   }
   for (const entry of pristine.journalEntries.slice(0, entryCount)) {
-    if (entry.kind !== JOURNAL_KIND_APPEND) continue;
-    const name = namesById.get(entry.logId)!;
-    ends.set(name, Math.max(ends.get(name)!, entry.baseOffset + entry.recordCount));
+    for (const range of entry.appended) {
+      const name = namesById.get(range.logId)!;
+      ends.set(name, Math.max(ends.get(name)!, range.baseOffset + range.recordCount));
+    }
   }
   return ends;
 }

@@ -1,0 +1,198 @@
+import { assert } from '../lib/assert.js';
+import { FerryError } from '../lib/ferry-error.js';
+import type { RecordInput } from '../core/ports.js';
+import { JOURNAL_ENTRY_HEADER_BYTES, JournalEntryKind, writeEntryHeader } from './journal.js';
+import { BATCH_HEADER_BYTES, RECORD_FIXED_BYTES, sealRecordsBatch, writeRecords, writtenTimestamps } from './record-batch.js';
+
+/**
+ * RECORDS journal entries (kind 7, journal version 5): the small appends of a turn, of any
+ * number of logs, written as runs inside shared entries instead of a batch each. A busy
+ * store of many queues appends one or two records per queue per turn; as batches, each
+ * cost a buffer, a 56-byte header, a CRC call, a segment index step and a place in the
+ * group, per record. As runs they are copied back to back into a shared arena, and each log
+ * frames its runs into one batch later (FileLog.frameRuns): at the segment flush tick, when
+ * the runs held pass UNFRAMED_BYTES_MAX, before any operation that looks at its segments
+ * (reads, a batch append, truncation, compaction), and before a checkpoint's snapshot.
+ *
+ * Payload of a RECORDS entry (logId 0 in the entry header; the entry CRC covers it all):
+ *
+ *   run:
+ *   0        4        8                16           20         24               32
+ *   +--------+--------+----------------+------------+----------+----------------+-----------+
+ *   | logId  | count  | baseOffset     | recordBytes| 0        | maxTimestamp   | records   |
+ *   | u32    | u32    | u64            | u32        | u32      | f64 ms         |           |
+ *   +--------+--------+----------------+------------+----------+----------------+-----------+
+ *
+ * `records` is `count` records in the batch record layout (FORMAT.md), `recordBytes` long;
+ * runs follow each other to the end of the entry. A log's runs carry consecutive offsets, in
+ * journal order with its other entries.
+ */
+export const RUN_HEADER_BYTES = 32;
+
+/** Appends whose records take more than this go as batches: a run is worth it only while the batch header is a large part. */
+export const RUN_RECORD_BYTES_MAX = 16 * 1024;
+
+/** An arena holds the entries of many groups; a new one is taken when the next run does not fit. */
+const ARENA_BYTES = 1024 * 1024;
+
+/** Framing is due once the runs held reach this many bytes (the segment flush tick frames them sooner). */
+export const UNFRAMED_BYTES_MAX = 4 * 1024 * 1024;
+
+/** A buffer that RECORDS entries are written into back to back. */
+export interface RecordArena {
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  used: number;
+}
+
+function newArena(bytes: number): RecordArena {
+  const buffer = new Uint8Array(bytes);
+  return { bytes: buffer, view: new DataView(buffer.buffer), used: 0 };
+}
+
+/** What a log must offer to have runs: its id, and whether it was deleted (its runs are then skipped). */
+export interface RunLog {
+  readonly id: number;
+  readonly deleted: boolean;
+}
+
+/**
+ * The open RECORDS entry and the runs not yet framed, in journal order. The store seals the
+ * open entry before any other entry joins its group and before the group is written.
+ */
+export class RecordRuns<L extends RunLog> {
+  private arena: RecordArena = newArena(ARENA_BYTES);
+  /** Position of the open entry's header in the arena, or -1 when none is open. */
+  private entryStart = -1;
+  /** The runs not yet framed: their log, arena and header position. */
+  logs: L[] = [];
+  arenas: RecordArena[] = [];
+  positions: number[] = [];
+  /** Record bytes of the runs not yet framed. */
+  unframedBytes = 0;
+
+  /**
+   * Writes a run of `records` (taking `recordBytes`) for `log` at `baseOffset` into the open
+   * entry, opening one when none is (in a new arena when the run does not fit: the caller
+   * sealed the open entry first, see {@link fits}). Returns the bytes the group's write grew by.
+   * A refusal (INVALID_ARGUMENT) leaves nothing behind.
+   */
+  add(log: L, records: readonly RecordInput[], recordBytes: number, baseOffset: number, nowMs: number): number {
+    const runBytes = RUN_HEADER_BYTES + recordBytes;
+    let arena = this.arena;
+    const opening = this.entryStart < 0;
+    const needed = (opening ? JOURNAL_ENTRY_HEADER_BYTES : 0) + runBytes;
+    if (arena.used + needed > arena.bytes.byteLength) {
+      assert(opening, 'the caller seals the open entry before a run that does not fit');
+      arena = newArena(Math.max(ARENA_BYTES, needed));
+      this.arena = arena;
+    }
+    const entryStart = opening ? arena.used : this.entryStart;
+    const at = opening ? arena.used + JOURNAL_ENTRY_HEADER_BYTES : arena.used;
+    const view = arena.view;
+    const end = writeRecords(arena.bytes, view, at + RUN_HEADER_BYTES, records, nowMs);
+    assert(end === at + runBytes, 'a run takes the bytes counted for it');
+    view.setUint32(at, log.id, true);
+    view.setUint32(at + 4, records.length, true);
+    view.setUint32(at + 8, baseOffset % 0x1_0000_0000, true);
+    view.setUint32(at + 12, Math.floor(baseOffset / 0x1_0000_0000), true);
+    view.setUint32(at + 16, recordBytes, true);
+    view.setUint32(at + 20, 0, true);
+    view.setFloat64(at + 24, writtenTimestamps.maxMs, true);
+    arena.used = end;
+    this.entryStart = entryStart;
+    this.logs.push(log);
+    this.arenas.push(arena);
+    this.positions.push(at);
+    this.unframedBytes += recordBytes;
+    return needed;
+  }
+
+  /** Whether a run of `recordBytes` fits in the open entry's arena (else the entry is sealed first). */
+  fits(recordBytes: number): boolean {
+    return this.entryStart < 0 || this.arena.used + RUN_HEADER_BYTES + recordBytes <= this.arena.bytes.byteLength;
+  }
+
+  /** Finishes the open entry (header and CRC) and returns it, or null when none is open. */
+  seal(): Uint8Array | null {
+    if (this.entryStart < 0) return null;
+    const arena = this.arena;
+    const entry = arena.bytes.subarray(this.entryStart, arena.used);
+    this.entryStart = -1;
+    writeEntryHeader(entry, 0, JournalEntryKind.records, entry.subarray(JOURNAL_ENTRY_HEADER_BYTES));
+    return entry;
+  }
+
+  /** Forgets the runs (the caller framed them); the arenas go once no entry or log holds them. */
+  clear(): void {
+    this.logs = [];
+    this.arenas = [];
+    this.positions = [];
+    this.unframedBytes = 0;
+  }
+}
+
+/** One run of a RECORDS entry, as read back. */
+export interface DecodedRun {
+  readonly logId: number;
+  readonly baseOffset: number;
+  readonly count: number;
+  /** The records, in the batch record layout. */
+  readonly records: Uint8Array;
+}
+
+/** The runs of a RECORDS payload; CORRUPT_DATA when they do not add up (its CRC held, so a bug wrote it). */
+export function decodeRecordRuns(payload: Uint8Array): DecodedRun[] {
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength);
+  const runs: DecodedRun[] = [];
+  let at = 0;
+  while (at < payload.byteLength) {
+    if (at + RUN_HEADER_BYTES > payload.byteLength) throw new FerryError('CORRUPT_DATA', `RECORDS entry: run header at byte ${at} is cut short`);
+    const count = view.getUint32(at + 4, true);
+    const recordBytes = view.getUint32(at + 16, true);
+    const start = at + RUN_HEADER_BYTES;
+    if (count === 0 || start + recordBytes > payload.byteLength || recordCount(view, start, start + recordBytes) !== count) {
+      throw new FerryError('CORRUPT_DATA', `RECORDS entry: the run at byte ${at} does not hold its ${count} records`);
+    }
+    runs.push({
+      logId: view.getUint32(at, true),
+      baseOffset: view.getUint32(at + 12, true) * 0x1_0000_0000 + view.getUint32(at + 8, true),
+      count,
+      records: payload.subarray(start, start + recordBytes),
+    });
+    at = start + recordBytes;
+  }
+  return runs;
+}
+
+/** How many whole records lie in [start, end), or -1 when they do not end exactly there. */
+function recordCount(view: DataView, start: number, end: number): number {
+  let count = 0;
+  let at = start;
+  while (at < end) {
+    if (at + 4 > end) return -1;
+    const length = view.getUint32(at, true);
+    if (length < RECORD_FIXED_BYTES) return -1;
+    at += 4 + length;
+    count++;
+  }
+  return at === end ? count : -1;
+}
+
+/**
+ * The batch of `run`'s records from offset `fromOffset` on (at or after its base), for replay:
+ * its records copied after a version 1 header, timestamps taken from them.
+ */
+export function batchOfRun(run: DecodedRun, fromOffset: number): Uint8Array {
+  const records = run.records;
+  const view = new DataView(records.buffer, records.byteOffset, records.byteLength);
+  let at = 0;
+  for (let skipped = 0; skipped < fromOffset - run.baseOffset; skipped++) at += 4 + view.getUint32(at, true);
+  const firstMs = view.getFloat64(at + 4, true);
+  let maxMs = firstMs;
+  for (let record = at; record < records.byteLength; record += 4 + view.getUint32(record, true)) maxMs = Math.max(maxMs, view.getFloat64(record + 4, true));
+  const batch = new Uint8Array(BATCH_HEADER_BYTES + records.byteLength - at);
+  batch.set(records.subarray(at), BATCH_HEADER_BYTES);
+  sealRecordsBatch(batch, fromOffset, run.count - (fromOffset - run.baseOffset), firstMs, maxMs);
+  return batch;
+}
