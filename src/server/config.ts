@@ -119,6 +119,8 @@ export type SettingName =
   | 'storage-direct-write-bytes-min'
   | 'storage-group-start-bytes'
   | 'storage-run-record-bytes-max'
+  | 'storage-runs-held-ms-max'
+  | 'storage-runs-held-bytes-max'
   | 'storage-segment-bytes-max'
   | 'storage-segment-age-ms-max'
   | 'storage-segment-flush-bytes'
@@ -236,6 +238,20 @@ export const SETTINGS: readonly SettingSpecification[] = [
     // The store refuses a run that would not fit a batch of batchBytesMax with its header.
     range: { minimum: 0, maximum: FILE_LOG_STORE_DEFAULTS.batchBytesMax - BATCH_HEADER_BYTES },
     description: `an append whose records take at most this many bytes is journaled as a run shared with other logs' small appends and framed into a batch later (0: every append is a batch); ${WITHOUT_MEMORY}`,
+  },
+  {
+    name: 'storage-runs-held-ms-max',
+    kind: 'count',
+    defaultValue: FILE_LOG_STORE_DEFAULTS.runsHeldMsMax,
+    range: INTERVAL_MS,
+    description: `runs are framed into their logs' segments once held this many milliseconds (checked at each segment flush); ${WITHOUT_MEMORY}`,
+  },
+  {
+    name: 'storage-runs-held-bytes-max',
+    kind: 'count',
+    defaultValue: FILE_LOG_STORE_DEFAULTS.runsHeldBytesMax,
+    range: POSITIVE,
+    description: `runs are framed into their logs' segments once they add up to this many bytes (their memory is held until then); ${WITHOUT_MEMORY}`,
   },
   {
     name: 'storage-segment-bytes-max',
@@ -420,6 +436,8 @@ export function loadConfig(
       directWriteBytesMin: value<number>('storage-direct-write-bytes-min'),
       groupStartBytes: value<number>('storage-group-start-bytes'),
       runRecordBytesMax: value<number>('storage-run-record-bytes-max'),
+      runsHeldMsMax: value<number>('storage-runs-held-ms-max'),
+      runsHeldBytesMax: value<number>('storage-runs-held-bytes-max'),
       segmentBytesMax: value<number>('storage-segment-bytes-max'),
       segmentAgeMsMax: value<number>('storage-segment-age-ms-max'),
       segmentFlushBytes: value<number>('storage-segment-flush-bytes'),

@@ -22,6 +22,8 @@ export type StorageTuning = Partial<
     | 'directWriteBytesMin'
     | 'groupStartBytes'
     | 'runRecordBytesMax'
+    | 'runsHeldMsMax'
+    | 'runsHeldBytesMax'
     | 'indexIntervalBytes'
     | 'segmentFlushBytes'
     | 'segmentFlushIntervalMs'

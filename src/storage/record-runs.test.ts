@@ -196,18 +196,20 @@ test('appendEmpty offsets between runs keep their place, before and after a cras
   }
 });
 
-test('a segment flush tick frames runs, and a store with runs turned off journals every append as a batch', async () => {
+test('runs held runsHeldMsMax are framed at the next tick, and a store with runs turned off journals every append as a batch', async () => {
   const fileSystem = new SimulatedFileSystem();
   const clock = new ManualClock();
-  const store = await FileLogStore.open(options(fileSystem, clock, { segmentFlushIntervalMs: 50 }));
+  const store = await FileLogStore.open(options(fileSystem, clock, { segmentFlushIntervalMs: 50, runsHeldMsMax: 200 }));
   const other = new SimulatedFileSystem();
   const batches = await FileLogStore.open(options(other, new ManualClock(), { runRecordBytesMax: 0 }));
   try {
     const log = (await store.openLog('ticked')) as FileLog;
     await log.append([{ value: encoder.encode('one') }]);
     assert.equal(log.unframedCount, 1);
+    clock.advance(150);
+    assert.equal(log.unframedCount, 1, 'ticks before runsHeldMsMax leave it held');
     clock.advance(50);
-    assert.equal(log.unframedCount, 0, 'the tick framed it');
+    assert.equal(log.unframedCount, 0, 'the tick after it framed it');
     assert.equal(log.segments[0]!.endOffset, 1);
 
     const plain = await batches.openLog('plain');

@@ -10,9 +10,11 @@ import { BATCH_HEADER_BYTES, RECORD_FIXED_BYTES, sealRecordsBatch, writeRecords,
  * store of many queues appends one or two records per queue per turn; as batches, each
  * cost a buffer, a 56-byte header, a CRC call, a segment index step and a place in the
  * group, per record. As runs they are copied back to back into a shared arena, and each log
- * frames its runs into one batch later (FileLog.frameRuns): at the segment flush tick, when
- * the runs held pass UNFRAMED_BYTES_MAX, before any operation that looks at its segments
- * (reads, a batch append, truncation, compaction), and before a checkpoint's snapshot.
+ * frames its runs into one batch later (FileLog.frameRuns): once they have been held
+ * `runsHeldMsMax` or pass `runsHeldBytesMax` (FileLogStoreOptions), before any operation that
+ * looks at its segments (reads, a batch append, truncation, compaction), and before a
+ * checkpoint's snapshot. Held longer, a log's runs make fewer, larger batches: framing and
+ * the segment write cost per batch, not per record.
  *
  * Payload of a RECORDS entry (logId 0 in the entry header; the entry CRC covers it all):
  *
@@ -35,8 +37,6 @@ export const RUN_RECORD_BYTES_MAX = 16 * 1024;
 /** An arena holds the entries of many groups; a new one is taken when the next run does not fit. */
 const ARENA_BYTES = 1024 * 1024;
 
-/** Framing is due once the runs held reach this many bytes (the segment flush tick frames them sooner). */
-export const UNFRAMED_BYTES_MAX = 4 * 1024 * 1024;
 
 /** A buffer that RECORDS entries are written into back to back. */
 export interface RecordArena {
@@ -70,6 +70,8 @@ export class RecordRuns<L extends RunLog> {
   positions: number[] = [];
   /** Record bytes of the runs not yet framed. */
   unframedBytes = 0;
+  /** When the first of the runs not yet framed was added (monotonic ms, set by the store). */
+  heldSinceMs = 0;
 
   /**
    * Writes a run of `records` (taking `recordBytes`) for `log` at `baseOffset` into the open

@@ -95,8 +95,10 @@ function openStore(directory: string): Promise<FileLogStore> {
     clock: new SystemClock(),
     directory,
     durability: 'always',
-    // Every commit writes the active segment at once, so segments hold bytes beyond their checkpointed length.
+    // Every commit writes the active segment at once, and runs are framed at every segment flush
+    // tick, so segments hold bytes beyond their checkpointed length.
     segmentFlushBytes: 1,
+    runsHeldMsMax: 1,
   });
 }
 
