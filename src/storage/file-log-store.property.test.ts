@@ -53,7 +53,7 @@ async function runWorkload(steps: Step[], directWriteBytesMin: number, runRecord
     journalBytesMax: 16 * 1024,
     // Small thresholds send many groups' batches straight to their segments (APPEND_REFERENCE).
     directWriteBytesMin,
-    // 0: every append a batch; 1 KiB: a log's appends mix runs and batches; 16 KiB (the default): runs mostly.
+    // 0: every append a batch; 1 KiB (the default): a log's appends mix runs and batches; 16 KiB: runs mostly.
     runRecordBytesMax,
     logDefaults: { segmentBytesMax: 2048, retentionRecords: 150, retentionMs: 300_000 },
   });

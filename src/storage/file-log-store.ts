@@ -147,11 +147,7 @@ export const FILE_LOG_STORE_DEFAULTS = {
    * one in the background), so a synchronous journal write within it changes no file metadata.
    */
   journalPreallocateBytes: 4 * 1024 * 1024,
-  /**
-   * 16 KiB: above it the batch header and its bookkeeping are a small part of an append. Measured
-   * (in process, 1,000 durable queues, round-robin persistent 256 B publishes, 1,000 in flight,
-   * as bench:core queues-1000): see the session note of the change that added runs.
-   */
+  /** 1 KiB: see RUN_RECORD_BYTES_MAX for what was measured. */
   runRecordBytesMax: RUN_RECORD_BYTES_MAX,
   /**
    * 1 s and 32 MiB: with runs framed every 100 ms (the segment flush tick) or at 4 MiB, a store
@@ -160,7 +156,7 @@ export const FILE_LOG_STORE_DEFAULTS = {
    * ratio 0.370-0.428 (mean 0.394) before, 0.386-0.478 (mean 0.435) with these.
    */
   runsHeldMsMax: 1_000,
-  runsHeldBytesMax: 32 * 1024 * 1024,
+  runsHeldBytesMax: 16 * 1024 * 1024,
 };
 
 /**
