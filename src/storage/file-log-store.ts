@@ -150,10 +150,12 @@ export const FILE_LOG_STORE_DEFAULTS = {
   /** 1 KiB: see RUN_RECORD_BYTES_MAX for what was measured. */
   runRecordBytesMax: RUN_RECORD_BYTES_MAX,
   /**
-   * 1 s and 32 MiB: with runs framed every 100 ms (the segment flush tick) or at 4 MiB, a store
-   * of 1,000 busy queues framed about 15 records a log a time, and framing plus segment writes
-   * cost over 1 µs a message. Measured (bench:core queues-1000, alternating, 4 runs each):
-   * ratio 0.370-0.428 (mean 0.394) before, 0.386-0.478 (mean 0.435) with these.
+   * 1 s and 16 MiB: with runs framed every 100 ms (the segment flush tick) or at 4 MiB, a store
+   * of 1,000 busy queues framed about 15 records a log at a time, and framing plus the segment
+   * writes after it cost over 1 µs a message. Measured (bench:core queues-1000, alternating, 4
+   * runs each): ratio 0.370-0.428 (mean 0.394) so, 0.386-0.478 (mean 0.435) with 1 s and 32 MiB;
+   * 0.396-0.421 with 16 MiB, chosen because delayed publishes (a record an append) fill the cap,
+   * which bench:core delayed-1m's peak RSS shows (241-283 MB with 32 MiB; target 300).
    */
   runsHeldMsMax: 1_000,
   runsHeldBytesMax: 16 * 1024 * 1024,
