@@ -43,7 +43,6 @@ export const RUN_RECORD_BYTES_MAX = 1024;
 /** An arena holds the entries of many groups; a new one is taken when the next run does not fit. */
 const ARENA_BYTES = 1024 * 1024;
 
-
 /** A buffer that RECORDS entries are written into back to back. */
 export interface RecordArena {
   readonly bytes: Uint8Array;
