@@ -11,8 +11,10 @@
  * - a queue is an array of bodies and a few counters; one dispatch pass per turn over the
  *   queues that got messages; acks are counters, logged as one 12-byte record per queue
  *   touched in a turn, with the next group;
- * - `framing: "per-queue batch"` adds what Ferry's storage does per queue per turn: one batch
- *   (header, per-record fields, CRC over the batch) kept in the queue's segment memory.
+ * - `framing: "per-queue batch"` adds what Ferry's storage does per queue per turn for appends
+ *   over runRecordBytesMax (and did for all before RECORDS entries): one batch (header,
+ *   per-record fields, CRC over the batch) kept in the queue's segment memory. Smaller appends
+ *   are now runs of a shared entry, as `per-message record` here, framed into batches later.
  *
  * No policy, no recovery, no segment files: an upper bound on the ratio, not a design.
  *
