@@ -259,3 +259,31 @@ test('RECORDS payloads decode to the runs written, and every cut of one is refus
     if (result !== null) assert.ok(boundaries.has(cut), `cut at ${cut} inside a run decoded without complaint`);
   }
 });
+
+test('a version 4 journal (before RECORDS) is still replayed; a RECORDS entry in one is refused, not misread', async () => {
+  /** Writes `values` as single-record appends, stops as kill -9 would, and marks the journal file version 4. */
+  const writeAsVersion4 = async (fileSystem: SimulatedFileSystem, runRecordBytesMax: number, values: readonly string[]): Promise<void> => {
+    const store = await FileLogStore.open(options(fileSystem, new ManualClock(), { runRecordBytesMax }));
+    const log = await store.openLog('old');
+    for (const value of values) await log.append([{ value: encoder.encode(value) }]);
+    store.abandon();
+    fileSystem.crashAfterKill();
+    const name = (await fileSystem.readdir('data/journal')).filter((file) => file.endsWith('.jnl')).sort().pop()!;
+    const file = await fileSystem.open(`data/journal/${name}`, { write: true });
+    const version = new Uint8Array(4);
+    new DataView(version.buffer).setUint32(0, 4, true); // Bytes 8..12; the header CRC covers 16..32.
+    await file.write([version], 8);
+    await file.close();
+  };
+  const batches = new SimulatedFileSystem();
+  await writeAsVersion4(batches, 0, ['a', 'b', 'c']);
+  const reopened = await FileLogStore.open(options(batches, new ManualClock()));
+  try {
+    assert.deepEqual((await readAll(reopened.getLog('old')!)).map((record) => decoder.decode(record.value)), ['a', 'b', 'c']);
+  } finally {
+    await reopened.close();
+  }
+  const runs = new SimulatedFileSystem();
+  await writeAsVersion4(runs, 1024, ['x', 'y']);
+  await assert.rejects(FileLogStore.open(options(runs, new ManualClock())), (error: unknown) => isFerryError(error, 'UNKNOWN_FORMAT_VERSION'));
+});
