@@ -559,21 +559,16 @@ export class FileLogStore implements LogStore, FileLogHost {
     if (logs.length === 0) return;
     const { arenas, positions } = runs;
     runs.clear();
-    const framing: FileLog[] = [];
+    // Each log's runs, in journal order (a Map keeps the order logs first appear in).
+    const byLog = new Map<FileLog, number[]>();
     for (let index = 0; index < logs.length; index++) {
       const log = logs[index]!;
       if (log.deleted) continue;
-      if (log.framing === null) {
-        log.framing = [];
-        framing.push(log);
-      }
-      log.framing.push(index);
+      const indexes = byLog.get(log);
+      if (indexes === undefined) byLog.set(log, [index]);
+      else indexes.push(index);
     }
-    for (const log of framing) {
-      const indexes = log.framing!;
-      log.framing = null;
-      log.frameRuns(arenas, positions, indexes);
-    }
+    for (const [log, indexes] of byLog) log.frameRuns(arenas, positions, indexes);
   }
 
   emptyPending(log: FileLog): void {

@@ -31,7 +31,7 @@ import {
   type BatchHeader,
   type BatchMark,
 } from './record-batch.js';
-import { RUN_HEADER_BYTES, type RecordArena } from './record-runs.js';
+import { RUN_HEADER_BYTES, runBaseOffset, runCount, runFirstTimestampMs, runMaxTimestampMs, runRecordBytes, type RecordArena } from './record-runs.js';
 import { Segment, SEGMENT_HEADER_BYTES } from './segment.js';
 
 /** What a FileLog needs from its store: the clock, limits, and the journal. */
@@ -130,8 +130,6 @@ export class FileLog implements Log {
    * here so that an append reads no segment (on a store of many logs, one cache miss less).
    */
   private end: number;
-  /** While the store frames runs: the indexes of this log's among them. */
-  framing: number[] | null = null;
   /**
    * The last of `segments`, kept apart: every append and endOffset() reads it, and with many
    * logs the array's backing store is one more cache miss each time. Set where the last changes.
@@ -331,7 +329,7 @@ export class FileLog implements Log {
       const firstArena = arenas[indexes[next]!]!;
       const firstAt = positions[indexes[next]!]!;
       const room = segmentBytesMax - this.activeSegment.sizeBytes;
-      const limit = Math.min(this.host.batchBytesMax, room >= BATCH_HEADER_BYTES + firstArena.view.getUint32(firstAt + 16, true) ? room : segmentBytesMax);
+      const limit = Math.min(this.host.batchBytesMax, room >= BATCH_HEADER_BYTES + runRecordBytes(firstArena.view, firstAt) ? room : segmentBytesMax);
       let bytes = BATCH_HEADER_BYTES;
       let count = 0;
       let maxMs = 0;
@@ -340,27 +338,27 @@ export class FileLog implements Log {
         const index = indexes[end]!;
         const view = arenas[index]!.view;
         const at = positions[index]!;
-        const runBytes = view.getUint32(at + 16, true);
+        const runBytes = runRecordBytes(view, at);
         if (end > next && bytes + runBytes > limit) break;
         bytes += runBytes;
-        count += view.getUint32(at + 4, true);
-        const runMaxMs = view.getFloat64(at + 24, true);
+        count += runCount(view, at);
+        const runMaxMs = runMaxTimestampMs(view, at);
         if (end === next || runMaxMs > maxMs) maxMs = runMaxMs;
       }
       const baseOffset = this.activeSegment.endOffset;
-      assert(firstArena.view.getUint32(firstAt + 8, true) + firstArena.view.getUint32(firstAt + 12, true) * 0x1_0000_0000 === baseOffset, 'runs are framed in offset order');
+      assert(runBaseOffset(firstArena.view, firstAt) === baseOffset, 'runs are framed in offset order');
       // From Node's pooled allocator, as encodeBatch's.
       const batch = Buffer.allocUnsafe(bytes) as Uint8Array;
       let at = BATCH_HEADER_BYTES;
       for (let run = next; run < end; run++) {
         const index = indexes[run]!;
         const arena = arenas[index]!;
+        const runBytes = runRecordBytes(arena.view, positions[index]!);
         const start = positions[index]! + RUN_HEADER_BYTES;
-        const runBytes = arena.view.getUint32(start - RUN_HEADER_BYTES + 16, true);
         batch.set(arena.bytes.subarray(start, start + runBytes), at);
         at += runBytes;
       }
-      sealRecordsBatch(batch, baseOffset, count, firstArena.view.getFloat64(firstAt + RUN_HEADER_BYTES + 4, true), maxMs);
+      sealRecordsBatch(batch, baseOffset, count, runFirstTimestampMs(firstArena.view, firstAt), maxMs);
       this.unframedCount -= count;
       this.unframedBytes -= bytes - BATCH_HEADER_BYTES;
       this.place(batch, count, maxMs, nowMs);

@@ -31,6 +31,31 @@ import { BATCH_HEADER_BYTES, RECORD_FIXED_BYTES, sealRecordsBatch, writeRecords,
  */
 export const RUN_HEADER_BYTES = 32;
 
+/** The record count of the run whose header is at `at` of `view`. */
+export function runCount(view: DataView, at: number): number {
+  return view.getUint32(at + 4, true);
+}
+
+/** The base offset of the run whose header is at `at` of `view`. */
+export function runBaseOffset(view: DataView, at: number): number {
+  return view.getUint32(at + 12, true) * 0x1_0000_0000 + view.getUint32(at + 8, true);
+}
+
+/** The bytes of the records of the run whose header is at `at` of `view` (they follow the header). */
+export function runRecordBytes(view: DataView, at: number): number {
+  return view.getUint32(at + 16, true);
+}
+
+/** The largest timestamp of the run whose header is at `at` of `view`. */
+export function runMaxTimestampMs(view: DataView, at: number): number {
+  return view.getFloat64(at + 24, true);
+}
+
+/** The timestamp of the first record of the run whose header is at `at` of `view` (after that record's length). */
+export function runFirstTimestampMs(view: DataView, at: number): number {
+  return view.getFloat64(at + RUN_HEADER_BYTES + 4, true);
+}
+
 /**
  * Appends whose records take more than this go as batches. A run costs each byte one more copy
  * (framing) and one more checksum pass than a batch does, and saves a batch's fixed costs: worth
@@ -155,15 +180,15 @@ export function decodeRecordRuns(payload: Uint8Array): DecodedRun[] {
   let at = 0;
   while (at < payload.byteLength) {
     if (at + RUN_HEADER_BYTES > payload.byteLength) throw new FerryError('CORRUPT_DATA', `RECORDS entry: run header at byte ${at} is cut short`);
-    const count = view.getUint32(at + 4, true);
-    const recordBytes = view.getUint32(at + 16, true);
+    const count = runCount(view, at);
+    const recordBytes = runRecordBytes(view, at);
     const start = at + RUN_HEADER_BYTES;
     if (count === 0 || start + recordBytes > payload.byteLength || recordCount(view, start, start + recordBytes) !== count) {
       throw new FerryError('CORRUPT_DATA', `RECORDS entry: the run at byte ${at} does not hold its ${count} records`);
     }
     runs.push({
       logId: view.getUint32(at, true),
-      baseOffset: view.getUint32(at + 12, true) * 0x1_0000_0000 + view.getUint32(at + 8, true),
+      baseOffset: runBaseOffset(view, at),
       count,
       records: payload.subarray(start, start + recordBytes),
     });
