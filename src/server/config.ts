@@ -125,6 +125,7 @@ export type SettingName =
   | 'storage-segment-age-ms-max'
   | 'storage-segment-flush-bytes'
   | 'storage-segment-flush-interval-ms'
+  | 'storage-segment-writes-in-flight-max'
   | 'storage-index-interval-bytes'
   | 'storage-cache-bytes-max'
   | 'storage-retention-check-interval-ms'
@@ -281,6 +282,13 @@ export const SETTINGS: readonly SettingSpecification[] = [
     defaultValue: FILE_LOG_STORE_DEFAULTS.segmentFlushIntervalMs,
     range: INTERVAL_MS,
     description: `unwritten segment bytes are written at least this often, in milliseconds; ${WITHOUT_MEMORY}`,
+  },
+  {
+    name: 'storage-segment-writes-in-flight-max',
+    kind: 'count',
+    defaultValue: FILE_LOG_STORE_DEFAULTS.segmentWritesInFlightMax,
+    range: POSITIVE,
+    description: `segment writes (one log's unwritten bytes each) in flight at once; ${WITHOUT_MEMORY}`,
   },
   {
     name: 'storage-index-interval-bytes',
@@ -442,6 +450,7 @@ export function loadConfig(
       segmentAgeMsMax: value<number>('storage-segment-age-ms-max'),
       segmentFlushBytes: value<number>('storage-segment-flush-bytes'),
       segmentFlushIntervalMs: value<number>('storage-segment-flush-interval-ms'),
+      segmentWritesInFlightMax: value<number>('storage-segment-writes-in-flight-max'),
       indexIntervalBytes: value<number>('storage-index-interval-bytes'),
       cacheBytesMax: value<number>('storage-cache-bytes-max'),
       retentionCheckIntervalMs: value<number>('storage-retention-check-interval-ms'),

@@ -27,6 +27,7 @@ export type StorageTuning = Partial<
     | 'indexIntervalBytes'
     | 'segmentFlushBytes'
     | 'segmentFlushIntervalMs'
+    | 'segmentWritesInFlightMax'
     | 'cacheBytesMax'
     | 'retentionCheckIntervalMs'
     | 'deferredGatherMsMax'

@@ -397,3 +397,39 @@ test('a process whose last work is a deferred gatherer still runs it: the timer 
     rmSync(directory, { recursive: true, force: true });
   }
 });
+
+test('segment writes run at most segmentWritesInFlightMax at once, and every due one is written', async () => {
+  const simulated = new SimulatedFileSystem();
+  const fileSystem = new HookedFileSystem(simulated);
+  const held: Array<() => void> = [];
+  let holding = true;
+  let written = 0;
+  fileSystem.hook = (operation, path) => {
+    if (operation !== 'write' || !path.endsWith('.seg')) return undefined;
+    written++;
+    return holding ? new Promise<void>((resolve) => held.push(resolve)) : undefined;
+  };
+  const store = await FileLogStore.open({
+    fileSystem, clock: new ManualClock(), directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000,
+    segmentFlushBytes: 1024, segmentWritesInFlightMax: 3, directWriteBytesMin: 1 << 30,
+  });
+  try {
+    const logs = await Promise.all(Array.from({ length: 8 }, (_, index) => store.openLog(`log-${index}`)));
+    // 2 KB records: batches (above the run size), each enough to make its log's segment due.
+    await Promise.all(logs.map((log, index) => log.append([{ value: new Uint8Array(2048).fill(index) }])));
+    await turns(10);
+    assert.equal(held.length, 3, 'three segment writes in flight, the other five queued');
+    while (held.length > 0) {
+      held.shift()!();
+      await turns(5);
+      assert.ok(held.length <= 3, `never more than three at once (${held.length})`);
+    }
+    holding = false;
+    await turns(10);
+    assert.equal(written, 8, 'every log due was written');
+  } finally {
+    holding = false;
+    for (const resume of held) resume();
+    await store.close();
+  }
+});
