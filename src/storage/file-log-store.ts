@@ -66,7 +66,8 @@ export interface FileLogStoreOptions extends LogStoreOptions {
   /**
    * While at least `deferredGatherersMin` deferrable {@link LogStore.beforeNextCommit}
    * callbacks (queues' acks) wait at once, they run together at most this many milliseconds
-   * after the first of them registered, instead of at every group commit.
+   * after the first of them registered, instead of at every group commit; at once when the
+   * store is idle (no group written or gathering), as when publishing stops.
    */
   readonly deferredGatherMsMax?: number;
   /** How many deferrable callbacks must wait at once before any waits past the next commit. */
@@ -757,10 +758,25 @@ export class FileLogStore implements LogStore, FileLogHost {
     }
   }
 
-  /** True when the commit loop has something to do: a group to write, writers waiting for one, or a checkpoint. */
+  /**
+   * True when the commit loop has something to do: a group to write, writers waiting for one,
+   * deferred ones on an idle store (see gather), or a checkpoint.
+   */
   private commitWanted(): boolean {
     const group = this.group;
-    return group.eager || group.forceSync || group.bytes >= LAZY_GROUP_BYTES_MAX || this.gatherers.length > 0 || this.checkpointDue();
+    return (
+      group.eager ||
+      group.forceSync ||
+      group.bytes >= LAZY_GROUP_BYTES_MAX ||
+      this.gatherers.length > 0 ||
+      (this.deferredGatherers.length > 0 && this.writingNothing()) ||
+      this.checkpointDue()
+    );
+  }
+
+  /** Nothing written, gathering, or waiting to gather but deferred gatherers. */
+  private writingNothing(): boolean {
+    return this.commitsInFlight.length === 0 && this.group.bytes === 0 && this.gatherers.length === 0;
   }
 
   /**
@@ -770,7 +786,8 @@ export class FileLogStore implements LogStore, FileLogHost {
   private gather(): void {
     if (this.deferredGatherers.length > 0) {
       const waitedMs = this.clock.monotonicMs() - this.deferredSinceMs;
-      if (this.closing || this.deferredGatherers.length < this.settings.deferredGatherersMin || waitedMs >= this.settings.deferredGatherMsMax) {
+      // Held only while the store is busy: an idle one (nothing written or gathered) writes them now.
+      if (this.closing || this.writingNothing() || this.deferredGatherers.length < this.settings.deferredGatherersMin || waitedMs >= this.settings.deferredGatherMsMax) {
         this.takeDeferredGatherers();
       } else if (this.deferredTimer === null) {
         // Kept alive: a process whose last work is held acks must still log them (their callers may wait).

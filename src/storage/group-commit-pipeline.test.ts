@@ -372,6 +372,27 @@ test('deferrable gatherers run at the next commit while few wait; while many wai
   assert.equal(transient.endOffset(), 4 * FILE_LOG_STORE_DEFAULTS.deferredGatherersMin - 1, 'close runs the ones still held, and writes what they append');
 });
 
+test('deferrable gatherers are held only while the store is busy: on an idle store many run at once', async () => {
+  const { store, clock, transient, durable } = await openClockedStore(500);
+  try {
+    await durable.append([record(0)]);
+    let ran = 0;
+    const appends: Promise<unknown>[] = [];
+    for (let index = 0; index < FILE_LOG_STORE_DEFAULTS.deferredGatherersMin; index++) {
+      store.beforeNextCommit(() => {
+        ran++;
+        appends.push(transient.append([record(index)]));
+      }, { deferrable: true });
+    }
+    await turns(10);
+    assert.equal(ran, FILE_LOG_STORE_DEFAULTS.deferredGatherersMin, 'nothing else written or gathering: run without waiting deferredGatherMsMax');
+    await Promise.all(appends);
+    assert.equal(clock.monotonicMs() < 500, true, 'the clock never reached deferredGatherMsMax');
+  } finally {
+    await store.close();
+  }
+});
+
 test('a process whose last work is a deferred gatherer still runs it: the timer that brings it keeps the process alive', () => {
   const directory = mkdtempSync(join(tmpdir(), 'ferry-deferred-'));
   try {
