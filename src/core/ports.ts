@@ -263,6 +263,14 @@ export interface Log {
    */
   truncatePrefix(offset: number): Promise<void>;
   /**
+   * Tells the log that its records below `offset` will never be read again: their reader
+   * settled them, durably (a queue's acks). Unlike {@link truncatePrefix} it journals nothing
+   * and moves no start offset, so it costs nothing to call often. A store may then write
+   * such records that it has not written to their segment yet as holes (FileLog: runs it
+   * frames), and reads below `offset` may find fewer records. Lower values are ignored.
+   */
+  settledBelow?(offset: number): void;
+  /**
    * Compaction: removes from the **sealed** segments (never the active one) every record,
    * at or after `startOffset()`, for which `keep` returns false. Each kept record keeps its
    * offset, its bytes and its place in the order; a removed one leaves a hole that readers

@@ -25,6 +25,7 @@ import {
   emptyBatchSizes,
   encodeBatch,
   encodeEmptyBatch,
+  encodeGapBatch,
   readBatchHeader,
   RecordBatchWriter,
   sealRecordsBatch,
@@ -87,6 +88,9 @@ export const EMPTY_RUN_MAX = 16_384;
 
 function ignoreFailure(): void {}
 
+/** The most offsets one hole record stands for (its span is a u32). */
+const HOLE_SPAN_MAX = 0xffff_ffff;
+
 /** Every log option with its default. */
 export const LOG_OPTION_DEFAULTS: Required<LogOptions> = {
   segmentBytesMax: 64 * 1024 * 1024,
@@ -137,6 +141,8 @@ export class FileLog implements Log {
   private activeSegment: Segment;
   /** Offsets of {@link appendEmpty} calls not yet written as a batch (not in any segment). */
   private emptyPending = 0;
+  /** See {@link settledBelow}: runs wholly below it are framed as holes. */
+  private settled = 0;
   deleted = false;
   /** Segments in offset order; the last is the active one (only roll() adds one). */
   segments: Segment[];
@@ -173,6 +179,18 @@ export class FileLog implements Log {
 
   endOffset(): number {
     return this.end;
+  }
+
+  /**
+   * See Log.settledBelow. Runs not framed yet whose records all lie below it are framed as a
+   * hole (a version 2 batch of one hole record, 76 bytes) instead of a copy of their records:
+   * a queue's messages consumed and acked before their runs are framed are never written to
+   * the segment file, only to the journal (which a checkpoint deletes). Safe only because the
+   * caller settled them durably: after a crash, their offsets read as removed, as after a
+   * truncatePrefix that the crash kept.
+   */
+  settledBelow(offset: number): void {
+    if (offset > this.settled) this.settled = Math.min(offset, this.end);
   }
 
   /** Counts a run of `count` records taking `recordBytes` that the store journaled at the end offset. */
@@ -324,10 +342,15 @@ export class FileLog implements Log {
   frameRuns(arenas: readonly RecordArena[], positions: readonly number[], indexes: readonly number[]): void {
     const nowMs = this.host.nowMs();
     const segmentBytesMax = this.options.segmentBytesMax;
+    const settled = Math.max(this.start, this.settled);
     let next = 0;
     while (next < indexes.length) {
       const firstArena = arenas[indexes[next]!]!;
       const firstAt = positions[indexes[next]!]!;
+      if (runBaseOffset(firstArena.view, firstAt) + runCount(firstArena.view, firstAt) <= settled) {
+        next = this.frameSettledRuns(arenas, positions, indexes, next, settled, nowMs);
+        continue;
+      }
       const room = segmentBytesMax - this.activeSegment.sizeBytes;
       const limit = Math.min(this.host.batchBytesMax, room >= BATCH_HEADER_BYTES + runRecordBytes(firstArena.view, firstAt) ? room : segmentBytesMax);
       let bytes = BATCH_HEADER_BYTES;
@@ -364,6 +387,35 @@ export class FileLog implements Log {
       this.place(batch, count, maxMs, nowMs);
       next = end;
     }
+  }
+
+  /**
+   * Frames the runs from `indexes[next]` on whose records all lie below `settled` as one hole
+   * (see {@link settledBelow}); returns the index of the first run left.
+   */
+  private frameSettledRuns(arenas: readonly RecordArena[], positions: readonly number[], indexes: readonly number[], next: number, settled: number, nowMs: number): number {
+    const firstView = arenas[indexes[next]!]!.view;
+    const firstAt = positions[indexes[next]!]!;
+    const baseOffset = this.activeSegment.endOffset;
+    assert(runBaseOffset(firstView, firstAt) === baseOffset, 'runs are framed in offset order');
+    let span = 0;
+    let recordBytes = 0;
+    let maxMs = runMaxTimestampMs(firstView, firstAt);
+    let end = next;
+    for (; end < indexes.length; end++) {
+      const view = arenas[indexes[end]!]!.view;
+      const at = positions[indexes[end]!]!;
+      const count = runCount(view, at);
+      if (runBaseOffset(view, at) + count > settled || span + count > HOLE_SPAN_MAX) break;
+      span += count;
+      recordBytes += runRecordBytes(view, at);
+      maxMs = Math.max(maxMs, runMaxTimestampMs(view, at));
+    }
+    const gap = encodeGapBatch(baseOffset, span, runFirstTimestampMs(firstView, firstAt), maxMs);
+    this.unframedCount -= span;
+    this.unframedBytes -= recordBytes;
+    this.place(gap, span, maxMs, nowMs);
+    return end;
   }
 
   /**

@@ -10,6 +10,7 @@ import { QueueStateStore, type QueueStateStoreOptions } from './queue-state-stor
 import { ManualClock } from '../platform/clock.js';
 import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
 import { FILE_LOG_STORE_DEFAULTS, FileLogStore } from './file-log-store.js';
+import type { FileLog } from './file-log.js';
 
 /** Opens, restarts and crashes one kind of store. */
 type Harness = StoreHarness;
@@ -529,5 +530,31 @@ test('noteDelivery counts a delivery as recordDelivery does, logged with the nex
     ({ messages, state } = await openQueue(reopened));
     assert.deepEqual([0, 1, 2, 3].map((offset) => state.deliveryCount(offset)), [2, 1, 0, 0], 'the counts were logged; nothing after close');
     await state.close();
+    return reopened;
+  }));
+
+test('acks made durable tell the message log, which frames the acked runs as a hole: their bytes reach no segment, the rest read whole after a crash', () =>
+  withHarnessStore(simulatedFileHarness({ logDefaults: { segmentBytesMax: 1 << 20 } }), async (store, harness) => {
+    const messages = (await store.openLog(MESSAGES)) as FileLog;
+    const state = await QueueStateStore.open(store, STATE, messages);
+    const body = (index: number) => new TextEncoder().encode(`m${index}|${'b'.repeat(300)}`);
+    // One small append a message: runs, held unframed.
+    for (let index = 0; index < 30; index++) await messages.append([{ value: body(index) }]);
+    assert.equal(messages.unframedCount, 30);
+    await state.ack(Array.from({ length: 20 }, (_, index) => index));
+    await (store as FileLogStore).checkpoint();
+    assert.equal(messages.unframedCount, 0, 'the checkpoint framed them');
+    assert.ok(messages.sizeBytes() < 10 * 330 + 400, `the 20 acked messages take no room in the segment (${messages.sizeBytes()} bytes)`);
+    const reads = async (log: Log) => (await log.read(0, { recordsMax: 100, bytesMax: 1 << 20 })).map((record) => `${record.offset} ${new TextDecoder().decode(record.value)}`);
+    const expected = Array.from({ length: 10 }, (_, index) => `${index + 20} ${new TextDecoder().decode(body(index + 20))}`);
+    assert.deepEqual(await reads(messages), expected, 'from offset 0 a reader finds the unacked ones, whole');
+    await state.close();
+    const reopened = await harness.crash!(store);
+    const log = reopened.getLog(MESSAGES)!;
+    assert.equal(log.endOffset(), 30);
+    assert.deepEqual(await reads(log), expected, 'the same after a crash');
+    const again = await QueueStateStore.open(reopened, STATE, log);
+    assert.equal(again.lowWatermark(), 20);
+    await again.close();
     return reopened;
   }));

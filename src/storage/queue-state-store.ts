@@ -605,7 +605,10 @@ export class QueueStateStore {
     appended.then(
       () => {
         batch.done.resolve();
-        if (this.failure === null && this.reclaimDue(watermark)) this.track(this.messageLog.truncatePrefix(watermark));
+        if (this.failure !== null || !this.ownsMessageLog()) return;
+        // Settled durably now: the log need not write them (see Log.settledBelow).
+        this.messageLog.settledBelow?.(watermark);
+        if (this.reclaimDue(watermark)) this.track(this.messageLog.truncatePrefix(watermark));
       },
       (error: unknown) => {
         this.fail(error);
@@ -638,10 +641,17 @@ export class QueueStateStore {
 
   /** True when moving the message log's start up to `watermark` is worth a journal entry. */
   private reclaimDue(watermark: number): boolean {
-    // A deleted message log must not be touched: FileLog.truncatePrefix does not refuse it.
-    if (this.store.getLog(this.messageLog.name) !== this.messageLog) return false;
+    if (!this.ownsMessageLog()) return false;
     const start = this.messageLog.startOffset();
     return watermark > start && watermark - start >= this.reclaimOffsetsMin;
+  }
+
+  /**
+   * False for a deleted message log, which must not be touched (FileLog.truncatePrefix does not
+   * refuse it), and for one the store does not hold under its name (a stream's read-only view).
+   */
+  private ownsMessageLog(): boolean {
+    return this.store.getLog(this.messageLog.name) === this.messageLog;
   }
 
   private track(work: Promise<void>): void {

@@ -27,8 +27,8 @@ import type { ProducerStamp, RecordBatchBuilder, RecordHeader, RecordInput, Stor
  * left after the headers. 64-bit fields are written as two u32 halves and hold
  * integers below 2^53.
  *
- * Version 2 is version 1 plus *holes*, written only by compaction (never by
- * append, never in the journal). A hole stands for a run of `span` removed
+ * Version 2 is version 1 plus *holes*, written only by compaction and by the
+ * framing of settled runs (never by append, never in the journal). A hole stands for a run of `span` removed
  * records, so the offsets of a batch stay contiguous (`count` counts every
  * offset, holes included) while their bytes are gone:
  *

@@ -175,6 +175,38 @@ test('runs are held until something looks at the segments: a read frames them wi
   }
 });
 
+test('runs wholly below settledBelow are framed as one hole: another log and the runs above it are framed whole, and lower hints are ignored', async () => {
+  const fileSystem = new SimulatedFileSystem();
+  let store = await FileLogStore.open(options(fileSystem, new ManualClock(1_700_000_000_000)));
+  try {
+    const log = (await store.openLog('settled')) as FileLog;
+    const other = (await store.openLog('other')) as FileLog;
+    const value = (name: string, index: number) => encoder.encode(`${name}${index}|${'z'.repeat(200)}`);
+    for (let index = 0; index < 40; index++) await Promise.all([log.append([{ value: value('r', index) }]), other.append([{ value: value('o', index) }])]);
+    log.settledBelow(25);
+    log.settledBelow(10);
+    // A run that straddles the hint is framed whole: offset 25 is the first run above it.
+    const batches = await log.readBatches(0, { bytesMax: 1 << 30 });
+    assert.equal(log.unframedCount, 0, 'the read framed them');
+    assert.deepEqual(batches.flatMap((batch) => batch.records.map((record) => record.offset)), Array.from({ length: 15 }, (_, index) => 25 + index), 'offsets 0-24 are a hole');
+    assert.ok(log.sizeBytes() < 15 * 230 + 200, `the hole takes no room for the records (${log.sizeBytes()} bytes)`);
+    assert.deepEqual((await readAll(other)).map((record) => decoder.decode(record.value)), Array.from({ length: 40 }, (_, index) => decoder.decode(value('o', index))), 'the other log is whole');
+    log.settledBelow(1_000);
+    for (let index = 40; index < 45; index++) await log.append([{ value: value('r', index) }]);
+    await store.checkpoint();
+    assert.deepEqual((await readAll(log)).map((record) => record.offset), Array.from({ length: 20 }, (_, index) => 25 + index), 'a hint past the end counts up to the end only: later appends stay');
+    store.abandon();
+    fileSystem.crash(new SeededRandom(3));
+    store = await FileLogStore.open(options(fileSystem, new ManualClock(1_700_000_100_000)));
+    const back = store.getLog('settled')!;
+    assert.equal(back.endOffset(), 45);
+    assert.deepEqual((await back.read(0, { recordsMax: 100, bytesMax: 1 << 30 })).map((record) => decoder.decode(record.value)), Array.from({ length: 20 }, (_, index) => decoder.decode(value('r', 25 + index))));
+    assert.equal((await readAll(store.getLog('other')!)).length, 40);
+  } finally {
+    await store.close();
+  }
+});
+
 test('appendEmpty offsets between runs keep their place, before and after a crash', async () => {
   const fileSystem = new SimulatedFileSystem();
   let store = await FileLogStore.open(options(fileSystem, new ManualClock()));
