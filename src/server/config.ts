@@ -252,7 +252,7 @@ export const SETTINGS: readonly SettingSpecification[] = [
     kind: 'count',
     defaultValue: FILE_LOG_STORE_DEFAULTS.runsHeldBytesMax,
     range: POSITIVE,
-    description: `runs are framed into their logs' segments once they add up to this many bytes (their memory is held until then); ${WITHOUT_MEMORY}`,
+    description: `the older half of the runs held is framed into their logs' segments once they add up to this many bytes (their memory is held until then); ${WITHOUT_MEMORY}`,
   },
   {
     name: 'storage-segment-bytes-max',

@@ -31,7 +31,7 @@ import {
 } from './journal.js';
 import { FencedFileSystem } from './fenced-file-system.js';
 import { BATCH_HEADER_BYTES, checkBatch, encodedRecordsBytes, readBatchHeader } from './record-batch.js';
-import { batchOfRun, decodeRecordRuns, RecordRuns, RUN_RECORD_BYTES_MAX } from './record-runs.js';
+import { batchOfRun, decodeRecordRuns, RecordRuns, RUN_RECORD_BYTES_MAX, runRecordBytes } from './record-runs.js';
 import type { CompactedSegmentFile } from './compact-segment.js';
 import { COMPACTING_FILE_SUFFIX, parseSegmentFileName, Segment, segmentFileName } from './segment.js';
 
@@ -92,8 +92,8 @@ export interface FileLogStoreOptions extends LogStoreOptions {
   readonly runRecordBytesMax?: number;
   /**
    * Runs are framed into their logs' segments once they have been held this long (checked at
-   * the segment flush tick) or once they add up to `runsHeldBytesMax` (their arenas stay in
-   * memory until then), and before anything looks at a log's segments.
+   * the segment flush tick), the older half of them once they add up to `runsHeldBytesMax`
+   * (their arenas stay in memory until then), and all before anything looks at a log's segments.
    */
   readonly runsHeldMsMax?: number;
   readonly runsHeldBytesMax?: number;
@@ -568,14 +568,37 @@ export class FileLogStore implements LogStore, FileLogHost {
   }
 
   frameRuns(): void {
+    this.frameOldestRuns(this.runs.logs.length);
+  }
+
+  /**
+   * Frames the older half of the runs held (by bytes), keeping the newer: what reaches
+   * runsHeldBytesMax. Runs framed later are more often below their log's settled offset (a
+   * queue's acks are logged up to deferredGatherMsMax after the messages), and those are framed
+   * as holes instead of copies (FileLog.settledBelow).
+   */
+  private frameOlderRuns(): void {
+    const { arenas, positions } = this.runs;
+    const half = this.runs.unframedBytes / 2;
+    let bytes = 0;
+    let count = 0;
+    while (count < positions.length && bytes < half) {
+      bytes += runRecordBytes(arenas[count]!.view, positions[count]!);
+      count++;
+    }
+    this.frameOldestRuns(count);
+  }
+
+  /** Frames the first `count` runs held (in journal order; each log's are the first of its runs). */
+  private frameOldestRuns(count: number): void {
     const runs = this.runs;
     const logs = runs.logs;
-    if (logs.length === 0) return;
+    if (count === 0) return;
     const { arenas, positions } = runs;
-    runs.clear();
+    runs.keepFrom(count, this.clock.monotonicMs());
     // Each log's runs, in journal order (a Map keeps the order logs first appear in).
     const byLog = new Map<FileLog, number[]>();
-    for (let index = 0; index < logs.length; index++) {
+    for (let index = 0; index < count; index++) {
       const log = logs[index]!;
       if (log.deleted) continue;
       const indexes = byLog.get(log);
@@ -991,7 +1014,7 @@ export class FileLogStore implements LogStore, FileLogHost {
 
   /** Starts segment writes for logs with enough unwritten bytes; sealed segments get their index. */
   private afterCommit(): void {
-    if (this.runs.unframedBytes >= this.settings.runsHeldBytesMax) this.frameRuns();
+    if (this.runs.unframedBytes >= this.settings.runsHeldBytesMax) this.frameOlderRuns();
     const threshold = this.settings.segmentFlushBytes;
     for (const log of this.flushDue) {
       // One written directly next is looked at again after a later commit.

@@ -254,6 +254,28 @@ test('runs held runsHeldMsMax are framed at the next tick, and a store with runs
   }
 });
 
+test('runs held past runsHeldBytesMax: the older half is framed after the commit, the newer stays held', async () => {
+  const fileSystem = new SimulatedFileSystem();
+  const store = await FileLogStore.open(options(fileSystem, new ManualClock(), { runsHeldBytesMax: 16 * 1024 }));
+  try {
+    const logs = (await Promise.all([0, 1].map((index) => store.openLog(`log-${index}`)))) as FileLog[];
+    // 100 B records, alternating between the two logs: 200 runs, ~23 KB held.
+    for (let index = 0; index < 100; index++) {
+      await Promise.all(logs.map((log) => log.append([{ value: encoder.encode(`${index}|${'h'.repeat(80)}`) }])));
+      if (logs[0]!.unframedCount < index + 1) break;
+    }
+    const framed = logs.map((log) => log.segments[0]!.endOffset);
+    const held = logs.map((log) => log.unframedCount);
+    assert.ok(framed[0]! > 0 && held[0]! > 0, `log 0: its older runs framed (${framed[0]}), its newer held (${held[0]})`);
+    assert.ok(Math.abs(framed[0]! - held[0]!) <= 2 && Math.abs(framed[1]! - held[1]!) <= 2, `about half of each framed: ${framed} framed, ${held} held`);
+    assert.deepEqual(logs.map((log) => log.segments[0]!.endOffset + log.unframedCount), logs.map((log) => log.endOffset()), 'framed and held add up to the end');
+    const read = await readAll(logs[1]!);
+    assert.deepEqual(read.map((record) => decoder.decode(record.value).split('|')[0]), Array.from({ length: logs[1]!.endOffset() }, (_, index) => String(index)), 'a read frames the rest, in order');
+  } finally {
+    await store.close();
+  }
+});
+
 test('RECORDS payloads decode to the runs written, and every cut of one is refused or a whole-run prefix', () => {
   const random = new SeededRandom(99);
   const runs = new RecordRuns<RunLog>();

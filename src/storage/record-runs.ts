@@ -155,12 +155,23 @@ export class RecordRuns<L extends RunLog> {
     return entry;
   }
 
-  /** Forgets the runs (the caller framed them); the arenas go once no entry or log holds them. */
-  clear(): void {
-    this.logs = [];
-    this.arenas = [];
-    this.positions = [];
-    this.unframedBytes = 0;
+  /**
+   * Forgets the first `count` runs (the caller frames them); the arenas go once no entry or run
+   * holds them. The runs kept count as held since `nowMs`.
+   */
+  keepFrom(count: number, nowMs: number): void {
+    if (count >= this.logs.length) {
+      this.logs = [];
+      this.arenas = [];
+      this.positions = [];
+      this.unframedBytes = 0;
+      return;
+    }
+    for (let index = 0; index < count; index++) this.unframedBytes -= runRecordBytes(this.arenas[index]!.view, this.positions[index]!);
+    this.logs = this.logs.slice(count);
+    this.arenas = this.arenas.slice(count);
+    this.positions = this.positions.slice(count);
+    this.heldSinceMs = nowMs;
   }
 }
 
