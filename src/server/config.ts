@@ -281,7 +281,7 @@ export const SETTINGS: readonly SettingSpecification[] = [
     kind: 'count',
     defaultValue: FILE_LOG_STORE_DEFAULTS.segmentFlushIntervalMs,
     range: INTERVAL_MS,
-    description: `unwritten segment bytes are written at least this often, in milliseconds; ${WITHOUT_MEMORY}`,
+    description: `the segment flush tick, in milliseconds: a log's unwritten segment bytes are written at the tick once they reach 1/16 of storage-segment-flush-bytes, and within 10 ticks whatever their size; ${WITHOUT_MEMORY}`,
   },
   {
     name: 'storage-segment-writes-in-flight-max',

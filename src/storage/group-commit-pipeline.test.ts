@@ -16,6 +16,7 @@ import { SimulatedFileSystem } from '../platform/simulated-file-system.js';
 import { ManualClock } from '../platform/clock.js';
 import { turns } from '../platform/event-loop-turns.js';
 import { FILE_LOG_STORE_DEFAULTS, FileLogStore } from './file-log-store.js';
+import type { FileLog } from './file-log.js';
 import { numberedNames, numberedRecordNames, numberedRecords } from './store-harness.js';
 
 
@@ -451,6 +452,37 @@ test('segment writes run at most segmentWritesInFlightMax at once, and every due
   } finally {
     holding = false;
     for (const resume of held) resume();
+    await store.close();
+  }
+});
+
+test('the segment flush tick writes a log holding 1/16 of segmentFlushBytes at once, and one holding a few bytes within 10 ticks', async () => {
+  const simulated = new SimulatedFileSystem();
+  const fileSystem = new HookedFileSystem(simulated);
+  const writes = new Map<string, number>();
+  fileSystem.hook = (operation, path) => {
+    if (operation === 'write' && path.endsWith('.seg')) writes.set(path.split('/')[2]!, (writes.get(path.split('/')[2]!) ?? 0) + 1);
+  };
+  const clock = new ManualClock();
+  const store = await FileLogStore.open({
+    fileSystem, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000,
+    segmentFlushBytes: 16 * 1024, segmentFlushIntervalMs: 50, runRecordBytesMax: 0,
+  });
+  try {
+    const [large, small] = (await Promise.all([store.openLog('large'), store.openLog('small')])) as FileLog[];
+    await Promise.all([large!.append([{ value: new Uint8Array(2048) }]), small!.append([{ value: new Uint8Array(10) }])]);
+    const written = async (log: FileLog) => writes.get(String(log.id)) ?? 0;
+    clock.advance(50);
+    await turns(10);
+    assert.equal(await written(large!), 1, '2 KB of a 1 KB threshold: written at the first tick');
+    assert.equal(await written(small!), 0, 'a few bytes wait');
+    clock.advance(400);
+    await turns(10);
+    assert.equal(await written(small!), 0, 'still within 10 ticks');
+    clock.advance(100);
+    await turns(10);
+    assert.equal(await written(small!), 1, 'written once they have waited 10 ticks');
+  } finally {
     await store.close();
   }
 });
