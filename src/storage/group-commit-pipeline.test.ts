@@ -486,3 +486,80 @@ test('the segment flush tick writes a log holding 1/16 of segmentFlushBytes at o
     await store.close();
   }
 });
+
+test('a checkpoint waits for the segment writes started before it, not for those started since (a busy store never runs out of them)', async () => {
+  const simulated = new SimulatedFileSystem();
+  const fileSystem = new HookedFileSystem(simulated);
+  const held = new Map<string, Array<() => void>>();
+  const holding = new Set<string>();
+  fileSystem.hook = (operation, path) => {
+    const directory = path.split('/')[2]!;
+    if (operation !== 'write' || !path.endsWith('.seg') || !holding.has(directory)) return undefined;
+    return new Promise<void>((resolve) => held.set(directory, [...(held.get(directory) ?? []), resolve]));
+  };
+  const release = (log: FileLog) => {
+    holding.delete(String(log.id));
+    for (const resume of held.get(String(log.id)) ?? []) resume();
+    held.delete(String(log.id));
+  };
+  const store = await FileLogStore.open({
+    fileSystem, clock: new ManualClock(), directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000,
+    segmentFlushBytes: 1024, directWriteBytesMin: 1 << 30,
+  });
+  try {
+    const first = (await store.openLog('first')) as FileLog;
+    await store.checkpoint();
+    holding.add(String(first.id));
+    await first.append([{ value: new Uint8Array(2048) }]);
+    await turns(5);
+    assert.equal(held.get(String(first.id))?.length, 1, 'the first log\'s segment write is in flight');
+    let checkpointed = false;
+    const checkpoint = store.checkpoint().then(() => (checkpointed = true));
+    await turns(5);
+    const second = (await store.openLog('second')) as FileLog;
+    holding.add(String(second.id));
+    await second.append([{ value: new Uint8Array(2048) }]);
+    await turns(5);
+    assert.equal(held.get(String(second.id))?.length, 1, 'a segment write started after the checkpoint is in flight');
+    assert.equal(checkpointed, false, 'the checkpoint waits for the write started before it');
+    release(first);
+    await turns(20);
+    assert.equal(checkpointed, true, 'and not for the one started since');
+    release(second);
+    await checkpoint;
+  } finally {
+    for (const log of store.logNames()) release(store.getLog(log) as FileLog);
+    await store.close();
+  }
+});
+
+test('a checkpoint syncs the segments of many logs side by side, segmentWritesInFlightMax at once', async () => {
+  const simulated = new SimulatedFileSystem();
+  const fileSystem = new HookedFileSystem(simulated);
+  const held: Array<() => void> = [];
+  let holding = false;
+  fileSystem.hook = (operation, path) => {
+    if (!holding || operation !== 'sync' || !path.endsWith('.seg')) return undefined;
+    return new Promise<void>((resolve) => held.push(resolve));
+  };
+  const store = await FileLogStore.open({ fileSystem, clock: new ManualClock(), directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000, segmentWritesInFlightMax: 4 });
+  try {
+    const logs = await Promise.all(Array.from({ length: 10 }, (_, index) => store.openLog(`log-${index}`)));
+    await Promise.all(logs.map((log, index) => log.append([{ value: new Uint8Array([index]) }])));
+    holding = true;
+    let done = false;
+    const checkpoint = store.checkpoint().then(() => (done = true));
+    let most = 0;
+    for (let round = 0; round < 50 && !done; round++) {
+      await turns(5);
+      most = Math.max(most, held.length);
+      held.splice(0).forEach((resume) => resume());
+    }
+    await checkpoint;
+    assert.equal(most, 4, 'four segment syncs in flight at once');
+  } finally {
+    holding = false;
+    held.splice(0).forEach((resume) => resume());
+    await store.close();
+  }
+});
