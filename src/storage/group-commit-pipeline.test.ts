@@ -424,7 +424,7 @@ test('segment writes run at most segmentWritesInFlightMax at once, and every due
   const simulated = new SimulatedFileSystem();
   const fileSystem = new HookedFileSystem(simulated);
   const held: Array<() => void> = [];
-  let holding = true;
+  let holding = false;
   let written = 0;
   fileSystem.hook = (operation, path) => {
     if (operation !== 'write' || !path.endsWith('.seg')) return undefined;
@@ -437,6 +437,8 @@ test('segment writes run at most segmentWritesInFlightMax at once, and every due
   });
   try {
     const logs = await Promise.all(Array.from({ length: 8 }, (_, index) => store.openLog(`log-${index}`)));
+    written = 0;
+    holding = true;
     // 2 KB records: batches (above the run size), each enough to make its log's segment due.
     await Promise.all(logs.map((log, index) => log.append([{ value: new Uint8Array(2048).fill(index) }])));
     await turns(10);
@@ -470,6 +472,7 @@ test('the segment flush tick writes a log holding 1/16 of segmentFlushBytes at o
   });
   try {
     const [large, small] = (await Promise.all([store.openLog('large'), store.openLog('small')])) as FileLog[];
+    writes.clear(); // Their files' headers, written as they were created.
     await Promise.all([large!.append([{ value: new Uint8Array(2048) }]), small!.append([{ value: new Uint8Array(10) }])]);
     const written = async (log: FileLog) => writes.get(String(log.id)) ?? 0;
     clock.advance(50);
@@ -560,6 +563,18 @@ test('a checkpoint syncs the segments of many logs side by side, segmentWritesIn
   } finally {
     holding = false;
     held.splice(0).forEach((resume) => resume());
+    await store.close();
+  }
+});
+
+test('a log\'s segment file is created with the log, not at its first segment write', async () => {
+  const simulated = new SimulatedFileSystem();
+  const store = await FileLogStore.open({ fileSystem: simulated, clock: new ManualClock(), directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
+  try {
+    const log = (await store.openLog('fresh')) as FileLog;
+    assert.deepEqual(await simulated.readdir(log.directory), [log.active().path.split('/').pop()], 'the file is there before any append');
+    assert.equal(log.active().unflushedBytes(), 0, 'its header is written');
+  } finally {
     await store.close();
   }
 });
