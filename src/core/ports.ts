@@ -410,8 +410,13 @@ export interface CoreStorage {
   /** Logs of transient queues: never written to disk. */
   readonly transient: LogStore;
   readonly definitions: DefinitionStore;
-  /** Opens (or creates) the delivery state of `messageLog`, kept in `store` under `name`. */
-  openQueueState(store: LogStore, name: string, messageLog: Log): Promise<QueueState>;
+  /**
+   * Opens (or creates) the delivery state of `messageLog`, kept in `store` under `name`. With
+   * `readsSettledRecords`, the queue reads back records it settled (its deduplication window,
+   * rebuilt after a restart), so the state must not tell the log they will never be read
+   * (Log.settledBelow).
+   */
+  openQueueState(store: LogStore, name: string, messageLog: Log, options?: { readonly readsSettledRecords?: boolean }): Promise<QueueState>;
   /** Closes everything (definitions, then both stores). */
   close(): Promise<void>;
   /** Stops all I/O at once, as a kill -9 would (tests and simulation). */

@@ -83,8 +83,8 @@ export async function openCoreStorage(settings: StorageSettings, clock: Clock): 
     definitions,
     // The transient store lives and dies with the process, as does everything in memory mode: nothing
     // reads those queue states back, so they keep no log.
-    openQueueState: (store: LogStore, name: string, messageLog: Log): Promise<QueueState> =>
-      QueueStateStore.open(store, name, messageLog, { volatile: store === transient || settings.kind === 'memory' }),
+    openQueueState: (store: LogStore, name: string, messageLog: Log, options?: { readonly readsSettledRecords?: boolean }): Promise<QueueState> =>
+      QueueStateStore.open(store, name, messageLog, { volatile: store === transient || settings.kind === 'memory', readsSettledRecords: options?.readsSettledRecords === true }),
     close: async () => {
       await definitions.close();
       await durable.close();

@@ -26,6 +26,13 @@ export interface QueueStateStoreOptions extends StateLogOptions {
    * Reopening such a state finds nothing of what it held.
    */
   readonly volatile?: boolean;
+  /**
+   * True when the queue reads records back after settling them (its deduplication window,
+   * rebuilt after a restart from the records that arrived within it): the message log is then
+   * not told that settled records will never be read (Log.settledBelow), which would let it
+   * write them as holes.
+   */
+  readonly readsSettledRecords?: boolean;
 }
 
 /** Defaults of {@link QueueStateStoreOptions} (besides the StateLog ones). */
@@ -183,6 +190,8 @@ export class QueueStateStore {
     private readonly reclaimOffsetsMin: number,
     /** See {@link QueueStateStoreOptions.volatile}. */
     private readonly volatile: boolean,
+    /** See {@link QueueStateStoreOptions.readsSettledRecords}. */
+    private readonly readsSettledRecords: boolean,
   ) {}
 
   /**
@@ -198,7 +207,7 @@ export class QueueStateStore {
     // Queue state can be large (a million delayed messages): its snapshots are amortized.
     const stateLog = await StateLog.open(store, queueLogName, { snapshotAmortized: 1, ...options });
     const { snapshot, events } = await stateLog.load();
-    const state = new QueueStateStore(store, stateLog, messageLog, reclaimOffsetsMin, options.volatile === true);
+    const state = new QueueStateStore(store, stateLog, messageLog, reclaimOffsetsMin, options.volatile === true, options.readsSettledRecords === true);
     if (snapshot !== null) state.applySnapshot(snapshot);
     for (const event of events) state.applyEvent(event);
     state.dropFrom(messageLog.endOffset());
@@ -607,7 +616,7 @@ export class QueueStateStore {
         batch.done.resolve();
         if (this.failure !== null || !this.ownsMessageLog()) return;
         // Settled durably now: the log need not write them (see Log.settledBelow).
-        this.messageLog.settledBelow?.(watermark);
+        if (!this.readsSettledRecords) this.messageLog.settledBelow?.(watermark);
         if (this.reclaimDue(watermark)) this.track(this.messageLog.truncatePrefix(watermark));
       },
       (error: unknown) => {

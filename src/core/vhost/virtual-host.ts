@@ -217,7 +217,9 @@ export class VirtualHost {
       const logName = `queue/${this.name}/${config.name}/${priority}`;
       const log = await logStore.openLog(logName);
       logs.push(log);
-      states.push(await this.storage.openQueueState(logStore, `state/${this.name}/${config.name}/${priority}`, log));
+      // A deduplication window is rebuilt after a restart from the records of its messages, acked ones too.
+      const readsSettledRecords = config.deduplicationWindowMs !== undefined;
+      states.push(await this.storage.openQueueState(logStore, `state/${this.name}/${config.name}/${priority}`, log, { readsSettledRecords }));
     }
     if (store && config.durable && config.exclusiveOwner === undefined) {
       await this.storage.definitions.put('queue', `${this.name}\u0000${config.name}`, { vhost: this.name, ...config } as unknown as JsonValue);
