@@ -412,11 +412,11 @@ export interface CoreStorage {
   readonly definitions: DefinitionStore;
   /**
    * Opens (or creates) the delivery state of `messageLog`, kept in `store` under `name`. With
-   * `readsSettledRecords`, the queue reads back records it settled (its deduplication window,
-   * rebuilt after a restart), so the state must not tell the log they will never be read
-   * (Log.settledBelow).
+   * `settledRecordsReadForMs`, the queue reads back records for that long after settling them
+   * (its deduplication window, rebuilt after a restart): the state neither tells the log they
+   * will never be read (Log.settledBelow) nor reclaims them sooner.
    */
-  openQueueState(store: LogStore, name: string, messageLog: Log, options?: { readonly readsSettledRecords?: boolean }): Promise<QueueState>;
+  openQueueState(store: LogStore, name: string, messageLog: Log, options?: { readonly settledRecordsReadForMs?: number }): Promise<QueueState>;
   /** Closes everything (definitions, then both stores). */
   close(): Promise<void>;
   /** Stops all I/O at once, as a kill -9 would (tests and simulation). */

@@ -83,8 +83,11 @@ export async function openCoreStorage(settings: StorageSettings, clock: Clock): 
     definitions,
     // The transient store lives and dies with the process, as does everything in memory mode: nothing
     // reads those queue states back, so they keep no log.
-    openQueueState: (store: LogStore, name: string, messageLog: Log, options?: { readonly readsSettledRecords?: boolean }): Promise<QueueState> =>
-      QueueStateStore.open(store, name, messageLog, { volatile: store === transient || settings.kind === 'memory', readsSettledRecords: options?.readsSettledRecords === true }),
+    openQueueState: (store: LogStore, name: string, messageLog: Log, options?: { readonly settledRecordsReadForMs?: number }): Promise<QueueState> =>
+      QueueStateStore.open(store, name, messageLog, {
+        volatile: store === transient || settings.kind === 'memory',
+        ...(options?.settledRecordsReadForMs !== undefined ? { settledRecordsReadForMs: options.settledRecordsReadForMs, clock } : {}),
+      }),
     close: async () => {
       await definitions.close();
       await durable.close();

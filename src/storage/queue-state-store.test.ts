@@ -558,3 +558,26 @@ test('acks made durable tell the message log, which frames the acked runs as a h
     await again.close();
     return reopened;
   }));
+
+test('with settledRecordsReadForMs (a deduplication window), acked records stay readable that long: no hole, and the start moves only to a watermark that old', async () => {
+  const fileSystem = new SimulatedFileSystem();
+  const clock = new ManualClock();
+  const store = await FileLogStore.open({ fileSystem, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000 });
+  try {
+    const messages = (await store.openLog(MESSAGES)) as FileLog;
+    const state = await QueueStateStore.open(store, STATE, messages, { reclaimOffsetsMin: 1, settledRecordsReadForMs: 1_000, clock });
+    for (let index = 0; index < 10; index++) await messages.append([{ value: new TextEncoder().encode(`m${index}`) }]);
+    await state.ack([0, 1, 2, 3, 4]);
+    await turns(5);
+    await store.checkpoint();
+    assert.equal(messages.startOffset(), 0, 'not reclaimed: the watermark is not 1 s old');
+    assert.deepEqual((await messages.read(0, { recordsMax: 100 })).map((record) => record.offset), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 'the acked records are whole, not holes');
+    clock.advance(1_000);
+    await state.ack([5]);
+    await turns(5);
+    assert.equal(messages.startOffset(), 5, 'moved to the watermark reached 1 s ago, not to the newest (6)');
+    await state.close();
+  } finally {
+    await store.close();
+  }
+});

@@ -1,5 +1,6 @@
 import { assert } from '../lib/assert.js';
 import { deferred, type Deferred } from '../lib/deferred.js';
+import type { Clock } from '../platform/clock.js';
 import { FerryError } from '../lib/ferry-error.js';
 import { SequenceMap } from '../lib/sequence-map.js';
 import type { AckOptions, Log, LogStore } from '../core/ports.js';
@@ -27,13 +28,19 @@ export interface QueueStateStoreOptions extends StateLogOptions {
    */
   readonly volatile?: boolean;
   /**
-   * True when the queue reads records back after settling them (its deduplication window,
-   * rebuilt after a restart from the records that arrived within it): the message log is then
-   * not told that settled records will never be read (Log.settledBelow), which would let it
-   * write them as holes.
+   * Set when the queue reads records back for this long after settling them (its
+   * deduplication window, rebuilt after a restart from the records that arrived within it):
+   * the message log is then not told that settled records will never be read
+   * (Log.settledBelow, which would let it write them as holes), and its start is moved only
+   * up to a low watermark reached at least this long ago (measured on `clock`).
    */
-  readonly readsSettledRecords?: boolean;
+  readonly settledRecordsReadForMs?: number;
+  /** Required with settledRecordsReadForMs. */
+  readonly clock?: Clock;
 }
+
+/** With settledRecordsReadForMs, a low watermark is sampled at most this often (ms). */
+const WATERMARK_SAMPLE_MS = 1_000;
 
 /** Defaults of {@link QueueStateStoreOptions} (besides the StateLog ones). */
 export const QUEUE_STATE_STORE_DEFAULTS = {
@@ -190,9 +197,12 @@ export class QueueStateStore {
     private readonly reclaimOffsetsMin: number,
     /** See {@link QueueStateStoreOptions.volatile}. */
     private readonly volatile: boolean,
-    /** See {@link QueueStateStoreOptions.readsSettledRecords}. */
-    private readonly readsSettledRecords: boolean,
+    /** See {@link QueueStateStoreOptions.settledRecordsReadForMs}: with its clock, or null. */
+    private readonly settledRead: { readonly forMs: number; readonly clock: Clock } | null,
   ) {}
+
+  /** With settledRead: low watermarks reached and when (monotonic ms), oldest first. */
+  private readonly watermarkSamples: Array<{ readonly watermark: number; readonly atMs: number }> = [];
 
   /**
    * Opens the delivery state of the queue whose messages are in `messageLog`,
@@ -207,13 +217,19 @@ export class QueueStateStore {
     // Queue state can be large (a million delayed messages): its snapshots are amortized.
     const stateLog = await StateLog.open(store, queueLogName, { snapshotAmortized: 1, ...options });
     const { snapshot, events } = await stateLog.load();
-    const state = new QueueStateStore(store, stateLog, messageLog, reclaimOffsetsMin, options.volatile === true, options.readsSettledRecords === true);
+    const readForMs = options.settledRecordsReadForMs;
+    if (readForMs !== undefined && (!(readForMs >= 0) || options.clock === undefined)) {
+      throw new FerryError('INVALID_ARGUMENT', 'settledRecordsReadForMs must be a non-negative number, with a clock');
+    }
+    const settledRead = readForMs !== undefined ? { forMs: readForMs, clock: options.clock! } : null;
+    const state = new QueueStateStore(store, stateLog, messageLog, reclaimOffsetsMin, options.volatile === true, settledRead);
     if (snapshot !== null) state.applySnapshot(snapshot);
     for (const event of events) state.applyEvent(event);
     state.dropFrom(messageLog.endOffset());
     state.advanceFloor();
     const watermark = state.lowWatermark();
-    if (state.reclaimDue(watermark)) await messageLog.truncatePrefix(watermark);
+    const target = state.reclaimTarget(watermark);
+    if (target !== null) await messageLog.truncatePrefix(target);
     return state;
   }
 
@@ -313,14 +329,14 @@ export class QueueStateStore {
     this.advanceFloor();
     if (!this.volatile) this.unloggedSinceSnapshot = true;
     const watermark = this.lowWatermark();
-    if (this.reclaimWaiting || !this.reclaimDue(watermark)) return;
+    if (this.reclaimWaiting || this.reclaimTarget(watermark) === null) return;
     this.reclaimWaiting = true;
     // As flushPending reclaims: only behind the acks logged before (a pending batch reclaims too).
     this.track(
       this.barrier().then(() => {
         this.reclaimWaiting = false;
-        if (this.failure === null && this.reclaimDue(watermark)) return this.messageLog.truncatePrefix(watermark);
-        return undefined;
+        const target = this.failure === null ? this.reclaimTarget(watermark) : null;
+        return target !== null ? this.messageLog.truncatePrefix(target) : undefined;
       }),
     );
   }
@@ -518,8 +534,8 @@ export class QueueStateStore {
 
   /** A volatile state's settlement is done at once: the message log's settled prefix is reclaimed now when due. */
   private settledInMemory(): Promise<void> {
-    const watermark = this.lowWatermark();
-    if (this.reclaimDue(watermark)) this.track(this.messageLog.truncatePrefix(watermark));
+    const target = this.reclaimTarget(this.lowWatermark());
+    if (target !== null) this.track(this.messageLog.truncatePrefix(target));
     return RESOLVED;
   }
 
@@ -616,8 +632,9 @@ export class QueueStateStore {
         batch.done.resolve();
         if (this.failure !== null || !this.ownsMessageLog()) return;
         // Settled durably now: the log need not write them (see Log.settledBelow).
-        if (!this.readsSettledRecords) this.messageLog.settledBelow?.(watermark);
-        if (this.reclaimDue(watermark)) this.track(this.messageLog.truncatePrefix(watermark));
+        if (this.settledRead === null) this.messageLog.settledBelow?.(watermark);
+        const target = this.reclaimTarget(watermark);
+        if (target !== null) this.track(this.messageLog.truncatePrefix(target));
       },
       (error: unknown) => {
         this.fail(error);
@@ -648,11 +665,28 @@ export class QueueStateStore {
     this.track(this.stateLog.writeSnapshot(this.encodeSnapshot()));
   }
 
-  /** True when moving the message log's start up to `watermark` is worth a journal entry. */
-  private reclaimDue(watermark: number): boolean {
-    if (!this.ownsMessageLog()) return false;
+  /**
+   * Where to move the message log's start, given the low watermark `watermark` (durable): to
+   * it, or with settledRead to the newest watermark reached settledRead.forMs ago; null when
+   * that is not worth a journal entry (fewer than reclaimOffsetsMin offsets) or not allowed.
+   */
+  private reclaimTarget(watermark: number): number | null {
     const start = this.messageLog.startOffset();
-    return watermark > start && watermark - start >= this.reclaimOffsetsMin;
+    if (!this.ownsMessageLog() || watermark <= start) return null;
+    let target = watermark;
+    if (this.settledRead !== null) {
+      const nowMs = this.settledRead.clock.monotonicMs();
+      const samples = this.watermarkSamples;
+      const last = samples[samples.length - 1];
+      if (last === undefined || (last.watermark < watermark && nowMs - last.atMs >= WATERMARK_SAMPLE_MS)) samples.push({ watermark, atMs: nowMs });
+      let old = -1;
+      while (old + 1 < samples.length && samples[old + 1]!.atMs <= nowMs - this.settledRead.forMs) old++;
+      if (old < 0) return null;
+      target = samples[old]!.watermark;
+      // Older samples are never the newest old enough again.
+      samples.splice(0, old);
+    }
+    return target > start && target - start >= this.reclaimOffsetsMin ? target : null;
   }
 
   /**

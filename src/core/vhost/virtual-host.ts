@@ -218,8 +218,8 @@ export class VirtualHost {
       const log = await logStore.openLog(logName);
       logs.push(log);
       // A deduplication window is rebuilt after a restart from the records of its messages, acked ones too.
-      const readsSettledRecords = config.deduplicationWindowMs !== undefined;
-      states.push(await this.storage.openQueueState(logStore, `state/${this.name}/${config.name}/${priority}`, log, { readsSettledRecords }));
+      const settledRead = config.deduplicationWindowMs !== undefined ? { settledRecordsReadForMs: config.deduplicationWindowMs } : {};
+      states.push(await this.storage.openQueueState(logStore, `state/${this.name}/${config.name}/${priority}`, log, settledRead));
     }
     if (store && config.durable && config.exclusiveOwner === undefined) {
       await this.storage.definitions.put('queue', `${this.name}\u0000${config.name}`, { vhost: this.name, ...config } as unknown as JsonValue);
