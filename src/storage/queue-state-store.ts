@@ -228,8 +228,7 @@ export class QueueStateStore {
     state.dropFrom(messageLog.endOffset());
     state.advanceFloor();
     const watermark = state.lowWatermark();
-    const target = state.reclaimTarget(watermark);
-    if (target !== null) await messageLog.truncatePrefix(target);
+    await state.reclaim(watermark);
     return state;
   }
 
@@ -335,8 +334,7 @@ export class QueueStateStore {
     this.track(
       this.barrier().then(() => {
         this.reclaimWaiting = false;
-        const target = this.failure === null ? this.reclaimTarget(watermark) : null;
-        return target !== null ? this.messageLog.truncatePrefix(target) : undefined;
+        return this.failure === null ? this.reclaim(watermark) : undefined;
       }),
     );
   }
@@ -534,8 +532,8 @@ export class QueueStateStore {
 
   /** A volatile state's settlement is done at once: the message log's settled prefix is reclaimed now when due. */
   private settledInMemory(): Promise<void> {
-    const target = this.reclaimTarget(this.lowWatermark());
-    if (target !== null) this.track(this.messageLog.truncatePrefix(target));
+    const move = this.reclaim(this.lowWatermark());
+    if (move !== undefined) this.track(move);
     return RESOLVED;
   }
 
@@ -633,8 +631,8 @@ export class QueueStateStore {
         if (this.failure !== null || !this.ownsMessageLog()) return;
         // Settled durably now: the log need not write them (see Log.settledBelow).
         if (this.settledRead === null) this.messageLog.settledBelow?.(watermark);
-        const target = this.reclaimTarget(watermark);
-        if (target !== null) this.track(this.messageLog.truncatePrefix(target));
+        const move = this.reclaim(watermark);
+        if (move !== undefined) this.track(move);
       },
       (error: unknown) => {
         this.fail(error);
@@ -666,9 +664,25 @@ export class QueueStateStore {
   }
 
   /**
-   * Where to move the message log's start, given the low watermark `watermark` (durable): to
-   * it, or with settledRead to the newest watermark reached settledRead.forMs ago; null when
-   * that is not worth a journal entry (fewer than reclaimOffsetsMin offsets) or not allowed.
+   * Moves the message log's start for `watermark`, a low watermark whose acks are all durable
+   * (with settledRead, remembered here as reached now): returns the move, or undefined when
+   * none is due (see reclaimTarget).
+   */
+  private reclaim(watermark: number): Promise<void> | undefined {
+    if (this.settledRead !== null && watermark > this.messageLog.startOffset()) {
+      const nowMs = this.settledRead.clock.monotonicMs();
+      const samples = this.watermarkSamples;
+      const last = samples[samples.length - 1];
+      if (last === undefined || (last.watermark < watermark && nowMs - last.atMs >= WATERMARK_SAMPLE_MS)) samples.push({ watermark, atMs: nowMs });
+    }
+    const target = this.reclaimTarget(watermark);
+    return target === null ? undefined : this.messageLog.truncatePrefix(target);
+  }
+
+  /**
+   * Where to move the message log's start, given the low watermark `watermark`: to it, or with
+   * settledRead to the newest durable watermark reached settledRead.forMs ago; null when that
+   * is not worth a journal entry (fewer than reclaimOffsetsMin offsets) or not allowed.
    */
   private reclaimTarget(watermark: number): number | null {
     const start = this.messageLog.startOffset();
@@ -677,8 +691,6 @@ export class QueueStateStore {
     if (this.settledRead !== null) {
       const nowMs = this.settledRead.clock.monotonicMs();
       const samples = this.watermarkSamples;
-      const last = samples[samples.length - 1];
-      if (last === undefined || (last.watermark < watermark && nowMs - last.atMs >= WATERMARK_SAMPLE_MS)) samples.push({ watermark, atMs: nowMs });
       let old = -1;
       while (old + 1 < samples.length && samples[old + 1]!.atMs <= nowMs - this.settledRead.forMs) old++;
       if (old < 0) return null;
