@@ -3,6 +3,7 @@ import type { FileSystem } from '../platform/file-system.js';
 import { NodeFileSystem } from '../platform/node-file-system.js';
 import { ScryptPasswordHasher, type PasswordHasher } from '../platform/password-hasher.js';
 import { NodeResourceProbe, type ResourceProbe } from '../platform/resource-probe.js';
+import { turnOffAllocationSitePretenuring } from '../platform/v8-heap-tuning.js';
 import type { AlarmSettings } from '../core/alarms/resource-alarms.js';
 import { totalmem } from 'node:os';
 import { BROKER_LIMIT_DEFAULTS, BrokerCore, DEFAULT_VHOST, type BrokerLimits } from '../core/broker/broker-core.js';
@@ -49,6 +50,12 @@ export interface BrokerStartOptions {
    * with the broker. A name already served in the process is refused (RangeError).
    */
   readonly inProcessName?: string;
+  /**
+   * Keep V8's allocation-site pretenuring (default false: the broker turns it off, for the
+   * whole process, at its first start; see turnOffAllocationSitePretenuring). True leaves the
+   * process's V8 settings alone.
+   */
+  readonly gcPretenuring?: boolean;
 }
 
 /** What to publish. */
@@ -166,6 +173,7 @@ export class Broker {
 
   /** Starts a broker on embedded storage (on disk in `dataDir`, or in memory). */
   static async start(options: BrokerStartOptions = {}): Promise<Broker> {
+    if (options.gcPretenuring !== true) turnOffAllocationSitePretenuring();
     const clock = options.clock ?? new SystemClock();
     const storage = await openCoreStorage(
       options.memory

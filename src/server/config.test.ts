@@ -83,6 +83,13 @@ test('flags beat environment, which beats the config file, which beats defaults'
   );
 });
 
+test('gc-pretenuring is off by default and read from a flag, FERRY_GC_PRETENURING and a config file key', () => {
+  assert.equal(loadConfig([], {}, noFile).gcPretenuring, false);
+  assert.equal(loadConfig(['--gc-pretenuring'], {}, noFile).gcPretenuring, true);
+  assert.equal(loadConfig([], { FERRY_GC_PRETENURING: '1' }, noFile).gcPretenuring, true);
+  assert.equal(loadConfig(['--config', 'c.json'], {}, files({ 'c.json': '{"gc-pretenuring": true}' })).gcPretenuring, true);
+});
+
 test('the --config flag wins over FERRY_CONFIG', () => {
   const read = files({ 'a.json': '{"http-port": 1}', 'b.json': '{"http-port": 2}' });
   assert.equal(loadConfig(['--config', 'b.json'], { FERRY_CONFIG: 'a.json' }, read).httpPort, 2);

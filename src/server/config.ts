@@ -72,6 +72,8 @@ export interface ServerConfig {
   readonly httpSubscriptionsMax: number;
   /** Tuning of the embedded file storage (`storage-*` settings); ignored when `memory` is true. */
   readonly storage: Required<StorageTuning>;
+  /** Keep V8's allocation-site pretenuring on (Broker.start turns it off unless this is true). */
+  readonly gcPretenuring: boolean;
   /** A definitions document (JSON, as `GET /api/definitions` exports it) imported at start, after recovery; null for none. */
   readonly definitionsFile: string | null;
   /** The JSON config file read, if any. */
@@ -84,6 +86,7 @@ export interface ServerConfig {
 export type SettingName =
   | 'data-dir'
   | 'memory'
+  | 'gc-pretenuring'
   | 'host'
   | 'http-port'
   | 'amqp-port'
@@ -188,6 +191,12 @@ export const SETTINGS: readonly SettingSpecification[] = [
   { name: 'http-pull-messages-max', kind: 'count', defaultValue: 1_000, description: 'most messages one HTTP pull or stream read returns (and largest subscription prefetch)' },
   { name: 'http-wait-ms-max', kind: 'count', defaultValue: 30_000, description: 'longest wait of an HTTP pull or stream read, in milliseconds' },
   { name: 'http-subscriptions-max', kind: 'count', defaultValue: 1_000, description: 'most HTTP subscriptions (SSE and WebSocket) open at once' },
+  {
+    name: 'gc-pretenuring',
+    kind: 'boolean',
+    defaultValue: false,
+    description: "keep V8's allocation-site pretenuring, which the broker otherwise turns off: it moves per-message objects to the old generation after a burst, where they slow every later scavenge",
+  },
   { name: 'definitions', kind: 'optional-path', defaultValue: '', description: 'definitions JSON file (as GET /api/definitions exports) imported at start' },
   // The embedded file store's tuning (src/storage/file-log-store.ts); defaults are the store's own.
   {
@@ -407,6 +416,7 @@ export function loadConfig(
   return {
     dataDirectory: value<string>('data-dir'),
     memory: value<boolean>('memory'),
+    gcPretenuring: value<boolean>('gc-pretenuring'),
     host: value<string>('host'),
     httpPort: value<number>('http-port'),
     amqpPort: value<number>('amqp-port'),

@@ -165,8 +165,9 @@ async function openStorage(config: ServerConfig, logger: Logger, metrics: FerryM
     };
     const broker = await Broker.start(
       config.memory
-        ? { memory: true, limits, alarms }
+        ? { memory: true, limits, alarms, gcPretenuring: config.gcPretenuring }
         : {
+            gcPretenuring: config.gcPretenuring,
             dataDir: config.dataDirectory,
             durability: config.durability,
             fileSystem: new NodeFileSystem(),

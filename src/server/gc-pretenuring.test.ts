@@ -1,0 +1,49 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/**
+ * A child process starts an in-memory broker, then keeps objects of one allocation site alive
+ * (V8 pretenures such a site), and reports how many of the objects that site makes afterwards
+ * (1,000 after each of 5 bursts) V8 put straight in the old generation (`%InYoungGeneration`).
+ * V8 decides to pretenure only at a scavenge of a young generation at its largest: the child
+ * runs with a fixed 1 MiB semi-space, so that it is.
+ */
+async function oldAfterSurvivingBurst(gcPretenuring: boolean | undefined): Promise<number> {
+  const directory = await mkdtemp(path.join(tmpdir(), 'ferry-pretenuring-'));
+  try {
+    const script = path.join(directory, 'child.mjs');
+    const brokerUrl = new URL('./broker.js', import.meta.url).href;
+    await writeFile(
+      script,
+      `import { Broker } from ${JSON.stringify(brokerUrl)};
+const broker = await Broker.start(${JSON.stringify(gcPretenuring === undefined ? { memory: true } : { memory: true, gcPretenuring })});
+const make = (i) => ({ a: i, b: i + 1, c: null });
+const keep = [];
+let old = 0;
+for (let burst = 0; burst < 5; burst++) {
+  for (let i = 0; i < 800_000; i++) keep.push(make(i));
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  for (let i = 0; i < 1000; i++) { const o = make(i); keep.push(o); if (!%InYoungGeneration(o)) old++; }
+}
+await broker.close();
+console.log(old);
+`,
+    );
+    const { stdout } = await run(process.execPath, ['--allow-natives-syntax', '--max-semi-space-size=1', '--min-semi-space-size=1', script], { timeout: 60_000 });
+    return Number(stdout.trim());
+  } finally {
+    await rm(directory, { recursive: true, force: true });
+  }
+}
+
+test('Broker.start turns off V8 allocation-site pretenuring; gcPretenuring: true leaves it on', async () => {
+  assert.equal(await oldAfterSurvivingBurst(undefined), 0, 'objects of a site whose objects survived stay young');
+  assert.ok((await oldAfterSurvivingBurst(true)) > 0, 'with V8 defaults the site is pretenured (the test can tell)');
+});
