@@ -128,3 +128,32 @@ test('messages published while older ones wait in the log are delivered from mem
     await broker.close();
   }
 });
+
+test('a queue whose last batch held one message appends the first message of a turn at once; many a turn go as one batch at its end', async () => {
+  const broker = await memoryBroker();
+  try {
+    const queue = await broker.declareQueue('one-a-turn', { durable: true });
+    const log = queue.logs()[0]!;
+    const appends: number[] = [];
+    const append = log.appendUnawaited.bind(log);
+    log.appendUnawaited = (records, options) => {
+      appends.push(records.length);
+      return append(records, options);
+    };
+    /** Publishes `count` messages in one synchronous run: the log's end right after it, then waits for the confirms. */
+    const turn = async (count: number): Promise<number> => {
+      const confirms = Array.from({ length: count }, (_, index) => broker.publish('', { body: `m${index}`, routingKey: 'one-a-turn', persistent: true }));
+      const endAfterPublishing = log.endOffset();
+      await Promise.all(confirms);
+      return endAfterPublishing;
+    };
+    assert.equal(await turn(1), 0, 'nothing learned yet: appended at the end of the turn');
+    assert.equal(await turn(1), 2, 'the last batch held one message: appended during the publish');
+    assert.equal(await turn(3), 3, 'only the first message of the turn at once');
+    assert.equal(await turn(1), 5, 'the last batch held two: at the end of the turn again');
+    assert.deepEqual(appends, [1, 1, 1, 2, 1]);
+    assert.equal(log.endOffset(), 6);
+  } finally {
+    await broker.close();
+  }
+});

@@ -79,6 +79,15 @@ interface Level {
   /** Body bytes of the messages in `pending` (see PENDING_BATCH_BYTES_MAX). */
   pendingBytes: number;
   /**
+   * True when the level's last batch held one record: the first message of a turn is then
+   * appended at once, while its record is still in the CPU cache, instead of at the end of the
+   * turn. A publisher spreading messages over a thousand queues gives each one message a turn,
+   * and the end of the turn found each record evicted by the thousand publishes after it. A
+   * level that gets many messages a turn appends them together at its end (as the batch that
+   * follows a first message appended at once teaches it).
+   */
+  appendAtOnce: boolean;
+  /**
    * True for queues whose log is in memory (transient or exclusive): messages
    * stay as objects in the buffer (unbounded: they are in memory anyway) and
    * the log only holds empty records that keep offsets; delayed messages wait in `held`.
@@ -447,6 +456,7 @@ export class Queue {
       pendingHasMessages: false,
       pendingWaited: false,
       pendingBytes: 0,
+      appendAtOnce: false,
       inMemory: !config.durable || config.exclusiveOwner !== undefined,
       cursor: states[priority]!.lowWatermark(),
       refilling: null,
@@ -609,6 +619,7 @@ export class Queue {
     const offset = level.log.endOffset() + level.pending.length;
     // Fast path: nothing unread before it and room in memory, so it goes straight to the read-ahead buffer.
     const buffered = delayMs <= 0 && level.cursor === offset && level.refilling === null && this.bufferHasRoom(level, message);
+    const firstOfTurn = !this.flushScheduled;
     // A buffered transient message is never read back before a restart (the cursor is past it), and
     // after one it is gone: its record only keeps the offset, like those of in-memory queues.
     if (level.inMemory || (buffered && !message.persistent)) {
@@ -625,6 +636,8 @@ export class Queue {
     const waited = message.persistent && !level.inMemory;
     if (waited) level.pendingWaited = true;
     const durable = waited ? this.host.turn.durable() : RESOLVED;
+    // After the turn's promise is taken: a failed append must reject it (see flushPending).
+    if (firstOfTurn && level.appendAtOnce && delayMs <= 0 && this.flushStamp === undefined) this.flushPending(level);
     this.published++;
     // A transient message written in full may stay unread (not in memory) until a clean close,
     // which must settle it; buffered ones are found in memory then (see close).
@@ -772,6 +785,7 @@ export class Queue {
   private flushPending(level: Level): void {
     if (level.pending.length === 0) return;
     const records = level.pending;
+    level.appendAtOnce = records.length === 1;
     const waited = level.pendingWaited;
     const offsetsOnly = !level.pendingHasMessages;
     level.pending = [];

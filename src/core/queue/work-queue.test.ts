@@ -240,6 +240,16 @@ test('a transient publish to a durable queue after its store stopped does not ta
   await broker.close().catch(() => undefined);
 });
 
+test('a publish whose message is appended at once (its queue got one a turn) is refused when that append fails', async () => {
+  const broker = await memoryBroker();
+  await broker.declareQueue('jobs');
+  await broker.publish('', { body: 'first', routingKey: 'jobs', persistent: true });
+  await broker.publish('', { body: 'second', routingKey: 'jobs', persistent: true });
+  await (broker as unknown as { logStore: { close(): Promise<void> } }).logStore.close();
+  await assert.rejects(broker.publish('', { body: 'third', routingKey: 'jobs', persistent: true }), (error: { code?: string }) => error.code === 'STORAGE_CLOSED');
+  await broker.close().catch(() => undefined);
+});
+
 test('nack without requeue dead-letters the message with reason rejected', async () => {
   const broker = await memoryBroker();
   await declareDeadLetters(broker);
