@@ -379,7 +379,7 @@ export interface QueueState {
   ackUnlogged(offsets: readonly number[]): void;
   ackRange(startOffset: number, endOffset: number, options?: AckOptions): Promise<void>;
   recordDelivery(offset: number): Promise<number>;
-  /** recordDelivery for a caller that does not wait: no promise, and nothing on a stopped state or a settled offset. */
+  /** recordDelivery for a caller that does not wait: no promise, nothing on a stopped state; `offset` must be in the log and unsettled (not checked). */
   noteDelivery(offset: number): void;
   schedule(offset: number, dueMs: number): Promise<void>;
   unschedule(offset: number): Promise<void>;

@@ -374,11 +374,14 @@ export class QueueStateStore {
 
   /**
    * {@link recordDelivery} for a caller that does not wait for the log (a queue handing the
-   * message over at once): no promise. On a stopped or closed state, or for a settled or
-   * unknown offset, it does nothing; the next call that waits reports a stopped state.
+   * message over at once): no promise. On a stopped or closed state it does nothing; the next
+   * call that waits reports a stopped state. The caller delivers a message it holds ready, so
+   * `offset` is in the log and unsettled: unlike recordDelivery, this does not check (the
+   * check read the message log and the settled set, cold on a broker of a thousand queues,
+   * and cost ~4% of such a broker's throughput).
    */
   noteDelivery(offset: number): void {
-    if (this.closed || this.failure !== null || offset >= this.messageLog.endOffset() || this.isAcked(offset)) return;
+    if (this.closed || this.failure !== null) return;
     const count = (this.deliveries.get(offset) ?? 0) + 1;
     this.deliveries.set(offset, count);
     if (this.volatile) return;
