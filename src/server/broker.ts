@@ -23,6 +23,7 @@ import type { OffsetSpec, ProducerStampInput, Stream, StreamAppendResult, Stream
 import type { StreamConfig } from '../core/stream/stream-config.js';
 import { startNativeServer, type NativeServer } from '../protocols/native/native-server.js';
 import { openCoreStorage, type StorageTuning } from './core-storage.js';
+import { whenAll } from '../lib/when-all.js';
 
 /** How to start an embedded broker. */
 export interface BrokerStartOptions {
@@ -95,8 +96,6 @@ const noProperties: MessageProperties = Object.freeze({});
 const routedResult: PublishResult = Object.freeze({ routed: true, rejectedBy: Object.freeze([]) });
 const unroutedResult: PublishResult = Object.freeze({ routed: false, rejectedBy: Object.freeze([]) });
 let consumerSequence = 0;
-
-function nothing(): void {}
 
 /** True when every delivery of a non-empty list is of the same queue. */
 function ofOneQueue(deliveries: readonly Delivery[]): boolean {
@@ -418,7 +417,15 @@ export class Broker {
       const groups = this.byQueue(deliveries, options.vhost);
       const ackOptions = options.lazy === true ? LAZY_ACK : undefined;
       if (groups.length === 1) return groups[0]![0].ack(groups[0]![1], ackOptions);
-      return Promise.all(groups.map(([queue, ids]) => queue.ack(ids, ackOptions))).then(nothing);
+      // Deliveries of many queues (a consumer of a thousand queues acking what it got): one wait
+      // for all, and a promise shared with the queue before (a resolved constant) counted once.
+      const writes: Promise<void>[] = [];
+      for (let index = 0; index < groups.length; index++) {
+        const [queue, ids] = groups[index]!;
+        const written = queue.ack(ids, ackOptions);
+        if (written !== writes[writes.length - 1]) writes.push(written);
+      }
+      return whenAll(writes);
     } catch (error) {
       return Promise.reject(error);
     }

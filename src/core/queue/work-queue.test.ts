@@ -240,6 +240,20 @@ test('a transient publish to a durable queue after its store stopped does not ta
   await broker.close().catch(() => undefined);
 });
 
+test('one ack of deliveries of several queues settles each queue and resolves once all are written; an unknown one rejects', async () => {
+  const broker = await memoryBroker();
+  for (const name of ['a', 'b', 'c']) {
+    await broker.declareQueue(name);
+    await broker.publish('', { body: name, routingKey: name, persistent: true });
+  }
+  const taken = [...(await broker.get('a')), ...(await broker.get('b')), ...(await broker.get('c'))];
+  assert.equal(taken.length, 3);
+  await broker.ack(taken);
+  for (const name of ['a', 'b', 'c']) assert.equal(broker.vhost().queue(name).counters.acked, 1, `queue ${name} counted its ack`);
+  await assert.rejects(broker.ack(taken), (error: { code?: string }) => error.code === 'UNKNOWN_DELIVERY');
+  await broker.close();
+});
+
 test('a publish whose message is appended at once (its queue got one a turn) is refused when that append fails', async () => {
   const broker = await memoryBroker();
   await broker.declareQueue('jobs');
