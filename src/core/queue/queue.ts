@@ -734,7 +734,7 @@ export class Queue {
   private consumerCredit(): number {
     if (this.creditKnown >= 0) return this.creditKnown;
     let credit = 0;
-    const count = this.config.singleActiveConsumer ? Math.min(1, this.consumers.length) : this.consumers.length;
+    const count = this.singleActiveConsumer ? Math.min(1, this.consumers.length) : this.consumers.length;
     for (let index = 0; index < count && credit < BUFFER_CREDIT_MESSAGES_MAX; index++) {
       const consumer = this.consumers[index]!;
       if (!eligible(consumer)) continue;
@@ -1404,7 +1404,7 @@ export class Queue {
       }
       this.settleAutoAcked();
       // What the take uncovered may be past its TTL: gone before the caller counts what is left, as in RabbitMQ.
-      if (out.length > 0 && !this.deleted && (this.config.messageTtlMs !== undefined || this.expirationsSeen)) this.expireHead();
+      if (out.length > 0 && !this.deleted && (this.messageTtlMs !== undefined || this.expirationsSeen)) this.expireHead();
       if (out.length >= max || this.deleted) return out;
       const pendingReads = this.levels.filter((level) => level.refilling !== null || level.cursor < level.log.endOffset());
       if (pendingReads.length > 0) {
@@ -1615,11 +1615,24 @@ export class Queue {
     const routingKey = this.config.deadLetterRoutingKey ?? message.routingKey;
     const headers = withDeathRecord(message, this.name, DEATH_REASONS[reason], nowMs, deliveryCount, [message.routingKey, ...carbonCopies]);
     if (overridden && carbonCopies.length > 0) delete headers['CC'];
+    const blind = message.bccRoutingKeys;
+    const extraKeys = overridden ? [] : blind === undefined ? carbonCopies : [...carbonCopies, ...blind];
+    // Field by field, as storedMessage builds messages: a spread followed by more keys gives
+    // each copy a map of its own in V8, and the publish path reading them goes megamorphic.
     // Not the publisher's envelope (it encodes the message as published, without x-death),
     // nor its empty-headers flag: the headers hold x-death now.
-    const { envelope: _published, emptyHeadersTable: _empty, bccRoutingKeys: blind, ...fields } = message;
-    const extraKeys = overridden ? [] : blind === undefined ? carbonCopies : [...carbonCopies, ...blind];
-    const copy: StoredMessage = { ...fields, routingKey, properties, headers, arrivedAtMs: nowMs, ...(overridden || blind === undefined ? {} : { bccRoutingKeys: blind }) };
+    const copy: { -readonly [K in keyof StoredMessage]: StoredMessage[K] } = {
+      routingKey,
+      properties,
+      headers,
+      body: message.body,
+      persistent: message.persistent,
+      exchange: message.exchange,
+      arrivedAtMs: nowMs,
+    };
+    if (message.persistenceImplicit === true) copy.persistenceImplicit = true;
+    if (message.amqpHeaderTable !== undefined) copy.amqpHeaderTable = message.amqpHeaderTable;
+    if (!overridden && blind !== undefined) copy.bccRoutingKeys = blind;
     this.host.deadLetter(exchange, copy, extraKeys.length > 0 ? extraKeys : undefined);
   }
 
@@ -1646,7 +1659,7 @@ export class Queue {
   }
 
   private expiresAt(message: StoredMessage): number {
-    return message.arrivedAtMs + Math.min(this.config.messageTtlMs ?? NEVER, message.properties.expirationMs ?? NEVER);
+    return message.arrivedAtMs + this.effectiveTtlMs(message);
   }
 
   /** Expires messages at the head of each level (RabbitMQ expires only at the head). */
@@ -1691,7 +1704,7 @@ export class Queue {
   }
 
   private armExpiryTimer(): void {
-    if (this.config.messageTtlMs === undefined && this.readyCount === 0) return;
+    if (this.messageTtlMs === undefined && this.readyCount === 0) return;
     let dueMs = NEVER;
     for (const level of this.levels) {
       const returned = level.returned.peek();
