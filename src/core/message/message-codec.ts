@@ -54,10 +54,19 @@ const plainEnvelopes = new Map<string, Uint8Array>();
 const routingKeyBytes = new Map<string, Uint8Array>();
 const ROUTING_KEY_CACHE_MAX = 4096;
 
+/**
+ * Copied into an array made with `new Uint8Array(length)`: up to 64 bytes (V8's
+ * typed_array_max_size_in_heap), V8 keeps its bytes inside the array object, where
+ * TextEncoder's result has a separate buffer and off-heap memory. A broker of a thousand
+ * queues reads a thousand cached keys in turn, each out of cache: one line or two instead
+ * of three or four (bench:core queues-1000, 4 alternating pairs: 190.8k → 203.2k msgs/s).
+ */
 function encodeRoutingKey(routingKey: string): Uint8Array {
   let bytes = routingKeyBytes.get(routingKey);
   if (bytes === undefined) {
-    bytes = encoder.encode(routingKey);
+    const encoded = encoder.encode(routingKey);
+    bytes = new Uint8Array(encoded.byteLength);
+    bytes.set(encoded);
     if (routingKeyBytes.size >= ROUTING_KEY_CACHE_MAX) routingKeyBytes.clear();
     routingKeyBytes.set(routingKey, bytes);
   }
