@@ -619,25 +619,33 @@ export class Queue {
     const offset = level.log.endOffset() + level.pending.length;
     // Fast path: nothing unread before it and room in memory, so it goes straight to the read-ahead buffer.
     const buffered = delayMs <= 0 && level.cursor === offset && level.refilling === null && this.bufferHasRoom(level, message);
-    const firstOfTurn = !this.flushScheduled;
+    // A level whose last batch held one record appends the first message of a turn now, while it
+    // is in cache (see Level.appendAtOnce).
+    const atOnce = !this.flushScheduled && level.appendAtOnce && delayMs <= 0 && this.flushStamp === undefined;
+    const waited = message.persistent && !level.inMemory;
     // A buffered transient message is never read back before a restart (the cursor is past it), and
     // after one it is gone: its record only keeps the offset, like those of in-memory queues.
+    let appendNow: RecordInput | null = null;
     if (level.inMemory || (buffered && !message.persistent)) {
       level.pending.push(OFFSET_ONLY_RECORD);
       level.pendingBytes += RECORD_FIELD_OVERHEAD_BYTES;
+    } else if (atOnce && level.pending.length === 0) {
+      // Not through `pending`: a fresh array stored in the level each message would be garbage
+      // and a write barrier a message on a broker of many queues.
+      appendNow = record ?? encodeMessage(message);
     } else {
       level.pending.push(record ?? encodeMessage(message));
       level.pendingHasMessages = true;
       level.pendingBytes += RECORD_FIELD_OVERHEAD_BYTES + message.body.byteLength;
+      if (waited) level.pendingWaited = true;
     }
     // Only persistent messages of a durable queue on disk wait for their batch to be written,
     // through the turn's one promise (the batch is appended at the end of the turn).
     this.scheduleFlush();
-    const waited = message.persistent && !level.inMemory;
-    if (waited) level.pendingWaited = true;
     const durable = waited ? this.host.turn.durable() : RESOLVED;
     // After the turn's promise is taken: a failed append must reject it (see flushPending).
-    if (firstOfTurn && level.appendAtOnce && delayMs <= 0 && this.flushStamp === undefined) this.flushPending(level);
+    if (appendNow !== null) this.appendOne(level, appendNow, waited);
+    else if (atOnce) this.flushPending(level);
     this.published++;
     // A transient message written in full may stay unread (not in memory) until a clean close,
     // which must settle it; buffered ones are found in memory then (see close).
@@ -771,6 +779,7 @@ export class Queue {
   endOfTurn(): void {
     this.flushScheduled = false;
     if (this.deleted) return;
+    this.flushAllPending();
     this.dispatch();
     if (this.zeroTtlPending) {
       // TTL 0: delivered at once, or expired at once (RabbitMQ semantics).
@@ -808,6 +817,15 @@ export class Queue {
       level.log.appendUnawaited(records, options);
     } catch (error) {
       // The turn's promise covers these publishes: it rejects. A batch nobody waits for: the next durable write reports the failure.
+      if (waited) this.host.turn.fail(error);
+    }
+  }
+
+  /** {@link flushPending} of one record that never joined `pending` (see enqueue). */
+  private appendOne(level: Level, record: RecordInput, waited: boolean): void {
+    try {
+      level.log.appendUnawaited([record], waited ? undefined : LAZY_APPEND);
+    } catch (error) {
       if (waited) this.host.turn.fail(error);
     }
   }
@@ -1106,7 +1124,11 @@ export class Queue {
     this.creditKnown = -1;
     if (this.deleted) return;
     // Deliveries, acks and schedule entries name offsets: pending records are appended first.
-    this.flushAllPending();
+    // Records are pending only while the queue is in a publishing turn (enqueue joins one, and
+    // endOfTurn flushes before it dispatches): a dispatch after an ack does not look at the
+    // levels' pending arrays, out of cache on a broker of many queues.
+    if (this.flushScheduled) this.flushAllPending();
+    else this.settleAutoAcked();
     if (this.readyCount > 0) this.wakePullers();
     if (this.dispatching) {
       this.dispatchAgain = true;
