@@ -529,6 +529,59 @@ test('noteDelivery counts a delivery as recordDelivery does, logged with the nex
     return reopened;
   }));
 
+
+test('first deliveries in offset order hold no map entry; their counts, beside redeliveries and out-of-order ones, survive a snapshot and a restart', () =>
+  withHarnessStore(simulatedFileHarness({ seed: 7 }), async (store, harness) => {
+    const options: QueueStateStoreOptions = { eventsPerSnapshotMax: 5, reclaimOffsetsMin: 1_000_000 };
+    let { messages, state } = await openQueue(store, options);
+    await publish(messages, 300);
+    const model = new Map<number, number>();
+    const deliver = (...offsets: number[]): void => {
+      for (const offset of offsets) {
+        state.noteDelivery(offset);
+        model.set(offset, (model.get(offset) ?? 0) + 1);
+      }
+    };
+    const ack = async (...offsets: number[]): Promise<void> => {
+      for (const offset of offsets) model.delete(offset);
+      await state.ack(offsets);
+    };
+    const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, index) => from + index);
+    const counts = (): number[] => range(0, 300).map((offset) => state.deliveryCount(offset));
+    const expected = (): number[] => range(0, 300).map((offset) => model.get(offset) ?? 0);
+    deliver(...range(0, 40));
+    assert.equal(state.memory().deliveryCounts, 0, 'in order: no entries');
+    deliver(60, ...range(40, 60), 60, 3);
+    assert.deepEqual([state.deliveryCount(60), state.deliveryCount(3), state.deliveryCount(59)], [2, 2, 1], 'redelivered at the end of the first deliveries in order');
+    await ack(0, 1, 2, 5, ...range(6, 61).filter((offset) => offset !== 20));
+    await ack(3, 4, 20);
+    deliver(...range(61, 100));
+    assert.equal(state.memory().deliveryCounts, 0, 'once the out-of-order entries are settled, in order again');
+    deliver(70);
+    await ack(65);
+    assert.deepEqual(counts(), expected(), 'counted in memory');
+    // Snapshots after those first deliveries were logged: only the snapshot can hold them after a restart.
+    let snapshots = 0;
+    let next = 100;
+    for (let round = 0; round < 100 && snapshots < 2; round++) {
+      const before = state.stateLog.eventCountSinceSnapshot();
+      deliver(next, next + 1);
+      await ack(next);
+      next += 2;
+      await state.flush();
+      if (state.stateLog.eventCountSinceSnapshot() < before) snapshots++;
+    }
+    assert.equal(snapshots, 2, 'snapshots were written');
+    await state.close();
+    const reopened = await harness.reopen(store);
+    ({ messages, state } = await openQueue(reopened, options));
+    assert.deepEqual(counts(), expected(), 'the same counts after a restart');
+    deliver(61);
+    assert.equal(state.deliveryCount(61), 2, 'and the reopened state counts on');
+    await state.close();
+    return reopened;
+  }));
+
 test('acks made durable tell the message log, which frames the acked runs as a hole: their bytes reach no segment, the rest read whole after a crash', () =>
   withHarnessStore(simulatedFileHarness({ logDefaults: { segmentBytesMax: 1 << 20 } }), async (store, harness) => {
     const messages = (await store.openLog(MESSAGES)) as FileLog;

@@ -171,6 +171,16 @@ export class QueueStateStore {
   private failure: unknown = null;
   /** Every offset below is settled; no state is kept for it. */
   private floor = 0;
+  /**
+   * First deliveries in offset order, the usual case, are not entries of `deliveries`: every
+   * unsettled offset in [floor, deliveredEnd) without an entry was delivered once. A delivery
+   * and its ack then touch neither map (cold objects on a broker of a thousand queues).
+   */
+  private deliveredEnd = 0;
+  /** The largest offset ever given an entry in `deliveries`, or -1: the map has none above it. */
+  private deliveriesMaxKey = -1;
+  /** The largest offset ever given an entry in `dueTimes`, or -1: the map has none above it. */
+  private dueTimesMaxKey = -1;
   private pending: PendingBatch | null = null;
   /** True while the store holds a deferrable call of {@link gatherDeferred}. */
   private deferredGatherWaiting = false;
@@ -251,7 +261,7 @@ export class QueueStateStore {
 
   /** How often the unsettled message at `offset` was delivered; 0 when never or when settled. */
   deliveryCount(offset: number): number {
-    return this.deliveries.get(offset) ?? 0;
+    return this.isAcked(offset) ? 0 : this.unsettledCount(offset);
   }
 
   /** When the message at `offset` falls due (wall-clock ms), or undefined when not scheduled. */
@@ -362,8 +372,8 @@ export class QueueStateStore {
   recordDelivery(offset: number): Promise<number> {
     try {
       this.assertUnsettled(offset);
-      const count = (this.deliveries.get(offset) ?? 0) + 1;
-      this.deliveries.set(offset, count);
+      const count = this.unsettledCount(offset) + 1;
+      this.setDeliveryCount(offset, count);
       if (this.volatile) return Promise.resolve(count);
       if (count === 1) return this.logFirstDelivery(offset);
       return this.enqueue(encodeEvent(EventKind.deliver, offset, count)).then(() => count);
@@ -382,8 +392,14 @@ export class QueueStateStore {
    */
   noteDelivery(offset: number): void {
     if (this.closed || this.failure !== null) return;
-    const count = (this.deliveries.get(offset) ?? 0) + 1;
-    this.deliveries.set(offset, count);
+    if (offset === Math.max(this.deliveredEnd, this.floor) && offset > this.deliveriesMaxKey) {
+      // The next first delivery in offset order (see deliveredEnd).
+      this.deliveredEnd = offset + 1;
+      if (!this.volatile) this.addFirstDelivery(offset);
+      return;
+    }
+    const count = this.unsettledCount(offset) + 1;
+    this.setDeliveryCount(offset, count);
     if (this.volatile) return;
     if (count === 1) this.addFirstDelivery(offset);
     else void this.enqueue(encodeEvent(EventKind.deliver, offset, count));
@@ -398,7 +414,7 @@ export class QueueStateStore {
     try {
       this.assertUnsettled(offset);
       if (!Number.isSafeInteger(dueMs) || dueMs < 0) throw new FerryError('INVALID_ARGUMENT', `dueMs must be a non-negative integer, got ${dueMs}`);
-      this.dueTimes.set(offset, dueMs);
+      this.setDueTime(offset, dueMs);
       if (this.volatile) return RESOLVED;
       return this.enqueue(encodeEvent(EventKind.schedule, offset, dueMs));
     } catch (error) {
@@ -768,8 +784,25 @@ export class QueueStateStore {
     this.forget(offset, offset + 1);
   }
 
+  /** The delivery count of an unsettled offset: its entry, or 1 for a first delivery in order (see deliveredEnd). */
+  private unsettledCount(offset: number): number {
+    return this.deliveries.get(offset) ?? (offset >= this.floor && offset < this.deliveredEnd ? 1 : 0);
+  }
+
+  private setDeliveryCount(offset: number, count: number): void {
+    this.deliveries.set(offset, count);
+    if (offset > this.deliveriesMaxKey) this.deliveriesMaxKey = offset;
+  }
+
+  private setDueTime(offset: number, dueMs: number): void {
+    this.dueTimes.set(offset, dueMs);
+    if (offset > this.dueTimesMaxKey) this.dueTimesMaxKey = offset;
+  }
+
   /** Removes delivery counts and due times in [start, end), walking whichever is shorter. */
   private forget(start: number, end: number): void {
+    // Nothing there: the maps are not looked at (see deliveredEnd).
+    if (start > this.deliveriesMaxKey && start > this.dueTimesMaxKey) return;
     if (end - start <= this.deliveries.size + this.dueTimes.size) {
       for (let offset = start; offset < end; offset++) {
         this.deliveries.delete(offset);
@@ -784,6 +817,7 @@ export class QueueStateStore {
   /** Drops state at or past `end` (used at open, after an unsynced tail of the message log was lost). */
   private dropFrom(end: number): void {
     this.floor = Math.min(this.floor, end);
+    this.deliveredEnd = Math.min(this.deliveredEnd, end);
     this.settled.removeFrom(end);
     this.deadLettered.removeFrom(end);
     for (const offset of this.deliveries.keys()) if (offset >= end) this.deliveries.delete(offset);
@@ -806,13 +840,13 @@ export class QueueStateStore {
       case EventKind.deliver: {
         const offset = reader.varint();
         const count = reader.varint();
-        if (!this.isAcked(offset)) this.deliveries.set(offset, Math.max(count, this.deliveries.get(offset) ?? 0));
+        if (!this.isAcked(offset)) this.setDeliveryCount(offset, Math.max(count, this.unsettledCount(offset)));
         break;
       }
       case EventKind.deliveredRanges: {
         for (const [start, end] of reader.ranges()) {
           for (let offset = Math.max(start, this.floor); offset < end; offset++) {
-            if (!this.isAcked(offset) && !this.deliveries.has(offset)) this.deliveries.set(offset, 1);
+            if (!this.isAcked(offset) && this.unsettledCount(offset) === 0) this.setDeliveryCount(offset, 1);
           }
         }
         break;
@@ -820,7 +854,7 @@ export class QueueStateStore {
       case EventKind.schedule: {
         const offset = reader.varint();
         const dueMs = reader.varint();
-        if (!this.isAcked(offset)) this.dueTimes.set(offset, dueMs);
+        if (!this.isAcked(offset)) this.setDueTime(offset, dueMs);
         break;
       }
       case EventKind.unschedule:
@@ -847,7 +881,13 @@ export class QueueStateStore {
     writer.varint(this.floor);
     writer.ranges([...this.settled.rangesInOrder()]);
     writer.ranges([...this.deadLettered.rangesInOrder()]);
-    for (const map of [this.deliveries, this.dueTimes]) {
+    // Counts of first deliveries in order (see deliveredEnd) are written as entries: a snapshot
+    // holds every count, as before they existed.
+    const counts = new Map(this.deliveries.entries());
+    for (let offset = this.nextUnacked(this.floor); offset < this.deliveredEnd; offset = this.nextUnacked(offset + 1)) {
+      if (!counts.has(offset)) counts.set(offset, 1);
+    }
+    for (const map of [counts, this.dueTimes]) {
       const offsets = [...map.keys()].sort((a, b) => a - b);
       writer.varint(offsets.length);
       let previous = 0;
@@ -869,12 +909,12 @@ export class QueueStateStore {
     this.floor = reader.varint();
     for (const [start, end] of reader.ranges()) this.settled.addRange(start, end);
     for (const [start, end] of reader.ranges()) this.deadLettered.addRange(start, end);
-    for (const map of [this.deliveries, this.dueTimes]) {
+    for (const set of [this.setDeliveryCount, this.setDueTime]) {
       const count = reader.varint();
       let offset = 0;
       for (let i = 0; i < count; i++) {
         offset += reader.varint();
-        map.set(offset, reader.varint());
+        set.call(this, offset, reader.varint());
       }
     }
     reader.expectEnd();
