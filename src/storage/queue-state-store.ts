@@ -182,6 +182,17 @@ export class QueueStateStore {
   /** The largest offset ever given an entry in `dueTimes`, or -1: the map has none above it. */
   private dueTimesMaxKey = -1;
   private pending: PendingBatch | null = null;
+  /** `pending.done.promise`, read here without touching the batch. */
+  private pendingDone: Promise<void> = RESOLVED;
+  /**
+   * The last range of the pending batch's acks, and of its first deliveries, kept here until
+   * the batch is written (its `ranges` hold the ones before): extending it, the usual case,
+   * touches only this object. An end of -1: the batch has none yet.
+   */
+  private ackRunStart = 0;
+  private ackRunEnd = -1;
+  private deliveredRunStart = 0;
+  private deliveredRunEnd = -1;
   /** True while the store holds a deferrable call of {@link gatherDeferred}. */
   private deferredGatherWaiting = false;
   /** Acked or dead-lettered offsets at or above `floor`. */
@@ -496,16 +507,19 @@ export class QueueStateStore {
     this.applyAck(from, end);
     if (this.volatile) return true;
     const batch = this.openBatch();
-    if (batch.acks === null) {
-      batch.items.push((batch.acks = { kind: EventKind.ack, ranges: [[from, end]] }));
+    // A consumer acking one message at a time in order extends the last range.
+    if (this.ackRunEnd === from) {
+      this.ackRunEnd = end;
       return true;
     }
-    const ranges = batch.acks.ranges;
-    // A consumer acking one message at a time in order extends the last range.
-    const last = ranges[ranges.length - 1]!;
-    if (last[1] === from) last[1] = end;
-    else ranges.push([from, end]);
-    if (ranges.length >= DEFERRED_RANGES_MAX) this.hurry(batch);
+    if (this.ackRunEnd < 0) {
+      batch.items.push((batch.acks = { kind: EventKind.ack, ranges: [] }));
+    } else {
+      batch.acks!.ranges.push([this.ackRunStart, this.ackRunEnd]);
+      if (batch.acks!.ranges.length + 1 >= DEFERRED_RANGES_MAX) this.hurry(batch);
+    }
+    this.ackRunStart = from;
+    this.ackRunEnd = end;
     return true;
   }
 
@@ -518,7 +532,7 @@ export class QueueStateStore {
     // ackSpan opened it; taken by a gather since, it is written with what came before.
     if (batch === null) return this.barrier();
     if (!lazy) this.hurry(batch);
-    return batch.done.promise;
+    return this.pendingDone;
   }
 
   /**
@@ -537,15 +551,18 @@ export class QueueStateStore {
   /** Adds the first delivery of `offset` to the pending batch's delivered ranges (see logFirstDelivery). */
   private addFirstDelivery(offset: number): PendingBatch {
     const batch = this.openBatch();
-    if (batch.delivered !== null) {
-      const ranges = batch.delivered.ranges;
-      const range = ranges[ranges.length - 1]!;
-      if (range[1] === offset) range[1] = offset + 1;
-      else ranges.push([offset, offset + 1]);
-      if (ranges.length >= DEFERRED_RANGES_MAX) this.hurry(batch);
-    } else {
-      batch.items.push((batch.delivered = { kind: EventKind.deliveredRanges, ranges: [[offset, offset + 1]] }));
+    if (this.deliveredRunEnd === offset) {
+      this.deliveredRunEnd = offset + 1;
+      return batch;
     }
+    if (this.deliveredRunEnd < 0) {
+      batch.items.push((batch.delivered = { kind: EventKind.deliveredRanges, ranges: [] }));
+    } else {
+      batch.delivered!.ranges.push([this.deliveredRunStart, this.deliveredRunEnd]);
+      if (batch.delivered!.ranges.length + 1 >= DEFERRED_RANGES_MAX) this.hurry(batch);
+    }
+    this.deliveredRunStart = offset;
+    this.deliveredRunEnd = offset + 1;
     return batch;
   }
 
@@ -575,6 +592,9 @@ export class QueueStateStore {
   private openBatch(): PendingBatch {
     if (this.pending === null) {
       this.pending = { items: [], done: deferred<void>(), firstDelivered: null, acks: null, delivered: null, heldBack: false, urgent: false };
+      this.pendingDone = this.pending.done.promise;
+      this.ackRunEnd = -1;
+      this.deliveredRunEnd = -1;
       // A deferred call asked for before (by a batch written since) gathers this one too.
       if (!this.deferredGatherWaiting) {
         this.deferredGatherWaiting = true;
@@ -598,7 +618,7 @@ export class QueueStateStore {
 
   /** A promise that resolves once everything logged before now is done. */
   private barrier(): Promise<void> {
-    return this.pending !== null ? this.pending.done.promise : this.lastBatchDone;
+    return this.pending !== null ? this.pendingDone : this.lastBatchDone;
   }
 
   /**
@@ -621,6 +641,11 @@ export class QueueStateStore {
     const batch = this.pending;
     if (batch === null) return;
     this.pending = null;
+    // The open ranges join their events (see ackRunEnd).
+    if (this.ackRunEnd >= 0) batch.acks!.ranges.push([this.ackRunStart, this.ackRunEnd]);
+    if (this.deliveredRunEnd >= 0) batch.delivered!.ranges.push([this.deliveredRunStart, this.deliveredRunEnd]);
+    this.ackRunEnd = -1;
+    this.deliveredRunEnd = -1;
     const events: Uint8Array[] = [];
     for (const item of batch.items) {
       if (item instanceof Uint8Array) {
