@@ -414,15 +414,14 @@ export class Broker {
    */
   ack(deliveries: Delivery | readonly Delivery[], options: { vhost?: string; lazy?: boolean } = {}): Promise<void> {
     try {
-      const groups = this.byQueue(deliveries, options.vhost);
+      const { queues, ids } = this.byQueue(deliveries, options.vhost);
       const ackOptions = options.lazy === true ? LAZY_ACK : undefined;
-      if (groups.length === 1) return groups[0]![0].ack(groups[0]![1], ackOptions);
+      if (queues.length === 1) return queues[0]!.ack(ids[0]!, ackOptions);
       // Deliveries of many queues (a consumer of a thousand queues acking what it got): one wait
       // for all, and a promise shared with the queue before (a resolved constant) counted once.
       const writes: Promise<void>[] = [];
-      for (let index = 0; index < groups.length; index++) {
-        const [queue, ids] = groups[index]!;
-        const written = queue.ack(ids, ackOptions);
+      for (let index = 0; index < queues.length; index++) {
+        const written = queues[index]!.ack(ids[index]!, ackOptions);
         if (written !== writes[writes.length - 1]) writes.push(written);
       }
       return whenAll(writes);
@@ -433,27 +432,21 @@ export class Broker {
 
   /** Returns deliveries to their queue (`requeue`, default true) or dead-letters them. */
   async nack(deliveries: Delivery | readonly Delivery[], options: { vhost?: string; requeue?: boolean } = {}): Promise<void> {
-    await Promise.all(this.byQueue(deliveries, options.vhost).map(([queue, ids]) => queue.nack(ids, options.requeue ?? true)));
+    const { queues, ids } = this.byQueue(deliveries, options.vhost);
+    await Promise.all(queues.map((queue, index) => queue.nack(ids[index]!, options.requeue ?? true)));
   }
 
-  /** The deliveries' ids grouped by queue, in order of first appearance. */
-  private byQueue(deliveries: Delivery | readonly Delivery[], vhostName: string | undefined): Array<[Queue, number[]]> {
+  /** The deliveries' ids grouped by queue, in order of first appearance (see VirtualHost.groupByQueue). */
+  private byQueue(deliveries: Delivery | readonly Delivery[], vhostName: string | undefined): { readonly queues: Queue[]; readonly ids: number[][] } {
     const list = Array.isArray(deliveries) ? (deliveries as readonly Delivery[]) : [deliveries as Delivery];
     const vhost = this.vhost(vhostName);
     if (list.length > 0 && ofOneQueue(list)) {
-      // The usual case, one queue: its ids without the map.
+      // The usual case, one queue: its ids without grouping.
       const ids = new Array<number>(list.length);
       for (let index = 0; index < list.length; index++) ids[index] = list[index]!.id;
-      return [[vhost.queue(list[0]!.queue), ids]];
+      return { queues: [vhost.queue(list[0]!.queue)], ids: [ids] };
     }
-    const grouped = new Map<Queue, number[]>();
-    for (const delivery of list) {
-      const queue = vhost.queue(delivery.queue);
-      const ids = grouped.get(queue);
-      if (ids) ids.push(delivery.id);
-      else grouped.set(queue, [delivery.id]);
-    }
-    return [...grouped];
+    return vhost.groupByQueue(list);
   }
 
   /** Bytes of every log in the durable store (queue messages, delivery state, definitions); in memory with `memory`. */

@@ -425,6 +425,10 @@ export class Queue {
   private expired = 0;
   private dropped = 0;
 
+  /** Scratch of VirtualHost.groupByQueue: the grouping that saw this queue last, and the queue's index in it. */
+  groupMark = 0;
+  groupIndex = 0;
+
   /** Publishes, deliveries, acks and losses since creation, for rates (a snapshot). */
   get counters(): { readonly published: number; readonly delivered: number; readonly acked: number; readonly deadLettered: number; readonly expired: number; readonly dropped: number } {
     return { published: this.published, delivered: this.delivered, acked: this.acked, deadLettered: this.deadLettered, expired: this.expired, dropped: this.dropped };

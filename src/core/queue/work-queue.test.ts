@@ -254,6 +254,24 @@ test('one ack of deliveries of several queues settles each queue and resolves on
   await broker.close();
 });
 
+test('an ack of interleaved deliveries of two queues, one given twice, settles each once; a nack groups the same way; a deleted queue is named', async () => {
+  const broker = await memoryBroker();
+  for (const name of ['a', 'b']) {
+    await broker.declareQueue(name);
+    for (let index = 0; index < 3; index++) await broker.publish('', { body: `${name}${index}`, routingKey: name, persistent: true });
+  }
+  const [a0, a1, a2] = await broker.get('a', { max: 3 });
+  const [b0, b1, b2] = await broker.get('b', { max: 3 });
+  await broker.ack([a0!, b0!, a1!, b1!, a0!]);
+  assert.deepEqual(['a', 'b'].map((name) => broker.vhost().queue(name).counters.acked), [2, 2]);
+  await broker.nack([b2!, a2!], { requeue: true });
+  const again = [...(await broker.get('a')), ...(await broker.get('b'))];
+  assert.deepEqual(again.map((delivery) => [delivery.queue, Buffer.from(delivery.message.body).toString(), delivery.redelivered]), [['a', 'a2', true], ['b', 'b2', true]]);
+  await broker.deleteQueue('b');
+  await assert.rejects(broker.ack(again), (error: { code?: string; message?: string }) => error.code === 'QUEUE_NOT_FOUND' && /'b'/.test(error.message ?? ''));
+  await broker.close();
+});
+
 test('a publish whose message is appended at once (its queue got one a turn) is refused when that append fails', async () => {
   const broker = await memoryBroker();
   await broker.declareQueue('jobs');

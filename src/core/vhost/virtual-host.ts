@@ -74,6 +74,9 @@ export interface VirtualHostLimits {
   readonly messageBytesMax: number;
 }
 
+/** Numbers the calls of VirtualHost.groupByQueue (see Queue.groupMark). */
+let groupSequence = 0;
+
 /**
  * One isolated namespace: exchanges (a Router), queues, and their durable
  * definitions. Protocol-neutral: front ends call these methods.
@@ -239,6 +242,31 @@ export class VirtualHost {
     const queue = this.queues.get(name);
     if (!queue) throw new FerryError('QUEUE_NOT_FOUND', `no queue '${name}' in vhost '${this.name}'`);
     return queue;
+  }
+
+  /**
+   * The ids of `deliveries` grouped by queue, in the order the queues first appear: `ids[i]`
+   * belong to `queues[i]`. QUEUE_NOT_FOUND when a delivery's queue is gone. One pass with no
+   * map: each queue remembers the grouping that saw it last (Queue.groupMark), so acking the
+   * deliveries of a thousand queues costs no hash table growing to a thousand entries.
+   */
+  groupByQueue(deliveries: readonly { readonly queue: string; readonly id: number }[]): { readonly queues: Queue[]; readonly ids: number[][] } {
+    const mark = ++groupSequence;
+    const queues: Queue[] = [];
+    const ids: number[][] = [];
+    for (let index = 0; index < deliveries.length; index++) {
+      const delivery = deliveries[index]!;
+      const queue = this.queue(delivery.queue);
+      if (queue.groupMark === mark) {
+        ids[queue.groupIndex]!.push(delivery.id);
+      } else {
+        queue.groupMark = mark;
+        queue.groupIndex = queues.length;
+        queues.push(queue);
+        ids.push([delivery.id]);
+      }
+    }
+    return { queues, ids };
   }
 
   /** The queue named `name`, or undefined. */
