@@ -1470,6 +1470,8 @@ export class Queue {
    * UNKNOWN_DELIVERY when an id is not in flight.
    */
   ack(ids: readonly number[], options?: AckOptions): Promise<void> {
+    // One delivery (a consumer of many queues acks one of each): no arrays.
+    if (ids.length === 1) return this.ackOne(this.takeOneInFlight(ids[0]!), options);
     const entries = this.takeInFlight(ids);
     if (entries.length === 1) return this.ackOne(entries[0]!, options);
     // One state call per level, whatever the number of deliveries. A transient message of a
@@ -1500,7 +1502,7 @@ export class Queue {
     const { level, offset } = entry.candidate;
     this.released(entry);
     this.dispatch();
-    if (entry.logged) return level.state.ack([offset], options);
+    if (entry.logged) return level.state.ackRange(offset, offset + 1, options);
     try {
       level.state.ackUnlogged([offset]);
     } catch (error) {
@@ -1558,13 +1560,15 @@ export class Queue {
     this.armVisibilityTimer();
   }
 
+  private takeOneInFlight(id: number): InFlight {
+    const entry = this.inFlight.get(id);
+    if (!entry) throw new FerryError('UNKNOWN_DELIVERY', `delivery ${id} is not in flight on queue ${this.name}`);
+    this.inFlight.delete(id);
+    return entry;
+  }
+
   private takeInFlight(ids: readonly number[]): InFlight[] {
-    if (ids.length === 1) {
-      const entry = this.inFlight.get(ids[0]!);
-      if (!entry) throw new FerryError('UNKNOWN_DELIVERY', `delivery ${ids[0]} is not in flight on queue ${this.name}`);
-      this.inFlight.delete(ids[0]!);
-      return [entry];
-    }
+    if (ids.length === 1) return [this.takeOneInFlight(ids[0]!)];
     const entries: InFlight[] = [];
     const mark = ++this.settleSequence;
     for (const id of ids) {
