@@ -32,7 +32,7 @@ import {
 } from './journal.js';
 import { FencedFileSystem } from './fenced-file-system.js';
 import { BATCH_HEADER_BYTES, checkBatch, encodedRecordsBytes, readBatchHeader } from './record-batch.js';
-import { batchOfRun, decodeRecordRuns, RecordRuns, RUN_RECORD_BYTES_MAX, runRecordBytes } from './record-runs.js';
+import { batchOfRun, decodeRecordRuns, RecordRuns, RUN_RECORD_BYTES_MAX, runRecordBytes, type RecordArena } from './record-runs.js';
 import type { CompactedSegmentFile } from './compact-segment.js';
 import { COMPACTING_FILE_SUFFIX, parseSegmentFileName, Segment, segmentFileName } from './segment.js';
 
@@ -558,7 +558,7 @@ export class FileLogStore implements LogStore, FileLogHost {
     const runs = this.runs;
     if (!runs.fits(recordBytes)) this.sealRuns();
     const group = this.group;
-    if (runs.logs.length === 0) runs.heldSinceMs = this.clock.monotonicMs();
+    if (runs.count === 0) runs.heldSinceMs = this.clock.monotonicMs();
     group.bytes += runs.add(log, records, recordBytes, log.endOffset(), nowMs);
     log.addUnframed(records.length, recordBytes);
     if (!lazy) group.eager = true;
@@ -576,7 +576,7 @@ export class FileLogStore implements LogStore, FileLogHost {
   }
 
   frameRuns(): void {
-    this.frameOldestRuns(this.runs.logs.length);
+    this.frameOldestRuns(this.runs.count);
   }
 
   /**
@@ -586,34 +586,36 @@ export class FileLogStore implements LogStore, FileLogHost {
    * as holes instead of copies (FileLog.settledBelow).
    */
   private frameOlderRuns(): void {
-    const { arenas, positions } = this.runs;
     const half = this.runs.unframedBytes / 2;
     let bytes = 0;
     let count = 0;
-    while (count < positions.length && bytes < half) {
-      bytes += runRecordBytes(arenas[count]!.view, positions[count]!);
+    this.runs.forEach(this.runs.count, (_log, arena, position) => {
+      if (bytes >= half) return false;
+      bytes += runRecordBytes(arena.view, position);
       count++;
-    }
+      return true;
+    });
     this.frameOldestRuns(count);
   }
 
   /** Frames the first `count` runs held (in journal order; each log's are the first of its runs). */
   private frameOldestRuns(count: number): void {
     const runs = this.runs;
-    const logs = runs.logs;
     if (count === 0) return;
-    const { arenas, positions } = runs;
-    runs.keepFrom(count, this.clock.monotonicMs());
     // Each log's runs, in journal order (a Map keeps the order logs first appear in).
-    const byLog = new Map<FileLog, number[]>();
-    for (let index = 0; index < count; index++) {
-      const log = logs[index]!;
-      if (log.deleted) continue;
-      const indexes = byLog.get(log);
-      if (indexes === undefined) byLog.set(log, [index]);
-      else indexes.push(index);
-    }
-    for (const [log, indexes] of byLog) log.frameRuns(arenas, positions, indexes);
+    const byLog = new Map<FileLog, { readonly arenas: RecordArena[]; readonly positions: number[] }>();
+    runs.forEach(count, (log, arena, position) => {
+      if (log.deleted) return;
+      const own = byLog.get(log);
+      if (own === undefined) {
+        byLog.set(log, { arenas: [arena], positions: [position] });
+      } else {
+        own.arenas.push(arena);
+        own.positions.push(position);
+      }
+    });
+    runs.keepFrom(count, this.clock.monotonicMs());
+    for (const [log, own] of byLog) log.frameRuns(own.arenas, own.positions);
   }
 
   emptyPending(log: FileLog): void {
@@ -1141,7 +1143,7 @@ export class FileLogStore implements LogStore, FileLogHost {
     }
     every(this.settings.segmentFlushIntervalMs, () => {
       try {
-        if (this.runs.logs.length > 0 && this.clock.monotonicMs() - this.runs.heldSinceMs >= this.settings.runsHeldMsMax) this.frameRuns();
+        if (this.runs.count > 0 && this.clock.monotonicMs() - this.runs.heldSinceMs >= this.settings.runsHeldMsMax) this.frameRuns();
         this.writeEmptyPending();
       } catch (error) {
         this.fail(error);

@@ -334,21 +334,21 @@ export class FileLog implements Log {
   }
 
   /**
-   * Frames runs `indexes` of the store's unframed runs (`arenas` and `positions` describe all
-   * of them; these are this log's, in offset order, from the segments' end on) into batches
+   * Frames this log's runs held by the store, in offset order from the segments' end on (run
+   * `i` has its header at `positions[i]` of `arenas[i]`), into batches
    * placed at the end of the segments: as few as the segment size and batchBytesMax allow,
    * filling the active segment before it rolls, never splitting a run.
    */
-  frameRuns(arenas: readonly RecordArena[], positions: readonly number[], indexes: readonly number[]): void {
+  frameRuns(arenas: readonly RecordArena[], positions: readonly number[]): void {
     const nowMs = this.host.nowMs();
     const segmentBytesMax = this.options.segmentBytesMax;
     const settled = Math.max(this.start, this.settled);
     let next = 0;
-    while (next < indexes.length) {
-      const firstArena = arenas[indexes[next]!]!;
-      const firstAt = positions[indexes[next]!]!;
+    while (next < positions.length) {
+      const firstArena = arenas[next]!;
+      const firstAt = positions[next]!;
       if (runBaseOffset(firstArena.view, firstAt) + runCount(firstArena.view, firstAt) <= settled) {
-        next = this.frameSettledRuns(arenas, positions, indexes, next, settled, nowMs);
+        next = this.frameSettledRuns(arenas, positions, next, settled, nowMs);
         continue;
       }
       const room = segmentBytesMax - this.activeSegment.sizeBytes;
@@ -357,10 +357,9 @@ export class FileLog implements Log {
       let count = 0;
       let maxMs = 0;
       let end = next;
-      for (; end < indexes.length; end++) {
-        const index = indexes[end]!;
-        const view = arenas[index]!.view;
-        const at = positions[index]!;
+      for (; end < positions.length; end++) {
+        const view = arenas[end]!.view;
+        const at = positions[end]!;
         const runBytes = runRecordBytes(view, at);
         if (end > next && bytes + runBytes > limit) break;
         bytes += runBytes;
@@ -374,10 +373,9 @@ export class FileLog implements Log {
       const batch = Buffer.allocUnsafe(bytes) as Uint8Array;
       let at = BATCH_HEADER_BYTES;
       for (let run = next; run < end; run++) {
-        const index = indexes[run]!;
-        const arena = arenas[index]!;
-        const runBytes = runRecordBytes(arena.view, positions[index]!);
-        const start = positions[index]! + RUN_HEADER_BYTES;
+        const arena = arenas[run]!;
+        const runBytes = runRecordBytes(arena.view, positions[run]!);
+        const start = positions[run]! + RUN_HEADER_BYTES;
         batch.set(arena.bytes.subarray(start, start + runBytes), at);
         at += runBytes;
       }
@@ -390,21 +388,21 @@ export class FileLog implements Log {
   }
 
   /**
-   * Frames the runs from `indexes[next]` on whose records all lie below `settled` as one hole
+   * Frames the runs from `next` on whose records all lie below `settled` as one hole
    * (see {@link settledBelow}); returns the index of the first run left.
    */
-  private frameSettledRuns(arenas: readonly RecordArena[], positions: readonly number[], indexes: readonly number[], next: number, settled: number, nowMs: number): number {
-    const firstView = arenas[indexes[next]!]!.view;
-    const firstAt = positions[indexes[next]!]!;
+  private frameSettledRuns(arenas: readonly RecordArena[], positions: readonly number[], next: number, settled: number, nowMs: number): number {
+    const firstView = arenas[next]!.view;
+    const firstAt = positions[next]!;
     const baseOffset = this.activeSegment.endOffset;
     assert(runBaseOffset(firstView, firstAt) === baseOffset, 'runs are framed in offset order');
     let span = 0;
     let recordBytes = 0;
     let maxMs = runMaxTimestampMs(firstView, firstAt);
     let end = next;
-    for (; end < indexes.length; end++) {
-      const view = arenas[indexes[end]!]!.view;
-      const at = positions[indexes[end]!]!;
+    for (; end < positions.length; end++) {
+      const view = arenas[end]!.view;
+      const at = positions[end]!;
       const count = runCount(view, at);
       if (runBaseOffset(view, at) + count > settled || span + count > HOLE_SPAN_MAX) break;
       span += count;

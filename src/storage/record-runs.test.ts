@@ -9,7 +9,7 @@ import type { FileLog } from './file-log.js';
 import { FileLogStore, type FileLogStoreOptions } from './file-log-store.js';
 import { JournalEntryKind, readJournalFile, type JournalEntry } from './journal.js';
 import { decodeBatch, encodedRecordsBytes } from './record-batch.js';
-import { batchOfRun, decodeRecordRuns, RecordRuns, type RunLog } from './record-runs.js';
+import { batchOfRun, decodeRecordRuns, RecordRuns, runBaseOffset, runRecordBytes, type RunLog } from './record-runs.js';
 
 // Small appends of many logs go as runs of shared RECORDS entries and are framed into batches
 // later (record-runs.ts, FORMAT.md): what is journaled, what a crash keeps, and when runs are framed.
@@ -274,6 +274,42 @@ test('runs held past runsHeldBytesMax: the older half is framed after the commit
   } finally {
     await store.close();
   }
+});
+
+test('runs held by the thousand: forgetting a prefix, across the lists they are kept in, leaves the rest in journal order with their bytes', () => {
+  const runs = new RecordRuns<RunLog>();
+  const logs: RunLog[] = [{ id: 1, deleted: false }, { id: 2, deleted: false }, { id: 3, deleted: false }];
+  const held: Array<{ logId: number; baseOffset: number; bytes: number }> = [];
+  for (let index = 0; index < 10_000; index++) {
+    const records = [{ value: encoder.encode(`message ${index}`) }];
+    const bytes = encodedRecordsBytes(records);
+    if (!runs.fits(bytes)) runs.seal();
+    runs.add(logs[index % 3]!, records, bytes, index, 1_700_000_000_000);
+    held.push({ logId: logs[index % 3]!.id, baseOffset: index, bytes });
+  }
+  const listed = (count = runs.count): Array<{ logId: number; baseOffset: number; bytes: number }> => {
+    const out: Array<{ logId: number; baseOffset: number; bytes: number }> = [];
+    runs.forEach(count, (log, arena, position) => {
+      out.push({ logId: log.id, baseOffset: runBaseOffset(arena.view, position), bytes: runRecordBytes(arena.view, position) });
+    });
+    return out;
+  };
+  assert.deepEqual(listed(), held);
+  let forgotten = 0;
+  for (const count of [4095, 1, 1, 5000, 3]) {
+    runs.keepFrom(count, 5);
+    forgotten += count;
+    const rest = held.slice(forgotten);
+    assert.equal(runs.count, rest.length);
+    assert.equal(runs.unframedBytes, rest.reduce((sum, run) => sum + run.bytes, 0));
+    assert.deepEqual(listed(), rest, `after forgetting ${forgotten}`);
+  }
+  assert.deepEqual(listed(2), held.slice(forgotten, forgotten + 2), 'the first two only');
+  let visited = 0;
+  runs.forEach(runs.count, () => ++visited < 3);
+  assert.equal(visited, 3, 'a visit returning false stops the walk');
+  runs.keepFrom(runs.count, 6);
+  assert.deepEqual([runs.count, runs.unframedBytes, listed().length], [0, 0, 0]);
 });
 
 test('RECORDS payloads decode to the runs written, and every cut of one is refused or a whole-run prefix', () => {

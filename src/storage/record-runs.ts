@@ -80,6 +80,20 @@ function newArena(bytes: number): RecordArena {
   return { bytes: buffer, view: new DataView(buffer.buffer), used: 0 };
 }
 
+/**
+ * Runs not framed yet are listed in chunks of this many: a busy store of many queues holds a
+ * second of runs (hundreds of thousands), and one growing array per field was copied at every
+ * growth, in large-object space past a few thousand entries, and sliced at every framing.
+ */
+const RUN_CHUNK = 4096;
+
+/** Up to RUN_CHUNK runs: their log, arena and header position, index by index. */
+interface RunChunk<L> {
+  readonly logs: L[];
+  readonly arenas: RecordArena[];
+  readonly positions: number[];
+}
+
 /** What a log must offer to have runs: its id, and whether it was deleted (its runs are then skipped). */
 export interface RunLog {
   readonly id: number;
@@ -94,10 +108,11 @@ export class RecordRuns<L extends RunLog> {
   private arena: RecordArena = newArena(ARENA_BYTES);
   /** Position of the open entry's header in the arena, or -1 when none is open. */
   private entryStart = -1;
-  /** The runs not yet framed: their log, arena and header position. */
-  logs: L[] = [];
-  arenas: RecordArena[] = [];
-  positions: number[] = [];
+  /** The runs not yet framed, in journal order: those of `chunks[0]` from `head` on, then the rest. */
+  private chunks: RunChunk<L>[] = [];
+  private head = 0;
+  /** How many runs are not framed yet. */
+  count = 0;
   /** Record bytes of the runs not yet framed. */
   unframedBytes = 0;
   /** When the first of the runs not yet framed was added (monotonic ms, set by the store). */
@@ -133,9 +148,15 @@ export class RecordRuns<L extends RunLog> {
     view.setFloat64(at + 24, writtenTimestamps.maxMs, true);
     arena.used = end;
     this.entryStart = entryStart;
-    this.logs.push(log);
-    this.arenas.push(arena);
-    this.positions.push(at);
+    let chunk = this.chunks[this.chunks.length - 1];
+    if (chunk === undefined || chunk.logs.length === RUN_CHUNK) {
+      chunk = { logs: [], arenas: [], positions: [] };
+      this.chunks.push(chunk);
+    }
+    chunk.logs.push(log);
+    chunk.arenas.push(arena);
+    chunk.positions.push(at);
+    this.count++;
     this.unframedBytes += recordBytes;
     return needed;
   }
@@ -160,18 +181,35 @@ export class RecordRuns<L extends RunLog> {
    * holds them. The runs kept count as held since `nowMs`.
    */
   keepFrom(count: number, nowMs: number): void {
-    if (count >= this.logs.length) {
-      this.logs = [];
-      this.arenas = [];
-      this.positions = [];
+    if (count >= this.count) {
+      this.chunks = [];
+      this.head = 0;
+      this.count = 0;
       this.unframedBytes = 0;
       return;
     }
-    for (let index = 0; index < count; index++) this.unframedBytes -= runRecordBytes(this.arenas[index]!.view, this.positions[index]!);
-    this.logs = this.logs.slice(count);
-    this.arenas = this.arenas.slice(count);
-    this.positions = this.positions.slice(count);
+    this.forEach(count, (_log, arena, position) => {
+      this.unframedBytes -= runRecordBytes(arena.view, position);
+    });
+    this.count -= count;
+    let head = this.head + count;
+    let dropped = 0;
+    while (head >= this.chunks[dropped]!.logs.length) head -= this.chunks[dropped++]!.logs.length;
+    if (dropped > 0) this.chunks = this.chunks.slice(dropped);
+    this.head = head;
     this.heldSinceMs = nowMs;
+  }
+
+  /** Calls `visit` with the log, arena and header position of each of the first `count` runs held, in journal order; stops early when it returns false. */
+  forEach(count: number, visit: (log: L, arena: RecordArena, position: number) => boolean | void): void {
+    let left = Math.min(count, this.count);
+    for (let chunkIndex = 0, from = this.head; left > 0; chunkIndex++, from = 0) {
+      const chunk = this.chunks[chunkIndex]!;
+      const { logs, arenas, positions } = chunk;
+      const to = Math.min(logs.length, from + left);
+      for (let index = from; index < to; index++) if (visit(logs[index]!, arenas[index]!, positions[index]!) === false) return;
+      left -= to - from;
+    }
   }
 }
 
