@@ -24,6 +24,12 @@ export interface RecordHeader {
 export interface RecordInput {
   readonly timestampMs?: number;
   readonly key?: Uint8Array | null;
+  /**
+   * The key as text, stored as its UTF-8 bytes (read back as `key`), for a caller that holds it
+   * as a string (a queue's routing key): no bytes to make or cache. Used only when `key` is absent
+   * (a `key` of null stores no key).
+   */
+  readonly keyText?: string;
   readonly value: Uint8Array;
   readonly headers?: readonly RecordHeader[];
 }

@@ -104,6 +104,26 @@ export function describeLogStore(name: string, makeHarness: () => LogStoreHarnes
         assert.equal(log.startOffset(), 0);
       }));
 
+    test('a key given as text (keyText) is stored as its UTF-8 bytes, alone and in a batch; a key of bytes or null wins over it', () =>
+      withStore(async (store) => {
+        const log = await store.openLog('texts');
+        const long = 'x'.repeat(70);
+        const asText = ['orders', 'ünïcode-ключ', '', long, `${long}é`];
+        for (const keyText of asText) log.appendUnawaited([{ value: text('v'), keyText }]);
+        await log.append([
+          { value: new Uint8Array(5000), keyText: 'a big one' },
+          { value: text('w'), key: null, keyText: 'not stored' },
+          { value: text('w'), key: text('bytes'), keyText: 'not stored' },
+        ]);
+        await store.written();
+        const back = await log.read(0, { recordsMax: 100 });
+        assert.deepEqual(
+          back.map((record) => (record.key === null ? null : read(record.key))),
+          [...asText, 'a big one', null, 'bytes'],
+        );
+        assert.deepEqual(back.map((record) => read(record.value)).slice(0, 5), ['v', 'v', 'v', 'v', 'v']);
+      }));
+
     test('appendEmpty takes offsets at once; they read back as empty records before what follows', () =>
       withStore(
         async (store, harness) => {

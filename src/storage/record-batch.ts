@@ -1,3 +1,4 @@
+import { utf8Length, writeUtf8WithLength } from '../lib/utf8.js';
 import { assert } from '../lib/assert.js';
 import { crc32c } from '../lib/crc32c.js';
 import { FerryError } from '../lib/ferry-error.js';
@@ -78,7 +79,8 @@ function readUint64(view: DataView, at: number): number {
 
 /** Bytes one record takes inside a batch. */
 export function encodedRecordBytes(record: RecordInput): number {
-  let bytes = 4 + RECORD_FIXED_BYTES + (record.key ? record.key.byteLength : 0) + record.value.byteLength;
+  const key = record.key;
+  let bytes = 4 + RECORD_FIXED_BYTES + (key ? key.byteLength : key === undefined && record.keyText !== undefined ? utf8Length(record.keyText) : 0) + record.value.byteLength;
   if (record.headers) {
     for (const header of record.headers) bytes += 2 + headerNameBytes(header.name).byteLength + 4 + header.value.byteLength;
   }
@@ -163,6 +165,9 @@ export function writeRecords(bytes: Uint8Array, view: DataView, at: number, reco
       view.setInt32(at, record.key.byteLength, true);
       bytes.set(record.key, at + 4);
       at += 4 + record.key.byteLength;
+    } else if (record.key === undefined && record.keyText !== undefined) {
+      // Its length as u32 is the same bytes as the int32 (at most 2 GiB).
+      at = writeUtf8WithLength(bytes, at, record.keyText);
     } else {
       view.setInt32(at, -1, true);
       at += 4;

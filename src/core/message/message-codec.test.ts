@@ -5,10 +5,12 @@ import { MemoryLogStore } from '../../storage/memory-log-store.js';
 import { ManualClock } from '../../platform/clock.js';
 import type { StoredMessage } from './message.js';
 import type { StoredRecord } from '../ports.js';
+import { decodeBatch, encodeBatch } from '../../storage/record-batch.js';
 
 function roundTrip(message: StoredMessage): StoredMessage {
-  const record = encodeMessage(message);
-  const stored: StoredRecord = { offset: 7, timestampMs: record.timestampMs!, key: record.key ?? null, value: record.value, headers: record.headers ?? [] };
+  // Through the storage's own record encoding: the routing key goes as text (keyText) and comes back as bytes.
+  const stored = decodeBatch(encodeBatch([encodeMessage(message)], 7, 0)).records[0]!;
+  assert.equal(stored.offset, 7);
   return decodeMessage(stored);
 }
 

@@ -1,5 +1,6 @@
 import { ByteReader } from '../../lib/byte-reader.js';
 import { ByteWriter } from '../../lib/byte-writer.js';
+import { utf8Length, writeUtf8WithLength } from '../../lib/utf8.js';
 import { FerryError } from '../../lib/ferry-error.js';
 import type { RecordBatchBuilder, RecordHeader, RecordInput, StoredRecord } from '../ports.js';
 import { readHeaderTable, writeHeaderTable } from './header-codec.js';
@@ -61,7 +62,7 @@ const ROUTING_KEY_CACHE_MAX = 4096;
  * queues reads a thousand cached keys in turn, each out of cache: one line or two instead
  * of three or four (bench:core queues-1000, 4 alternating pairs: 190.8k → 203.2k msgs/s).
  */
-function encodeRoutingKey(routingKey: string): Uint8Array {
+export function encodeRoutingKey(routingKey: string): Uint8Array {
   let bytes = routingKeyBytes.get(routingKey);
   if (bytes === undefined) {
     const encoded = encoder.encode(routingKey);
@@ -111,7 +112,8 @@ export function encodeMessage(message: StoredMessage): RecordInput {
   const envelope = { name: ENVELOPE_HEADER, value: envelopeOf(message) };
   return {
     timestampMs: message.arrivedAtMs,
-    key: encodeRoutingKey(message.routingKey),
+    // As text: written into the log's buffer from the string, which the routing just read.
+    keyText: message.routingKey,
     value: message.body,
     headers: message.bccRoutingKeys === undefined ? [envelope] : [envelope, { name: BCC_HEADER, value: encodeStrings(message.bccRoutingKeys) }],
   };
@@ -211,7 +213,7 @@ export function encodeEnvelope(message: EnvelopeFields): Uint8Array {
   const bytes = new Uint8Array(size);
   bytes[0] = ENVELOPE_VERSION;
   bytes[1] = flagsOf(message);
-  let at = writeString(bytes, 2, message.exchange);
+  let at = writeUtf8WithLength(bytes, 2, message.exchange);
   bytes[at] = mask & 0xff;
   bytes[at + 1] = mask >>> 8;
   at += 2;
@@ -220,7 +222,7 @@ export function encodeEnvelope(message: EnvelopeFields): Uint8Array {
     const kind = PROPERTY_FIELDS[bit]![1];
     const value = propertyAt(properties, bit);
     if (kind === 'string') {
-      at = writeString(bytes, at, value as string);
+      at = writeUtf8WithLength(bytes, at, value as string);
     } else if (kind === 'bytes') {
       const raw = value as Uint8Array;
       writeU32(bytes, at, raw.byteLength);
@@ -296,12 +298,6 @@ function setPropertyAt(p: { -readonly [K in keyof MessageProperties]: MessagePro
   }
 }
 
-/** Bytes of `text` in UTF-8, without encoding it when it is ASCII. */
-function utf8Length(text: string): number {
-  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0x7f) return encoder.encode(text).byteLength;
-  return text.length;
-}
-
 function writeU32(bytes: Uint8Array, at: number, value: number): void {
   bytes[at] = value & 0xff;
   bytes[at + 1] = (value >>> 8) & 0xff;
@@ -311,29 +307,6 @@ function writeU32(bytes: Uint8Array, at: number, value: number): void {
 
 function readU32(bytes: Uint8Array, at: number): number {
   return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16)) + bytes[at + 3]! * 0x100_0000;
-}
-
-/** Writes a u32 length and the UTF-8 bytes of `text` at `at`; returns the position after it. */
-function writeString(bytes: Uint8Array, at: number, text: string): number {
-  const length = text.length;
-  let ascii = length <= 64;
-  if (ascii) {
-    for (let i = 0; i < length; i++) {
-      const code = text.charCodeAt(i);
-      if (code > 0x7f) {
-        ascii = false;
-        break;
-      }
-      bytes[at + 4 + i] = code;
-    }
-  }
-  if (ascii) {
-    writeU32(bytes, at, length);
-    return at + 4 + length;
-  }
-  const { written } = encoder.encodeInto(text, bytes.subarray(at + 4));
-  writeU32(bytes, at, written);
-  return at + 4 + written;
 }
 
 /** Character codes of a short ASCII string being decoded (see readUtf8); reused, never shared across calls. */

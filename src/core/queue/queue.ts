@@ -1,6 +1,7 @@
 import { assert } from '../../lib/assert.js';
 import { FerryError } from '../../lib/ferry-error.js';
 import { SequenceMap } from '../../lib/sequence-map.js';
+import { utf8Length } from '../../lib/utf8.js';
 import type { Clock, TimerHandle } from '../../platform/clock.js';
 import { decodeMessage, encodeMessage } from '../message/message-codec.js';
 import type { StoredMessage } from '../message/message.js';
@@ -289,7 +290,7 @@ const RECORD_FIELD_OVERHEAD_BYTES = 32;
 
 /** At least the bytes of a batch holding only `record`. */
 function batchBytesOf(record: RecordInput): number {
-  let bytes = BATCH_OVERHEAD_BYTES + RECORD_FIELD_OVERHEAD_BYTES + record.value.byteLength + (record.key?.byteLength ?? 0);
+  let bytes = BATCH_OVERHEAD_BYTES + RECORD_FIELD_OVERHEAD_BYTES + record.value.byteLength + (record.key?.byteLength ?? (record.key === undefined && record.keyText !== undefined ? utf8Length(record.keyText) : 0));
   for (const header of record.headers ?? []) bytes += RECORD_FIELD_OVERHEAD_BYTES + 3 * header.name.length + header.value.byteLength;
   return bytes;
 }

@@ -36,7 +36,7 @@ function delivery(message: StoredMessage, index: number): Delivery {
 }
 
 function entry(message: StoredMessage, offset: number): StreamEntry {
-  const record = { ...encodeMessage(message), offset, timestampMs: message.arrivedAtMs, key: encodeMessage(message).key ?? null, headers: encodeMessage(message).headers ?? [] };
+  const record = { ...encodeMessage(message), offset, timestampMs: message.arrivedAtMs, key: encoder.encode(message.routingKey), headers: encodeMessage(message).headers ?? [] };
   return { partition: 3, offset, timestampMs: message.arrivedAtMs, record, message: decodeMessage(record) };
 }
 
@@ -119,7 +119,7 @@ test('streamDeliver frames from a record cursor carry each stored record as an e
     const other = { name: 'x', value: encoder.encode(`x${index}`) };
     const long = { name: 'm', value: encoder.encode(`a long envelope, as opaque as any: ${'e'.repeat(index)}`) };
     const headers = [[envelope], [envelope, other], [], [other], [other, envelope], [long]][index % 6]!;
-    return { ...record, key: index % 7 === 3 ? null : record.key ?? null, headers };
+    return { ...record, key: index % 7 === 3 ? null : encoder.encode(message.routingKey), headers };
   };
   await fc.assert(
     fc.asyncProperty(fc.array(fc.array(storedMessage, { minLength: 1, maxLength: 6 }), { maxLength: 5 }), fc.integer({ min: 100, max: 2_000 }), fc.integer({ min: 0, max: 4 }), async (batches, frameBytes, from) => {

@@ -1,4 +1,4 @@
-import { encodeMessage, MESSAGE_ENVELOPE_HEADER } from '../../core/message/message-codec.js';
+import { encodeMessage, encodeRoutingKey, MESSAGE_ENVELOPE_HEADER } from '../../core/message/message-codec.js';
 import type { RecordCursor, StoredRecord } from '../../core/ports.js';
 import type { Delivery } from '../../core/queue/delivery.js';
 import type { StreamEntry } from '../../core/stream/stream.js';
@@ -102,7 +102,7 @@ export function encodeDeliveries(
     let end = start;
     for (; end < to; end++) {
       const record = encodeMessage(deliveries[end]!.message);
-      const key = record.key ?? EMPTY;
+      const key = encodeRoutingKey(deliveries[end]!.message.routingKey);
       const envelope = record.headers![0]!.value;
       const itemBytes = DELIVERY_FIXED_BYTES + key.byteLength + envelope.byteLength + record.value.byteLength;
       if (end > start && size + itemBytes > frameBytesMax) break;
