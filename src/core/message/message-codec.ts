@@ -58,9 +58,9 @@ const ROUTING_KEY_CACHE_MAX = 4096;
 /**
  * Copied into an array made with `new Uint8Array(length)`: up to 64 bytes (V8's
  * typed_array_max_size_in_heap), V8 keeps its bytes inside the array object, where
- * TextEncoder's result has a separate buffer and off-heap memory. A broker of a thousand
- * queues reads a thousand cached keys in turn, each out of cache: one line or two instead
- * of three or four (bench:core queues-1000, 4 alternating pairs: 190.8k → 203.2k msgs/s).
+ * TextEncoder's result has a separate buffer and off-heap memory: one or two cache lines to
+ * read instead of three or four when many keys are used in turn (stream batches, native
+ * delivery frames; a queue's own records carry the key as text, see encodeMessage).
  */
 export function encodeRoutingKey(routingKey: string): Uint8Array {
   let bytes = routingKeyBytes.get(routingKey);
