@@ -1,12 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
+import { runNodeScript } from '../platform/node-script.js';
 
 /**
  * A child process starts an in-memory broker, then keeps objects of one allocation site alive
@@ -16,13 +10,9 @@ const run = promisify(execFile);
  * runs with a fixed 1 MiB semi-space, so that it is.
  */
 async function oldAfterSurvivingBurst(gcPretenuring: boolean | undefined): Promise<number> {
-  const directory = await mkdtemp(path.join(tmpdir(), 'ferry-pretenuring-'));
-  try {
-    const script = path.join(directory, 'child.mjs');
-    const brokerUrl = new URL('./broker.js', import.meta.url).href;
-    await writeFile(
-      script,
-      `import { Broker } from ${JSON.stringify(brokerUrl)};
+  const brokerUrl = new URL('./broker.js', import.meta.url).href;
+  const stdout = await runNodeScript(
+    `import { Broker } from ${JSON.stringify(brokerUrl)};
 const broker = await Broker.start(${JSON.stringify(gcPretenuring === undefined ? { memory: true } : { memory: true, gcPretenuring })});
 const make = (i) => ({ a: i, b: i + 1, c: null });
 const keep = [];
@@ -35,12 +25,9 @@ for (let burst = 0; burst < 5; burst++) {
 await broker.close();
 console.log(old);
 `,
-    );
-    const { stdout } = await run(process.execPath, ['--allow-natives-syntax', '--max-semi-space-size=1', '--min-semi-space-size=1', script], { timeout: 60_000 });
-    return Number(stdout.trim());
-  } finally {
-    await rm(directory, { recursive: true, force: true });
-  }
+    ['--allow-natives-syntax', '--max-semi-space-size=1', '--min-semi-space-size=1'],
+  );
+  return Number(stdout.trim());
 }
 
 test('Broker.start turns off V8 allocation-site pretenuring; gcPretenuring: true leaves it on', async () => {
