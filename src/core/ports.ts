@@ -335,10 +335,24 @@ export interface LogStore {
    * instead of one a turn. `gather` must not throw, and must report its own failures.
    */
   beforeNextCommit(gather: () => void, options?: GatherOptions): void;
+  /**
+   * The round of the deferrable gatherers waiting now (see GatherOptions.deferrable): its
+   * promise resolves once everything they append when they run is written, and rejects when
+   * that write fails or a participant calls `reject` (its own append failed). Null when none
+   * waits, or when the store defers nothing. Owners of many small batches that are written
+   * together (the acks of a thousand queues) hand out this one promise instead of one each.
+   */
+  deferredRound?(): DeferredRound | null;
   /** Applies every log's retention policy now (stores also run it periodically). */
   applyRetention(): Promise<void>;
   /** Flushes, checkpoints and releases files. The store cannot be used after. */
   close(): Promise<void>;
+}
+
+/** See {@link LogStore.deferredRound}. */
+export interface DeferredRound {
+  readonly promise: Promise<void>;
+  reject(error: unknown): void;
 }
 
 /** How a {@link LogStore.beforeNextCommit} callback may be run. */

@@ -6,7 +6,7 @@ import { FerryError, isFerryError } from '../lib/ferry-error.js';
 import { runLimited } from '../lib/run-limited.js';
 import type { Clock, TimerHandle } from '../platform/clock.js';
 import { joinPath, type FileLock, type FileSystem } from '../platform/file-system.js';
-import type { Durability, GatherOptions, Log, LogOptions, LogStore, LogStoreOptions, RecordInput } from '../core/ports.js';
+import type { DeferredRound, Durability, GatherOptions, Log, LogOptions, LogStore, LogStoreOptions, RecordInput } from '../core/ports.js';
 import { FileLog, LOG_OPTION_DEFAULTS, resolveLogOptions, type FileLogHost } from './file-log.js';
 import {
   decodeOffsetPayload,
@@ -324,6 +324,10 @@ export class FileLogStore implements LogStore, FileLogHost {
   private gatherers: Array<() => void> = [];
   /** Deferrable callbacks of {@link beforeNextCommit} (see deferredGatherersMin), and since when the first waits. */
   private deferredGatherers: Array<() => void> = [];
+  /** The round of the deferred gatherers waiting (see deferredRound), made when first asked for. */
+  private round: Deferred<void> | null = null;
+  /** The round of the deferred gatherers taken to run at the next gather. */
+  private roundTaken: Deferred<void> | null = null;
   private deferredSinceMs = 0;
   /** Brings a commit when the deferred gatherers are due and nothing else does. */
   private deferredTimer: TimerHandle | null = null;
@@ -837,13 +841,25 @@ export class FileLogStore implements LogStore, FileLogHost {
     if (this.gatherers.length === 0) return;
     const gatherers = this.gatherers;
     this.gatherers = [];
+    const round = this.roundTaken;
+    this.roundTaken = null;
     for (const gather of gatherers) gather();
+    // After all of them: an append that started the group early put the ones after it in the next.
+    if (round !== null) this.written().then(() => round.resolve(), round.reject);
   }
 
   /** Moves the deferred gatherers to the ones the next {@link gather} runs. */
   private takeDeferredGatherers(): void {
     for (const gather of this.deferredGatherers) this.gatherers.push(gather);
     this.deferredGatherers = [];
+    if (this.round !== null) {
+      const round = this.round;
+      this.round = null;
+      const taken = this.roundTaken;
+      // Taken twice before a gather (it runs right after each take): the earlier round waits for the later.
+      if (taken !== null) round.promise.then(() => taken.resolve(), taken.reject);
+      this.roundTaken = round;
+    }
     this.deferredTimer?.cancel();
     this.deferredTimer = null;
   }
@@ -1175,6 +1191,16 @@ export class FileLogStore implements LogStore, FileLogHost {
   // ---------------------------------------------------------------- durability API
 
   /** Resolves once everything appended before the call is fsynced in the journal. */
+  deferredRound(): DeferredRound | null {
+    if (this.deferredGatherers.length === 0) return null;
+    if (this.round === null) {
+      this.round = deferred<void>();
+      // Its takers observe it; a round nobody waits on any more must not be an unhandled rejection.
+      this.round.promise.catch(() => undefined);
+    }
+    return this.round;
+  }
+
   beforeNextCommit(gather: () => void, options?: GatherOptions): void {
     // Never at once, even on a stopped store: the caller is still building what `gather` appends.
     if (options?.deferrable === true) {

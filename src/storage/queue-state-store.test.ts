@@ -482,15 +482,20 @@ test('on a file store busy with many queues, lazy acks wait to be logged with la
     states.push(await QueueStateStore.open(store, `$queue-state/queue-${index}`, messages));
   }
   const other = await store.openLog('other');
+  const state5Batches = (): number => states[5]!.stateLog.log.endOffset();
   const logged = new Set<number>();
-  const lazy = states.map((state, index) => state.ack([0], { lazy: true }).then(() => void logged.add(index)));
+  const promises = states.map((state) => state.ack([0], { lazy: true }));
+  assert.equal(new Set(promises).size, 1, 'the lazy acks of all the queues share one promise: the store\'s deferred round');
+  const lazy = promises.map((promise, index) => promise.then(() => void logged.add(index)));
   // Busy: appends gather in the same step (on an idle store the acks would be logged at once).
   await other.append(numberedRecords(0, 1));
   await other.append(numberedRecords(1, 1));
   assert.equal(logged.size, 0, 'held over two group commits');
   assert.ok(states.every((state) => state.isAcked(0)), 'applied at once all the same');
+  const batchesBefore = state5Batches();
   await states[5]!.ack([1]);
-  assert.deepEqual([...logged], [5], 'the plain ack took the lazy one of its queue along, and only that one');
+  assert.equal(state5Batches(), batchesBefore + 1, 'the plain ack wrote its queue\'s batch (its lazy ack with it) at once');
+  assert.equal(logged.size, 0, 'the lazy acks still resolve together, with their round');
   await turns(10);
   assert.equal(logged.size, queues, 'the rest logged once the store had nothing else to write, before deferredGatherMsMax');
   await Promise.all(lazy);
@@ -509,6 +514,35 @@ test('on a file store busy with many queues, lazy acks wait to be logged with la
   } finally {
     await store.close();
   }
+});
+
+test('lazy acks sharing the store\'s deferred round reject, all of them, when the write of their round fails', async () => {
+  const clock = new ManualClock();
+  const fileSystem = new HookedFileSystem(new SimulatedFileSystem());
+  const store = await FileLogStore.open({ fileSystem, clock, directory: 'data', durability: 'always', checkpointIntervalMs: 3_600_000, deferredGatherMsMax: 500 });
+  const states: QueueStateStore[] = [];
+  for (let index = 0; index < FILE_LOG_STORE_DEFAULTS.deferredGatherersMin + 2; index++) {
+    const messages = await store.openLog(`queue-${index}`);
+    await publish(messages, 2);
+    states.push(await QueueStateStore.open(store, `$queue-state/queue-${index}`, messages));
+  }
+  const other = await store.openLog('other');
+  const outcomes: string[] = [];
+  const promises = states.map((state) => state.ack([0], { lazy: true }));
+  assert.equal(new Set(promises).size, 1);
+  const settled = promises.map((promise) => promise.then(() => void outcomes.push('resolved'), (error: { code?: string }) => void outcomes.push(error.code ?? 'rejected')));
+  await other.append(numberedRecords(0, 1));
+  assert.deepEqual(outcomes, [], 'held while the store is busy');
+  fileSystem.hook = (operation, path) => {
+    if (operation === 'write' && path.includes('journal')) throw new Error('disk gone');
+  };
+  await turns(20);
+  await Promise.all(settled);
+  assert.equal(outcomes.length, states.length);
+  assert.ok(outcomes.every((outcome) => outcome !== 'resolved'), `no lazy ack reported written: ${[...new Set(outcomes)].join(', ')}`);
+  fileSystem.hook = null;
+  for (const state of states) await state.close().catch(() => undefined);
+  await store.close().catch(() => undefined);
 });
 
 test('noteDelivery counts a delivery as recordDelivery does, logged with the next batch, and does nothing on a closed state', () =>

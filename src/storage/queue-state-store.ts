@@ -3,7 +3,7 @@ import { deferred, type Deferred } from '../lib/deferred.js';
 import type { Clock } from '../platform/clock.js';
 import { FerryError } from '../lib/ferry-error.js';
 import { SequenceMap } from '../lib/sequence-map.js';
-import type { AckOptions, Log, LogStore } from '../core/ports.js';
+import type { AckOptions, DeferredRound, Log, LogStore } from '../core/ports.js';
 import { OffsetRangeSet } from './offset-range-set.js';
 import { StateLog, type StateLogOptions } from './state-log.js';
 
@@ -124,6 +124,8 @@ interface PendingBatch {
   heldBack: boolean;
   /** True once the batch asked for the next commit, not a deferred one (see {@link QueueStateStore.hurry}). */
   urgent: boolean;
+  /** The store's round whose promise lazy acks of this batch were given (see {@link QueueStateStore.acked}); rejected if the batch fails. */
+  round: DeferredRound | null;
 }
 
 /** Asks the store to run a gatherer at a later commit while many wait (LogStore.beforeNextCommit). */
@@ -531,7 +533,19 @@ export class QueueStateStore {
     const batch = this.pending;
     // ackSpan opened it; taken by a gather since, it is written with what came before.
     if (batch === null) return this.barrier();
-    if (!lazy) this.hurry(batch);
+    if (!lazy) {
+      this.hurry(batch);
+      return this.pendingDone;
+    }
+    if (!batch.urgent && this.deferredGatherWaiting) {
+      // Gathered with the store's other deferred batches: their one promise, so that a caller
+      // acking the deliveries of a thousand queues waits on one promise, not a thousand.
+      const round = this.store.deferredRound?.() ?? null;
+      if (round !== null) {
+        batch.round = round;
+        return round.promise;
+      }
+    }
     return this.pendingDone;
   }
 
@@ -591,7 +605,7 @@ export class QueueStateStore {
    */
   private openBatch(): PendingBatch {
     if (this.pending === null) {
-      this.pending = { items: [], done: deferred<void>(), firstDelivered: null, acks: null, delivered: null, heldBack: false, urgent: false };
+      this.pending = { items: [], done: deferred<void>(), firstDelivered: null, acks: null, delivered: null, heldBack: false, urgent: false, round: null };
       this.pendingDone = this.pending.done.promise;
       this.ackRunEnd = -1;
       this.deliveredRunEnd = -1;
@@ -681,6 +695,7 @@ export class QueueStateStore {
       (error: unknown) => {
         this.fail(error);
         batch.done.reject(error);
+        batch.round?.reject(error);
       },
     );
     // Callers of flush() and close() observe failures through the batch; this copy must not be reported unhandled.
