@@ -173,10 +173,15 @@ export const FILE_LOG_STORE_DEFAULTS = {
    * writes after it cost over 1 µs a message. Measured (bench:core queues-1000, alternating, 4
    * runs each): ratio 0.370-0.428 (mean 0.394) so, 0.386-0.478 (mean 0.435) with 1 s and 32 MiB;
    * 0.396-0.421 with 16 MiB, chosen because delayed publishes (a record an append) fill the cap,
-   * which bench:core delayed-1m's peak RSS shows (241-283 MB with 32 MiB; target 300).
+   * which bench:core delayed-1m's peak RSS shows (241-283 MB with 32 MiB; target 300). 24 MiB
+   * since: once the per-message costs of that flow had fallen, framing runs 100-200 ms old
+   * (before their lazy acks were logged, so copies rather than holes) was a larger share of it.
+   * Measured 16 -> 24 MiB: in-process A/B +7.6%; bench:core queues-1000, 3 alternating runs,
+   * many-queue rate +5.9% (ratio 0.503-0.595 -> 0.558-0.606); delayed-1m peak RSS 230-262 MB
+   * (239-258 MB with 16 MiB in the same session).
    */
   runsHeldMsMax: 1_000,
-  runsHeldBytesMax: 16 * 1024 * 1024,
+  runsHeldBytesMax: 24 * 1024 * 1024,
 };
 
 /**
