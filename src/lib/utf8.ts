@@ -17,6 +17,16 @@ export function utf8Length(text: string): number {
 }
 
 /**
+ * Bytes of a record's key (RecordInput: `key`, or `keyText` as UTF-8 when `key` is absent; a
+ * null `key` stores none).
+ */
+export function recordKeyBytes(record: { readonly key?: Uint8Array | null; readonly keyText?: string }): number {
+  const key = record.key;
+  if (key) return key.byteLength;
+  return key === undefined && record.keyText !== undefined ? utf8Length(record.keyText) : 0;
+}
+
+/**
  * Writes a u32 length (little-endian) and the UTF-8 bytes of `text` at `at` of `bytes`, which
  * has room for utf8Length(text) of them; returns the position after it. Short ASCII by hand.
  */

@@ -1,4 +1,4 @@
-import { utf8Length, writeUtf8WithLength } from '../lib/utf8.js';
+import { recordKeyBytes, writeUtf8WithLength } from '../lib/utf8.js';
 import { assert } from '../lib/assert.js';
 import { crc32c } from '../lib/crc32c.js';
 import { FerryError } from '../lib/ferry-error.js';
@@ -79,8 +79,7 @@ function readUint64(view: DataView, at: number): number {
 
 /** Bytes one record takes inside a batch. */
 export function encodedRecordBytes(record: RecordInput): number {
-  const key = record.key;
-  let bytes = 4 + RECORD_FIXED_BYTES + (key ? key.byteLength : key === undefined && record.keyText !== undefined ? utf8Length(record.keyText) : 0) + record.value.byteLength;
+  let bytes = 4 + RECORD_FIXED_BYTES + recordKeyBytes(record) + record.value.byteLength;
   if (record.headers) {
     for (const header of record.headers) bytes += 2 + headerNameBytes(header.name).byteLength + 4 + header.value.byteLength;
   }

@@ -1,10 +1,10 @@
 import { assert } from '../../lib/assert.js';
 import { FerryError } from '../../lib/ferry-error.js';
 import { SequenceMap } from '../../lib/sequence-map.js';
-import { utf8Length } from '../../lib/utf8.js';
+import { recordKeyBytes } from '../../lib/utf8.js';
 import type { Clock, TimerHandle } from '../../platform/clock.js';
 import { decodeMessage, encodeMessage } from '../message/message-codec.js';
-import type { StoredMessage } from '../message/message.js';
+import { storedMessage, type StoredMessage } from '../message/message.js';
 import type { AckOptions, AppendOptions, DeadLetterReason, Log, ProducerStamp, QueueState, RecordInput, StoredRecord } from '../ports.js';
 import type { HeaderTable, HeaderValue } from '../routing/header-value.js';
 import type { ConsumerOptions, Delivery } from './delivery.js';
@@ -290,7 +290,7 @@ const RECORD_FIELD_OVERHEAD_BYTES = 32;
 
 /** At least the bytes of a batch holding only `record`. */
 function batchBytesOf(record: RecordInput): number {
-  let bytes = BATCH_OVERHEAD_BYTES + RECORD_FIELD_OVERHEAD_BYTES + record.value.byteLength + (record.key?.byteLength ?? (record.key === undefined && record.keyText !== undefined ? utf8Length(record.keyText) : 0));
+  let bytes = BATCH_OVERHEAD_BYTES + RECORD_FIELD_OVERHEAD_BYTES + record.value.byteLength + recordKeyBytes(record);
   for (const header of record.headers ?? []) bytes += RECORD_FIELD_OVERHEAD_BYTES + 3 * header.name.length + header.value.byteLength;
   return bytes;
 }
@@ -649,7 +649,7 @@ export class Queue {
     this.scheduleFlush();
     const durable = waited ? this.host.turn.durable() : RESOLVED;
     // After the turn's promise is taken: a failed append must reject it (see flushPending).
-    if (appendNow !== null) this.appendOne(level, appendNow, waited);
+    if (appendNow !== null) this.appendRecords(level, [appendNow], waited);
     else if (atOnce) this.flushPending(level);
     this.published++;
     // A transient message written in full may stay unread (not in memory) until a clean close,
@@ -815,6 +815,11 @@ export class Queue {
       }
       return;
     }
+    this.appendRecords(level, records, waited);
+  }
+
+  /** Appends `records` of a turn (those of `pending`, or one that never joined it: see enqueue). */
+  private appendRecords(level: Level, records: readonly RecordInput[], waited: boolean): void {
     // Nobody waits for a batch of transient messages alone: it rides with the store's next group
     // (a transaction's stamped batch does not: recovery looks for it).
     const options = this.flushStamp !== undefined ? { producer: this.flushStamp } : waited ? undefined : LAZY_APPEND;
@@ -822,15 +827,6 @@ export class Queue {
       level.log.appendUnawaited(records, options);
     } catch (error) {
       // The turn's promise covers these publishes: it rejects. A batch nobody waits for: the next durable write reports the failure.
-      if (waited) this.host.turn.fail(error);
-    }
-  }
-
-  /** {@link flushPending} of one record that never joined `pending` (see enqueue). */
-  private appendOne(level: Level, record: RecordInput, waited: boolean): void {
-    try {
-      level.log.appendUnawaited([record], waited ? undefined : LAZY_APPEND);
-    } catch (error) {
       if (waited) this.host.turn.fail(error);
     }
   }
@@ -1648,22 +1644,25 @@ export class Queue {
     if (overridden && carbonCopies.length > 0) delete headers['CC'];
     const blind = message.bccRoutingKeys;
     const extraKeys = overridden ? [] : blind === undefined ? carbonCopies : [...carbonCopies, ...blind];
-    // Field by field, as storedMessage builds messages: a spread followed by more keys gives
-    // each copy a map of its own in V8, and the publish path reading them goes megamorphic.
-    // Not the publisher's envelope (it encodes the message as published, without x-death),
-    // nor its empty-headers flag: the headers hold x-death now.
-    const copy: { -readonly [K in keyof StoredMessage]: StoredMessage[K] } = {
-      routingKey,
-      properties,
-      headers,
-      body: message.body,
-      persistent: message.persistent,
-      exchange: message.exchange,
-      arrivedAtMs: nowMs,
-    };
-    if (message.persistenceImplicit === true) copy.persistenceImplicit = true;
-    if (message.amqpHeaderTable !== undefined) copy.amqpHeaderTable = message.amqpHeaderTable;
-    if (!overridden && blind !== undefined) copy.bccRoutingKeys = blind;
+    // Built by storedMessage, field by field (a spread followed by more keys gives each copy a
+    // map of its own in V8, and the publish path reading them goes megamorphic). Not the
+    // publisher's envelope (it encodes the message as published, without x-death), nor its
+    // empty-headers flag: the headers hold x-death now.
+    const copy = storedMessage(
+      {
+        routingKey,
+        properties,
+        headers,
+        body: message.body,
+        persistent: message.persistent,
+        persistenceImplicit: message.persistenceImplicit,
+        amqpHeaderTable: message.amqpHeaderTable,
+        bccRoutingKeys: overridden ? undefined : blind,
+      },
+      message.exchange,
+      nowMs,
+      undefined,
+    );
     this.host.deadLetter(exchange, copy, extraKeys.length > 0 ? extraKeys : undefined);
   }
 
